@@ -1,0 +1,112 @@
+# CAI — one library (libcai), one CLI (cai), tests and benchmarks linked against the library.
+# Sources are found by wildcard: adding a file under src/ adds it to libcai; tests/unit/test_X.c becomes
+# build/tests/test_X; bench/bench_X.c becomes build/bench/bench_X; fuzz/fuzz_X.c a libFuzzer target.
+#
+#   make            release build (build/cai)
+#   make demo       install what is missing, build, run the end-to-end demo on the local engine
+#   make test       install what is missing, build with ASan+UBSan, run every test
+#   make test-fast  the same tests on the release build
+#   make bench      benchmarks (see BENCHMARKS.md)
+#   make fuzz       build the fuzzers and run each briefly
+
+SHELL   := /bin/bash
+BUILD   ?= build
+CC      ?= gcc
+# x86-64-v3 = AVX2+FMA: every current Lambda x86 host and this machine have it. oneDNN picks its own
+# kernels at run time (JIT), so this only affects our own small kernels.
+ARCH    ?= -march=x86-64-v3 -mtune=generic
+OPT     ?= -O2
+CFLAGS  ?=
+WERROR  ?= -Werror
+CFLAGS  += -std=gnu11 $(OPT) -g $(ARCH) -fopenmp -Wall -Wextra $(WERROR) -Wno-unused-parameter \
+           -Wshadow -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing -pthread \
+           -I src -I/usr/include/cjson
+LDLIBS  += -ldnnl -lcurl -lcjson -lcfitsio -lcrypto -lz -lm -lpthread -fopenmp
+SAN     ?=
+
+LIB_SRC   := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
+CLI_SRC   := $(sort $(wildcard src/cli/*.c))
+TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
+HDRS      := $(shell find src -name '*.h')
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TESTS   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps deps-test demo test test-fast asan bench fuzz clean lambda-package format check-deps
+all: $(BUILD)/cai $(TESTS) $(BENCHES)
+
+$(BUILD)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -c $< -o $@
+
+$(BUILD)/libcai.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/cai: $(CLI_OBJ) $(BUILD)/libcai.a
+	$(CC) $(CFLAGS) $(SAN) -o $@ $(CLI_OBJ) $(BUILD)/libcai.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcai.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -I tests -o $@ $< $(BUILD)/libcai.a $(LDLIBS) -lcmocka
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libcai.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $< $(BUILD)/libcai.a $(LDLIBS)
+
+deps:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+
+# Sanitizer build: a separate tree so release objects are never mixed in.
+ASAN_BUILD ?= build/asan
+asan:
+	$(MAKE) BUILD=$(ASAN_BUILD) OPT=-O1 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" all
+
+demo: deps
+	$(MAKE) all
+	scripts/demo.sh
+
+test: deps-test
+	$(MAKE) asan
+	$(MAKE) fuzz-build
+	CAI_BUILD=$(ASAN_BUILD) tests/run.sh
+
+test-fast: deps-test
+	$(MAKE) all
+	CAI_BUILD=build tests/run.sh
+
+bench: deps-test
+	$(MAKE) all
+	bench/run.sh
+
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZERS  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+build/fuzz/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -O1 -g -fopenmp -Wall -Wextra -Werror -Wno-unused-parameter -I src -I/usr/include/cjson \
+	  -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+build/fuzz/%: fuzz/%.c $(FUZZ_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -O1 -g -fopenmp -I src -I/usr/include/cjson -fsanitize=fuzzer,address,undefined \
+	  -o $@ $< $(FUZZ_LIB_OBJ) $(LDLIBS)
+.PHONY: fuzz-build
+fuzz-build: $(FUZZERS)
+fuzz: deps-test fuzz-build
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} fuzz/run.sh
+
+lambda-package: deps
+	$(MAKE) all
+	scripts/lambda-package.sh
+
+format:
+	clang-format -i $$(find src tests bench fuzz -name '*.[ch]')
+
+clean:
+	rm -rf build

@@ -1,0 +1,32 @@
+/* partition.h — one partition of galaxies, whatever its file format (seed .pt or CAI shard).
+ * Owns: format detection and a uniform view of images/magnitudes/ids/labels. Must not touch: where the
+ * bytes came from (store) or what is done with them (model, pipeline). */
+#ifndef CAI_PARTITION_H
+#define CAI_PARTITION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/err.h"
+#include "../common/util.h"
+
+typedef enum { CAI_PART_SEEDPT = 1, CAI_PART_SHARD = 2 } cai_part_format;
+
+typedef struct {
+    cai_part_format format;
+    int64_t n;
+    const float *images;   /* (n,5,32,32) float32 */
+    const void *mags;      /* (n,5), mag_dtype */
+    cai_dtype mag_dtype;
+    const float *labels;   /* (n,) true redshift, or NULL */
+    const int64_t *ids;    /* (n,) galaxy ids, or NULL (seed .pt has none: callers use index) */
+    void *impl;            /* format-specific state */
+} cai_partition;
+
+/* Parse from a buffer the caller keeps alive until cai_partition_close. `name` goes into messages. */
+int cai_partition_parse(const void *buf, size_t len, const char *name, cai_partition *p, cai_err *err);
+/* Map a file and parse it; the mapping is released by close. */
+int cai_partition_open(const char *path, cai_partition *p, cai_err *err);
+void cai_partition_close(cai_partition *p);
+
+#endif

@@ -1,0 +1,41 @@
+/* model.h — the AstroMAE redshift model: load weights from safetensors, run forward passes.
+ * Owns: the Config (blueprint), the Weights (memory-mapped, BN folded at load), oneDNN primitives and
+ * per-batch activation buffers. Must not touch: partitions, stores, the pipeline. */
+#ifndef CAI_MODEL_H
+#define CAI_MODEL_H
+
+#include <stdint.h>
+
+#include "../common/err.h"
+#include "../common/util.h"
+
+typedef enum { CAI_PREC_FP32 = 0, CAI_PREC_INT8 = 1 } cai_precision;
+
+typedef struct cai_model cai_model;     /* read-only after load: share it between threads */
+typedef struct cai_session cai_session; /* one per thread of use: activation buffers + primitives */
+
+/* Image geometry the model expects. */
+#define CAI_BANDS 5
+#define CAI_IMG 32
+#define CAI_IMG_FLOATS (CAI_BANDS * CAI_IMG * CAI_IMG) /* 5120 floats per galaxy */
+
+/* Load and validate weights (see model.c for the key list). Detects the block variant from the keys;
+ * hyper-parameters come from __metadata__, with the seed's defaults when absent. */
+int cai_model_load(const char *path, cai_precision prec, cai_model **out, cai_err *err);
+void cai_model_free(cai_model *m);
+
+/* "vit" or "vitae"; number of parameters; bytes of weights. */
+const char *cai_model_variant(const cai_model *m);
+int64_t cai_model_nparams(const cai_model *m);
+
+/* A session holds activation buffers sized for max_batch and uses `threads` threads (0 = all cores). */
+cai_session *cai_session_new(const cai_model *m, int max_batch, int threads, cai_err *err);
+void cai_session_free(cai_session *s);
+
+/* Predict n >= 1 redshifts. images: float32 (n,5,32,32); mags: (n,5) of mag_dtype; out: n floats.
+ * Any n works: larger than max_batch is processed in chunks. A NaN in a galaxy's input gives NaN for
+ * that galaxy only. */
+int cai_predict(cai_session *s, const float *images, const void *mags, cai_dtype mag_dtype, int64_t n,
+                float *out, cai_err *err);
+
+#endif

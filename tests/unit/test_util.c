@@ -1,0 +1,67 @@
+/* test_util.c — common helpers: errors, atomic writes, sha256. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/util.h"
+
+static void test_seterr_formats_and_returns_code(void **state) {
+    (void)state;
+    cai_err e = {0};
+    int rc = cai_seterr(&e, CAI_EFORMAT, "%s: expected %d bytes", "x.pt", 8);
+    assert_int_equal(rc, CAI_EFORMAT);
+    assert_string_equal(e.msg, "x.pt: expected 8 bytes");
+    cai_err_prefix(&e, "rank %d: ", 3);
+    assert_string_equal(e.msg, "rank 3: x.pt: expected 8 bytes");
+    assert_string_equal(cai_strerror(CAI_EFORMAT), "malformed input");
+    assert_int_equal(cai_exit_status(CAI_EPAYLOAD), 2);
+}
+
+static void test_atomic_write_roundtrip(void **state) {
+    (void)state;
+    char dir[] = "/tmp/cai-util-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/a/b/c.txt", dir);
+    cai_err e = {0};
+    assert_int_equal(cai_write_file_atomic(path, "hello", 5, &e), CAI_OK);
+    char *buf;
+    size_t n;
+    assert_int_equal(cai_read_file(path, &buf, &n, &e), CAI_OK);
+    assert_int_equal(n, 5);
+    assert_string_equal(buf, "hello");
+    free(buf);
+    cai_file f;
+    assert_int_equal(cai_file_map(path, &f, &e), CAI_OK);
+    assert_memory_equal(f.data, "hello", 5);
+    cai_file_unmap(&f);
+    snprintf(path, sizeof path, "%s/missing", dir);
+    assert_int_equal(cai_file_map(path, &f, &e), CAI_ENOTFOUND);
+    assert_non_null(strstr(e.msg, "missing"));
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_sha256_known_vector(void **state) {
+    (void)state;
+    char hex[65];
+    cai_sha256_hex("abc", 3, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_seterr_formats_and_returns_code),
+        cmocka_unit_test(test_atomic_write_roundtrip),
+        cmocka_unit_test(test_sha256_known_vector),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
