@@ -19,6 +19,23 @@ typedef struct cai_session cai_session; /* one per thread of use: activation buf
 #define CAI_IMG 32
 #define CAI_IMG_FLOATS (CAI_BANDS * CAI_IMG * CAI_IMG) /* 5120 floats per galaxy */
 
+/* Weights file = safetensors whose tensor names/shapes/dtypes are exactly the checkpoint's state_dict
+ * (without DataParallel's "module." prefix; every key kept, num_batches_tracked included). Hyper-parameters
+ * the state_dict lacks live in __metadata__ (all values are strings):
+ *   "cai.format"   "astromae-weights/1"
+ *   "variant"      "vit" | "vitae"             (also detectable from the keys: attn.q_bias/PCM.* => vitae)
+ *   "embed_dim" "192"  "depth" "12"  "num_heads" "3"  "mlp_ratio" "4"  "patch_size" "8"
+ *   "ln_eps" "1e-06" (block norms)  "fc_norm_eps" "1e-06"  "attn_scale" "0.125"
+ *   "bn_eps" "1e-05" (Inception ConvBlocks)  "pcm_bn_eps" "1e-05"
+ *   "pcm_kernel" "1"  "pcm_groups" "48"  "pcm_padding" "0"  "class_token" "true"   (vitae only)
+ *   "source"       the checkpoint file name it was converted from
+ * A missing key takes the seed's default listed here. */
+
+/* Write deterministic untrained weights (PyTorch-style init, non-trivial BatchNorm statistics and q/v
+ * biases) for `variant` ("vit" or "vitae") from `seed`. For demos, tests and benchmarks without a real
+ * checkpoint: predictions from these are not physical. */
+int cai_weights_random(const char *path, const char *variant, uint64_t seed, cai_err *err);
+
 /* Load and validate weights (see model.c for the key list). Detects the block variant from the keys;
  * hyper-parameters come from __metadata__, with the seed's defaults when absent. */
 int cai_model_load(const char *path, cai_precision prec, cai_model **out, cai_err *err);
