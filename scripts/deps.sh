@@ -6,7 +6,7 @@ set -euo pipefail
 want=(gcc make pkg-config libdnnl-dev libcurl4-openssl-dev libssl-dev libcjson-dev libcfitsio-dev zlib1g-dev
       libcmocka-dev gnuplot-nox openmpi-bin libopenmpi-dev zip unzip)
 if [ "${1:-build}" = test ]; then
-  want+=(python3-torch clang libclang-rt-14-dev nodejs)
+  want+=(python3-torch libopenblas0-openmp clang libclang-rt-14-dev nodejs busybox-static fitsverify)
 fi
 missing=()
 for p in "${want[@]}"; do

@@ -1,11 +1,131 @@
-/* cmd_plan.c — placeholder until its issue lands; replaced by the real command. */
+/* cmd_plan.c — `cai plan`: partition size, Lambda memory and concurrency for N galaxies under a deadline
+ * or a budget, explained; or a refusal with the reason. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "commands.h"
+#include "common/err.h"
+#include "common/util.h"
+#include "pipeline/plan.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: cai plan --galaxies N (--deadline S | --budget USD) [options]\n"
+            "  measured throughput (one of; default %.1f galaxies/s per vCPU, the seed's PyTorch on Lambda):\n"
+            "    --galaxies-per-s-per-vcpu X\n"
+            "    --bench FILE.json     output of `cai bench --json` ({\"threads\":T,\"batch\":B,\"galaxies_per_s\":X} lines)\n"
+            "    --run RUN_DIR         a run's combined_data.json\n"
+            "  --startup-s S           cold start per invocation (default %.1f)\n"
+            "  --s3-mbps B             S3 download bandwidth of one Lambda, MB/s (default %.0f)\n"
+            "  --max-concurrency C     at most C concurrent workers (default: the account's)\n"
+            "  --account-concurrency A your account's Lambda concurrency quota (default 1000)\n"
+            "  --arch x86_64|arm64     (default x86_64)\n"
+            "  --partition-mb P / --memory-mb M   fix one of the choices\n",
+            CAI_PLAN_DEFAULT_RATE, CAI_PLAN_DEFAULT_STARTUP_S, CAI_PLAN_DEFAULT_S3_MBPS);
+}
+
+static int num(const char *opt, const char *v, double lo, double hi, double *out) {
+    char *end;
+    double d = strtod(v, &end);
+    if (*end || end == v || !(d >= lo && d <= hi)) {
+        fprintf(stderr, "cai plan: %s: expected a number in [%g, %g], got \"%s\"\n", opt, lo, hi, v);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
 
 int cmd_plan(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "cai plan: not built yet\n");
-    return 1;
+    cai_plan_req r;
+    cai_plan_req_default(&r);
+    const char *bench = NULL, *run = NULL;
+    double d;
+    int have_rate = 0;
+    cai_err err = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (a[0] != '-' || !v) {
+            fprintf(stderr, "cai plan: %s '%s'\n", a[0] != '-' ? "unexpected argument" : "missing value for", a);
+            usage(stderr);
+            return 2;
+        }
+        i++;
+        int bad = 0;
+        if (!strcmp(a, "--galaxies")) bad = num(a, v, 1, 1e13, &r.galaxies);
+        else if (!strcmp(a, "--deadline")) bad = num(a, v, 1e-9, 1e7, &r.deadline_s);
+        else if (!strcmp(a, "--budget")) bad = num(a, v, 1e-9, 1e9, &r.budget_usd);
+        else if (!strcmp(a, "--galaxies-per-s-per-vcpu")) bad = num(a, v, 1e-9, 1e9, &r.rate_per_vcpu), have_rate++;
+        else if (!strcmp(a, "--bench")) bench = v, have_rate++;
+        else if (!strcmp(a, "--run")) run = v, have_rate++;
+        else if (!strcmp(a, "--startup-s")) bad = num(a, v, 0, 900, &r.startup_s);
+        else if (!strcmp(a, "--s3-mbps")) bad = num(a, v, 1e-3, 1e6, &r.s3_mbps);
+        else if (!strcmp(a, "--max-concurrency")) bad = num(a, v, 1, 1e9, &d), r.max_concurrency = (long)d;
+        else if (!strcmp(a, "--account-concurrency")) bad = num(a, v, 1, 1e9, &d), r.account_concurrency = (long)d;
+        else if (!strcmp(a, "--partition-mb")) bad = num(a, v, 0.01, 10240, &r.partition_mb);
+        else if (!strcmp(a, "--memory-mb")) bad = num(a, v, 128, 10240, &d), r.memory_mb = (int)d;
+        else if (!strcmp(a, "--arch")) {
+            if (!strcmp(v, "x86_64") || !strcmp(v, "x86")) r.arch = CAI_ARCH_X86_64;
+            else if (!strcmp(v, "arm64")) r.arch = CAI_ARCH_ARM64;
+            else {
+                fprintf(stderr, "cai plan: --arch: expected x86_64 or arm64, got \"%s\"\n", v);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "cai plan: unknown option '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+        if (bad) return 2;
+    }
+    if (have_rate > 1) {
+        fprintf(stderr, "cai plan: give one of --galaxies-per-s-per-vcpu, --bench, --run\n");
+        return 2;
+    }
+    if (!(r.galaxies >= 1) || (!(r.deadline_s > 0) && !(r.budget_usd > 0))) {
+        fprintf(stderr, "cai plan: --galaxies and one of --deadline/--budget are required\n");
+        usage(stderr);
+        return 2;
+    }
+    char note[512] = "";
+    int rc = 0;
+    if (bench) {
+        char *text;
+        size_t len;
+        if (!(rc = cai_read_file(bench, &text, &len, &err))) {
+            rc = cai_plan_load_bench(text, len, bench, &r, &err);
+            free(text);
+        }
+        if (!rc)
+            snprintf(note, sizeof note, "throughput measured by cai bench (%s): %d thread count(s), %.0f galaxies/s at "
+                     "%g threads", bench, r.n_curve, r.curve_gps[r.n_curve - 1], r.curve_threads[r.n_curve - 1]);
+    } else if (run) {
+        rc = cai_plan_load_run(run, &r, note, sizeof note, &err);
+    } else {
+        snprintf(note, sizeof note, "throughput %.1f galaxies/s per vCPU (%s)", r.rate_per_vcpu,
+                 have_rate ? "given" : "default: the seed's PyTorch on Lambda; CAI measures its own with cai bench");
+    }
+    if (rc) {
+        fprintf(stderr, "cai plan: %s\n", err.msg);
+        return cai_exit_status(rc);
+    }
+    cai_plan_choice c;
+    char why[2048];
+    rc = cai_plan_choose(&r, &c, why, sizeof why, &err);
+    if (rc) {
+        fprintf(stderr, "cai plan: refused: %s\n", err.msg);
+        return 1;
+    }
+    printf("plan for %.0f galaxies", r.galaxies);
+    if (r.deadline_s > 0) printf(" within %.0f s", r.deadline_s);
+    if (r.budget_usd > 0) printf("%s $%.2f", r.deadline_s > 0 ? " and" : " within", r.budget_usd);
+    printf(":\n  %s\n", note);
+    for (char *line = strtok(why, "\n"); line; line = strtok(NULL, "\n")) printf("  %s\n", line);
+    printf("  assumed: %.1f s start-up, %.0f MB/s from S3, %.0f s Initialize/Summarize, memory >= 384 MB + 2 x "
+           "partition\n", r.startup_s, r.s3_mbps, CAI_PLAN_ORCHESTRATION_S);
+    return 0;
 }

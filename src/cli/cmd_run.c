@@ -1,11 +1,148 @@
-/* cmd_run.c — placeholder until its issue lands; replaced by the real command. */
+/* cmd_run.c — `cai run PAYLOAD.json [--store DIR] [--workers P] [--threads T] [--weights W] [--resume]
+ * [--precision fp32|int8]`: Initialize → ranks on a pool of worker processes → Summarize (local engine),
+ * then a short report. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "commands.h"
+#include "common/err.h"
+#include "engine/local.h"
+#include "pipeline/payload.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: cai run PAYLOAD.json [options]\n"
+            "\n"
+            "Run the seed's pipeline on this machine: Initialize (payload -> one job per rank), the ranks on a\n"
+            "pool of worker processes, then Summarize (combined_data.json, predictions.fits/.csv, summary.json).\n"
+            "Bucket B's key K is the file STORE/B/K, so `aws s3 sync s3://B STORE/B` makes a bucket runnable.\n"
+            "\n"
+            "  --store DIR          the store (a directory, or s3://...); default: the payload's \"store\", else .\n"
+            "  --weights W          model weights (safetensors); default: the payload's \"weights\"\n"
+            "  --workers P          worker processes (default: the payload's, else the number of cores)\n"
+            "  --threads T          threads per worker (default: cores / workers)\n"
+            "  --precision P        fp32 (default) or int8\n"
+            "  --resume             skip ranks whose record and predictions are complete and valid\n"
+            "  --progress           force the progress bar;  --no-progress: plain lines\n"
+            "  -q, --quiet          no per-rank lines\n");
+}
+
+static int pos_int(const char *opt, const char *s, int max, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 1 || v > max) {
+        fprintf(stderr, "cai run: %s: expected an integer in [1, %d], got \"%s\"\n", opt, max, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static double jnum(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static void report(const cai_local_result *r, const cJSON *sum, const char *store) {
+    printf("\n== cai run report ==\n");
+    printf("ranks:        %d (%d run, %d already complete, %d failed)\n", r->ranks, r->ranks_run, r->ranks_skipped,
+           r->ranks_failed);
+    if (sum) {
+        printf("galaxies:     %.0f", jnum(sum, "galaxies"));
+        double eg = jnum(sum, "expected_galaxies");
+        if (!isnan(eg)) printf(" of %.0f expected", eg);
+        printf("\n");
+        printf("wall time:    %.2f s (this command: initialize + map + summarize)\n", r->wall_seconds);
+        printf("map stage:    %.2f s for %lld galaxies -> %.1f galaxies/s end to end\n", r->map_seconds,
+               r->galaxies_run, r->map_seconds > 0 ? (double)r->galaxies_run / r->map_seconds : 0.0);
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(sum, "bucket");
+        const cJSON *cat = cJSON_GetObjectItemCaseSensitive(sum, "catalog");
+        const cJSON *fits = cJSON_GetObjectItemCaseSensitive(cat, "fits");
+        const cJSON *csv = cJSON_GetObjectItemCaseSensitive(cat, "csv");
+        if (cJSON_IsString(b) && cJSON_IsString(fits)) {
+            printf("catalog:      %s/%s/%s\n", store, b->valuestring, fits->valuestring);
+            printf("              %s/%s/%s\n", store, b->valuestring, csv->valuestring);
+        }
+        const cJSON *rp = cJSON_GetObjectItemCaseSensitive(sum, "result_path");
+        if (cJSON_IsString(b) && cJSON_IsString(rp))
+            printf("summary:      %s/%s/%s/summary.json\n", store, b->valuestring, rp->valuestring);
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(sum, "metrics");
+        if (cJSON_IsObject(m)) {
+            printf("metrics:      n=%.0f  MAE=%.4f  MSE=%.5f  bias=%.4f  sigma_NMAD=%.4f  R2=%.3f  outliers(|dz|>0.05)=%.1f%%\n",
+                   jnum(m, "n"), jnum(m, "mae"), jnum(m, "mse"), jnum(m, "bias"), jnum(m, "sigma_nmad"), jnum(m, "r2"),
+                   100.0 * jnum(m, "outlier_fraction"));
+        } else {
+            printf("metrics:      none (the partitions carry no redshift labels)\n");
+        }
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(sum, "complete");
+        printf("complete:     %s\n", cJSON_IsTrue(c) ? "yes: exactly one prediction per input galaxy" : "NO");
+    }
+    if (r->untrained)
+        printf("NOTE:         these weights are UNTRAINED (random, fixed seed): the predictions are NOT physical\n"
+               "              redshifts. Pass a real checkpoint with --weights W.safetensors (from `cai convert`).\n");
+}
 
 int cmd_run(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "cai run: not built yet\n");
-    return 1;
+    static const struct option opts[] = {{"store", required_argument, 0, 's'},
+                                         {"workers", required_argument, 0, 'P'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"weights", required_argument, 0, 'w'},
+                                         {"precision", required_argument, 0, 'p'},
+                                         {"resume", no_argument, 0, 'r'},
+                                         {"progress", no_argument, 0, 'B'},
+                                         {"no-progress", no_argument, 0, 'N'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    cai_local_opts o = {0};
+    o.progress = -1;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': o.store_url = optarg; break;
+        case 'P':
+            if (pos_int("--workers", optarg, 4096, &o.workers)) return 2;
+            break;
+        case 't':
+            if (pos_int("--threads", optarg, 1024, &o.threads)) return 2;
+            break;
+        case 'w': o.weights = optarg; break;
+        case 'p':
+            if (cai_precision_parse(optarg, &o.precision)) {
+                fprintf(stderr, "cai run: --precision: expected fp32 or int8, got \"%s\"\n", optarg);
+                return 2;
+            }
+            o.precision_set = 1;
+            break;
+        case 'r': o.resume = 1; break;
+        case 'B': o.progress = 1; break;
+        case 'N': o.progress = 0; break;
+        case 'q': o.quiet = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "cai run: expected exactly one PAYLOAD.json\n");
+        usage(stderr);
+        return 2;
+    }
+    o.payload_path = argv[optind];
+    cai_local_result res;
+    cJSON *sum = NULL;
+    cai_err err = {0};
+    int rc = cai_local_run(&o, &res, &sum, &err);
+    if (sum || res.ranks) report(&res, sum, res.store_url);
+    cJSON_Delete(sum);
+    if (rc) {
+        fprintf(stderr, "cai run: %s\n", err.msg[0] ? err.msg : cai_strerror(err.code));
+        return cai_exit_status(err.code);
+    }
+    return 0;
 }

@@ -1,11 +1,48 @@
-/* cmd_summarize.c — placeholder until its issue lands; replaced by the real command. */
+/* cmd_summarize.c — `cai summarize --store S BUCKET RESULT_PATH`: the Summarize stage alone. */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "commands.h"
+#include "common/err.h"
+#include "pipeline/stages.h"
+#include "store/store.h"
 
 int cmd_summarize(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "cai summarize: not built yet\n");
-    return 1;
+    static const struct option opts[] = {{"store", required_argument, 0, 's'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *store = ".";
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': store = optarg; break;
+        case 'h':
+            printf("usage: cai summarize [--store DIR|s3://...] BUCKET RESULT_PATH\n\n"
+                   "Read every <rank>.json under BUCKET/RESULT_PATH (no 1,000 cap), write combined_data.json,\n"
+                   "predictions.fits, predictions.csv and summary.json, check that every input galaxy has exactly one\n"
+                   "prediction, and print summary.json. Exit 1 when the run is incomplete.\n");
+            return 0;
+        default: return 2;
+        }
+    }
+    if (optind != argc - 2) {
+        fprintf(stderr, "cai summarize: expected BUCKET RESULT_PATH\n");
+        return 2;
+    }
+    cai_err err = {0};
+    cai_store *st = NULL;
+    cJSON *sum = NULL;
+    int rc = cai_store_open(store, &st, &err);
+    if (!rc) rc = cai_summarize(st, argv[optind], argv[optind + 1], &sum, &err);
+    if (sum) {
+        char *out = cJSON_Print(sum);
+        if (out) puts(out);
+        free(out);
+    }
+    if (rc) fprintf(stderr, "cai summarize: %s\n", err.msg[0] ? err.msg : cai_strerror(err.code));
+    cJSON_Delete(sum);
+    cai_store_close(st);
+    return rc ? cai_exit_status(err.code) : 0;
 }

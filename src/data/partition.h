@@ -23,10 +23,27 @@ typedef struct {
     void *impl;            /* format-specific state */
 } cai_partition;
 
-/* Parse from a buffer the caller keeps alive until cai_partition_close. `name` goes into messages. */
+/* Parse from a buffer the caller keeps alive until cai_partition_close. `name` goes into messages.
+ * The format is chosen by the first bytes: "PK\x03\x04" (ZIP) is a seed .pt, an 8-byte length followed by
+ * '{' is a CAI shard; anything else (empty, text, truncated header) is CAI_EFORMAT naming the file.
+ * Shards have their checksums verified. */
 int cai_partition_parse(const void *buf, size_t len, const char *name, cai_partition *p, cai_err *err);
+/* Same, with flags: CAI_PARTITION_NO_VERIFY skips a shard's per-tensor sha256 (only for callers that already
+ * verified the whole object, e.g. against the manifest). */
+#define CAI_PARTITION_NO_VERIFY 1u
+int cai_partition_parse_ex(const void *buf, size_t len, const char *name, unsigned flags, cai_partition *p,
+                           cai_err *err);
 /* Map a file and parse it; the mapping is released by close. */
 int cai_partition_open(const char *path, cai_partition *p, cai_err *err);
 void cai_partition_close(cai_partition *p);
+
+/* Which format the bytes look like (0 when neither); does not validate beyond the magic. */
+cai_part_format cai_partition_detect(const void *buf, size_t len);
+const char *cai_part_format_name(cai_part_format f); /* "pt", "shard" */
+
+/* Tell the kernel that galaxies [first, first+count) will not be read again: their pages of a file-backed
+ * mapping are dropped (MADV_DONTNEED), so streaming through a huge mapped partition keeps RSS bounded.
+ * A no-op for data not in a private file mapping (heap copies, caller buffers). */
+void cai_partition_release(cai_partition *p, int64_t first, int64_t count);
 
 #endif

@@ -44,10 +44,22 @@ void cai_model_free(cai_model *m);
 /* "vit" or "vitae"; number of parameters; bytes of weights. */
 const char *cai_model_variant(const cai_model *m);
 int64_t cai_model_nparams(const cai_model *m);
+/* Multiply-accumulates per galaxy (from the Config; ~1.1e8), and how long cai_model_load took. */
+double cai_model_macs(const cai_model *m);
+double cai_model_load_seconds(const cai_model *m);
+
+/* Measured matmul throughput on the model's own block GEMM shapes (M = 17*batch rows; K, N in
+ * {192, 576, 768}), in GFLOP/s (fp32) or GOP/s (int8 s8 x s8 -> s32), with `threads` threads, for about
+ * `seconds`. The fp32 limit of the engine is peak / (2 * macs). */
+int cai_gemm_peak(int threads, cai_precision prec, int batch, double seconds, double *gflops, cai_err *err);
 
 /* A session holds activation buffers sized for max_batch and uses `threads` threads (0 = all cores). */
 cai_session *cai_session_new(const cai_model *m, int max_batch, int threads, cai_err *err);
 void cai_session_free(cai_session *s);
+
+/* Seconds spent so far by this session in: [0] ViT branch, [1] Inception branch, [2] magnitude branch,
+ * [3] head (for `cai bench`'s breakdown). */
+void cai_session_profile(const cai_session *s, double seconds[4]);
 
 /* Predict n >= 1 redshifts. images: float32 (n,5,32,32); mags: (n,5) of mag_dtype; out: n floats.
  * Any n works: larger than max_batch is processed in chunks. A NaN in a galaxy's input gives NaN for

@@ -1,0 +1,418 @@
+/* local.c — the local engine (see local.h).
+ *
+ * Why processes, not threads: one rank that crashes (a bug, an OOM kill, a SIGKILL from the user) must not
+ * take the others down, and a process boundary is the only isolation C offers. Why the model is loaded in
+ * each worker, not once in the parent before fork: GNU OpenMP's thread pool does not survive fork, so the
+ * parent never touches the model; each worker loads it once (the weights file is memory-mapped, so the
+ * pages are shared through the page cache) and then runs many ranks.
+ *
+ * Protocol: the parent writes a rank index (int32; -1 = quit) to a worker's task pipe; the worker runs it
+ * and writes one fixed-size message to the shared result pipe (smaller than PIPE_BUF, so writes from
+ * several workers never interleave). A worker that dies with a rank in flight fails that rank with its exit
+ * status or signal, and a fresh worker replaces it while ranks remain. */
+#define _GNU_SOURCE
+#include "local.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common/util.h"
+#include "../pipeline/payload.h"
+#include "../pipeline/record.h"
+#include "../pipeline/stages.h"
+#include "../pipeline/worker_util.h"
+#include "../store/store.h"
+
+typedef struct {
+    int32_t rank;
+    int32_t rc;
+    int64_t galaxies;
+    double wall;
+    char msg[900];
+} rank_msg;
+
+typedef struct {
+    pid_t pid;
+    int task_fd;   /* parent's write end */
+    int busy_rank; /* -1: idle */
+    int alive;
+    int status;    /* wait status once reaped */
+} worker;
+
+typedef struct {
+    int state; /* 0 todo, 1 running, 2 ok, 3 failed, 4 skipped */
+    int64_t galaxies;
+    char why[900];
+} rank_state;
+
+static int write_all(int fd, const void *buf, size_t n) {
+    const char *p = buf;
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int read_all(int fd, void *buf, size_t n) {
+    char *p = buf;
+    while (n) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* The worker process: load the model once, then run ranks until told to quit. Never returns. */
+static void worker_main(int task_fd, int result_fd, cai_store *st, cJSON *jobs, const char *wpath, int threads,
+                        cai_precision prec) {
+    cai_model *model = NULL;
+    cai_err e = {0};
+    if (cai_model_load(wpath, prec, &model, &e) != CAI_OK) model = NULL; /* each rank then records why */
+    for (;;) {
+        int32_t r;
+        if (read_all(task_fd, &r, sizeof r) != 0 || r < 0) break;
+        rank_msg m;
+        memset(&m, 0, sizeof m);
+        m.rank = r;
+        double t0 = cai_mono_now();
+        cai_worker_opts wo = {.weights = wpath, .model = model, .threads = threads, .precision = prec};
+        cJSON *rec = NULL;
+        cai_err we = {0};
+        m.rc = cai_worker_run(st, cJSON_GetArrayItem(jobs, r), &wo, &rec, &we);
+        m.wall = cai_mono_now() - t0;
+        const cJSON *g = rec ? cJSON_GetObjectItemCaseSensitive(rec, "galaxies") : NULL;
+        m.galaxies = cJSON_IsNumber(g) ? (int64_t)g->valuedouble : 0;
+        cJSON_Delete(rec);
+        if (m.rc) snprintf(m.msg, sizeof m.msg, "%.880s", we.msg);
+        if (write_all(result_fd, &m, sizeof m) != 0) break;
+    }
+    if (model) cai_model_free(model);
+    _exit(0);
+}
+
+/* "rank 3: x" -> "x": the engine prints the rank itself. */
+static const char *strip_rank(const char *msg) {
+    if (strncmp(msg, "rank ", 5) != 0) return msg;
+    const char *p = msg + 5;
+    while (*p >= '0' && *p <= '9') p++;
+    return p[0] == ':' && p[1] == ' ' ? p + 2 : msg;
+}
+
+static void describe_status(int status, char *buf, size_t n) {
+    if (WIFSIGNALED(status))
+        snprintf(buf, n, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else if (WIFEXITED(status))
+        snprintf(buf, n, "exited with status %d", WEXITSTATUS(status));
+    else
+        snprintf(buf, n, "stopped (status 0x%x)", status);
+}
+
+typedef struct {
+    int bar;
+    int quiet;
+    int total;
+    int done;
+    int failed;
+    long long galaxies;
+    double t0;
+} progress;
+
+static void progress_show(progress *p, const char *line) {
+    double el = cai_mono_now() - p->t0;
+    double gps = el > 0 ? (double)p->galaxies / el : 0;
+    if (p->bar) {
+        int w = 30, fill = p->total ? (int)((double)w * p->done / p->total) : w;
+        char bar[64];
+        for (int i = 0; i < w; i++) bar[i] = i < fill ? '#' : '.';
+        bar[w] = 0;
+        double eta = p->done ? el / p->done * (p->total - p->done) : 0;
+        fprintf(stderr, "\r  [%s] %d/%d ranks  %lld galaxies  %.0f gal/s  %s%d failed  ETA %.0fs   ", bar, p->done,
+                p->total, p->galaxies, gps, "", p->failed, eta);
+        if (p->done == p->total) fputc('\n', stderr);
+    } else if (line && !p->quiet) {
+        fprintf(stderr, "cai run: %s (%d/%d ranks, %lld galaxies, %.0f gal/s)\n", line, p->done, p->total,
+                p->galaxies, gps);
+    }
+    fflush(stderr);
+}
+
+static int spawn(worker *w, int result_pipe[2], cai_store *st, cJSON *jobs, const char *wpath, int threads,
+                 cai_precision prec, worker *all, int nall, cai_err *err) {
+    int tp[2];
+    if (pipe(tp) != 0) return cai_seterr(err, CAI_EIO, "local engine: pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(tp[0]);
+        close(tp[1]);
+        return cai_seterr(err, CAI_EIO, "local engine: fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        close(tp[1]);
+        close(result_pipe[0]);
+        for (int i = 0; i < nall; i++)
+            if (all[i].alive && all[i].task_fd >= 0) close(all[i].task_fd);
+        signal(SIGPIPE, SIG_DFL);
+        worker_main(tp[0], result_pipe[1], st, jobs, wpath, threads, prec);
+    }
+    close(tp[0]);
+    w->pid = pid;
+    w->task_fd = tp[1];
+    w->busy_rank = -1;
+    w->alive = 1;
+    return CAI_OK;
+}
+
+int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summary_out, cai_err *err) {
+    cai_local_result dummy;
+    if (!res) res = &dummy;
+    memset(res, 0, sizeof *res);
+    if (summary_out) *summary_out = NULL;
+    double t_start = cai_mono_now();
+
+    char *ptxt;
+    size_t plen;
+    int rc = cai_read_file(o->payload_path, &ptxt, &plen, err);
+    if (rc) return rc;
+    cai_payload p;
+    rc = cai_payload_parse(ptxt, plen, o->payload_path, &p, err);
+    if (rc) {
+        free(ptxt);
+        return rc;
+    }
+    for (int i = 0; i < p.nwarnings; i++) fprintf(stderr, "cai: warning: %s\n", p.warnings[i]);
+    const char *url = o->store_url ? o->store_url : p.store ? p.store : ".";
+    snprintf(res->store_url, sizeof res->store_url, "%s", url);
+    cai_store *st = NULL;
+    cJSON *jobs = NULL;
+    rank_state *rs = NULL;
+    worker *ws = NULL;
+    int nw = 0;
+    int result_pipe[2] = {-1, -1};
+    char failed_msg[1024] = "";
+    if ((rc = cai_store_open(url, &st, err))) goto out;
+
+    /* 1. Initialize. */
+    if ((rc = cai_initialize(st, ptxt, plen, &jobs, err))) goto out;
+    int nr = cJSON_GetArraySize(jobs);
+    res->ranks = nr;
+    rs = calloc((size_t)(nr ? nr : 1), sizeof *rs);
+    if (!rs) {
+        rc = cai_seterr(err, CAI_ENOMEM, "local engine: out of memory");
+        goto out;
+    }
+
+    /* 2. Which ranks to run. Without --resume, stale records of an earlier run at this result_path are
+     *    removed first, so that a rank that dies now cannot be mistaken for done. */
+    int to_run = 0;
+    for (int r = 0; r < nr; r++) {
+        cai_job j;
+        if ((rc = cai_job_parse(cJSON_GetArrayItem(jobs, r), &j, err))) goto out;
+        cai_err de = {0};
+        if (o->resume && cai_rank_done(st, &j, &de) == CAI_OK) {
+            rs[r].state = 4;
+            res->ranks_skipped++;
+        } else {
+            char key[2048];
+            cai_record_key(j.result_path, j.rank, key, sizeof key);
+            cai_store_delete(st, j.bucket, key, NULL);
+            to_run++;
+        }
+        cai_job_free(&j);
+    }
+    res->ranks_run = to_run;
+    if (o->resume && res->ranks_skipped)
+        fprintf(stderr, "cai run: --resume: %d of %d ranks already complete, %d to run\n", res->ranks_skipped, nr,
+                to_run);
+
+    /* 3. Weights: CLI over payload; resolved once (a bucket key is fetched once) and described. */
+    const char *wspec = o->weights ? o->weights : p.weights;
+    cai_precision prec = o->precision_set ? o->precision : p.precision;
+    if (to_run > 0) {
+        if (!wspec) {
+            rc = cai_seterr(err, CAI_EARG,
+                            "no weights: pass --weights W.safetensors or set \"weights\" in the payload");
+            goto out;
+        }
+        if ((rc = cai_weights_resolve(st, p.bucket, wspec, res->weights_path, sizeof res->weights_path, err))) goto out;
+        cai_weights_info wi;
+        if ((rc = cai_weights_describe(res->weights_path, &wi, err))) goto out;
+        res->untrained = wi.untrained;
+    }
+
+    /* 4. The pool. */
+    int ncpu = cai_ncpu();
+    int P = o->workers > 0 ? o->workers : p.workers > 0 ? p.workers : ncpu;
+    if (P > to_run) P = to_run;
+    int T = o->threads > 0 ? o->threads : p.threads > 0 ? p.threads : (P > 0 ? ncpu / P : ncpu);
+    if (T < 1) T = 1;
+    progress pg = {o->progress < 0 ? isatty(2) : o->progress, o->quiet, to_run, 0, 0, 0, cai_mono_now()};
+    if (to_run > 0) {
+        fprintf(stderr, "cai run: %d ranks (%d to run) on %d worker process%s x %d thread%s, store %s\n", nr, to_run,
+                P, P == 1 ? "" : "es", T, T == 1 ? "" : "s", url);
+        signal(SIGPIPE, SIG_IGN);
+        if (pipe(result_pipe) != 0) {
+            rc = cai_seterr(err, CAI_EIO, "local engine: pipe: %s", strerror(errno));
+            goto out;
+        }
+        ws = calloc((size_t)P, sizeof *ws);
+        for (int i = 0; i < P; i++) ws[i].task_fd = -1;
+        for (nw = 0; nw < P; nw++)
+            if ((rc = spawn(&ws[nw], result_pipe, st, jobs, res->weights_path, T, prec, ws, nw, err))) goto out;
+        int next = 0, done = 0;
+        while (next < nr && rs[next].state == 4) next++;
+        /* Hand every idle worker a rank. */
+#define DISPATCH()                                                                                              \
+    for (int i = 0; i < nw; i++) {                                                                              \
+        if (!ws[i].alive || ws[i].busy_rank >= 0) continue;                                                    \
+        if (next >= nr) break;                                                                                  \
+        int32_t rr = next;                                                                                      \
+        if (write_all(ws[i].task_fd, &rr, sizeof rr) == 0) {                                                    \
+            ws[i].busy_rank = next;                                                                             \
+            rs[next].state = 1;                                                                                 \
+            next++;                                                                                             \
+            while (next < nr && rs[next].state == 4) next++;                                                    \
+        }                                                                                                       \
+    }
+        DISPATCH();
+        while (done < to_run) {
+            struct pollfd pfd = {result_pipe[0], POLLIN, 0};
+            int pr = poll(&pfd, 1, 200);
+            if (pr > 0 && (pfd.revents & POLLIN)) {
+                rank_msg m;
+                if (read_all(result_pipe[0], &m, sizeof m) == 0 && m.rank >= 0 && m.rank < nr && rs[m.rank].state == 1) {
+                    for (int i = 0; i < nw; i++)
+                        if (ws[i].busy_rank == m.rank) ws[i].busy_rank = -1;
+                    done++;
+                    char line[1200];
+                    if (m.rc == 0) {
+                        rs[m.rank].state = 2;
+                        rs[m.rank].galaxies = m.galaxies;
+                        pg.galaxies += m.galaxies;
+                        snprintf(line, sizeof line, "rank %d done: %lld galaxies in %.2fs", m.rank,
+                                 (long long)m.galaxies, m.wall);
+                    } else {
+                        rs[m.rank].state = 3;
+                        rs[m.rank].galaxies = m.galaxies;
+                        pg.galaxies += m.galaxies;
+                        pg.failed++;
+                        snprintf(rs[m.rank].why, sizeof rs[m.rank].why, "%s", m.msg);
+                        snprintf(line, sizeof line, "rank %d FAILED: %.900s", m.rank, strip_rank(m.msg));
+                        if (pg.bar) fprintf(stderr, "\ncai run: %s\n", line);
+                    }
+                    pg.done = done;
+                    progress_show(&pg, line);
+                }
+                DISPATCH();
+                continue;
+            }
+            /* Reap dead workers. A worker writes its message before it exits, so once it is reaped its
+             * message (if any) is already in the pipe: read that first, then fail what is still in flight. */
+            int status, reaped = 0;
+            pid_t dead;
+            while ((dead = waitpid(-1, &status, WNOHANG)) > 0)
+                for (int i = 0; i < nw; i++)
+                    if (ws[i].alive && ws[i].pid == dead) {
+                        ws[i].alive = 0;
+                        ws[i].status = status;
+                        close(ws[i].task_fd);
+                        ws[i].task_fd = -1;
+                        reaped = 1;
+                    }
+            if (reaped) {
+                struct pollfd q = {result_pipe[0], POLLIN, 0};
+                if (poll(&q, 1, 0) > 0) continue;
+            }
+            for (int i = 0; i < nw; i++) {
+                int r = ws[i].busy_rank;
+                if (ws[i].alive || r < 0) continue;
+                char how[128];
+                describe_status(ws[i].status, how, sizeof how);
+                rs[r].state = 3;
+                snprintf(rs[r].why, sizeof rs[r].why, "worker pid %d %s while running rank %d", (int)ws[i].pid, how, r);
+                ws[i].busy_rank = -1;
+                done++;
+                pg.done = done;
+                pg.failed++;
+                char line[1100];
+                snprintf(line, sizeof line, "rank %d FAILED: %s", r, rs[r].why);
+                if (pg.bar) fprintf(stderr, "\ncai run: %s\n", line);
+                progress_show(&pg, line);
+            }
+            /* Replace dead workers while ranks remain. */
+            for (int i = 0; i < nw; i++)
+                if (!ws[i].alive && next < nr && (rc = spawn(&ws[i], result_pipe, st, jobs, res->weights_path, T, prec,
+                                                             ws, nw, err)))
+                    goto out;
+            DISPATCH();
+#undef DISPATCH
+        }
+        for (int i = 0; i < nw; i++)
+            if (ws[i].alive && ws[i].task_fd >= 0) {
+                int32_t q = -1;
+                write_all(ws[i].task_fd, &q, sizeof q);
+                close(ws[i].task_fd);
+                ws[i].task_fd = -1;
+            }
+        for (int i = 0; i < nw; i++)
+            if (ws[i].alive && ws[i].pid > 0) waitpid(ws[i].pid, NULL, 0), ws[i].alive = 0;
+        while (waitpid(-1, NULL, WNOHANG) > 0) {
+        }
+    }
+    res->map_seconds = cai_mono_now() - pg.t0;
+    res->galaxies_run = pg.galaxies;
+
+    /* 5. Summarize (even after failures: the outputs of the ranks that finished are kept and checked). */
+    size_t fl = 0;
+    for (int r = 0; r < nr; r++)
+        if (rs[r].state == 3) {
+            res->ranks_failed++;
+            if (fl < sizeof failed_msg - 100)
+                fl += (size_t)snprintf(failed_msg + fl, sizeof failed_msg - fl, "%srank %d: %.300s", fl ? "; " : "", r,
+                                       strip_rank(rs[r].why));
+        }
+    cJSON *sum = NULL;
+    cai_err se = {0};
+    int src = cai_summarize(st, p.bucket, p.result_path, &sum, &se);
+    const cJSON *g = sum ? cJSON_GetObjectItemCaseSensitive(sum, "galaxies") : NULL;
+    res->galaxies = cJSON_IsNumber(g) ? (long long)g->valuedouble : 0;
+    if (summary_out) *summary_out = sum;
+    else cJSON_Delete(sum);
+    if (res->ranks_failed)
+        rc = cai_seterr(err, CAI_EINCOMPLETE, "%d of %d ranks failed: %s (rerun with --resume to finish)",
+                        res->ranks_failed, nr, failed_msg);
+    else if (src)
+        rc = cai_seterr(err, se.code, "%s", se.msg);
+out:
+    if (ws) {
+        for (int i = 0; i < nw; i++)
+            if (ws[i].alive && ws[i].pid > 0) {
+                if (ws[i].task_fd >= 0) close(ws[i].task_fd);
+                waitpid(ws[i].pid, NULL, 0);
+            }
+        free(ws);
+    }
+    if (result_pipe[0] >= 0) close(result_pipe[0]), close(result_pipe[1]);
+    res->wall_seconds = cai_mono_now() - t_start;
+    free(rs);
+    cJSON_Delete(jobs);
+    cai_store_close(st);
+    cai_payload_free(&p);
+    free(ptxt);
+    return rc;
+}

@@ -1,0 +1,665 @@
+/* forward.c — sessions (llama2.c's RunState: activation buffers allocated once per max batch) and the
+ * forward pass, written to read like the model's diagram (see ../shared/spec/astromae.md):
+ *
+ *   image ─┬─ patch embed → [cls; patches] + pos → 12 blocks → mean(patches) → fc_norm → head → vit_block ─┐
+ *          └─ Inception stem → pool → inc → inc → pool → inc → inc → pool → inc(1,2,4) → flatten → MLP ──────┤ concat
+ *   mags ──── magnitude MLP (5→1024, 4×(ReLU, 1024→1024)) ─────────────────────────────────────────────────┘ → head → z
+ *
+ * Heavy work (every Linear, the im2col'd convolutions) goes to oneDNN matmul with bias and ReLU/GELU/sum
+ * post-ops fused; LayerNorm, attention (17×17 per head), PCM (tiny grouped convs on the 4×4 grid),
+ * pooling and im2col are our own loops, parallel over galaxies. Every kernel works row by row or galaxy by
+ * galaxy, which is why a NaN in one galaxy's input can only reach that galaxy's output. */
+#include <immintrin.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnn.h"
+#include "model_internal.h"
+
+#define INC_CHUNK 16 /* galaxies per Inception pass: bounds the im2col buffer (16·256·400 floats = 6.5 MB) */
+#define MAXPRIM 256
+
+struct cai_session {
+    const cai_model *m;
+    int max_batch, threads, int8;
+    dnnl_stream_t stream;
+    /* Transformer activations, rows = galaxies × tokens */
+    float *x;      /* (B*T, D) residual stream */
+    float *xn;     /* (B*T, D) LayerNorm output, then attention output */
+    float *big;    /* (B*T, max(3D, hidden)): qkv, MLP hidden; also patch im2col and PCM hidden */
+    float *convx;  /* (B*NP, D) PCM output, vitae only */
+    /* Per-galaxy features */
+    float *feat, *feat2; /* (B, D) */
+    float *wide;         /* (B, max(vit_out, inc_out, mag_width, head_width)) */
+    float *wide2;        /* (B, mag_width) */
+    float *cat;          /* (B, vit_out + inc_out + mag_width) */
+    float *mags;         /* (B, 5) float32 */
+    float *incfeat;      /* (B, 192) flattened Inception output (C,H,W) */
+    /* Inception, INC_CHUNK galaxies at a time, NHWC */
+    float *ia, *ib;      /* (C*256, 64) maps */
+    float *it;           /* (C*256, 48) stacked 1x1 outputs [b1 | b2a | b3a] */
+    float *ipool;        /* (C*256, 64) max-pooled input */
+    float *icol;         /* (C*256, 25*16) im2col */
+    /* int8 mode */
+    int8_t *aq;          /* (B*T, max K) quantized activations */
+    float *ascale;       /* (B*T,) per-row activation scales */
+    int32_t *acc;        /* (B*T, max N) accumulators */
+    double prof[4];      /* seconds in: ViT branch, Inception branch, magnitude branch, head */
+    /* matmul primitives, by shape */
+    cai_mm prims[MAXPRIM];
+    int nprims;
+};
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Matmul plumbing                                                                                   */
+
+static int mm_get(cai_session *s, int64_t M, int64_t K, int64_t N, int64_t lda, int64_t ldc, int bias, int post,
+                  int sum, int int8, cai_mm **out, cai_err *err) {
+    for (int i = 0; i < s->nprims; i++) {
+        cai_mm *p = &s->prims[i];
+        if (p->M == M && p->K == K && p->N == N && p->lda == lda && p->ldc == ldc && p->has_bias == bias &&
+            p->post == post && p->sum == sum && p->int8 == int8) {
+            *out = p;
+            return CAI_OK;
+        }
+    }
+    if (s->nprims == MAXPRIM) { /* many batch sizes seen: start over */
+        for (int i = 0; i < s->nprims; i++) cai_mm_free(&s->prims[i]);
+        s->nprims = 0;
+    }
+    int rc = cai_mm_init(&s->prims[s->nprims], M, K, N, lda, ldc, bias, post, sum, int8, err);
+    if (rc) return rc;
+    *out = &s->prims[s->nprims++];
+    return CAI_OK;
+}
+
+/* ReLU that keeps NaN, like torch.relu. oneDNN's ReLU post-op is a max() that turns NaN into 0, which
+ * would let a galaxy with a NaN input come out with a finite (wrong) redshift. */
+static void relu_nan(float *C, int64_t M, int64_t N, int64_t ldc) {
+#pragma omp parallel for schedule(static) if (M * N > 32768)
+    for (int64_t r = 0; r < M; r++) {
+        float *c = C + r * ldc;
+        for (int64_t n = 0; n < N; n++) c[n] = c[n] < 0 ? 0.0f : c[n];
+    }
+}
+
+/* C[M,N] (ldc) = post(A[M,K] (lda) · W[N,K]ᵀ + bias) (+ C if sum), fp32. */
+static int mmf(cai_session *s, int64_t M, int64_t K, int64_t N, const float *A, int64_t lda, const float *W,
+               const float *bias, float *C, int64_t ldc, int post, int sum, cai_err *err) {
+    cai_mm *p;
+    int fused = post == CAI_POST_RELU ? CAI_POST_NONE : post;
+    int rc = mm_get(s, M, K, N, lda, ldc, bias != NULL, fused, sum, 0, &p, err);
+    if (!rc) rc = cai_mm_run(p, s->stream, A, W, bias, C, err);
+    if (!rc && post == CAI_POST_RELU) relu_nan(C, M, N, ldc);
+    return rc;
+}
+
+static inline float gelu(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
+
+/* int8: per-row symmetric quantization of A, s8×s8→s32 in oneDNN, then our epilogue. A row with NaN/Inf
+ * gets a NaN scale, so its outputs are NaN and no other row is touched. */
+static int mm_int8(cai_session *s, const cai_linear *l, int64_t M, const float *A, int64_t lda, float *C,
+                   int64_t ldc, int post, int sum, cai_err *err) {
+    const int K = l->in, N = l->out;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < M; r++) {
+        const float *a = A + r * lda;
+        int8_t *q = s->aq + r * K;
+        float mx = 0;
+        int bad = 0;
+        for (int k = 0; k < K; k++) {
+            float v = fabsf(a[k]);
+            if (!isfinite(v)) bad = 1;
+            mx = v > mx ? v : mx;
+        }
+        if (bad) {
+            s->ascale[r] = NAN;
+            memset(q, 0, (size_t)K);
+            continue;
+        }
+        float sc = mx > 0 ? mx / 127.0f : 1.0f, inv = 1.0f / sc;
+        s->ascale[r] = sc;
+        for (int k = 0; k < K; k++) q[k] = (int8_t)lrintf(a[k] * inv);
+    }
+    cai_mm *p;
+    int rc = mm_get(s, M, K, N, K, N, 0, 0, 0, 1, &p, err);
+    if (!rc) rc = cai_mm_run(p, s->stream, s->aq, l->wq, NULL, s->acc, err);
+    if (rc) return rc;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < M; r++) {
+        const int32_t *ac = s->acc + r * N;
+        float *c = C + r * ldc, sa = s->ascale[r];
+        for (int n = 0; n < N; n++) {
+            float v = (float)ac[n] * sa * l->wscale[n] + (l->b ? l->b[n] : 0.0f);
+            if (sum) v += c[n];
+            if (post == CAI_POST_RELU) v = v < 0 ? 0 : v; /* keeps NaN */
+            else if (post == CAI_POST_GELU) v = gelu(v);
+            c[n] = v;
+        }
+    }
+    return CAI_OK;
+}
+
+/* A Linear layer of the model (fp32, or int8 when the model was loaded so and the layer is quantized). */
+static int linear(cai_session *s, const cai_linear *l, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
+                  int post, int sum, cai_err *err) {
+    if (s->int8 && l->wq) return mm_int8(s, l, M, A, lda, C, ldc, post, sum, err);
+    return mmf(s, M, l->in, l->out, A, lda, l->w, l->b, C, ldc, post, sum, err);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Our own kernels                                                                                   */
+
+static void layernorm(float *out, const float *x, const float *w, const float *b, int64_t rows, int D, float eps) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * D;
+        float *o = out + r * D;
+        double sum = 0, sq = 0;
+        for (int i = 0; i < D; i++) sum += xr[i];
+        float mean = (float)(sum / D);
+        for (int i = 0; i < D; i++) {
+            double d = xr[i] - mean;
+            sq += d * d;
+        }
+        float inv = 1.0f / sqrtf((float)(sq / D) + eps);
+        for (int i = 0; i < D; i++) o[i] = (xr[i] - mean) * inv * w[i] + b[i];
+    }
+}
+
+/* Multi-head self-attention core on qkv rows (n*T, 3D) laid out [q | k | v], heads of hd; writes the
+ * concatenated heads to out (n*T, D). */
+static void attention(float *out, const float *qkv, int64_t n, const cai_config *c) {
+    const int T = c->ntok, D = c->dim, H = c->heads, hd = c->head_dim;
+    const float scale = c->attn_scale;
+#pragma omp parallel for schedule(static) collapse(2)
+    for (int64_t b = 0; b < n; b++)
+        for (int h = 0; h < H; h++) {
+            float att[T];
+            const float *base = qkv + b * T * 3 * D;
+            for (int i = 0; i < T; i++) {
+                const float *q = base + (int64_t)i * 3 * D + h * hd;
+                float mx = -INFINITY;
+                for (int j = 0; j < T; j++) {
+                    const float *k = base + (int64_t)j * 3 * D + D + h * hd;
+                    float d = 0;
+#pragma omp simd reduction(+ : d)
+                    for (int e = 0; e < hd; e++) d += q[e] * k[e];
+                    att[j] = d * scale;
+                    mx = att[j] > mx ? att[j] : mx;
+                }
+                float sum = 0;
+                for (int j = 0; j < T; j++) {
+                    att[j] = expf(att[j] - mx);
+                    sum += att[j];
+                }
+                float inv = 1.0f / sum;
+                float *o = out + (b * T + i) * D + h * hd;
+                for (int e = 0; e < hd; e++) o[e] = 0;
+                for (int j = 0; j < T; j++) {
+                    const float *v = base + (int64_t)j * 3 * D + 2 * D + h * hd;
+                    float p = att[j] * inv;
+#pragma omp simd
+                    for (int e = 0; e < hd; e++) o[e] += p * v[e];
+                }
+            }
+        }
+}
+
+/* Grouped conv on the g×g token grid (rows = tokens, cols = channels; `in` row stride ld_in). */
+static void grid_conv(const float *in, int64_t ld_in, int cin, float *out, int cout, const float *w, const float *b,
+                      int groups, int k, int pad, int g) {
+    const int cig = cin / groups, cog = cout / groups;
+    for (int y = 0; y < g; y++)
+        for (int x = 0; x < g; x++) {
+            float *o = out + (int64_t)(y * g + x) * cout;
+            for (int oc = 0; oc < cout; oc++) {
+                const int grp = oc / cog;
+                float acc = b[oc];
+                for (int ky = 0; ky < k; ky++) {
+                    int yy = y + ky - pad;
+                    if (yy < 0 || yy >= g) continue;
+                    for (int kx = 0; kx < k; kx++) {
+                        int xx = x + kx - pad;
+                        if (xx < 0 || xx >= g) continue;
+                        const float *ir = in + (int64_t)(yy * g + xx) * ld_in + grp * cig;
+                        const float *wr = w + (int64_t)oc * cig * k * k + ky * k + kx;
+                        for (int ci = 0; ci < cig; ci++) acc += wr[ci * k * k] * ir[ci];
+                    }
+                }
+                o[oc] = acc;
+            }
+        }
+}
+
+/* exp on 8 floats (Cephes expf: range reduction by ln2, degree-6 polynomial; ~1 ulp on [-87, 88]).
+ * NaN propagates: x is always the second operand of min/max, which is what they return for NaN. */
+static inline __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_set1_ps(88.3762626647949f), x);
+    x = _mm256_max_ps(_mm256_set1_ps(-88.3762626647949f), x);
+    __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500E-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+/* SiLU x·σ(x) = x / (1 + e^-x), 8 at a time (n a multiple of 8). */
+static inline void silu8(float *v, int n) {
+    for (int i = 0; i < n; i += 8) {
+        __m256 x = _mm256_loadu_ps(v + i);
+        __m256 d = _mm256_add_ps(_mm256_set1_ps(1.0f), exp8(_mm256_sub_ps(_mm256_setzero_ps(), x)));
+        _mm256_storeu_ps(v + i, _mm256_div_ps(x, d));
+    }
+}
+
+/* PCM with kernel 1 (the published checkpoint's), channel-major over the 16 tokens so that every inner
+ * loop is 16 contiguous floats: hT[o][t] = b0[o] + Σ_i w0[o][i]·xT[g(o)·cig + i][t], SiLU, then the same
+ * with w3, written back token-major into convx. */
+#define PCM_NP 16
+static void pcm_k1(cai_session *s, const cai_block *bw, int64_t n) {
+    const cai_config *c = &s->m->cfg;
+    const int T = c->ntok, D = c->dim, H = c->pcm_hidden, G = c->pcm_groups;
+    const int cig0 = D / G, cog0 = H / G, cig3 = H / G, cog3 = D / G;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < n; b++) {
+        float xT[D * PCM_NP];
+        float *hT = s->big + b * PCM_NP * H;
+        const float *xb = s->x + (b * T + 1) * D;
+        for (int t = 0; t < PCM_NP; t++)
+            for (int ch = 0; ch < D; ch++) xT[ch * PCM_NP + t] = xb[t * D + ch];
+        for (int o = 0; o < H; o++) {
+            const float *w = bw->pcm0_w + (int64_t)o * cig0, *in = xT + (o / cog0) * cig0 * PCM_NP;
+            float acc[PCM_NP];
+            for (int t = 0; t < PCM_NP; t++) acc[t] = bw->pcm0_b[o];
+            for (int i = 0; i < cig0; i++)
+                for (int t = 0; t < PCM_NP; t++) acc[t] += w[i] * in[i * PCM_NP + t];
+            memcpy(hT + o * PCM_NP, acc, sizeof acc);
+        }
+        silu8(hT, H * PCM_NP);
+        float *out = s->convx + b * PCM_NP * D;
+        for (int o = 0; o < D; o++) {
+            const float *w = bw->pcm3_w + (int64_t)o * cig3, *in = hT + (o / cog3) * cig3 * PCM_NP;
+            float acc[PCM_NP];
+            for (int t = 0; t < PCM_NP; t++) acc[t] = bw->pcm3_b[o];
+            for (int i = 0; i < cig3; i++)
+                for (int t = 0; t < PCM_NP; t++) acc[t] += w[i] * in[i * PCM_NP + t];
+            for (int t = 0; t < PCM_NP; t++) out[t * D + o] = acc[t];
+        }
+    }
+}
+
+/* PCM on the patch tokens of x: Conv(D→H, groups) + folded BN → SiLU → Conv(H→D, groups). */
+static void pcm(cai_session *s, const cai_block *bw, int64_t n) {
+    const cai_config *c = &s->m->cfg;
+    const int T = c->ntok, D = c->dim, H = c->pcm_hidden, NP = c->npatch;
+    if (c->pcm_kernel == 1 && NP == PCM_NP && H % 8 == 0) {
+        pcm_k1(s, bw, n);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < n; b++) {
+        float *hid = s->big + b * NP * H;
+        grid_conv(s->x + (b * T + 1) * D, D, D, hid, H, bw->pcm0_w, bw->pcm0_b, c->pcm_groups, c->pcm_kernel,
+                  c->pcm_padding, c->grid);
+        for (int i = 0; i < NP * H; i++) hid[i] = hid[i] / (1.0f + expf(-hid[i])); /* SiLU */
+        grid_conv(hid, H, H, s->convx + b * NP * D, D, bw->pcm3_w, bw->pcm3_b, c->pcm_groups, c->pcm_kernel,
+                  c->pcm_padding, c->grid);
+    }
+}
+
+/* NHWC helpers for the Inception branch (n maps of h×w×C). */
+static void avgpool2(const float *in, float *out, int64_t n, int h, int w, int C) {
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < n; b++)
+        for (int y = 0; y < h / 2; y++)
+            for (int x = 0; x < w / 2; x++) {
+                const float *p = in + ((b * h + 2 * y) * w + 2 * x) * C;
+                float *o = out + ((b * (h / 2) + y) * (w / 2) + x) * C;
+                for (int c = 0; c < C; c++) o[c] = (p[c] + p[C + c] + p[w * C + c] + p[w * C + C + c]) * 0.25f;
+            }
+}
+
+/* MaxPool 3×3, stride 1, padding 1 with -inf padding (padding never wins). A galaxy whose map holds a
+ * NaN takes the exact NaN-propagating path (torch.max_pool2d propagates NaN); the others a branch-free
+ * max that the compiler vectorizes. */
+static void maxpool3(const float *in, float *out, int64_t n, int h, int w, int C) {
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < n; b++) {
+        const float *ib = in + b * h * w * C;
+        int nan = 0;
+        for (int i = 0; i < h * w * C; i++) nan |= ib[i] != ib[i];
+        if (!nan) {
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++) {
+                    float *o = out + ((b * h + y) * w + x) * C;
+                    for (int c = 0; c < C; c++) o[c] = -INFINITY;
+                    for (int yy = y > 0 ? y - 1 : 0; yy <= y + 1 && yy < h; yy++)
+                        for (int xx = x > 0 ? x - 1 : 0; xx <= x + 1 && xx < w; xx++) {
+                            const float *p = ib + (yy * w + xx) * C;
+                            for (int c = 0; c < C; c++) o[c] = p[c] > o[c] ? p[c] : o[c];
+                        }
+                }
+            continue;
+        }
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                float *o = out + ((b * h + y) * w + x) * C;
+                for (int c = 0; c < C; c++) o[c] = -INFINITY;
+                for (int yy = y - 1; yy <= y + 1; yy++)
+                    for (int xx = x - 1; xx <= x + 1; xx++) {
+                        if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
+                        const float *p = in + ((b * h + yy) * w + xx) * C;
+                        /* NaN-propagating max, like torch.max_pool2d */
+                        for (int c = 0; c < C; c++) o[c] = (p[c] > o[c] || isnan(p[c])) ? p[c] : o[c];
+                    }
+            }
+    }
+}
+
+/* im2col with zero padding: row (b,y,x) = [in(b, y+ky-pad, x+kx-pad, 0..C) for ky, kx]; `in` pixels are
+ * ld floats apart (C of them used). */
+static void im2col(const float *in, int64_t ld, float *col, int64_t n, int h, int w, int C, int k, int pad) {
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < n; b++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                float *r = col + ((b * h + y) * w + x) * (int64_t)k * k * C;
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++, r += C) {
+                        int yy = y + ky - pad, xx = x + kx - pad;
+                        if (yy < 0 || yy >= h || xx < 0 || xx >= w) memset(r, 0, (size_t)C * sizeof(float));
+                        else memcpy(r, in + ((b * h + yy) * w + xx) * ld, (size_t)C * sizeof(float));
+                    }
+            }
+}
+
+static int conv(cai_session *s, const cai_conv *cv, int64_t M, const float *A, float *C, int64_t ldc, cai_err *err) {
+    return mmf(s, M, (int64_t)cv->k * cv->k * cv->cin, cv->cout, A, (int64_t)cv->k * cv->k * cv->cin, cv->w, cv->b, C,
+               ldc, CAI_POST_RELU, 0, err);
+}
+
+/* One Inception block on n maps h×w×in (NHWC) → out with channels [b1, b2, (b3), b4]. */
+static int inception(cai_session *s, const cai_inception *ic, const float *in, float *out, int64_t n, int h, int w,
+                     cai_err *err) {
+    const int64_t M = n * h * w;
+    const int b = ic->b, cout = ic->b * (ic->has_branch3 ? 4 : 3);
+    const int nf = ic->first.cout; /* [b1 | b2a | b3a] in one GEMM */
+    int rc, ch = 0;
+    if ((rc = conv(s, &ic->first, M, in, s->it, nf, err))) return rc;
+#pragma omp parallel for schedule(static) if (M > 1024)
+    for (int64_t r = 0; r < M; r++) memcpy(out + r * cout, s->it + r * nf, (size_t)b * sizeof(float));
+    ch += b;
+    im2col(s->it + b, nf, s->icol, n, h, w, b, 3, 1);
+    if ((rc = conv(s, &ic->b2b, M, s->icol, out + ch, cout, err))) return rc;
+    ch += b;
+    if (ic->has_branch3) {
+        im2col(s->it + 2 * b, nf, s->icol, n, h, w, b, 5, 2);
+        if ((rc = conv(s, &ic->b3b, M, s->icol, out + ch, cout, err))) return rc;
+        ch += b;
+    }
+    maxpool3(in, s->ipool, n, h, w, ic->in);
+    return conv(s, &ic->b4, M, s->ipool, out + ch, cout, err);
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* The three branches and the head                                                                   */
+
+static int vit_branch(cai_session *s, const float *images, int64_t n, cai_err *err) {
+    const cai_config *c = &s->m->cfg;
+    const cai_weights *W = &s->m->w;
+    const int T = c->ntok, D = c->dim, P = c->patch, G = c->grid, NP = c->npatch, KP = 5 * P * P;
+    int rc;
+    /* patch_embed: Conv(5→D, k=P, s=P) as im2col (n*NP, 5·P·P) · Wᵀ; rows in row-major grid order */
+    float *col = s->big;
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < n; b++)
+        for (int py = 0; py < G; py++)
+            for (int px = 0; px < G; px++) {
+                float *r = col + (b * NP + py * G + px) * KP;
+                for (int ch = 0; ch < 5; ch++)
+                    for (int ky = 0; ky < P; ky++)
+                        memcpy(r + (ch * P + ky) * P,
+                               images + ((b * 5 + ch) * 32 + py * P + ky) * 32 + px * P, (size_t)P * sizeof(float));
+            }
+    if ((rc = mmf(s, n * NP, KP, D, col, KP, W->patch_w, W->patch_b, s->xn, D, CAI_POST_NONE, 0, err))) return rc;
+    /* x = [cls; patches] + pos_embed */
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < n; b++) {
+        float *xb = s->x + b * T * D;
+        for (int i = 0; i < D; i++) xb[i] = W->cls_token[i] + W->pos_embed[i];
+        for (int t = 1; t < T; t++)
+            for (int i = 0; i < D; i++) xb[t * D + i] = s->xn[(b * NP + t - 1) * D + i] + W->pos_embed[t * D + i];
+    }
+    const int64_t M = n * T;
+    for (int l = 0; l < c->depth; l++) {
+        const cai_block *bw = &W->blocks[l];
+        if (c->vitae) pcm(s, bw, n); /* convX from the block input, before attention */
+        layernorm(s->xn, s->x, bw->norm1_w, bw->norm1_b, M, D, c->ln_eps);
+        if ((rc = linear(s, &bw->qkv, M, s->xn, D, s->big, 3 * D, CAI_POST_NONE, 0, err))) return rc;
+        attention(s->xn, s->big, n, c);
+        if ((rc = linear(s, &bw->proj, M, s->xn, D, s->x, D, CAI_POST_NONE, 1, err))) return rc; /* x += */
+        if (c->vitae) {
+#pragma omp parallel for schedule(static)
+            for (int64_t b = 0; b < n; b++)
+                for (int i = 0; i < NP * D; i++) s->x[(b * T + 1) * D + i] += s->convx[b * NP * D + i];
+        }
+        layernorm(s->xn, s->x, bw->norm2_w, bw->norm2_b, M, D, c->ln_eps);
+        if ((rc = linear(s, &bw->fc1, M, s->xn, D, s->big, c->hidden, CAI_POST_GELU, 0, err))) return rc;
+        if ((rc = linear(s, &bw->fc2, M, s->big, c->hidden, s->x, D, CAI_POST_NONE, 1, err))) return rc; /* x += */
+    }
+    /* mean over the patch tokens (class token dropped), fc_norm, head, vit_block */
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < n; b++) {
+        float *f = s->feat + b * D;
+        for (int i = 0; i < D; i++) f[i] = 0;
+        for (int t = 1; t < T; t++)
+            for (int i = 0; i < D; i++) f[i] += s->x[(b * T + t) * D + i];
+        for (int i = 0; i < D; i++) f[i] /= (float)NP;
+    }
+    layernorm(s->feat2, s->feat, W->fc_norm_w, W->fc_norm_b, n, D, c->fc_norm_eps);
+    const int ldcat = c->vit_out + c->inc_out + c->mag_width;
+    if ((rc = linear(s, &W->head, n, s->feat2, D, s->feat, D, CAI_POST_NONE, 0, err)) ||
+        (rc = linear(s, &W->vit0, n, s->feat, D, s->wide, c->vit_out, CAI_POST_RELU, 0, err)) ||
+        (rc = linear(s, &W->vit2, n, s->wide, c->vit_out, s->cat, ldcat, CAI_POST_NONE, 0, err)))
+        return rc;
+    return CAI_OK;
+}
+
+static int inception_branch(cai_session *s, const float *images, int64_t n, cai_err *err) {
+    const cai_config *c = &s->m->cfg;
+    const cai_weights *W = &s->m->w;
+    int rc;
+    for (int64_t b0 = 0; b0 < n; b0 += INC_CHUNK) {
+        const int64_t nc = n - b0 < INC_CHUNK ? n - b0 : INC_CHUNK;
+        const float *img = images + b0 * CAI_IMG_FLOATS;
+        /* vis_inception.0 (1×1, 5→32, bias) at 32×32, then AvgPool 2×2 → ia (nc,16,16,32) */
+        const cai_conv *st = &W->stem;
+#pragma omp parallel for schedule(static)
+        for (int64_t b = 0; b < nc; b++)
+            for (int y = 0; y < 16; y++)
+                for (int x = 0; x < 16; x++) {
+                    float *o = s->ia + ((b * 16 + y) * 16 + x) * 32;
+                    for (int oc = 0; oc < 32; oc++) {
+                        float acc4 = 0;
+                        for (int dy = 0; dy < 2; dy++)
+                            for (int dx = 0; dx < 2; dx++) {
+                                float v = st->b[oc];
+                                for (int ch = 0; ch < 5; ch++)
+                                    v += st->w[oc * 5 + ch] * img[((b * 5 + ch) * 32 + 2 * y + dy) * 32 + 2 * x + dx];
+                                acc4 += v;
+                            }
+                        o[oc] = acc4 * 0.25f;
+                    }
+                }
+        if ((rc = inception(s, &W->inc[0], s->ia, s->ib, nc, 16, 16, err))) return rc; /* 32 → 64 */
+        if ((rc = inception(s, &W->inc[1], s->ib, s->ia, nc, 16, 16, err))) return rc; /* 64 → 64 */
+        avgpool2(s->ia, s->ib, nc, 16, 16, 64);                                          /* → 8×8 */
+        if ((rc = inception(s, &W->inc[2], s->ib, s->ia, nc, 8, 8, err))) return rc;   /* 64 → 32 */
+        if ((rc = inception(s, &W->inc[3], s->ia, s->ib, nc, 8, 8, err))) return rc;   /* 32 → 32 */
+        avgpool2(s->ib, s->ia, nc, 8, 8, 32);                                            /* → 4×4 */
+        if ((rc = inception(s, &W->inc[4], s->ia, s->ib, nc, 4, 4, err))) return rc;   /* 32 → 12 */
+        /* Flatten in PyTorch's (C, H, W) order */
+        const int C8 = 3 * W->inc[4].b;
+        for (int64_t b = 0; b < nc; b++)
+            for (int ch = 0; ch < C8; ch++)
+                for (int p = 0; p < 16; p++) s->incfeat[(b0 + b) * 192 + ch * 16 + p] = s->ib[(b * 16 + p) * C8 + ch];
+    }
+    const int ldcat = c->vit_out + c->inc_out + c->mag_width;
+    if ((rc = linear(s, &W->inc10, n, s->incfeat, 192, s->wide, c->inc_out, CAI_POST_RELU, 0, err)) ||
+        (rc = linear(s, &W->inc12, n, s->wide, c->inc_out, s->cat + c->vit_out, ldcat, CAI_POST_NONE, 0, err)))
+        return rc;
+    return CAI_OK;
+}
+
+static int magnitude_branch(cai_session *s, const void *mags, cai_dtype dt, int64_t n, cai_err *err) {
+    const cai_config *c = &s->m->cfg;
+    const cai_weights *W = &s->m->w;
+    for (int64_t i = 0; i < n * 5; i++)
+        s->mags[i] = dt == CAI_F64 ? (float)((const double *)mags)[i] : ((const float *)mags)[i];
+    const int ldcat = c->vit_out + c->inc_out + c->mag_width, mw = c->mag_width;
+    int rc;
+    float *a = s->wide, *b = s->wide2;
+    if ((rc = linear(s, &W->mag[0], n, s->mags, 5, a, mw, CAI_POST_RELU, 0, err))) return rc;
+    for (int i = 1; i < 4; i++) {
+        if ((rc = linear(s, &W->mag[i], n, a, mw, b, mw, CAI_POST_RELU, 0, err))) return rc;
+        float *t = a;
+        a = b, b = t;
+    }
+    return linear(s, &W->mag[4], n, a, mw, s->cat + c->vit_out + c->inc_out, ldcat, CAI_POST_NONE, 0, err);
+}
+
+static int forward(cai_session *s, const float *images, const void *mags, cai_dtype dt, int64_t n, float *out,
+                   cai_err *err) {
+    const cai_config *c = &s->m->cfg;
+    const cai_weights *W = &s->m->w;
+    int rc;
+    double t0 = cai_mono_now();
+    if ((rc = vit_branch(s, images, n, err))) return rc;
+    double t1 = cai_mono_now();
+    if ((rc = inception_branch(s, images, n, err))) return rc;
+    double t2 = cai_mono_now();
+    if ((rc = magnitude_branch(s, mags, dt, n, err))) return rc;
+    double t3 = cai_mono_now();
+    const int ldcat = c->vit_out + c->inc_out + c->mag_width;
+    if ((rc = linear(s, &W->cat0, n, s->cat, ldcat, s->wide, c->head_width, CAI_POST_RELU, 0, err)) ||
+        (rc = linear(s, &W->cat2, n, s->wide, c->head_width, out, 1, CAI_POST_NONE, 0, err)))
+        return rc;
+    double t4 = cai_mono_now();
+    s->prof[0] += t1 - t0, s->prof[1] += t2 - t1, s->prof[2] += t3 - t2, s->prof[3] += t4 - t3;
+    return CAI_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Sessions                                                                                          */
+
+static void *falloc(size_t count, size_t size, int *oom) {
+    void *p = NULL;
+    size_t bytes = count * size;
+    if (posix_memalign(&p, 64, bytes ? bytes : 64)) {
+        *oom = 1;
+        return NULL;
+    }
+    memset(p, 0, bytes);
+    return p;
+}
+
+cai_session *cai_session_new(const cai_model *m, int max_batch, int threads, cai_err *err) {
+    if (!m || max_batch < 1 || max_batch > (1 << 20) || threads < 0) {
+        cai_seterr(err, CAI_EARG, "session: max_batch must be in [1, 1048576] and threads >= 0 (got %d, %d)",
+                   max_batch, threads);
+        return NULL;
+    }
+    cai_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        cai_seterr(err, CAI_ENOMEM, "session: out of memory");
+        return NULL;
+    }
+    const cai_config *c = &m->cfg;
+    s->m = m;
+    s->max_batch = max_batch;
+    s->threads = threads > 0 ? threads : cai_ncpu();
+    s->int8 = m->prec == CAI_PREC_INT8;
+    const size_t B = (size_t)max_batch, T = (size_t)c->ntok, D = (size_t)c->dim, NP = (size_t)c->npatch;
+    size_t bigw = 3 * D > (size_t)c->hidden ? 3 * D : (size_t)c->hidden;
+    size_t big = B * T * bigw;
+    if (big < B * NP * 5 * c->patch * c->patch) big = B * NP * 5 * c->patch * c->patch;
+    if (c->vitae && big < B * NP * c->pcm_hidden) big = B * NP * c->pcm_hidden;
+    size_t wide = (size_t)c->vit_out;
+    if ((size_t)c->inc_out > wide) wide = c->inc_out;
+    if ((size_t)c->mag_width > wide) wide = c->mag_width;
+    if ((size_t)c->head_width > wide) wide = c->head_width;
+    const size_t IC = INC_CHUNK, catw = (size_t)(c->vit_out + c->inc_out + c->mag_width);
+    int oom = 0;
+    s->x = falloc(B * T * D, 4, &oom);
+    s->xn = falloc(B * T * D, 4, &oom);
+    s->big = falloc(big, 4, &oom);
+    if (c->vitae) s->convx = falloc(B * NP * D, 4, &oom);
+    s->feat = falloc(B * D, 4, &oom);
+    s->feat2 = falloc(B * D, 4, &oom);
+    s->wide = falloc(B * wide, 4, &oom);
+    s->wide2 = falloc(B * (size_t)c->mag_width, 4, &oom);
+    s->cat = falloc(B * catw, 4, &oom);
+    s->mags = falloc(B * 5, 4, &oom);
+    s->incfeat = falloc(B * 192, 4, &oom);
+    s->ia = falloc(IC * 256 * 64, 4, &oom);
+    s->ib = falloc(IC * 256 * 64, 4, &oom);
+    s->it = falloc(IC * 256 * 48, 4, &oom);
+    s->ipool = falloc(IC * 256 * 64, 4, &oom);
+    s->icol = falloc(IC * 256 * 25 * 16, 4, &oom);
+    if (s->int8) {
+        s->aq = falloc(B * T * bigw, 1, &oom);
+        s->ascale = falloc(B * T, 4, &oom);
+        s->acc = falloc(B * T * bigw, 4, &oom);
+    }
+    if (oom) {
+        cai_session_free(s);
+        cai_seterr(err, CAI_ENOMEM, "session: out of memory for batch %d", max_batch);
+        return NULL;
+    }
+    dnnl_engine_t eng = cai_dnn_engine();
+    if (!eng || dnnl_stream_create(&s->stream, eng, dnnl_stream_default_flags) != dnnl_success) {
+        cai_session_free(s);
+        cai_seterr(err, CAI_EDNNL, "oneDNN: cannot create a stream");
+        return NULL;
+    }
+    return s;
+}
+
+void cai_session_free(cai_session *s) {
+    if (!s) return;
+    for (int i = 0; i < s->nprims; i++) cai_mm_free(&s->prims[i]);
+    if (s->stream) dnnl_stream_destroy(s->stream);
+    free(s->x), free(s->xn), free(s->big), free(s->convx), free(s->feat), free(s->feat2), free(s->wide);
+    free(s->wide2), free(s->cat), free(s->mags), free(s->incfeat), free(s->ia), free(s->ib), free(s->it);
+    free(s->ipool), free(s->icol), free(s->aq), free(s->ascale), free(s->acc);
+    free(s);
+}
+
+int cai_predict(cai_session *s, const float *images, const void *mags, cai_dtype mag_dtype, int64_t n, float *out,
+                cai_err *err) {
+    if (!s || !images || !mags || !out || n < 1)
+        return cai_seterr(err, CAI_EARG, "predict: need a session, images, magnitudes, output and n >= 1 (n=%lld)",
+                          (long long)n);
+    if (mag_dtype != CAI_F32 && mag_dtype != CAI_F64)
+        return cai_seterr(err, CAI_EARG, "predict: magnitudes must be float32 or float64");
+    omp_set_num_threads(s->threads); /* per calling thread: sessions on other threads keep their own */
+    const size_t msz = mag_dtype == CAI_F64 ? sizeof(double) : sizeof(float);
+    for (int64_t i = 0; i < n; i += s->max_batch) {
+        int64_t k = n - i < s->max_batch ? n - i : s->max_batch;
+        int rc = forward(s, images + i * CAI_IMG_FLOATS, (const char *)mags + i * 5 * msz, mag_dtype, k, out + i, err);
+        if (rc) return rc;
+    }
+    return CAI_OK;
+}
+
+void cai_session_profile(const cai_session *s, double seconds[4]) { memcpy(seconds, s->prof, sizeof s->prof); }

@@ -1,0 +1,51 @@
+/* model.c — cai_model_load: map the safetensors file, validate it against the blueprint, keep it mapped. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_internal.h"
+
+int cai_model_load(const char *path, cai_precision prec, cai_model **out, cai_err *err) {
+    *out = NULL;
+    if (prec != CAI_PREC_FP32 && prec != CAI_PREC_INT8)
+        return cai_seterr(err, CAI_EARG, "model: unknown precision %d", (int)prec);
+    double t0 = cai_mono_now();
+    cai_model *m = calloc(1, sizeof *m);
+    if (!m) return cai_seterr(err, CAI_ENOMEM, "%s: out of memory", path);
+    int rc = cai_st_open(path, &m->st, err);
+    if (rc) {
+        free(m);
+        return rc;
+    }
+    rc = cai_weights_load(&m->st, path, &m->cfg, &m->w, prec == CAI_PREC_INT8, err);
+    if (rc) {
+        cai_st_close(&m->st);
+        free(m);
+        return rc;
+    }
+    m->prec = prec;
+    for (int i = 0; i < m->st.ntensors; i++) {
+        const cai_st_tensor *t = &m->st.tensors[i];
+        if (t->dtype != CAI_ST_F32) continue; /* num_batches_tracked is not a parameter */
+        if (!strncmp(t->name, "inception_model.conv2d_init.", 28)) continue; /* same module as vis_inception.0 */
+        size_t ln = strlen(t->name); /* BatchNorm running statistics are buffers, not parameters */
+        if ((ln > 13 && !strcmp(t->name + ln - 13, ".running_mean")) ||
+            (ln > 12 && !strcmp(t->name + ln - 12, ".running_var")))
+            continue;
+        m->nparams += (int64_t)(t->nbytes / 4);
+    }
+    m->load_seconds = cai_mono_now() - t0;
+    *out = m;
+    return CAI_OK;
+}
+
+void cai_model_free(cai_model *m) {
+    if (!m) return;
+    cai_weights_free(&m->w, &m->cfg);
+    cai_st_close(&m->st);
+    free(m);
+}
+
+const char *cai_model_variant(const cai_model *m) { return m->cfg.vitae ? "vitae" : "vit"; }
+int64_t cai_model_nparams(const cai_model *m) { return m->nparams; }
+double cai_model_macs(const cai_model *m) { return cai_config_macs(&m->cfg); }
+double cai_model_load_seconds(const cai_model *m) { return m->load_seconds; }

@@ -1,0 +1,299 @@
+/* initialize.c — the Initialize stage: payload → one job per rank, exactly as the seed splits files.
+ * Partitions are `<data_prefix>/<N>.pt` or `<data_prefix>/<N>.safetensors`, taken in NUMERIC order
+ * (1, 2, …, 10 — the seed's own runs show S3's lexicographic 1, 10, 100, …; the contract fixes that).
+ * When `<data_prefix>/manifest.jsonl` exists it is the list (no LIST calls; 100,000+ partitions stay cheap)
+ * and it also gives each partition's galaxy count, which Summarize uses for the completeness check.
+ * Outputs: `<bucket>/payload.json` (the seed's, global: concurrent runs overwrite it), a per-run copy
+ * `<bucket>/<result_path>/payload.json`, and `<bucket>/<result_path>/jobs.jsonl` (one job per line, which a
+ * Step Functions Distributed Map ItemReader reads directly, so the item count is not bound by 256 KB). */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../data/manifest.h"
+#include "initialize.h"
+#include "stages.h"
+
+typedef struct {
+    char *key;
+    uint64_t num;      /* partition number from the file name */
+    int64_t galaxies;  /* from the manifest; -1 when unknown */
+} part;
+
+static int cmp_part(const void *a, const void *b) {
+    const part *x = a, *y = b;
+    if (x->num != y->num) return x->num < y->num ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+/* "<digits>.pt" or "<digits>.safetensors" → its number; -1 otherwise. */
+int cai_partition_number(const char *base, uint64_t *num) {
+    const char *p = base;
+    uint64_t v = 0;
+    if (!isdigit((unsigned char)*p)) return -1;
+    for (; isdigit((unsigned char)*p); p++) {
+        if (p - base >= 18) return -1;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (strcmp(p, ".pt") != 0 && strcmp(p, ".safetensors") != 0) return -1;
+    *num = v;
+    return 0;
+}
+
+static void free_parts(part *ps, size_t n) {
+    for (size_t i = 0; i < n; i++) free(ps[i].key);
+    free(ps);
+}
+
+/* Read <prefix>/manifest.jsonl (src/data/manifest.h; keys relative to the prefix). CAI_ENOTFOUND if absent. */
+static int read_manifest(cai_store *st, const char *bucket, const char *prefix, part **out, size_t *nout,
+                         cai_err *err) {
+    *out = NULL;
+    *nout = 0;
+    char mkey[2048];
+    snprintf(mkey, sizeof mkey, "%s/%s", prefix, CAI_MANIFEST_JSONL);
+    uint8_t *buf;
+    size_t len;
+    int rc = cai_store_get(st, bucket, mkey, &buf, &len, err);
+    if (rc) return rc;
+    char name[2300];
+    snprintf(name, sizeof name, "%s/%s", bucket, mkey);
+    cai_manifest m;
+    rc = cai_manifest_parse(buf, len, name, &m, err);
+    free(buf);
+    if (rc) return rc;
+    part *ps = calloc(m.n ? (size_t)m.n : 1, sizeof *ps);
+    if (!ps) {
+        cai_manifest_free(&m);
+        return cai_seterr(err, CAI_ENOMEM, "manifest: out of memory");
+    }
+    size_t n = 0;
+    for (int64_t i = 0; i < m.n; i++) {
+        const char *k = m.v[i].key;
+        const char *base = strrchr(k, '/');
+        base = base ? base + 1 : k;
+        uint64_t num;
+        if (cai_partition_number(base, &num)) {
+            rc = cai_seterr(err, CAI_EFORMAT, "%s:%lld: key \"%s\" is not <N>.pt or <N>.safetensors", name,
+                            (long long)m.v[i].line, k);
+            break;
+        }
+        char full[2300];
+        snprintf(full, sizeof full, "%s/%s", prefix, k);
+        if (!(ps[n].key = strdup(full))) {
+            rc = cai_seterr(err, CAI_ENOMEM, "manifest: out of memory");
+            break;
+        }
+        ps[n].num = num;
+        ps[n].galaxies = m.v[i].galaxies;
+        n++;
+    }
+    cai_manifest_free(&m);
+    if (rc) {
+        free_parts(ps, n);
+        return rc;
+    }
+    *out = ps;
+    *nout = n;
+    return CAI_OK;
+}
+
+/* List <prefix>/ and keep the partitions directly under it. */
+static int list_parts(cai_store *st, const char *bucket, const char *prefix, part **out, size_t *nout,
+                      cai_err *err) {
+    *out = NULL;
+    *nout = 0;
+    char pfx[2048];
+    snprintf(pfx, sizeof pfx, "%s/", prefix);
+    cai_keylist kl;
+    int rc = cai_store_list(st, bucket, pfx, &kl, err);
+    if (rc) return rc;
+    part *ps = calloc(kl.n ? kl.n : 1, sizeof *ps);
+    if (!ps) {
+        cai_keylist_free(&kl);
+        return cai_seterr(err, CAI_ENOMEM, "initialize: out of memory");
+    }
+    size_t n = 0, plen = strlen(pfx);
+    for (size_t i = 0; i < kl.n; i++) {
+        const char *rest = kl.keys[i] + plen;
+        uint64_t num;
+        if (strchr(rest, '/') || cai_partition_number(rest, &num)) continue; /* not a partition */
+        ps[n].key = kl.keys[i];
+        kl.keys[i] = NULL;
+        ps[n].num = num;
+        ps[n].galaxies = -1;
+        n++;
+    }
+    cai_keylist_free(&kl);
+    *out = ps;
+    *nout = n;
+    return CAI_OK;
+}
+
+static cJSON *str_or_null(const cJSON *v) { return v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull(); }
+
+int cai_initialize(cai_store *st, const char *payload_json, size_t len, cJSON **jobs_out, cai_err *err) {
+    if (jobs_out) *jobs_out = NULL;
+    cai_payload p;
+    int rc = cai_payload_parse(payload_json, len, "payload.json", &p, err);
+    if (rc) return rc;
+    for (int i = 0; i < p.nwarnings; i++) fprintf(stderr, "cai: warning: %s\n", p.warnings[i]);
+
+    part *ps = NULL;
+    size_t n = 0;
+    int from_manifest = 1;
+    rc = read_manifest(st, p.data_bucket, p.data_prefix, &ps, &n, err);
+    if (rc == CAI_ENOTFOUND) {
+        from_manifest = 0;
+        rc = list_parts(st, p.data_bucket, p.data_prefix, &ps, &n, err);
+    }
+    if (rc) goto out;
+    qsort(ps, n, sizeof *ps, cmp_part);
+    for (size_t i = 1; i < n; i++)
+        if (ps[i].num == ps[i - 1].num) {
+            rc = cai_seterr(err, CAI_EFORMAT, "%s/%s: partition %llu appears twice (%s and %s)%s", p.data_bucket,
+                            p.data_prefix, (unsigned long long)ps[i].num, ps[i - 1].key, ps[i].key,
+                            from_manifest ? " in manifest.jsonl" : "");
+            goto out;
+        }
+    if ((uint64_t)p.file_limit > n) {
+        rc = cai_seterr(err, CAI_EPAYLOAD,
+                        "payload.json: field \"file_limit\": %lld partitions requested but only %zu found under %s/%s/%s",
+                        (long long)p.file_limit, n, p.data_bucket, p.data_prefix,
+                        from_manifest ? " (manifest.jsonl)" : "");
+        goto out;
+    }
+    if (p.world_size > 1000000) {
+        rc = cai_seterr(err, CAI_EPAYLOAD, "payload.json: field \"world_size\": at most 1000000, got %lld",
+                        (long long)p.world_size);
+        goto out;
+    }
+
+    /* Split exactly as the seed: rank r takes the next ceil(files_left / ranks_left) files. */
+    cJSON *jobs = cJSON_CreateArray();
+    cJSON *data_map = cJSON_CreateObject();
+    size_t next = 0, files = (size_t)p.file_limit;
+    char ws[32];
+    snprintf(ws, sizeof ws, "%lld", (long long)p.world_size);
+    const cJSON *raw_prefix = cJSON_GetObjectItemCaseSensitive(p.raw, "data_prefix");
+    const cJSON *raw_result = cJSON_GetObjectItemCaseSensitive(p.raw, "result_path");
+    const cJSON *raw_batch = cJSON_GetObjectItemCaseSensitive(p.raw, "batch_size");
+    char *lines = NULL;
+    size_t lines_len = 0;
+    FILE *mem = open_memstream(&lines, &lines_len);
+    if (!jobs || !data_map || !mem) {
+        cJSON_Delete(jobs);
+        cJSON_Delete(data_map);
+        if (mem) fclose(mem);
+        free(lines);
+        rc = cai_seterr(err, CAI_ENOMEM, "initialize: out of memory");
+        goto out;
+    }
+    for (int64_t r = 0; r < p.world_size; r++) {
+        size_t left = files - next, ranks_left = (size_t)(p.world_size - r);
+        size_t take = (left + ranks_left - 1) / ranks_left;
+        cJSON *dp;
+        if (take == 0) dp = cJSON_CreateNull();
+        else if (take == 1) dp = cJSON_CreateString(ps[next].key);
+        else {
+            dp = cJSON_CreateArray();
+            for (size_t i = 0; i < take; i++) cJSON_AddItemToArray(dp, cJSON_CreateString(ps[next + i].key));
+        }
+        char rs[32];
+        snprintf(rs, sizeof rs, "%lld", (long long)r);
+        cJSON *j = cJSON_CreateObject();
+        /* The seed's fields, in the seed's order and types. */
+        cJSON_AddStringToObject(j, "S3_BUCKET", p.bucket);
+        cJSON_AddItemToObject(j, "S3_OBJECT_NAME", str_or_null(p.s3_object_name));
+        cJSON_AddItemToObject(j, "SCRIPT", str_or_null(p.script));
+        cJSON_AddItemToObject(j, "S3_OBJECT_TYPE", str_or_null(p.object_type));
+        cJSON_AddStringToObject(j, "WORLD_SIZE", ws);
+        cJSON_AddStringToObject(j, "RANK", rs);
+        cJSON_AddStringToObject(j, "DATA_BUCKET", p.data_bucket);
+        cJSON_AddItemToObject(j, "DATA_PREFIX", cJSON_Duplicate(raw_prefix, 1));
+        cJSON_AddItemToObject(j, "DATA_PATH", dp);
+        cJSON_AddItemToObject(j, "RESULT_PATH", cJSON_Duplicate(raw_result, 1));
+        cJSON_AddItemToObject(j, "BATCH_SIZE", cJSON_Duplicate(raw_batch, 1));
+        /* CAI's extras: only new names, so the seed's readers are unaffected. */
+        if (p.weights) cJSON_AddStringToObject(j, "CAI_WEIGHTS", p.weights);
+        if (p.precision_given) cJSON_AddStringToObject(j, "CAI_PRECISION", cai_precision_name(p.precision));
+        if (from_manifest && take) {
+            int64_t g = 0;
+            for (size_t i = 0; i < take; i++) g += ps[next + i].galaxies;
+            cJSON *gl = cJSON_CreateArray();
+            for (size_t i = 0; i < take; i++) cJSON_AddItemToArray(gl, cJSON_CreateNumber((double)ps[next + i].galaxies));
+            cJSON_AddNumberToObject(j, "CAI_EXPECTED_GALAXIES", (double)g);
+            cJSON_AddItemToObject(j, "CAI_PARTITION_GALAXIES", gl);
+        }
+        cJSON_AddItemToObject(data_map, rs, cJSON_Duplicate(dp, 1));
+        char *line = cJSON_PrintUnformatted(j);
+        if (line) {
+            fputs(line, mem);
+            fputc('\n', mem);
+            free(line);
+        }
+        cJSON_AddItemToArray(jobs, j);
+        next += take;
+    }
+    fclose(mem);
+
+    /* payload.json: the payload as given plus data_map, at the seed's global place and per run. */
+    cJSON *pj = cJSON_Duplicate(p.raw, 1);
+    cJSON_DeleteItemFromObjectCaseSensitive(pj, "data_map");
+    cJSON_AddItemToObject(pj, "data_map", data_map);
+    char *pjs = cJSON_Print(pj);
+    cJSON_Delete(pj);
+    char key[2048];
+    if (!pjs) rc = cai_seterr(err, CAI_ENOMEM, "initialize: out of memory");
+    if (!rc) rc = cai_store_put(st, p.bucket, "payload.json", pjs, strlen(pjs), err);
+    snprintf(key, sizeof key, "%s/payload.json", p.result_path);
+    if (!rc) rc = cai_store_put(st, p.bucket, key, pjs, strlen(pjs), err);
+    snprintf(key, sizeof key, "%s/jobs.jsonl", p.result_path);
+    if (!rc) rc = cai_store_put(st, p.bucket, key, lines, lines_len, err);
+    free(pjs);
+    free(lines);
+    if (rc) {
+        cai_err_prefix(err, "initialize: ");
+        cJSON_Delete(jobs);
+        goto out;
+    }
+    if (jobs_out) *jobs_out = jobs;
+    else cJSON_Delete(jobs);
+out:
+    free_parts(ps, n);
+    cai_payload_free(&p);
+    return rc;
+}
+
+int cai_jobs_read(cai_store *st, const char *bucket, const char *result_path, cJSON **jobs_out, cai_err *err) {
+    *jobs_out = NULL;
+    char key[2048];
+    snprintf(key, sizeof key, "%s/jobs.jsonl", result_path);
+    uint8_t *buf;
+    size_t len;
+    int rc = cai_store_get(st, bucket, key, &buf, &len, err);
+    if (rc) return rc;
+    cJSON *arr = cJSON_CreateArray();
+    size_t line = 0;
+    for (size_t off = 0; off < len;) {
+        size_t e = off;
+        while (e < len && buf[e] != '\n') e++;
+        line++;
+        const char *s = (const char *)buf + off;
+        size_t l = e - off;
+        off = e + 1;
+        if (l == 0) continue;
+        cJSON *j = cJSON_ParseWithLength(s, l);
+        if (!cJSON_IsObject(j)) {
+            cJSON_Delete(j);
+            cJSON_Delete(arr);
+            free(buf);
+            return cai_seterr(err, CAI_EFORMAT, "%s/%s line %zu: not a JSON object", bucket, key, line);
+        }
+        cJSON_AddItemToArray(arr, j);
+    }
+    free(buf);
+    *jobs_out = arr;
+    return CAI_OK;
+}

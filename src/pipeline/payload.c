@@ -1,0 +1,259 @@
+/* payload.c — parse and validate the run payload (see payload.h for the field list).
+ * The seed's Lambda did `int(event["file_limit"])`, so "11" and 11 both work; we accept exactly that:
+ * a JSON integer, or a string of decimal digits (surrounding blanks allowed, as Python's int() does).
+ * Everything else — "eleven", 11.5, true, null — is an error that names the field and shows the value. */
+#include "payload.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const known_fields[] = {
+    "bucket",  "file_limit", "batch_size", "object_type", "S3_object_name", "script", "result_path",
+    "data_bucket", "data_prefix", "world_size", "weights", "precision", "workers", "threads", "store",
+    "catalog", "run_id", NULL};
+
+/* Show a JSON value briefly in a message: strings quoted, others printed, long ones cut. */
+static void show(const cJSON *v, char *buf, size_t n) {
+    if (!v) {
+        snprintf(buf, n, "nothing");
+        return;
+    }
+    if (cJSON_IsString(v)) {
+        snprintf(buf, n, "\"%.60s%s\"", v->valuestring, strlen(v->valuestring) > 60 ? "..." : "");
+        return;
+    }
+    char *s = cJSON_PrintUnformatted(v);
+    snprintf(buf, n, "%.60s%s", s ? s : "?", s && strlen(s) > 60 ? "..." : "");
+    free(s);
+}
+
+/* An integer field: a JSON number with no fraction, or a numeric string. min is the smallest legal value. */
+static int get_int(const cJSON *o, const char *name, const char *field, int required, int64_t min, int64_t *out,
+                   int *given, cai_err *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, field);
+    if (given) *given = 0;
+    if (!v) {
+        if (required) return cai_seterr(err, CAI_EPAYLOAD, "%s: missing required field \"%s\"", name, field);
+        return CAI_OK;
+    }
+    char shown[96];
+    show(v, shown, sizeof shown);
+    int64_t x;
+    if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (!isfinite(d) || d != floor(d) || fabs(d) > 9.0e15)
+            return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": expected an integer, got %s", name, field, shown);
+        x = (int64_t)d;
+    } else if (cJSON_IsString(v)) {
+        const char *s = v->valuestring;
+        while (isspace((unsigned char)*s)) s++;
+        const char *e = s;
+        if (*e == '-' || *e == '+') e++;
+        const char *digits = e;
+        while (isdigit((unsigned char)*e)) e++;
+        const char *end = e;
+        while (isspace((unsigned char)*e)) e++;
+        if (end == digits || *e || end - s > 18)
+            return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": expected an integer or a numeric string, got %s",
+                              name, field, shown);
+        x = strtoll(s, NULL, 10);
+    } else {
+        return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": expected an integer%s, got %s", name, field,
+                          " or a numeric string", shown);
+    }
+    if (x < min)
+        return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": must be at least %lld, got %s", name, field,
+                          (long long)min, shown);
+    *out = x;
+    if (given) *given = 1;
+    return CAI_OK;
+}
+
+/* A string field; `path_like` trims leading/trailing '/' (S3 prefixes) and rejects ".." segments. */
+static int get_str(const cJSON *o, const char *name, const char *field, int required, int path_like, char **out,
+                   cai_err *err) {
+    *out = NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, field);
+    if (!v) {
+        if (required) return cai_seterr(err, CAI_EPAYLOAD, "%s: missing required field \"%s\"", name, field);
+        return CAI_OK;
+    }
+    if (!cJSON_IsString(v)) {
+        char shown[96];
+        show(v, shown, sizeof shown);
+        return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": expected a string, got %s", name, field, shown);
+    }
+    const char *s = v->valuestring;
+    size_t n = strlen(s);
+    if (path_like) {
+        while (*s == '/') s++, n--;
+        while (n && s[n - 1] == '/') n--;
+    }
+    if (n == 0 && required)
+        return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": must not be empty", name, field);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20)
+            return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": contains a control character", name, field);
+    if (path_like) {
+        /* ".." would let a payload write results outside its bucket on the local store. */
+        const char *p = s, *end = s + n;
+        while (p < end) {
+            const char *q = memchr(p, '/', (size_t)(end - p));
+            size_t len = q ? (size_t)(q - p) : (size_t)(end - p);
+            if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+                return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": \"%s\" has an empty, '.' or '..' segment",
+                                  name, field, v->valuestring);
+            p += len + 1;
+        }
+    }
+    *out = strndup(s, n);
+    if (!*out) return cai_seterr(err, CAI_ENOMEM, "%s: out of memory", name);
+    return CAI_OK;
+}
+
+int cai_precision_parse(const char *s, cai_precision *out) {
+    if (!strcasecmp(s, "fp32") || !strcasecmp(s, "float32")) return *out = CAI_PREC_FP32, 0;
+    if (!strcasecmp(s, "int8")) return *out = CAI_PREC_INT8, 0;
+    return -1;
+}
+
+const char *cai_precision_name(cai_precision p) { return p == CAI_PREC_INT8 ? "int8" : "fp32"; }
+
+void cai_payload_free(cai_payload *p) {
+    if (!p) return;
+    free(p->bucket);
+    free(p->result_path);
+    free(p->data_bucket);
+    free(p->data_prefix);
+    free(p->weights);
+    free(p->store);
+    free(p->run_id);
+    cJSON_Delete(p->raw);
+    memset(p, 0, sizeof *p);
+}
+
+int cai_payload_parse(const char *json, size_t len, const char *name, cai_payload *p, cai_err *err) {
+    memset(p, 0, sizeof *p);
+    if (!name) name = "payload";
+    const char *end = NULL;
+    cJSON *o = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    if (!o) {
+        size_t off = end && end >= json ? (size_t)(end - json) : 0;
+        return cai_seterr(err, CAI_EPAYLOAD, "%s: not valid JSON (error near byte %zu)", name, off);
+    }
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return cai_seterr(err, CAI_EPAYLOAD, "%s: expected a JSON object", name);
+    }
+    p->raw = o;
+    p->catalog = 1;
+    int rc;
+    int64_t v;
+    int given;
+    if ((rc = get_str(o, name, "bucket", 1, 0, &p->bucket, err))) goto fail;
+    if (strchr(p->bucket, '/')) {
+        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"bucket\": a bucket name has no '/', got \"%s\"", name,
+                        p->bucket);
+        goto fail;
+    }
+    if ((rc = get_int(o, name, "file_limit", 1, 1, &p->file_limit, NULL, err))) goto fail;
+    if ((rc = get_int(o, name, "batch_size", 1, 1, &p->batch_size, NULL, err))) goto fail;
+    if (p->batch_size > 1 << 20) {
+        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"batch_size\": at most 1048576, got %lld", name,
+                        (long long)p->batch_size);
+        goto fail;
+    }
+    if ((rc = get_str(o, name, "result_path", 1, 1, &p->result_path, err))) goto fail;
+    if ((rc = get_str(o, name, "data_bucket", 1, 0, &p->data_bucket, err))) goto fail;
+    if (strchr(p->data_bucket, '/')) {
+        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"data_bucket\": a bucket name has no '/', got \"%s\"", name,
+                        p->data_bucket);
+        goto fail;
+    }
+    if ((rc = get_str(o, name, "data_prefix", 1, 1, &p->data_prefix, err))) goto fail;
+    if ((rc = get_int(o, name, "world_size", 0, 1, &v, &given, err))) goto fail;
+    p->world_size = given ? v : p->file_limit;
+    p->world_size_given = given;
+    /* The seed's code-location fields: must be strings when present (the seed used them as such). */
+    const char *seedstr[] = {"object_type", "S3_object_name", "script"};
+    cJSON **dst[] = {&p->object_type, &p->s3_object_name, &p->script};
+    for (int i = 0; i < 3; i++) {
+        cJSON *x = cJSON_GetObjectItemCaseSensitive(o, seedstr[i]);
+        if (x && !cJSON_IsString(x) && !cJSON_IsNull(x)) {
+            char shown[96];
+            show(x, shown, sizeof shown);
+            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": expected a string, got %s", name, seedstr[i], shown);
+            goto fail;
+        }
+        *dst[i] = x;
+    }
+    /* CAI's optional fields. */
+    if ((rc = get_str(o, name, "weights", 0, 0, &p->weights, err))) goto fail;
+    if (p->weights && !*p->weights) {
+        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"weights\": must not be empty", name);
+        goto fail;
+    }
+    char *prec = NULL;
+    if ((rc = get_str(o, name, "precision", 0, 0, &prec, err))) goto fail;
+    if (prec) {
+        if (cai_precision_parse(prec, &p->precision)) {
+            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"precision\": expected \"fp32\" or \"int8\", got \"%s\"",
+                            name, prec);
+            free(prec);
+            goto fail;
+        }
+        p->precision_given = 1;
+        free(prec);
+    }
+    if ((rc = get_int(o, name, "workers", 0, 1, &v, &given, err))) goto fail;
+    if (given) {
+        if (v > 4096) {
+            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"workers\": at most 4096, got %lld", name, (long long)v);
+            goto fail;
+        }
+        p->workers = (int)v;
+    }
+    if ((rc = get_int(o, name, "threads", 0, 1, &v, &given, err))) goto fail;
+    if (given) {
+        if (v > 1024) {
+            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"threads\": at most 1024, got %lld", name, (long long)v);
+            goto fail;
+        }
+        p->threads = (int)v;
+    }
+    if ((rc = get_str(o, name, "store", 0, 0, &p->store, err))) goto fail;
+    if ((rc = get_str(o, name, "run_id", 0, 0, &p->run_id, err))) goto fail;
+    cJSON *cat = cJSON_GetObjectItemCaseSensitive(o, "catalog");
+    if (cat) {
+        if (cJSON_IsBool(cat)) p->catalog = cJSON_IsTrue(cat);
+        else if (cJSON_IsString(cat) && (!strcasecmp(cat->valuestring, "on") || !strcasecmp(cat->valuestring, "true")))
+            p->catalog = 1;
+        else if (cJSON_IsString(cat) && (!strcasecmp(cat->valuestring, "off") || !strcasecmp(cat->valuestring, "false")))
+            p->catalog = 0;
+        else {
+            char shown[96];
+            show(cat, shown, sizeof shown);
+            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"catalog\": expected true/false or \"on\"/\"off\", got %s",
+                            name, shown);
+            goto fail;
+        }
+    }
+    /* Unknown fields: warn (forward compatibility: a newer payload should still run). */
+    for (cJSON *it = o->child; it; it = it->next) {
+        int known = 0;
+        for (int i = 0; known_fields[i]; i++)
+            if (it->string && !strcmp(it->string, known_fields[i])) known = 1;
+        if (!known && p->nwarnings < CAI_PAYLOAD_MAX_WARNINGS)
+            snprintf(p->warnings[p->nwarnings++], sizeof p->warnings[0], "%s: unknown field \"%.64s\" ignored", name,
+                     it->string ? it->string : "?");
+    }
+    return CAI_OK;
+fail:
+    cai_payload_free(p);
+    return rc;
+}

@@ -1,0 +1,57 @@
+/* payload.h — the run payload: the seed's state-machine input, verbatim, plus CAI's optional fields.
+ * Owns: parsing and validating every field with a message that names it. Must not touch: stores,
+ * listing, the job array (initialize.c builds that from a parsed payload).
+ *
+ * Seed fields: bucket, file_limit (int or numeric string), batch_size (int or numeric string),
+ *   result_path, data_bucket, data_prefix (all required); object_type, S3_object_name, script (accepted,
+ *   passed through into the job items, otherwise ignored); world_size (optional; default file_limit).
+ * CAI fields (all optional): weights (a key in `bucket`, or a local path), precision ("fp32"|"int8"),
+ *   workers, threads (> 0), store (a store URL), catalog (true/false: write predictions.fits/.csv),
+ *   run_id (string, recorded in the catalog header).
+ * Unknown fields are a warning, not an error, so that a newer payload still runs on an older cai. */
+#ifndef CAI_PAYLOAD_H
+#define CAI_PAYLOAD_H
+
+#include <cJSON.h>
+#include <stdint.h>
+
+#include "../common/err.h"
+#include "../model/model.h"
+
+#define CAI_PAYLOAD_MAX_WARNINGS 16
+
+typedef struct {
+    /* the seed's */
+    char *bucket;
+    int64_t file_limit;
+    int64_t batch_size;
+    char *result_path;   /* without leading/trailing '/' */
+    char *data_bucket;
+    char *data_prefix;   /* without leading/trailing '/' */
+    int64_t world_size;  /* as given, or file_limit when absent */
+    int world_size_given;
+    cJSON *object_type, *s3_object_name, *script; /* passed through as given (NULL when absent) */
+    /* CAI's */
+    char *weights;       /* NULL when absent */
+    cai_precision precision;
+    int precision_given;
+    int workers, threads; /* 0 when absent */
+    char *store;          /* NULL when absent */
+    int catalog;          /* default 1 */
+    char *run_id;         /* NULL when absent */
+    /* the payload as given, for the copies Initialize writes */
+    cJSON *raw;
+    int nwarnings;
+    char warnings[CAI_PAYLOAD_MAX_WARNINGS][256];
+} cai_payload;
+
+/* Parse and validate. `name` prefixes every message ("payload.json: field \"file_limit\": ..."). On error
+ * the payload is left empty (nothing to free). */
+int cai_payload_parse(const char *json, size_t len, const char *name, cai_payload *p, cai_err *err);
+void cai_payload_free(cai_payload *p);
+
+/* Parse "fp32"/"int8" (case-insensitive). */
+int cai_precision_parse(const char *s, cai_precision *out);
+const char *cai_precision_name(cai_precision p);
+
+#endif

@@ -1,0 +1,67 @@
+/* record.h — one job item read back (cai_job), the rank record's keys, the per-rank predictions file and
+ * the rule that decides whether a rank is done (resume).
+ * Owns: names and layout of `<result_path>/<rank>.json` and `<result_path>/predictions/<rank>.csv`.
+ * Must not touch: inference, process management.
+ *
+ * Predictions file (CSV, one galaxy per line, in partition order then index order):
+ *     galaxy_id,partition,index,prediction,label
+ * galaxy_id is empty for seed .pt partitions (they carry no ids: (partition, index) identifies a galaxy);
+ * label is empty when the partition has none. prediction is printed with %.9g (a float32 round-trips).
+ * The record is the commit marker: it is written after the predictions file, and names its byte size. */
+#ifndef CAI_RECORD_H
+#define CAI_RECORD_H
+
+#include <cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../common/err.h"
+#include "../store/store.h"
+
+#define CAI_PRED_HEADER "galaxy_id,partition,index,prediction,label\n"
+
+typedef struct {
+    const char *bucket;       /* S3_BUCKET */
+    const char *data_bucket;  /* DATA_BUCKET */
+    char *data_prefix;        /* DATA_PREFIX without surrounding '/' */
+    char *result_path;        /* RESULT_PATH without surrounding '/' */
+    int64_t rank, world_size, batch_size;
+    char **keys;              /* DATA_PATH as a list (0, 1 or more keys) */
+    size_t nkeys;
+    int64_t *expected;        /* CAI_PARTITION_GALAXIES (per key) or NULL */
+    const char *weights;      /* CAI_WEIGHTS or NULL */
+    const char *precision;    /* CAI_PRECISION or NULL */
+    const cJSON *data_path;   /* DATA_PATH as given */
+    const cJSON *result_raw;  /* RESULT_PATH as given */
+} cai_job;
+
+/* Validate a job item (an element of the job array) and view it; strings point into `job`, which must
+ * outlive j. Errors name the field ("job: field \"RANK\": expected ..."). */
+int cai_job_parse(const cJSON *job, cai_job *j, cai_err *err);
+void cai_job_free(cai_job *j);
+
+/* Keys of a rank's outputs, in `bucket`. */
+void cai_record_key(const char *result_path, int64_t rank, char *out, size_t n);
+void cai_predictions_key(const char *result_path, int64_t rank, char *out, size_t n);
+
+/* Is this rank complete and valid? CAI_OK if its record exists, parses, has status "ok" or "empty", names
+ * the same DATA_PATH as the job, and (when it has galaxies) its predictions file exists with the byte size
+ * the record names. Otherwise CAI_ENOTFOUND / CAI_EINCOMPLETE with the reason in err. */
+int cai_rank_done(cai_store *st, const cai_job *j, cai_err *err);
+
+/* One parsed line of a predictions file. */
+typedef struct {
+    int64_t galaxy_id; /* -1 when empty */
+    int64_t partition;
+    int64_t index;
+    float prediction;
+    float label;       /* NaN when empty */
+    int has_label;
+} cai_pred_row;
+
+/* Parse a predictions file (with its header). Calls fn for each row; stops at the first error, which names
+ * `name` and the line. */
+int cai_predictions_parse(const char *buf, size_t len, const char *name,
+                          int (*fn)(const cai_pred_row *row, void *ctx), void *ctx, cai_err *err);
+
+#endif

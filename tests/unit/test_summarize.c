@@ -1,0 +1,232 @@
+/* test_summarize.c — Summarize over hand-made rank records and predictions files: rank order, the merged
+ * catalog (read back with cfitsio), metrics, and the completeness check (missing rank, duplicated
+ * partition, miscounted rows, stale record). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fitsio.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pipeline/record.h"
+#include "pipeline/stages.h"
+#include "store/store.h"
+
+#define NR 12 /* more than 10, so lexicographic order (0, 1, 10, 11, 2...) would show */
+#define G 3   /* galaxies per partition */
+
+static char root[256];
+static cai_store *st;
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(root, sizeof root, "%s/cai-sum-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(root)) return -1;
+    cai_err e = {0};
+    if (cai_store_open(root, &st, &e)) return -1;
+    for (int i = 1; i <= NR; i++) {
+        char k[64];
+        snprintf(k, sizeof k, "p/%d.pt", i);
+        if (cai_store_put(st, "data", k, "x", 1, &e)) return -1;
+    }
+    char pl[512];
+    snprintf(pl, sizeof pl, "{\"bucket\":\"b\",\"file_limit\":%d,\"batch_size\":4,\"result_path\":\"run/1\","
+                            "\"data_bucket\":\"data\",\"data_prefix\":\"p\",\"run_id\":\"t1\"}", NR);
+    cJSON *jobs = NULL;
+    if (cai_initialize(st, pl, strlen(pl), &jobs, &e)) return -1;
+    cJSON_Delete(jobs);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    cai_store_close(st);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    return system(cmd);
+}
+
+/* Rank r handles partition r+1 with G galaxies; prediction = z + 0.01·index. `rows` rows are written;
+ * `partno` is the partition it claims. */
+static void write_rank(int r, int partno, int rows) {
+    char csv[1024] = CAI_PRED_HEADER;
+    for (int i = 0; i < rows; i++) {
+        char line[128];
+        float z = 0.1f * (float)(r + 1);
+        snprintf(line, sizeof line, ",%d,%d,%.9g,%.9g\n", partno, i, (double)(z + 0.01f * (float)i), (double)z);
+        strcat(csv, line);
+    }
+    char pkey[256], rkey[256], part_key[64];
+    cai_predictions_key("run/1", r, pkey, sizeof pkey);
+    cai_record_key("run/1", r, rkey, sizeof rkey);
+    snprintf(part_key, sizeof part_key, "p/%d.pt", partno);
+    cai_err e = {0};
+    assert_int_equal(cai_store_put(st, "b", pkey, csv, strlen(csv), &e), CAI_OK);
+    char rec[2048];
+    snprintf(rec, sizeof rec,
+             "{\"total_cpu_time (seconds)\": 1.5, \"total_cpu_memory (MB)\": 100, \"num_batches\": 1,"
+             "\"batch_size\": 4, \"device\": \"cpu\", \"result_path\": \"run/1\", \"data_path\": \"p/%d.pt\","
+             "\"rank\": %d, \"status\": \"ok\", \"galaxies\": %d, \"start_unix\": %d, \"end_unix\": %d,"
+             "\"model\": {\"variant\": \"vitae\", \"weights_sha256\": \"abc\", \"untrained\": true},"
+             "\"partitions\": [{\"key\": \"%s\", \"partition\": %d, \"status\": \"ok\", \"galaxies\": %d}],"
+             "\"predictions\": \"%s\", \"predictions_bytes\": %zu}",
+             r + 1, r, G, 1000 + r, 1010 + r, part_key, partno, G, pkey, strlen(csv));
+    assert_int_equal(cai_store_put(st, "b", rkey, rec, strlen(rec), &e), CAI_OK);
+}
+
+static void test_complete_run(void **state) {
+    (void)state;
+    for (int r = NR - 1; r >= 0; r--) write_rank(r, r + 1, G);
+    cJSON *sum = NULL;
+    cai_err e = {0};
+    int rc = cai_summarize(st, "b", "run/1", &sum, &e);
+    if (rc) fail_msg("%s", e.msg);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(sum, "complete")));
+    assert_int_equal(cJSON_GetObjectItem(sum, "galaxies")->valueint, NR * G);
+    assert_int_equal(cJSON_GetObjectItem(sum, "catalog_rows")->valueint, NR * G);
+    assert_float_equal(cJSON_GetObjectItem(sum, "wall_seconds")->valuedouble, 1010 + NR - 1 - 1000, 1e-9);
+    assert_string_equal(cJSON_GetObjectItem(sum, "run_id")->valuestring, "t1");
+    cJSON *m = cJSON_GetObjectItem(sum, "metrics");
+    assert_int_equal(cJSON_GetObjectItem(m, "n")->valueint, NR * G);
+    /* errors are 0, .01, .02 per rank → MAE .01 */
+    assert_float_equal(cJSON_GetObjectItem(m, "mae")->valuedouble, 0.01, 1e-6);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(sum, "model"), "untrained")));
+    cJSON_Delete(sum);
+    /* combined_data.json: every record, by numeric rank */
+    uint8_t *raw;
+    size_t n;
+    assert_int_equal(cai_store_get(st, "b", "run/1/combined_data.json", &raw, &n, &e), CAI_OK);
+    cJSON *c = cJSON_ParseWithLength((char *)raw, n);
+    free(raw);
+    assert_int_equal(cJSON_GetArraySize(c), NR);
+    for (int r = 0; r < NR; r++) assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(c, r), "rank")->valueint, r);
+    cJSON_Delete(c);
+    /* the FITS catalog reads back with cfitsio */
+    char path[512];
+    snprintf(path, sizeof path, "%s/b/run/1/predictions.fits", root);
+    fitsfile *f;
+    int status = 0, ncols = 0, hdutype;
+    long nrows = 0;
+    assert_int_equal(fits_open_file(&f, path, READONLY, &status), 0);
+    assert_int_equal(fits_movabs_hdu(f, 2, &hdutype, &status), 0);
+    assert_int_equal(hdutype, BINARY_TBL);
+    fits_get_num_rows(f, &nrows, &status);
+    fits_get_num_cols(f, &ncols, &status);
+    assert_int_equal(nrows, NR * G);
+    assert_int_equal(ncols, 5);
+    int col;
+    fits_get_colnum(f, CASESEN, "Z_PRED", &col, &status);
+    assert_int_equal(status, 0);
+    float zp[NR * G], zt[NR * G];
+    int anynul;
+    fits_read_col(f, TFLOAT, col, 1, 1, NR * G, NULL, zp, &anynul, &status);
+    fits_get_colnum(f, CASESEN, "Z_TRUE", &col, &status);
+    fits_read_col(f, TFLOAT, col, 1, 1, NR * G, NULL, zt, &anynul, &status);
+    assert_int_equal(status, 0);
+    assert_float_equal(zp[0], 0.1f, 1e-7);
+    assert_float_equal(zp[NR * G - 1], 0.1f * NR + 0.02f, 1e-6); /* last rank, index 2 */
+    assert_float_equal(zt[NR * G - 1], 0.1f * NR, 1e-6);
+    long long gid[2], nv = -42;
+    fits_read_col(f, TLONGLONG, 1, 1, 1, 2, &nv, gid, &anynul, &status);
+    assert_true(anynul); /* seed .pt: no ids → TNULL */
+    assert_int_equal(gid[0], -42);
+    char model[80];
+    fits_read_key(f, TSTRING, "MODEL", model, NULL, &status);
+    assert_string_equal(model, "vitae");
+    int untrained = 0;
+    fits_read_key(f, TLOGICAL, "UNTRAIN", &untrained, NULL, &status);
+    assert_int_equal(untrained, 1);
+    fits_close_file(f, &status);
+    assert_int_equal(status, 0);
+    /* the CSV catalog: header + one row per galaxy */
+    assert_int_equal(cai_store_get(st, "b", "run/1/predictions.csv", &raw, &n, &e), CAI_OK);
+    int lines = 0;
+    for (size_t i = 0; i < n; i++) lines += raw[i] == '\n';
+    assert_int_equal(lines, NR * G + 1);
+    free(raw);
+}
+
+static void test_missing_rank_is_incomplete(void **state) {
+    (void)state;
+    for (int r = 0; r < NR; r++)
+        if (r != 7) write_rank(r, r + 1, G);
+    cJSON *sum = NULL;
+    cai_err e = {0};
+    assert_int_equal(cai_summarize(st, "b", "run/1", &sum, &e), CAI_EINCOMPLETE);
+    assert_non_null(strstr(e.msg, "1 missing partition(s): p/8.pt"));
+    assert_non_null(strstr(e.msg, "failed rank(s): 7"));
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(sum, "complete")));
+    assert_int_equal(cJSON_GetObjectItem(sum, "galaxies")->valueint, (NR - 1) * G);
+    cJSON_Delete(sum);
+    /* the outputs were still written, for inspection */
+    assert_int_equal(cai_store_head(st, "b", "run/1/combined_data.json", NULL, &e), CAI_OK);
+    assert_int_equal(cai_store_head(st, "b", "run/1/summary.json", NULL, &e), CAI_OK);
+}
+
+static void test_miscounted_rows_are_caught(void **state) {
+    (void)state;
+    for (int r = 0; r < NR; r++) write_rank(r, r + 1, r == 3 ? G - 1 : G); /* rank 3 lost a row */
+    cai_err e = {0};
+    assert_int_equal(cai_summarize(st, "b", "run/1", NULL, &e), CAI_EINCOMPLETE);
+    assert_non_null(strstr(e.msg, "p/4.pt"));
+}
+
+static void test_rows_for_another_partition_are_caught(void **state) {
+    (void)state;
+    for (int r = 0; r < NR; r++) write_rank(r, r + 1, G);
+    /* rank 5's predictions claim partition 2's number: rows do not match its record */
+    char pkey[256];
+    cai_predictions_key("run/1", 5, pkey, sizeof pkey);
+    const char *csv = CAI_PRED_HEADER ",2,0,0.1,0.1\n,2,1,0.1,0.1\n,2,2,0.1,0.1\n";
+    cai_err e = {0};
+    assert_int_equal(cai_store_put(st, "b", pkey, csv, strlen(csv), &e), CAI_OK);
+    cJSON *sum = NULL;
+    assert_int_equal(cai_summarize(st, "b", "run/1", &sum, &e), CAI_EINCOMPLETE);
+    assert_non_null(strstr(e.msg, "p/6.pt"));
+    cJSON_Delete(sum);
+}
+
+static void test_stale_record_is_not_trusted(void **state) {
+    (void)state;
+    for (int r = 0; r < NR; r++) write_rank(r, r + 1, G);
+    /* rank 2's record is from another run (another DATA_PATH) */
+    char rkey[256];
+    cai_record_key("run/1", 2, rkey, sizeof rkey);
+    const char *rec = "{\"status\":\"ok\",\"data_path\":\"p/99.pt\",\"galaxies\":0}";
+    cai_err e = {0};
+    assert_int_equal(cai_store_put(st, "b", rkey, rec, strlen(rec), &e), CAI_OK);
+    assert_int_equal(cai_summarize(st, "b", "run/1", NULL, &e), CAI_EINCOMPLETE);
+    assert_non_null(strstr(e.msg, "p/3.pt"));
+}
+
+static void test_malformed_predictions_file(void **state) {
+    (void)state;
+    for (int r = 0; r < NR; r++) write_rank(r, r + 1, G);
+    char pkey[256];
+    cai_predictions_key("run/1", 0, pkey, sizeof pkey);
+    cai_err e = {0};
+    assert_int_equal(cai_store_put(st, "b", pkey, "garbage\n", 8, &e), CAI_OK);
+    cJSON *sum = NULL;
+    assert_int_equal(cai_summarize(st, "b", "run/1", &sum, &e), CAI_EINCOMPLETE);
+    cJSON *failed = cJSON_GetObjectItem(sum, "failed_ranks");
+    assert_int_equal(cJSON_GetArraySize(failed), 1);
+    assert_non_null(strstr(cJSON_GetObjectItem(cJSON_GetArrayItem(failed, 0), "reason")->valuestring, "header"));
+    cJSON_Delete(sum);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_complete_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_rank_is_incomplete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_miscounted_rows_are_caught, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rows_for_another_partition_are_caught, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_record_is_not_trusted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_predictions_file, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
