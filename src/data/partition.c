@@ -95,10 +95,9 @@ static int parse_impl(const void *buf, size_t len, const char *name, unsigned fl
             p->ids = NULL;
         }
     } else {
-        int verify = !(flags & CAI_PARTITION_NO_VERIFY), chunked = verify && mapping && mapping->mapped;
-        rc = cai_shard_parse(buf, len, name, verify && !chunked ? 0 : CAI_SHARD_NO_VERIFY, &im->shard, err);
-        if (!rc && chunked && (rc = cai_shard_verify(&im->shard, name, 0, drop_cb, (void *)mapping, err)))
-            cai_shard_close(&im->shard);
+        int mapped = mapping && mapping->mapped;
+        rc = cai_shard_parse_ex(buf, len, name, (flags & CAI_PARTITION_NO_VERIFY) ? CAI_SHARD_NO_VERIFY : 0,
+                                mapped ? drop_cb : NULL, (void *)mapping, &im->shard, err);
         if (!rc) {
             p->n = im->shard.n;
             p->images = im->shard.images;

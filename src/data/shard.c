@@ -71,6 +71,11 @@ static int check_tensor(const cai_st_tensor *t, const char *name, const char *wa
 }
 
 int cai_shard_parse(const void *buf, size_t len, const char *name, unsigned flags, cai_shard *s, cai_err *err) {
+    return cai_shard_parse_ex(buf, len, name, flags, NULL, NULL, s, err);
+}
+
+int cai_shard_parse_ex(const void *buf, size_t len, const char *name, unsigned flags,
+                       void (*done)(void *ctx, const void *p, size_t n), void *ctx, cai_shard *s, cai_err *err) {
     memset(s, 0, sizeof *s);
     if (!name) name = "shard";
     int rc = cai_st_parse(buf, len, name, &s->st, err);
@@ -136,7 +141,7 @@ int cai_shard_parse(const void *buf, size_t len, const char *name, unsigned flag
             goto fail;
         }
     }
-    if (!(flags & CAI_SHARD_NO_VERIFY) && (rc = cai_shard_verify(s, name, 0, NULL, NULL, err))) goto fail;
+    if (!(flags & CAI_SHARD_NO_VERIFY) && (rc = cai_shard_verify(s, name, 0, done, ctx, err))) goto fail;
 
     int64_t g;
     const char *gv = cai_st_meta(st, "galaxies");

@@ -50,6 +50,10 @@ int cai_shard_parse(const void *buf, size_t len, const char *name, unsigned flag
  * caller streaming a huge mapped file can drop their pages (cai_partition_open does). */
 int cai_shard_verify(const cai_shard *s, const char *name, size_t chunk,
                      void (*done)(void *ctx, const void *p, size_t n), void *ctx, cai_err *err);
+/* Same, with the verification hashed in chunks and `done(ctx, ptr, len)` told after each (see
+ * cai_shard_verify): used to drop a mapped file's pages behind the hash. */
+int cai_shard_parse_ex(const void *buf, size_t len, const char *name, unsigned flags,
+                       void (*done)(void *ctx, const void *p, size_t n), void *ctx, cai_shard *s, cai_err *err);
 /* Map `path` and parse it; the mapping is released by cai_shard_close. */
 int cai_shard_open(const char *path, unsigned flags, cai_shard *s, cai_err *err);
 void cai_shard_close(cai_shard *s);

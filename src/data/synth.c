@@ -78,15 +78,22 @@ static uint64_t rng_next(rng_t *r) {
 static double unif(rng_t *r) { return ((double)(rng_next(r) >> 11) + 0.5) * 0x1.0p-53; }
 static double unif_ab(rng_t *r, double a, double b) { return a + (b - a) * unif(r); }
 
+/* Standard normal by Marsaglia's polar method (no sin/cos: a third faster than Box-Muller here). */
 static double gauss(rng_t *r) {
     if (r->has_spare) {
         r->has_spare = 0;
         return r->spare;
     }
-    double u = unif(r), v = unif(r), m = sqrt(-2.0 * log(u));
-    r->spare = m * sin(2.0 * M_PI * v);
+    double u, v, q;
+    do {
+        u = 2 * unif(r) - 1;
+        v = 2 * unif(r) - 1;
+        q = u * u + v * v;
+    } while (q >= 1 || q == 0);
+    double m = sqrt(-2 * log(q) / q);
+    r->spare = v * m;
     r->has_spare = 1;
-    return m * cos(2.0 * M_PI * v);
+    return u * m;
 }
 
 /* Standard normal CDF and its inverse (Acklam's rational approximation, relative error < 1.2e-9). */
@@ -175,8 +182,8 @@ typedef struct {
 static double sersic_at(const sersic *s, double dx, double dy) {
     double u = dx * s->cpa + dy * s->spa, v = (-dx * s->spa + dy * s->cpa) / s->q;
     double x = sqrt(u * u + v * v) / s->re;
-    double p = s->inv_n == 1.0 ? x : sqrt(sqrt(x)); /* n = 1 or 4 */
-    return exp(-s->b * p);
+    double a = s->b * (s->inv_n == 1.0 ? x : sqrt(sqrt(x))); /* n = 1 or 4 */
+    return a > 60 ? 0 : exp(-a); /* e^-60 ~ 1e-26 of the centre: nothing, and exp is most of the cost */
 }
 
 /* Render a unit-flux component on the G x G grid. */
@@ -262,20 +269,29 @@ void cai_synth_galaxy(uint64_t seed, int64_t id, float *image, double *mag, floa
         if (R > OFF) R = OFF;
         for (int k = -R; k <= R; k++) ws += (w[k + R] = exp(-0.5 * k * k / (s * s)));
         for (int k = 0; k <= 2 * R; k++) w[k] /= ws;
-        for (int y = 0; y < G; y++)
-            for (int x = 0; x < 32; x++) {
-                double a = 0;
-                for (int k = -R; k <= R; k++) a += w[k + R] * model[y * G + OFF + x + k];
-                tmp[y * 32 + x] = a;
+        /* Loops ordered so the innermost runs along x (vectorizes). */
+        for (int y = 0; y < G; y++) {
+            double *t = tmp + y * 32;
+            for (int x = 0; x < 32; x++) t[x] = 0;
+            for (int k = -R; k <= R; k++) {
+                const double *src = model + y * G + OFF + k, wk = w[k + R];
+                for (int x = 0; x < 32; x++) t[x] += wk * src[x];
             }
+        }
         float *out = image + b * 1024;
-        for (int y = 0; y < 32; y++)
+        double row[32];
+        for (int y = 0; y < 32; y++) {
+            for (int x = 0; x < 32; x++) row[x] = 0;
+            for (int k = -R; k <= R; k++) {
+                const double *src = tmp + (OFF + y + k) * 32, wk = w[k + R];
+                for (int x = 0; x < 32; x++) row[x] += wk * src[x];
+            }
             for (int x = 0; x < 32; x++) {
-                double a = 0;
-                for (int k = -R; k <= R; k++) a += w[k + R] * tmp[(OFF + y + k) * 32 + x];
+                double a = row[x];
                 double var = (a > 0 ? a / gain_e_per_nmgy[b] : 0) + sky_sigma_nmgy[b] * sky_sigma_nmgy[b];
                 out[y * 32 + x] = (float)(a + sqrt(var) * gauss(&r));
             }
+        }
         /* Magnitude: total flux, with the error a photometric fit over the galaxy's footprint would have. */
         double f = fb[b] + fd[b], re_eff = bt * re_b + (1 - bt) * re_d;
         double npix = fmax(4 * M_PI * (re_eff * re_eff + s * s), 10);

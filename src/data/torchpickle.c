@@ -27,6 +27,7 @@ struct cai_tp_doc {
     size_t nobjs, capobjs;
     cai_tp_storage **storages;
     size_t nstor, capstor;
+    cai_tp_storage **by_entry; /* storage of each archive entry already loaded (index as zip->entries) */
     cai_tp_obj *root;
 };
 
@@ -139,21 +140,11 @@ static int add_item(vm *v, cai_tp_obj *c, cai_tp_obj *item) {
     return CAI_OK;
 }
 
-/* Dict insert with Python semantics: an existing string key is overwritten in place. `n` counts pairs
+/* Dict insert. Appending without looking for an equal key keeps SETITEMS O(1) even for hostile dicts with
+ * millions of keys; a repeated key therefore appears twice when iterating (consumers such as the converter
+ * refuse duplicate names), and cai_tp_dict_get returns the last value, as Python would. `n` counts pairs
  * while add_item counts pointers, so n is converted around the two add_item calls. */
 static int dict_insert(vm *v, cai_tp_obj *d, cai_tp_obj *k, cai_tp_obj *val) {
-    if (k->kind == CAI_TP_STR) {
-        for (size_t i = 0; i < d->n; i++) {
-            cai_tp_obj *kk = d->items[2 * i];
-            if (kk->kind == CAI_TP_STR && kk->slen == k->slen && memcmp(kk->s, k->s, k->slen) == 0) {
-                d->items[2 * i + 1] = val;
-                if (val->depth + 1 > d->depth) d->depth = val->depth + 1;
-                return d->depth > CAI_TP_MAX_DEPTH
-                           ? verr(v, CAI_EFORMAT, "objects nested deeper than %d", CAI_TP_MAX_DEPTH)
-                           : CAI_OK;
-            }
-        }
-    }
     size_t pairs = d->n;
     d->n = pairs * 2;
     int rc = add_item(v, d, k);
@@ -272,21 +263,21 @@ static int persistent_load(vm *v, cai_tp_obj *pid, cai_tp_obj **out) {
     cai_tp_dtype dt = (cai_tp_dtype)ty->f; /* stored in f by the GLOBAL handler */
     cai_tp_obj *o = new_obj(v, CAI_TP_STORAGE);
     if (!o) return v->err->code;
-    for (size_t i = 0; i < d->nstor; i++) {
-        if (!strcmp(d->storages[i]->key, key->s)) {
-            if (d->storages[i]->dtype != dt)
-                return verr(v, CAI_EFORMAT, "storage %s used with two dtypes", key->s);
-            o->storage = d->storages[i];
-            *out = o;
-            return CAI_OK;
-        }
-    }
     if (!d->zip) return verr(v, CAI_EFORMAT, "persistent id (storage %s) outside a torch archive", key->s);
-    if (d->nstor >= 1000000) return verr(v, CAI_EFORMAT, "too many storages");
     char ename[600];
     snprintf(ename, sizeof ename, "%s/data/%s", d->prefix, key->s);
     const cai_zip_entry *e = cai_zip_find(d->zip, ename);
     if (!e) return verr(v, CAI_EFORMAT, "storage %s: archive has no entry \"%s\"", key->s, ename);
+    /* One storage per archive entry, however many tensors view it. */
+    size_t ei = (size_t)(e - d->zip->entries);
+    if (!d->by_entry && !(d->by_entry = calloc(d->zip->n, sizeof *d->by_entry)))
+        return verr(v, CAI_ENOMEM, "out of memory");
+    if (d->by_entry[ei]) {
+        if (d->by_entry[ei]->dtype != dt) return verr(v, CAI_EFORMAT, "storage %s used with two dtypes", key->s);
+        o->storage = d->by_entry[ei];
+        *out = o;
+        return CAI_OK;
+    }
     uint64_t want;
     if (cai_mul_overflow((uint64_t)num->i, dtypes[dt].size, &want) || want > e->usize)
         return verr(v, CAI_EFORMAT, "storage %s: %lld %s elements need %llu bytes, entry \"%s\" holds %llu",
@@ -302,6 +293,7 @@ static int persistent_load(vm *v, cai_tp_obj *pid, cai_tp_obj **out) {
         d->capstor = nc;
     }
     d->storages[d->nstor++] = s;
+    d->by_entry[ei] = s;
     s->key = strdup(key->s);
     if (!s->key) return verr(v, CAI_ENOMEM, "out of memory");
     s->dtype = dt;
@@ -802,6 +794,7 @@ void cai_tp_free(cai_tp_doc *d) {
         free(d->storages[i]);
     }
     free(d->storages);
+    free(d->by_entry);
     if (d->has_ownzip) cai_zip_close(&d->ownzip);
     free(d->prefix);
     free(d->name);
@@ -820,7 +813,7 @@ int cai_tp_is_str(const cai_tp_obj *o, const char *s) {
 
 const cai_tp_obj *cai_tp_dict_get(const cai_tp_obj *dict, const char *key) {
     if (!dict || dict->kind != CAI_TP_DICT) return NULL;
-    for (size_t i = 0; i < dict->n; i++)
+    for (size_t i = dict->n; i-- > 0;) /* last wins, as in Python */
         if (cai_tp_is_str(dict->items[2 * i], key)) return dict->items[2 * i + 1];
     return NULL;
 }

@@ -53,6 +53,7 @@ void cai_zip_close(cai_zip *z) {
     if (!z) return;
     for (size_t i = 0; i < z->n; i++) free(z->entries[i].name);
     free(z->entries);
+    free(z->by_name);
     free(z->name);
     memset(z, 0, sizeof *z);
 }
@@ -297,7 +298,8 @@ int cai_zip_open(const void *vbuf, size_t len, const char *name, cai_zip *z, cai
     for (size_t k = 0; k + 1 < z->n; k++)
         if (strcmp(order[k]->name, order[k + 1]->name) == 0)
             FAIL(CAI_EFORMAT, "%s: duplicate entry name \"%s\"", name, safe(order[k]->name, strlen(order[k]->name), sn));
-    free(order);
+    /* Keep the name-sorted order for cai_zip_find's binary search. */
+    z->by_name = order;
     free(span_end);
     return CAI_OK;
 fail:
@@ -308,8 +310,14 @@ fail:
 }
 
 const cai_zip_entry *cai_zip_find(const cai_zip *z, const char *name) {
-    for (size_t i = 0; i < z->n; i++)
-        if (strcmp(z->entries[i].name, name) == 0) return &z->entries[i];
+    size_t lo = 0, hi = z->by_name ? z->n : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(z->by_name[mid]->name, name);
+        if (c == 0) return z->by_name[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
     return NULL;
 }
 

@@ -31,8 +31,9 @@ typedef struct {
     const uint8_t *buf;
     size_t len;
     char *name; /* archive name used in messages */
-    cai_zip_entry *entries;
+    cai_zip_entry *entries; /* in central-directory order */
     size_t n;
+    cai_zip_entry **by_name; /* the same entries sorted by name (cai_zip_find: binary search) */
 } cai_zip;
 
 /* Parse and validate the archive structure. `name` appears in every error. On error *z is left empty
@@ -40,7 +41,7 @@ typedef struct {
 int cai_zip_open(const void *buf, size_t len, const char *name, cai_zip *z, cai_err *err);
 void cai_zip_close(cai_zip *z);
 
-/* Entry by exact name, or NULL. */
+/* Entry by exact name, or NULL. O(log n). */
 const cai_zip_entry *cai_zip_find(const cai_zip *z, const char *name);
 
 /* The uncompressed bytes of an entry. Stored entries are returned zero-copy (*owned = NULL, the pointer is

@@ -195,7 +195,7 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
         free(ptxt);
         return rc;
     }
-    for (int i = 0; i < p.nwarnings; i++) fprintf(stderr, "cai: warning: %s\n", p.warnings[i]);
+    /* (payload warnings are printed once, by cai_initialize) */
     const char *url = o->store_url ? o->store_url : p.store ? p.store : ".";
     snprintf(res->store_url, sizeof res->store_url, "%s", url);
     cai_store *st = NULL;

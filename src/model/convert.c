@@ -55,7 +55,16 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem) {
     return 0;
 }
 
+/* AstroMAE has ~500 tensors. The bound keeps hostile files from making the O(n^2) name checks (here and
+ * in the safetensors writer) take minutes. */
+#define MAX_TENSORS 20000
+
 static int add_tensor(ctx *c, char *name, const cai_tp_tensor *t) {
+    if (c->nt >= MAX_TENSORS) {
+        free(name);
+        return cai_seterr(c->err, CAI_EFORMAT, "%s: more than %d tensors: not a model checkpoint CAI can use", c->src,
+                          MAX_TENSORS);
+    }
     if (grow((void **)&c->t, &c->capt, c->nt, sizeof *c->t)) {
         free(name);
         return cai_seterr(c->err, CAI_ENOMEM, "%s: out of memory", c->src);

@@ -20,6 +20,7 @@
 
 #define INC_CHUNK 16 /* galaxies per Inception pass: bounds the im2col buffer (16·256·400 floats = 6.5 MB) */
 #define MAXPRIM 256
+#define CAI_GALAXIES_PER_THREAD 8
 
 struct cai_session {
     const cai_model *m;
@@ -652,10 +653,15 @@ int cai_predict(cai_session *s, const float *images, const void *mags, cai_dtype
                           (long long)n);
     if (mag_dtype != CAI_F32 && mag_dtype != CAI_F64)
         return cai_seterr(err, CAI_EARG, "predict: magnitudes must be float32 or float64");
-    omp_set_num_threads(s->threads); /* per calling thread: sessions on other threads keep their own */
     const size_t msz = mag_dtype == CAI_F64 ? sizeof(double) : sizeof(float);
     for (int64_t i = 0; i < n; i += s->max_batch) {
         int64_t k = n - i < s->max_batch ? n - i : s->max_batch;
+        /* Threads: at least CAI_GALAXIES_PER_THREAD galaxies each. A handful of galaxies is a few ms of work
+         * split into hundreds of parallel regions; more threads only add barriers, and on a busy machine
+         * each barrier can wait a whole scheduler time slice for a descheduled thread. Per calling thread:
+         * sessions on other threads keep their own setting. */
+        int64_t t = k / CAI_GALAXIES_PER_THREAD;
+        omp_set_num_threads(t < 1 ? 1 : t < s->threads ? (int)t : s->threads);
         int rc = forward(s, images + i * CAI_IMG_FLOATS, (const char *)mags + i * 5 * msz, mag_dtype, k, out + i, err);
         if (rc) return rc;
     }

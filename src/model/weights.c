@@ -152,7 +152,7 @@ static int convblock(ldctx *c, cai_conv *cv, const char *p, int cin, int cout, i
         return 0;
     }
     if (present) *present = 1;
-    const float *b, *g, *beta, *mean, *var;
+    const float *b = NULL, *g = NULL, *beta = NULL, *mean = NULL, *var = NULL;
     snprintf(n, sizeof n, "%s.conv.bias", p);
     b = F32(n, 0, cout);
     snprintf(n, sizeof n, "%s.bn.weight", p);

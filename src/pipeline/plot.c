@@ -68,9 +68,9 @@ static int csv_load(const char *path, csv_t *c, cai_err *err) {
         if (n < 0) break;
         if (n != c->ncol) {
             free(v);
-            int r = c->nrow + 2;
+            int r = c->nrow + 2, nc = c->ncol;
             csv_free(c);
-            return cai_seterr(err, CAI_EFORMAT, "%s: line %d: %d fields, the header has different count", path, r, n);
+            return cai_seterr(err, CAI_EFORMAT, "%s: line %d: %d fields, the header has %d", path, r, n, nc);
         }
         if (c->nrow == cap) {
             cap = cap ? cap * 2 : 64;
@@ -229,7 +229,7 @@ static int plot_time_vs_data(const csv_t *c, int ycol, int is_dur, const char *n
     if (rc) return rc;
     int blocks = 0, points = 0;
     double dmin = INFINITY, dmax = 0;
-    char plotcmd[4096] = "";
+    char plotcmd[8192] = "";
     size_t off = 0;
     for (int i = 0; i < np; i++) {
         int nd = distinct(c, dcol, pcol, parts[i], datas, 64);

@@ -360,8 +360,11 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
         }
         nfailed = (int64_t)j.nkeys;
     }
+    char model_variant[16] = "";
+    if (model) snprintf(model_variant, sizeof model_variant, "%s", cai_model_variant(model));
     if (sess) cai_session_free(sess);
     if (own_model) cai_model_free(own_model);
+    model = own_model = NULL;
     free(pred);
 
     /* Outputs: the predictions file first, then the record (the commit marker). */
@@ -426,7 +429,7 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
     cJSON_AddNumberToObject(r, "threads", o->threads > 0 ? o->threads : cai_ncpu());
     cJSON_AddStringToObject(r, "precision", cai_precision_name(prec));
     cJSON *mj = cJSON_AddObjectToObject(r, "model");
-    if (model) cJSON_AddStringToObject(mj, "variant", cai_model_variant(model));
+    if (model_variant[0]) cJSON_AddStringToObject(mj, "variant", model_variant);
     else if (have_wi && wi.variant[0]) cJSON_AddStringToObject(mj, "variant", wi.variant);
     if (have_wi) {
         cJSON_AddStringToObject(mj, "weights_sha256", wi.sha256);

@@ -196,9 +196,15 @@ int cai_s3_parse_list_page(const char *body, size_t n, int url_encoded, const ch
     size_t sl = strlen(strip);
     *truncated = 0;
     *next_token = NULL;
-    if (!find(body, end, "<ListBucketResult", 17))
-        return cai_seterr(err, CAI_EFORMAT, "ListObjectsV2 response: expected <ListBucketResult>, got %.60s",
-                          n ? body : "(empty body)");
+    if (!find(body, end, "<ListBucketResult", 17)) {
+        /* quote the start of the body, bounded by n (it need not be NUL-terminated) and made printable */
+        char head[61];
+        size_t hl = n < 60 ? n : 60;
+        for (size_t i = 0; i < hl; i++) head[i] = (body[i] >= 0x20 && body[i] < 0x7f) ? body[i] : '?';
+        head[hl] = 0;
+        return cai_seterr(err, CAI_EFORMAT, "ListObjectsV2 response: expected <ListBucketResult>, got '%s'",
+                          n ? head : "(empty body)");
+    }
     const char *p = body;
     for (;;) {
         const char *c = find(p, end, "<Contents>", 10);

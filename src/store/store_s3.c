@@ -5,7 +5,7 @@
  * Configuration (standard AWS environment variables, read once at open):
  *   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (temporary credentials, e.g. on Lambda),
  *   AWS_REGION or AWS_DEFAULT_REGION (default us-east-1), AWS_ENDPOINT_URL_S3 then AWS_ENDPOINT_URL
- *   (path-style addressing there), AWS_MAX_ATTEMPTS (default 5), AWS_CA_BUNDLE.
+ *   (path-style addressing there), AWS_MAX_ATTEMPTS (default 5), AWS_CA_BUNDLE (see find_ca_bundle).
  * CAI's own: CAI_S3_ADDRESSING=path|virtual, CAI_S3_MULTIPART_THRESHOLD, CAI_S3_PART_SIZE,
  *   CAI_S3_RETRY_BASE_MS (default 200), CAI_S3_STALL_SECONDS (default 30), CAI_S3_VERBOSE=1.
  *
@@ -408,9 +408,18 @@ static int s3_perform(s3_store *s, const s3_req *q, s3_resp *r, long ok_extra, c
         if (s->ca_bundle) curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_bundle);
         if (s->verbose) curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
         if (!strcmp(q->method, "HEAD")) curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-        else if (!strcmp(q->method, "PUT")) {
+        else if (!strcmp(q->method, "PUT") && r->up_len >= (1u << 20)) {
+            /* A large PUT goes as an upload with "Expect: 100-continue": S3 can refuse (auth, bucket)
+             * before the body is sent. */
             curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
             curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->up_len);
+        } else if (!strcmp(q->method, "PUT")) {
+            /* A small PUT is sent POST-style with the method renamed: curl then skips the 100-continue
+             * round trip it adds to every upload (we cannot remove it with an empty "Expect:" header, see
+             * above). Most of our objects (records, predictions, jobs) are small. */
+            curl_easy_setopt(h, CURLOPT_POST, 1L);
+            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->up_len);
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
         } else if (!strcmp(q->method, "POST")) {
             curl_easy_setopt(h, CURLOPT_POST, 1L);
             curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->up_len);
@@ -919,6 +928,34 @@ static int env_num(const char *name, double def, double lo, double hi, double *o
     return CAI_OK;
 }
 
+/* The CA file for TLS. libcurl's compiled-in default is Debian's path, which does not exist on Lambda's
+ * provided.al2023 (Amazon Linux keeps it in /etc/pki/tls/certs), so a packaged binary would fail every
+ * https request there. Order: AWS_CA_BUNDLE, SSL_CERT_FILE, curl's default if present, the usual
+ * distribution paths, $LAMBDA_TASK_ROOT/cacert.pem (a package may bring its own). NULL: curl's default. */
+static const char *find_ca_bundle(void) {
+    const char *e = env("AWS_CA_BUNDLE");
+    if (e) return e;
+    if ((e = env("SSL_CERT_FILE"))) return e;
+    const char *def = NULL;
+    CURL *h = curl_easy_init();
+    if (h) {
+        char *p = NULL;
+        if (curl_easy_getinfo(h, CURLINFO_CAINFO, &p) == CURLE_OK && p && access(p, R_OK) == 0) def = "";
+        curl_easy_cleanup(h);
+    }
+    if (def) return NULL; /* curl's own default works here */
+    static const char *const paths[] = {"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+                                        "/etc/ssl/ca-bundle.pem", "/etc/ssl/cert.pem",
+                                        "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        if (access(paths[i], R_OK) == 0) return paths[i];
+    static char task[4096];
+    const char *root = env("LAMBDA_TASK_ROOT");
+    if (root && snprintf(task, sizeof task, "%s/cacert.pem", root) < (int)sizeof task && access(task, R_OK) == 0)
+        return task;
+    return NULL;
+}
+
 int cai_store_open_s3(const char *url, cai_store **out, cai_err *err) {
     *out = NULL;
     pthread_once(&curl_once, curl_init);
@@ -989,7 +1026,7 @@ int cai_store_open_s3(const char *url, cai_store **out, cai_err *err) {
         rc = cai_seterr(err, CAI_EARG, "CAI_S3_ADDRESSING: expected path, virtual or auto, got '%s'", addr);
         goto fail;
     }
-    const char *ca = env("AWS_CA_BUNDLE");
+    const char *ca = find_ca_bundle();
     if (ca && !(s->ca_bundle = strdup(ca))) {
         rc = cai_seterr(err, CAI_ENOMEM, "store '%s': out of memory", url);
         goto fail;

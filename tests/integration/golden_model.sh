@@ -8,7 +8,7 @@
 #   2. `cai convert` of both; the two safetensors must be tensor-identical (metadata apart from "source"),
 #      bit-exact with the state_dict, and have exactly the spec's keys/shapes/dtypes;
 #   3. `cai predict` at batch sizes 1 and 7 (on GOLDEN_NSMALL galaxies) and 512 and 513 (on GOLDEN_N = 513
-#      galaxies: a full batch plus a last partial one, and one batch holding all);
+#      galaxies: a full batch plus a last partial one, and one batch holding all); vitae-k3 at 1 and 7 only;
 #   4. each output within max|Δ| <= 1e-5 * (1 + max|reference|) of the reference, in fp32.
 # Env: CAI, TORCH_PY (python with torch), GOLDEN_N (513), GOLDEN_NSMALL (16), GOLDEN_CASES ("vit vitae vitae-k3").
 set -uo pipefail
@@ -64,7 +64,9 @@ for case in $CASES; do
   # The whole-model pickle, loaded through the seed's module names, gives the same reference.
   $ref predict --checkpoint "$d/A.pt" --input "$work/small.pt" --batch-size 64 -o "$d/ref_small_pickle.csv" \
     && cmp -s "$d/ref_small.csv" "$d/ref_small_pickle.csv" || fail "$case: reference from the pickle differs"
-  for b in 1 7 512 513; do
+  batches="1 7 512 513"
+  [ $case = vitae-k3 ] && batches="1 7"     # this case is about the PCM's shape, not batching: keep CI short
+  for b in $batches; do
     if [ $b -le 7 ]; then in=small; else in=big; fi
     echo "== $case: cai predict --batch-size $b ($in) $((SECONDS - t0))s"
     if ! "$CAI" predict --weights "$d/A.safetensors" "$work/$in.pt" -o "$d/out_$b.csv" --batch-size $b; then

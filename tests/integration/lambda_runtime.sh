@@ -19,7 +19,7 @@ STANDIN=tests/py/lambda_runtime_standin.py
 # run_fn NAME EVENTS_JSON [VAR=VALUE ...] -- [cai lambda args]: one function session. Leaves
 # $W/NAME.rec.json (what the stand-in saw), $W/NAME.err (the runtime's log) and $W/NAME.rc.
 run_fn() {
-  local name=$1 events=$2; shift 2
+  local name=$1 events=$2 i; shift 2
   local envs=()
   while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
   [ "${1:-}" = -- ] && shift
@@ -162,6 +162,34 @@ e = r["errors"]["s-bad"]
 assert e["type"] == "CAI.BadPayload" and "result_path" in e["body"]["errorMessage"], e
 '
 echo "ok: summarize: combined_data.json from both ranks; an event without result_path -> /error"
+
+# ---- Scale: Initialize over 100,000 partitions (listed by a manifest). The answer must stay tiny whatever
+# the count; the 100,000 jobs go to jobs.jsonl for the Distributed Map's ItemReader.
+python3 - "$W" <<'EOF'
+import json, os, sys
+W = sys.argv[1]
+os.makedirs(W + "/big/data/big", exist_ok=True)
+with open(W + "/big/data/big/manifest.jsonl", "w") as f:
+    for i in range(1, 100001):
+        f.write(json.dumps({"key": "%d.pt" % i, "galaxies": 1278, "bytes": 26229170, "sha256": "0" * 64,
+                            "id_first": (i - 1) * 1278, "id_last": i * 1278 - 1, "format": "pt"}) + "\n")
+json.dump([{"id": "scale", "event": {"bucket": "results", "file_limit": 100000, "batch_size": 512,
+            "result_path": "scale/1", "data_bucket": "data", "data_prefix": "big"}}], open(W + "/ev-scale.json", "w"))
+EOF
+run_fn scale "$W/ev-scale.json" CAI_STORE="$W/big" CAI_STAGE=initialize -- --max-events 1
+check scale '
+a = r["responses"]["scale"]
+n = len(json.dumps(a))
+assert a["count"] == 100000 and n < 1024, (n, a)
+size, lines = 0, 0
+with open(W + "/big/results/scale/1/jobs.jsonl", "rb") as f:
+    for l in f:
+        lines += 1; size += len(l)
+assert lines == 100000 and size == a["job_list"]["bytes"], (lines, size, a)
+print("scale: answer %d bytes (state payload limit 262144); jobs.jsonl %d lines, %d bytes" % (n, lines, size))
+'
+rm -rf "$W/big"
+echo "ok: Initialize over 100,000 partitions: small answer, 100,000-line job list"
 
 # ---- Init errors
 echo '[{"id": "never", "event": {}}]' > "$W/ev-one.json"

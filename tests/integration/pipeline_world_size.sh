@@ -17,3 +17,11 @@ done
 [ "$(jget "$RES/combined_data.json" 'len(d)')" = 4 ] || die "combined_data.json should hold all 4 ranks"
 [ "$(jget "$RES/summary.json" 'd["galaxies"]')" = 40 ] || die "galaxies"
 echo "pipeline_world_size: ok"
+# Weights from the payload, as a key in the run's bucket (no --weights): fetched once, same predictions.
+mkdir -p store/cosmicai-data/models && cp w.safetensors store/cosmicai-data/models/astromae.safetensors
+cp "$RES/predictions.csv" first.csv
+payload 2 '"world_size": 4, "weights": "models/astromae.safetensors", "future_field": 1'
+"$CAI" run payload.json --store store --workers 2 >out.txt 2>err.txt || { cat out.txt err.txt; die "payload weights"; }
+grep -q 'unknown field "future_field" ignored' err.txt || die "no warning for an unknown payload field"
+cmp first.csv "$RES/predictions.csv" || die "predictions differ with the weights taken from the bucket"
+echo "pipeline_world_size (payload weights): ok"

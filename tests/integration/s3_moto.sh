@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # s3_moto.sh — the S3 store against moto_server with signature checking on, plus the fault proxy:
 # wrong secret → auth error, >1,000 keys paginated, ranged GET, multipart PUT, HEAD/DELETE, NoSuchKey,
-# injected 503/500/429 and connection resets retried (tests/unit/test_s3.c does the checking).
+# injected 503/500/429 and connection resets retried, sync; and keys moto cannot verify (+ = & ( ) UTF-8 ...)
+# against tests/py/sigv4_s3.py, a strict SigV4 checker (tests/unit/test_s3.c does the checking).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CAI_BUILD=${CAI_BUILD:-build}
@@ -10,8 +11,10 @@ T="$CAI_BUILD/tests/test_s3"
 source tests/lib/moto.sh
 moto_start
 moto_proxy_start
+strict_s3_start
 aws --endpoint-url "$AWS_ENDPOINT_URL" s3api create-bucket --bucket cai-test >/dev/null
-CAI_S3_TEST_ENDPOINT=$AWS_ENDPOINT_URL CAI_S3_TEST_BUCKET=cai-test CAI_S3_TEST_PROXY=$PROXY_URL "$T"
+CAI_S3_TEST_ENDPOINT=$AWS_ENDPOINT_URL CAI_S3_TEST_BUCKET=cai-test CAI_S3_TEST_PROXY=$PROXY_URL \
+  CAI_S3_TEST_STRICT=$STRICT_URL "$T"
 # Cross-check with an independent client: boto3 must read what cai wrote (signatures, keys with spaces,
 # the multipart object and its metadata).
 python3 - <<'PY'

@@ -2,17 +2,19 @@
 # with an S3 policy and an access key, and (optionally) the fault-injecting proxy in front of it.
 #   moto_start            start moto, create the user/key, export AWS_* so that every later client signs with it
 #   moto_proxy_start      start tests/py/fault_proxy.py in front of moto; sets PROXY_URL (does not change AWS_*)
+#   strict_s3_start       start tests/py/sigv4_s3.py (strict SigV4 like real S3, same key); sets STRICT_URL
 # Both are killed on exit (trap). Skips (exit 77) when moto_server/aws/python3 are missing.
 # Loopback only: works with no network and as root.
 
-MOTO_DIR=""; MOTO_PID=""; PROXY_PID=""
+MOTO_DIR=""; MOTO_PID=""; PROXY_PID=""; STRICT_PID=""
 _moto_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 moto_cleanup() {
   # (wait returns the killed child's 143: never let that become the script's status under set -e)
+  if [ -n "$STRICT_PID" ]; then kill "$STRICT_PID" 2>/dev/null || true; wait "$STRICT_PID" 2>/dev/null || true; fi
   if [ -n "$PROXY_PID" ]; then kill "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/null || true; fi
   if [ -n "$MOTO_PID" ]; then kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; fi
-  PROXY_PID=""; MOTO_PID=""
+  PROXY_PID=""; MOTO_PID=""; STRICT_PID=""
   return 0
 }
 trap moto_cleanup EXIT
@@ -85,4 +87,15 @@ moto_proxy_start() {
   PROXY_URL="http://127.0.0.1:$(cat "$MOTO_DIR/proxy.port")"
   export PROXY_URL
   echo "fault proxy: $PROXY_URL -> $AWS_ENDPOINT_URL"
+}
+
+strict_s3_start() {
+  "$MOTO_PY" "$_moto_root/tests/py/sigv4_s3.py" --key-id "$AWS_ACCESS_KEY_ID" --secret "$AWS_SECRET_ACCESS_KEY" \
+    --port-file "$MOTO_DIR/strict.port" 2>"$MOTO_DIR/strict.log" &
+  STRICT_PID=$!
+  for _i in $(seq 100); do [ -s "$MOTO_DIR/strict.port" ] && break; sleep 0.1; done
+  [ -s "$MOTO_DIR/strict.port" ] || { echo "strict SigV4 server did not start:"; cat "$MOTO_DIR/strict.log"; return 1; }
+  STRICT_URL="http://127.0.0.1:$(cat "$MOTO_DIR/strict.port")"
+  export STRICT_URL
+  echo "strict SigV4 S3: $STRICT_URL"
 }

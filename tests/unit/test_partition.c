@@ -198,6 +198,36 @@ static void test_safetensors_that_is_not_a_shard(void **state) {
     free(buf);
 }
 
+/* Through cai_partition_open (chunked verification with pages dropped behind): corruption anywhere, ids
+ * included, is still reported as a checksum error naming the file and tensor. */
+static void test_open_corrupt_file(void **state) {
+    (void)state;
+    set s = gen(4);
+    cai_err e = {0};
+    cai_shard_data d = {s.n, s.img, s.mag, s.ids, s.z, NULL};
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(cai_shard_serialize(&d, &buf, &len, &e), CAI_OK);
+    cai_shard sh;
+    assert_int_equal(cai_shard_parse(buf, len, "x", 0, &sh, &e), CAI_OK);
+    size_t id_off = (size_t)((const uint8_t *)sh.ids - buf), img_off = (size_t)((const uint8_t *)sh.images - buf);
+    cai_shard_close(&sh);
+    size_t offs[] = {id_off, img_off + 7777};
+    const char *tensor[] = {"\"ids\"", "\"images\""};
+    for (int i = 0; i < 2; i++) {
+        buf[offs[i]] ^= 0x40;
+        const char *path = path_of(i ? "c2.safetensors" : "c1.safetensors");
+        write_raw(path, buf, len);
+        cai_partition p;
+        assert_int_equal(cai_partition_open(path, &p, &e), CAI_EFORMAT);
+        if (!strstr(e.msg, path) || !strstr(e.msg, "checksum mismatch") || !strstr(e.msg, tensor[i]))
+            fail_msg("unexpected message: %s", e.msg);
+        buf[offs[i]] ^= 0x40;
+    }
+    free(buf);
+    drop(&s);
+}
+
 static long rss_pages(void) {
     FILE *f = fopen("/proc/self/statm", "r");
     long size = 0, res = 0;
@@ -246,6 +276,7 @@ int main(void) {
         cmocka_unit_test(test_not_a_partition),
         cmocka_unit_test(test_truncated_both_formats),
         cmocka_unit_test(test_safetensors_that_is_not_a_shard),
+        cmocka_unit_test(test_open_corrupt_file),
         cmocka_unit_test(test_release_drops_pages_keeps_data),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

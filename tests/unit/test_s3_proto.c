@@ -124,6 +124,14 @@ static void test_list_page_rejects_bad_bodies(void **state) {
         {HEAD "<IsTruncated>true</IsTruncated></ListBucketResult>", "no <NextContinuationToken>"},
         {HEAD "<IsTruncated>maybe</IsTruncated></ListBucketResult>", "neither true nor false"},
     };
+    /* a short body that is not NUL-terminated is quoted within its length (found by fuzz_s3_xml) */
+    char *raw = malloc(3);
+    memcpy(raw, "ab\x01", 3);
+    size_t cap = 0;
+    memset(&l, 0, sizeof l);
+    assert_int_equal(cai_s3_parse_list_page(raw, 3, 1, "", &l, &cap, &trunc, &tok, &e), CAI_EFORMAT);
+    assert_non_null(strstr(e.msg, "got 'ab?'"));
+    free(raw);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         e.msg[0] = 0;
         int rc = parse(bad[i].body, i == 9 ? "p/" : "", &l, &trunc, &tok, &e);

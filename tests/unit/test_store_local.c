@@ -110,7 +110,7 @@ static void test_list_recursive_sorted_with_sizes(void **state) {
     cai_store *s = open_store();
     cai_err e = {0};
     const char *keys[] = {"p/10.pt", "p/2.pt", "p/1.pt", "p/sub/3.pt", "q/1.pt", "p0"};
-    for (size_t i = 0; i < 6; i++) assert_int_equal(cai_store_put(s, "b", keys[i], "abc", i + 1, &e), CAI_OK);
+    for (size_t i = 0; i < 6; i++) assert_int_equal(cai_store_put(s, "b", keys[i], "abcdefgh", i + 1, &e), CAI_OK);
     /* a leftover temp file from an interrupted atomic put is not an object */
     char tmp[512];
     snprintf(tmp, sizeof tmp, "%s/b/p/4.pt.tmp.12345", root);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "data/torchpickle.h"
 #include "data/zip.h"
 #include "zipbuild.h"
@@ -66,14 +67,14 @@ static void test_values(void **state) {
     ustr(&p, "f"); put(&p, "G\x3e\xb0\xc6\xf7\xa0\xb5\xed\x8d", 9); /* 1e-06 */
     ustr(&p, "t"); put(&p, "\x88\x89N\x87", 4);
     ustr(&p, "l"); ops(&p, "](K\x01K\x02" "e");
-    ustr(&p, "i1"); ops(&p, "K\x08"); /* a repeated key overwrites */
+    ustr(&p, "i1"); ops(&p, "K\x08"); /* a repeated key: kept in order, lookups see the last value */
     ops(&p, "u.");
     cai_tp_doc *d;
     cai_err e = {0};
     assert_int_equal(load(&p, &d, &e), CAI_OK);
     const cai_tp_obj *r = cai_tp_root(d);
     assert_int_equal(r->kind, CAI_TP_DICT);
-    assert_int_equal(r->n, 7);
+    assert_int_equal(r->n, 8);
     assert_int_equal(cai_tp_dict_get(r, "i1")->i, 8);
     assert_int_equal(cai_tp_dict_get(r, "i2")->i, 0x1234);
     assert_int_equal(cai_tp_dict_get(r, "neg")->i, -2);
@@ -184,6 +185,26 @@ static void test_nesting_and_limits(void **state) {
 }
 
 #define S(x) x, sizeof(x) - 1
+/* Hostile sizes must stay cheap: a dict of 300,000 keys (SETITEMS is O(1) per key) and a deep memo. */
+static void test_big_dict_is_linear(void **state) {
+    (void)state;
+    buf p = {0};
+    ops(&p, "\x80\x02}(");
+    for (int i = 0; i < 300000; i++) {
+        uint8_t b[6] = {'J', (uint8_t)i, (uint8_t)(i >> 8), (uint8_t)(i >> 16), 0, 'N'};
+        put(&p, b, 6);
+    }
+    ops(&p, "u.");
+    cai_tp_doc *d;
+    cai_err e = {0};
+    double t0 = cai_mono_now();
+    assert_int_equal(load(&p, &d, &e), CAI_OK);
+    assert_int_equal(cai_tp_root(d)->n, 300000);
+    if (cai_mono_now() - t0 > 5.0) fail_msg("300,000 SETITEMS took %.1f s", cai_mono_now() - t0);
+    cai_tp_free(d);
+    free(p.b);
+}
+
 static void test_memo_and_lengths(void **state) {
     (void)state;
     struct { const char *bytes; size_t n; const char *needle; } cases[] = {
@@ -372,6 +393,7 @@ int main(void) {
         cmocka_unit_test(test_forbidden_globals),
         cmocka_unit_test(test_nesting_and_limits),
         cmocka_unit_test(test_memo_and_lengths),
+        cmocka_unit_test(test_big_dict_is_linear),
         cmocka_unit_test(test_tensors),
         cmocka_unit_test(test_truncated_tensor_pickle),
         cmocka_unit_test(test_archive_without_pickle),

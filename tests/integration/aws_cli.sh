@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# `cai aws deploy | run | status | logs | fetch` against moto_server:
+#   deploy: uploads the zip and weights (content-addressed keys) and partitions, deploys the template; a second
+#     deploy skips every unchanged object;
+#   run: a bad payload is refused before anything starts; a good one starts an execution;
+#   status --follow on an executing copy of the state machine (moto runs the flow; Lambda code does not run
+#     there: invocations echo their payload) until SUCCEEDED, with the map's item counts and the wall time;
+#   fetch: combined_data.json, summary.json, the catalog, execution.json with the wall time from the service;
+#   logs: a worker log event is printed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+CAI=${CAI:-build/cai}
+for t in aws moto_server python3 zip; do
+  command -v $t >/dev/null || { echo "skip: $t not installed (pip: awscli, moto[server])"; exit 77; }
+done
+W=$(mktemp -d "${TMPDIR:-/tmp}/aws_cli.XXXXXX")
+MOTO_PID=
+cleanup() { [ -n "$MOTO_PID" ] && kill "$MOTO_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$W"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+PORT=$(python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])")
+moto_server -H 127.0.0.1 -p "$PORT" >"$W/moto.log" 2>&1 &
+MOTO_PID=$!
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3
+EP=http://127.0.0.1:$PORT
+for i in $(seq 50); do curl -sf "$EP/moto-api/" >/dev/null && break; sleep 0.2; done
+for b in cai-code cai-data cai-results; do aws --endpoint-url "$EP" s3 mb "s3://$b" >/dev/null; done
+
+# ---- deploy (a stand-in zip: moto runs no Lambda code; the real package is tested in lambda_package.sh)
+(cd "$W" && printf '#!/bin/sh\nexit 1\n' > bootstrap && zip -q pkg.zip bootstrap)
+printf 'not really weights' > "$W/w.safetensors"
+"$CAI" synth --galaxies 6 --seed 2 --format pt --galaxies-per-file 2 -o "$W/parts" -q >/dev/null
+deploy() {
+  "$CAI" aws deploy --endpoint-url "$EP" --stack cli --code-bucket cai-code --data-bucket cai-data \
+    --data-prefix parts --result-bucket cai-results --result-prefix results/ --zip "$W/pkg.zip" \
+    --weights "$W/w.safetensors" --data "$W/parts" --param MemorySize=3008
+}
+deploy > "$W/deploy1.txt" || { cat "$W/deploy1.txt"; fail "first deploy"; }
+grep -q "code  s3://cai-code/cai/: sync: 2 uploaded" "$W/deploy1.txt" || fail "deploy did not upload zip+weights: $(cat "$W/deploy1.txt")"
+grep -q "data  s3://cai-data/parts: sync: 5 uploaded" "$W/deploy1.txt" || fail "deploy did not upload 3 partitions + manifests: $(cat "$W/deploy1.txt")"
+grep -q "state machine: arn:aws:states:us-east-1:[0-9]*:stateMachine:cli-pipeline" "$W/deploy1.txt" || fail "no state machine ARN"
+zsha=$(sha256sum "$W/pkg.zip" | cut -c1-12)
+aws --endpoint-url "$EP" s3 ls "s3://cai-code/cai/cai-lambda-$zsha.zip" >/dev/null || fail "zip not at its content-addressed key"
+key=$(aws --endpoint-url "$EP" cloudformation describe-stacks --stack-name cli \
+      --query "Stacks[0].Parameters[?ParameterKey=='CodeKey'].ParameterValue" --output text)
+[ "$key" = "cai/cai-lambda-$zsha.zip" ] || fail "stack CodeKey is $key"
+mem=$(aws --endpoint-url "$EP" lambda get-function-configuration --function-name cli-worker --query MemorySize --output text)
+[ "$mem" = 3008 ] || fail "--param MemorySize=3008 not applied: $mem"
+deploy > "$W/deploy2.txt" || { cat "$W/deploy2.txt"; fail "second deploy"; }
+grep -q "sync: 0 uploaded (0.0 MB), 2 skipped" "$W/deploy2.txt" || fail "unchanged zip/weights re-uploaded: $(cat "$W/deploy2.txt")"
+grep -q "sync: 0 uploaded (0.0 MB), 5 skipped" "$W/deploy2.txt" || fail "unchanged partitions re-uploaded"
+echo "ok: deploy uploads once, skips unchanged objects, deploys the stack"
+
+# ---- run: bad payload refused here; good payload starts (moto's CloudFormation machines do not execute)
+echo '{"bucket": "cai-results", "file_limit": "eleven"}' > "$W/bad.json"
+set +e
+"$CAI" aws run --endpoint-url "$EP" --stack cli "$W/bad.json" > "$W/bad.out" 2>&1
+rc=$?
+set -e
+[ $rc = 2 ] || fail "bad payload: expected exit 2, got $rc"
+grep -q 'field "file_limit"' "$W/bad.out" || fail "bad payload: unclear message: $(cat "$W/bad.out")"
+cat > "$W/payload.json" <<'EOF'
+{"bucket": "cai-results", "file_limit": "3", "batch_size": 16, "result_path": "results/run1",
+ "data_bucket": "cai-data", "data_prefix": "parts", "world_size": 2}
+EOF
+"$CAI" aws run --endpoint-url "$EP" --stack cli "$W/payload.json" > "$W/run.out" || fail "run: $(cat "$W/run.out")"
+grep -q "^execution: arn:aws:states:.*:execution:cli-pipeline:" "$W/run.out" || fail "run printed no execution ARN"
+ex=$(sed -n 's/^execution: //p' "$W/run.out")
+"$CAI" aws status --endpoint-url "$EP" "$ex" | grep -q "^RUNNING" || fail "status of the new execution"
+echo "ok: run refuses a bad payload and starts a good one"
+
+# ---- the flow on an executing copy: moto executes machines created after this switch (another backend);
+# it reads InputType JSON, not JSONL, and its Lambda invocations echo the payload, so the payload carries the
+# job list location that Initialize would have answered with.
+curl -sf -X POST "$EP/moto-api/config" \
+  -d '{"stepfunctions":{"execute_state_machine":true},"lambda":{"use_docker":false}}' >/dev/null
+sed -e 's/\${MaxConcurrency}/10/; s/\${ToleratedFailurePercentage}/0.0/' \
+    -e 's/\${\([A-Za-z]*\)FunctionArn}/arn:aws:lambda:us-east-1:123456789012:function:cli-\1/' \
+    -e 's/\${ResultBucket}/cai-results/; s/\${ResultPrefix}/results\//' \
+    -e 's/"InputType": "JSONL"/"InputType": "JSON"/' deploy/aws/statemachine.asl.json > "$W/flow.json"
+sm=$(aws --endpoint-url "$EP" stepfunctions create-state-machine --name cli-flow --definition "file://$W/flow.json" \
+     --role-arn arn:aws:iam::123456789012:role/cli --query stateMachineArn --output text)
+echo '[{"RANK": "0", "DATA_PATH": "parts/1.pt"}, {"RANK": "1", "DATA_PATH": ["parts/2.pt", "parts/3.pt"]}]' > "$W/jobs.json"
+aws --endpoint-url "$EP" s3 cp "$W/jobs.json" s3://cai-results/results/run1/jobs.json >/dev/null
+python3 -c "import json,sys; p=json.load(open(sys.argv[1])); p['job_list']={'bucket':'cai-results','key':'results/run1/jobs.json'}; json.dump(p,open(sys.argv[2],'w'))" \
+  "$W/payload.json" "$W/payload-flow.json"
+"$CAI" aws run --endpoint-url "$EP" --state-machine-arn "$sm" "$W/payload-flow.json" --follow --interval 0.3 \
+  > "$W/follow.out" 2>"$W/follow.err" || fail "run --follow: $(cat "$W/follow.out" "$W/follow.err")"
+grep -q "^SUCCEEDED  map: 2/2 succeeded, 0 failed" "$W/follow.out" || fail "follow: $(cat "$W/follow.out")"
+grep -q "^wall time: [0-9.]* s (Step Functions startDate -> stopDate)" "$W/follow.out" || fail "no wall time"
+ex2=$(sed -n 's/^execution: //p' "$W/follow.out")
+echo "ok: run --follow shows the map's progress to SUCCEEDED and the wall time"
+
+# ---- fetch: what Summarize would have written
+echo '[{"rank": 0}, {"rank": 1}]' > "$W/combined.json"
+echo '{"galaxies": 6, "complete": true}' > "$W/summary.json"
+printf 'id,redshift\n0,0.1\n' > "$W/pred.csv"
+aws --endpoint-url "$EP" s3 cp "$W/combined.json" s3://cai-results/results/run1/combined_data.json >/dev/null
+aws --endpoint-url "$EP" s3 cp "$W/summary.json" s3://cai-results/results/run1/summary.json >/dev/null
+aws --endpoint-url "$EP" s3 cp "$W/pred.csv" s3://cai-results/results/run1/predictions.csv >/dev/null
+"$CAI" aws fetch --endpoint-url "$EP" "$ex2" -o "$W/out" > "$W/fetch.out" 2>&1 || fail "fetch: $(cat "$W/fetch.out")"
+cmp -s "$W/combined.json" "$W/out/combined_data.json" || fail "fetched combined_data.json differs"
+cmp -s "$W/summary.json" "$W/out/summary.json" || fail "fetched summary.json differs"
+cmp -s "$W/pred.csv" "$W/out/predictions.csv" || fail "fetched predictions.csv differs"
+python3 - "$W/out/execution.json" <<'EOF' || fail "execution.json"
+import json, sys
+e = json.load(open(sys.argv[1]))
+assert e["status"] == "SUCCEEDED" and e["result_path"] == "results/run1", e
+assert abs(e["wall_seconds"] - (e["stopDate_unix"] - e["startDate_unix"])) < 1e-6 and e["wall_seconds"] > 0, e
+assert e["map_item_counts"]["succeeded"] == 2, e
+EOF
+rm "$W/out/summary.json"
+aws --endpoint-url "$EP" s3 rm s3://cai-results/results/run1/summary.json >/dev/null
+set +e
+"$CAI" aws fetch --endpoint-url "$EP" "$ex2" -o "$W/out" > "$W/fetch2.out" 2>&1
+rc=$?
+set -e
+[ $rc != 0 ] && grep -q "missing s3://cai-results/results/run1/summary.json" "$W/fetch2.out" ||
+  fail "fetch with summary.json missing: rc $rc, $(cat "$W/fetch2.out")"
+echo "ok: fetch downloads the results and records the measured wall time; a missing summary fails clearly"
+
+# ---- logs
+g=/aws/lambda/cli-worker
+aws --endpoint-url "$EP" logs create-log-stream --log-group-name $g --log-stream-name s1
+now=$(python3 -c "import time; print(int(time.time()*1000))")
+aws --endpoint-url "$EP" logs put-log-events --log-group-name $g --log-stream-name s1 \
+  --log-events "timestamp=$now,message=cai lambda: ready (stage worker)" >/dev/null
+"$CAI" aws logs --endpoint-url "$EP" --stack cli > "$W/logs.out" 2>&1 || fail "logs: $(cat "$W/logs.out")"
+grep -q "s1 cai lambda: ready (stage worker)" "$W/logs.out" || fail "logs: $(cat "$W/logs.out")"
+echo "ok: logs prints the function's recent events"
+echo "aws_cli: all checks passed"
