@@ -90,11 +90,11 @@ FUZZERS  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 build/fuzz/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	clang -std=gnu11 -O1 -g -fopenmp -Wall -Wextra -Werror -Wno-unused-parameter -Wno-pass-failed -I src -I/usr/include/cjson \
+	clang -std=gnu11 -O1 -g $(ARCH) -fopenmp -Wall -Wextra -Werror -Wno-unused-parameter -Wno-pass-failed -I src -I/usr/include/cjson \
 	  -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
 build/fuzz/%: fuzz/%.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
-	clang -std=gnu11 -O1 -g -fopenmp -I src -I/usr/include/cjson -fsanitize=fuzzer,address,undefined \
+	clang -std=gnu11 -O1 -g $(ARCH) -fopenmp -I src -I/usr/include/cjson -fsanitize=fuzzer,address,undefined \
 	  -o $@ $< $(FUZZ_LIB_OBJ) $(LDLIBS)
 .PHONY: fuzz-build
 fuzz-build: $(FUZZERS)

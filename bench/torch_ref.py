@@ -20,6 +20,7 @@ libopenblas0-openmp, as scripts/deps.sh test does, or torch's Linear layers run 
 import argparse
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -56,6 +57,16 @@ def blas_name():
         return os.path.realpath("/usr/lib/x86_64-linux-gnu/libblas.so.3")
     except OSError:
         return "?"
+
+
+def machine():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "loadavg": round(os.getloadavg()[0], 2)}
 
 
 def main(argv=None):
@@ -106,7 +117,7 @@ def main(argv=None):
         src["input"] = "make_inputs.make_partition(%d, 7)" % a.galaxies
     n = image.shape[0]
     print(json.dumps({"impl": "pytorch", "torch": torch.__version__, "variant": a.variant, "galaxies": n,
-                      "blas": blas_name(), **src}), flush=True)
+                      "blas": blas_name(), **machine(), **src}), flush=True)
 
     with torch.no_grad():
         for t in threads:
@@ -127,7 +138,9 @@ def main(argv=None):
                         break
                 print(json.dumps({"impl": "pytorch", "threads": t, "batch": b,
                                   "galaxies_per_s": round(done / el, 2), "galaxies": done,
-                                  "seconds": round(el, 3)}), flush=True)
+                                  "seconds": round(el, 3), "loadavg": round(os.getloadavg()[0], 2)}),
+                      flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

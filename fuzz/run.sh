@@ -3,10 +3,12 @@
 # its committed seed corpus fuzz/corpus/<name>/ (new inputs stay in the scratch copy; the committed corpus
 # is only read). Exits non-zero if any fuzzer finds a crash, leak, sanitizer error or timeout; the
 # reproducer is kept in build/fuzz/artifacts/<name>/.  Build first with `make fuzz-build`.
+# Usage: fuzz/run.sh [NAME...]   (default: every build/fuzz/fuzz_*; NAME as in fuzz_NAME)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 secs=${FUZZ_SECONDS:-60}
-bins=(build/fuzz/fuzz_*)
+if [ $# -gt 0 ]; then bins=(); for n in "$@"; do bins+=("build/fuzz/fuzz_${n#fuzz_}"); done
+else bins=(build/fuzz/fuzz_*); fi
 [ -x "${bins[0]}" ] || { echo "fuzz/run.sh: no fuzzers in build/fuzz (run make fuzz-build)"; exit 1; }
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

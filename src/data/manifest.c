@@ -58,6 +58,11 @@ int cai_manifest_writer_add(cai_manifest_writer *w, const cai_manifest_entry *e,
     if (!e->key || !*e->key || e->galaxies < 0 || (e->format != CAI_PART_SHARD && e->format != CAI_PART_SEEDPT))
         return cai_seterr(err, CAI_EARG, "manifest: entry %" PRId64 ": missing key, bad galaxy count or format",
                           w->n + 1);
+    /* JSON numbers are doubles: beyond 2^53 an id or size would be silently rounded. */
+    const double lim = 9007199254740992.0;
+    if ((double)e->galaxies > lim || (double)e->bytes > lim ||
+        (e->galaxies > 0 && (llabs(e->id_first) > (long long)lim || llabs(e->id_last) > (long long)lim)))
+        return cai_seterr(err, CAI_EARG, "manifest: %s: ids and sizes must be within +-2^53 to survive JSON", e->key);
     cJSON *o = cJSON_CreateObject();
     if (!o) return cai_seterr(err, CAI_ENOMEM, "manifest: out of memory");
     cJSON_AddStringToObject(o, "key", e->key);

@@ -361,7 +361,8 @@ int cai_synth_write(const cai_synth_opts *o, cai_synth_report *rep, cai_err *err
     memset(rep, 0, sizeof *rep);
     double t0 = cai_mono_now();
     if (o->galaxies <= 0) return cai_seterr(err, CAI_EARG, "synth: --galaxies must be a positive integer");
-    if (o->id_offset < 0) return cai_seterr(err, CAI_EARG, "synth: --id-offset must be non-negative");
+    if (o->id_offset < 0 || o->id_offset > (INT64_C(1) << 53) - o->galaxies)
+        return cai_seterr(err, CAI_EARG, "synth: --id-offset must be non-negative and ids below 2^53");
     int64_t per = o->per_file > 0 ? o->per_file : 1278;
     cai_part_format fmt = o->format ? o->format : CAI_PART_SHARD;
     if (fmt != CAI_PART_SHARD && fmt != CAI_PART_SEEDPT) return cai_seterr(err, CAI_EARG, "synth: unknown format");

@@ -506,23 +506,26 @@ static cJSON *partitions_with_status(const cJSON *rec, const char *status) {
     return a;
 }
 
+/* Too close to the deadline to finish even the bookkeeping: do not start (and do not touch the store).
+ * Nothing is written, so a retry (or a redrive) starts from a clean slate. */
+static int worker_refuse(const cai_lambda_env *e, const cJSON *job, double deadline_unix, cJSON **extra,
+                         cai_err *err) {
+    if (deadline_unix <= 0) return 0;
+    double left = deadline_unix - cai_wall_now();
+    if (left > e->cfg.margin_s) return 0;
+    const char *rank = get_str(job, "RANK");
+    *extra = cJSON_CreateObject();
+    cJSON_AddStringToObject(*extra, "rank", rank ? rank : "");
+    cJSON_AddItemToObject(*extra, "unfinished", job_partitions(job));
+    return cai_seterr(err, CAI_ETIMEOUT,
+                      "rank %s: %.1f s left before the invocation deadline, below the %.1f s safety margin: "
+                      "not started; its partitions are unfinished and nothing was written",
+                      rank ? rank : "?", left, e->cfg.margin_s);
+}
+
 static int do_worker(cai_lambda_env *e, cai_store *st, const cJSON *job, double deadline_unix, char **resp,
                      cJSON **extra, cai_err *err) {
     const char *rank = get_str(job, "RANK");
-    /* Too close to the deadline to finish even the bookkeeping: do not start. Nothing is written, so a
-     * retry (or a redrive) starts from a clean slate. */
-    if (deadline_unix > 0) {
-        double left = deadline_unix - cai_wall_now();
-        if (left <= e->cfg.margin_s) {
-            *extra = cJSON_CreateObject();
-            cJSON_AddStringToObject(*extra, "rank", rank ? rank : "");
-            cJSON_AddItemToObject(*extra, "unfinished", job_partitions(job));
-            return cai_seterr(err, CAI_ETIMEOUT,
-                              "rank %s: %.1f s left before the invocation deadline, below the %.1f s safety margin: "
-                              "not started; its partitions are unfinished and nothing was written",
-                              rank ? rank : "?", left, e->cfg.margin_s);
-        }
-    }
     if (load_model(e, err)) return err->code;
     cai_worker_opts o = {.weights = e->weights_path,
                          .model = e->model,
@@ -605,6 +608,14 @@ int cai_lambda_handle(cai_lambda_env *e, const char *body, size_t len, double de
         r = cai_seterr(&err, CAI_EFORMAT, "event: not valid JSON (near byte %zu of %zu)", off, len);
         goto done;
     }
+    /* Only whitespace may follow the value (cJSON stops at the value's end: "{}garbage" or an embedded NUL
+     * would otherwise pass). */
+    for (const char *p = end; p && p < body + len; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+            r = cai_seterr(&err, CAI_EFORMAT, "event: trailing data after the JSON value at byte %zu of %zu",
+                           (size_t)(p - body), len);
+            goto done;
+        }
     if (!cJSON_IsObject(ev)) {
         r = cai_seterr(&err, CAI_EFORMAT, "event: expected a JSON object");
         goto done;
@@ -612,6 +623,10 @@ int cai_lambda_handle(cai_lambda_env *e, const char *body, size_t len, double de
     cai_lambda_stage stage = e->cfg.stage == CAI_STAGE_AUTO ? infer_stage(ev) : e->cfg.stage;
     if (stage == CAI_STAGE_ECHO) {
         r = do_echo(e, ev, deadline_unix, response);
+        goto done;
+    }
+    if (stage == CAI_STAGE_WORKER && (r = worker_refuse(e, ev, deadline_unix, &extra, &err))) {
+        cai_err_prefix(&err, "%s: ", cai_lambda_stage_name(stage));
         goto done;
     }
     if ((r = cai_store_open(e->cfg.store_url, &st, &err))) goto done;

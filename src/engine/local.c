@@ -78,14 +78,14 @@ static int read_all(int fd, void *buf, size_t n) {
 }
 
 /* The worker process: load the model once, then run ranks until told to quit. Never returns. */
-static void worker_main(int task_fd, int result_fd, cai_store *st, cJSON *jobs, const char *wpath, int threads,
-                        cai_precision prec) {
+static void worker_main(int task_fd, int result_fd, cai_store *st, cJSON **job_at, int nr, const char *wpath,
+                        int threads, cai_precision prec) {
     cai_model *model = NULL;
     cai_err e = {0};
     if (cai_model_load(wpath, prec, &model, &e) != CAI_OK) model = NULL; /* each rank then records why */
     for (;;) {
         int32_t r;
-        if (read_all(task_fd, &r, sizeof r) != 0 || r < 0) break;
+        if (read_all(task_fd, &r, sizeof r) != 0 || r < 0 || r >= nr) break;
         rank_msg m;
         memset(&m, 0, sizeof m);
         m.rank = r;
@@ -93,7 +93,7 @@ static void worker_main(int task_fd, int result_fd, cai_store *st, cJSON *jobs, 
         cai_worker_opts wo = {.weights = wpath, .model = model, .threads = threads, .precision = prec};
         cJSON *rec = NULL;
         cai_err we = {0};
-        m.rc = cai_worker_run(st, cJSON_GetArrayItem(jobs, r), &wo, &rec, &we);
+        m.rc = cai_worker_run(st, job_at[r], &wo, &rec, &we);
         m.wall = cai_mono_now() - t0;
         const cJSON *g = rec ? cJSON_GetObjectItemCaseSensitive(rec, "galaxies") : NULL;
         m.galaxies = cJSON_IsNumber(g) ? (int64_t)g->valuedouble : 0;
@@ -151,8 +151,8 @@ static void progress_show(progress *p, const char *line) {
     fflush(stderr);
 }
 
-static int spawn(worker *w, int result_pipe[2], cai_store *st, cJSON *jobs, const char *wpath, int threads,
-                 cai_precision prec, worker *all, int nall, cai_err *err) {
+static int spawn(worker *w, int result_pipe[2], cai_store *st, cJSON **job_at, int nr, const char *wpath,
+                 int threads, cai_precision prec, worker *all, int nall, cai_err *err) {
     int tp[2];
     if (pipe(tp) != 0) return cai_seterr(err, CAI_EIO, "local engine: pipe: %s", strerror(errno));
     fflush(NULL);
@@ -168,7 +168,7 @@ static int spawn(worker *w, int result_pipe[2], cai_store *st, cJSON *jobs, cons
         for (int i = 0; i < nall; i++)
             if (all[i].alive && all[i].task_fd >= 0) close(all[i].task_fd);
         signal(SIGPIPE, SIG_DFL);
-        worker_main(tp[0], result_pipe[1], st, jobs, wpath, threads, prec);
+        worker_main(tp[0], result_pipe[1], st, job_at, nr, wpath, threads, prec);
     }
     close(tp[0]);
     w->pid = pid;
@@ -201,6 +201,7 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
     cai_store *st = NULL;
     cJSON *jobs = NULL;
     rank_state *rs = NULL;
+    cJSON **job_at = NULL;
     worker *ws = NULL;
     int nw = 0;
     int result_pipe[2] = {-1, -1};
@@ -212,7 +213,12 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
     int nr = cJSON_GetArraySize(jobs);
     res->ranks = nr;
     rs = calloc((size_t)(nr ? nr : 1), sizeof *rs);
-    if (!rs) {
+    job_at = calloc((size_t)(nr ? nr : 1), sizeof *job_at); /* O(1) access: cJSON arrays are lists */
+    if (job_at) {
+        int i = 0;
+        for (cJSON *jb = jobs->child; jb; jb = jb->next) job_at[i++] = jb;
+    }
+    if (!rs || !job_at) {
         rc = cai_seterr(err, CAI_ENOMEM, "local engine: out of memory");
         goto out;
     }
@@ -222,7 +228,7 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
     int to_run = 0;
     for (int r = 0; r < nr; r++) {
         cai_job j;
-        if ((rc = cai_job_parse(cJSON_GetArrayItem(jobs, r), &j, err))) goto out;
+        if ((rc = cai_job_parse(job_at[r], &j, err))) goto out;
         cai_err de = {0};
         if (o->resume && cai_rank_done(st, &j, &de) == CAI_OK) {
             rs[r].state = 4;
@@ -273,7 +279,7 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
         ws = calloc((size_t)P, sizeof *ws);
         for (int i = 0; i < P; i++) ws[i].task_fd = -1;
         for (nw = 0; nw < P; nw++)
-            if ((rc = spawn(&ws[nw], result_pipe, st, jobs, res->weights_path, T, prec, ws, nw, err))) goto out;
+            if ((rc = spawn(&ws[nw], result_pipe, st, job_at, nr, res->weights_path, T, prec, ws, nw, err))) goto out;
         int next = 0, done = 0;
         while (next < nr && rs[next].state == 4) next++;
         /* Hand every idle worker a rank. */
@@ -356,8 +362,8 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
             }
             /* Replace dead workers while ranks remain. */
             for (int i = 0; i < nw; i++)
-                if (!ws[i].alive && next < nr && (rc = spawn(&ws[i], result_pipe, st, jobs, res->weights_path, T, prec,
-                                                             ws, nw, err)))
+                if (!ws[i].alive && next < nr && (rc = spawn(&ws[i], result_pipe, st, job_at, nr, res->weights_path, T,
+                                                             prec, ws, nw, err)))
                     goto out;
             DISPATCH();
 #undef DISPATCH
@@ -410,6 +416,7 @@ out:
     if (result_pipe[0] >= 0) close(result_pipe[0]), close(result_pipe[1]);
     res->wall_seconds = cai_mono_now() - t_start;
     free(rs);
+    free(job_at);
     cJSON_Delete(jobs);
     cai_store_close(st);
     cai_payload_free(&p);

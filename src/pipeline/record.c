@@ -102,8 +102,8 @@ int cai_job_parse(const cJSON *job, cai_job *j, cai_err *err) {
         cai_job_free(j);
         return cai_seterr(err, CAI_ENOMEM, "job: out of memory");
     }
-    for (size_t i = 0; i < n; i++) {
-        const cJSON *k = cJSON_IsString(dp) ? dp : cJSON_GetArrayItem(dp, (int)i);
+    const cJSON *k = cJSON_IsString(dp) ? dp : dp->child; /* walk the list: GetArrayItem is O(i) */
+    for (size_t i = 0; i < n; i++, k = cJSON_IsString(dp) ? NULL : k->next) {
         if (!cJSON_IsString(k) || !*k->valuestring) {
             cai_job_free(j);
             return cai_seterr(err, CAI_EPAYLOAD, "job: field \"DATA_PATH\"[%zu]: expected a non-empty string", i);
@@ -122,10 +122,8 @@ int cai_job_parse(const cJSON *job, cai_job *j, cai_err *err) {
             cai_job_free(j);
             return cai_seterr(err, CAI_ENOMEM, "job: out of memory");
         }
-        for (size_t i = 0; i < n; i++) {
-            const cJSON *g = cJSON_GetArrayItem(pg, (int)i);
-            j->expected[i] = cJSON_IsNumber(g) ? (int64_t)g->valuedouble : -1;
-        }
+        const cJSON *g = pg->child;
+        for (size_t i = 0; i < n; i++, g = g->next) j->expected[i] = cJSON_IsNumber(g) ? (int64_t)g->valuedouble : -1;
     }
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(job, "CAI_WEIGHTS");
     if (cJSON_IsString(w) && *w->valuestring) j->weights = w->valuestring;

@@ -7,6 +7,7 @@
  *   AWS_REGION or AWS_DEFAULT_REGION (default us-east-1), AWS_ENDPOINT_URL_S3 then AWS_ENDPOINT_URL
  *   (path-style addressing there), AWS_MAX_ATTEMPTS (default 5), AWS_CA_BUNDLE (see find_ca_bundle).
  * CAI's own: CAI_S3_ADDRESSING=path|virtual, CAI_S3_MULTIPART_THRESHOLD, CAI_S3_PART_SIZE,
+ *   CAI_S3_UPLOAD_THREADS (parts in flight, default 4),
  *   CAI_S3_RETRY_BASE_MS (default 200), CAI_S3_STALL_SECONDS (default 30), CAI_S3_VERBOSE=1.
  *
  * Why the URL is built by hand: curl 7.88 signs the path and query exactly as they appear in the URL
@@ -54,6 +55,7 @@ typedef struct {
     double retry_base, retry_cap, stall_s;
     int verbose;
     int moto_quirks; /* CAI_S3_QUIRKS=moto: see s3_list() */
+    int upload_threads; /* multipart parts in flight (CAI_S3_UPLOAD_THREADS, default 4) */
 
     pthread_mutex_t mu; /* pool, stats, rng */
     s3_conn *pool;
@@ -619,6 +621,60 @@ static void mp_abort(s3_store *s, const char *rb, const char *rk, const char *up
     cai_s3_buf_free(&r.body);
 }
 
+/* Parts go up from several threads (each borrows its own connection from the pool): one connection
+ * rarely fills the network, and S3 scales per connection. First error wins; the others stop early. */
+typedef struct {
+    s3_store *s;
+    const char *rb, *rk, *upload;
+    const uint8_t *data;
+    size_t len;
+    uint64_t part;
+    size_t nparts, next; /* next: atomic */
+    char **etags;
+    pthread_mutex_t mu;
+    int rc; /* first error (atomic read for early stop) */
+    cai_err err;
+} mp_ctx;
+
+static void *mp_worker(void *u) {
+    mp_ctx *m = u;
+    for (;;) {
+        size_t i = __atomic_fetch_add(&m->next, 1, __ATOMIC_RELAXED);
+        if (i >= m->nparts || __atomic_load_n(&m->rc, __ATOMIC_RELAXED)) break;
+        size_t o = (size_t)(i * m->part), n = m->len - o < m->part ? m->len - o : (size_t)m->part;
+        cai_err e = {0};
+        int rc = CAI_OK;
+        char *pq = NULL;
+        char op[48];
+        snprintf(op, sizeof op, "UploadPart %zu/%zu", i + 1, m->nparts);
+        if (asprintf(&pq, "partNumber=%zu&uploadId=%s", i + 1, m->upload) < 0) {
+            pq = NULL;
+            rc = cai_seterr(&e, CAI_ENOMEM, "multipart: out of memory");
+        } else {
+            s3_req pr = {.method = "PUT", .bucket = m->rb, .key = m->rk, .query = pq, .body = m->data + o,
+                         .body_len = n, .op = op};
+            s3_resp rr = {0};
+            rc = s3_perform(m->s, &pr, &rr, 0, &e);
+            if (rc == CAI_OK) {
+                if (!rr.etag[0]) rc = cai_seterr(&e, CAI_ES3, "s3://%s/%s: %s: no ETag in the response", m->rb, m->rk, op);
+                else if (!(m->etags[i] = strdup(rr.etag))) rc = cai_seterr(&e, CAI_ENOMEM, "multipart: out of memory");
+            }
+            cai_s3_buf_free(&rr.body);
+        }
+        free(pq);
+        if (rc) {
+            pthread_mutex_lock(&m->mu);
+            if (!m->rc) {
+                m->err = e;
+                __atomic_store_n(&m->rc, rc, __ATOMIC_RELAXED);
+            }
+            pthread_mutex_unlock(&m->mu);
+            break;
+        }
+    }
+    return NULL;
+}
+
 /* Multipart: CreateMultipartUpload, UploadPart × n, CompleteMultipartUpload. Each part is signed with
  * its own SHA-256; the whole object's hash goes in x-amz-meta-sha256 at create time. */
 static int put_multipart(s3_store *s, const char *rb, const char *rk, const uint8_t *data, size_t len,
@@ -653,24 +709,24 @@ static int put_multipart(s3_store *s, const char *rb, const char *rk, const uint
         rc = cai_seterr(err, CAI_ENOMEM, "multipart: out of memory");
         goto out;
     }
-    for (size_t i = 0; i < nparts && rc == CAI_OK; i++) {
-        size_t o = (size_t)(i * part), n = len - o < part ? len - o : (size_t)part;
-        char *pq = NULL;
-        if (asprintf(&pq, "partNumber=%zu&uploadId=%s", i + 1, enc_id.p) < 0) {
-            rc = cai_seterr(err, CAI_ENOMEM, "multipart: out of memory");
-            break;
+    {
+        mp_ctx m = {.s = s, .rb = rb, .rk = rk, .upload = enc_id.p, .data = data, .len = len, .part = part,
+                    .nparts = nparts, .etags = etags};
+        pthread_mutex_init(&m.mu, NULL);
+        int nt = s->upload_threads < 1 ? 1 : s->upload_threads;
+        if ((size_t)nt > nparts) nt = (int)nparts;
+        pthread_t th[16];
+        if (nt > 16) nt = 16;
+        int started = 0;
+        for (; started < nt - 1; started++) /* this thread is the last worker */
+            if (pthread_create(&th[started], NULL, mp_worker, &m) != 0) break;
+        mp_worker(&m);
+        for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+        pthread_mutex_destroy(&m.mu);
+        if (m.rc) {
+            rc = m.rc;
+            if (err) *err = m.err;
         }
-        char op[48];
-        snprintf(op, sizeof op, "UploadPart %zu/%zu", i + 1, nparts);
-        s3_req pr = {.method = "PUT", .bucket = rb, .key = rk, .query = pq, .body = data + o, .body_len = n, .op = op};
-        s3_resp rr = {0};
-        rc = s3_perform(s, &pr, &rr, 0, err);
-        free(pq);
-        if (rc == CAI_OK) {
-            if (!rr.etag[0]) rc = cai_seterr(err, CAI_ES3, "s3://%s/%s: %s: no ETag in the response", rb, rk, op);
-            else if (!(etags[i] = strdup(rr.etag))) rc = cai_seterr(err, CAI_ENOMEM, "multipart: out of memory");
-        }
-        cai_s3_buf_free(&rr.body);
     }
     if (rc == CAI_OK) {
         int b = cai_s3_buf_str(&done, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
@@ -1038,6 +1094,9 @@ int cai_store_open_s3(const char *url, cai_store **out, cai_err *err) {
         (rc = env_num("CAI_S3_RETRY_BASE_MS", 200, 0, 60000, &base_ms, err)) ||
         (rc = env_num("CAI_S3_STALL_SECONDS", 30, 1, 3600, &s->stall_s, err)))
         goto fail;
+    double upt;
+    if ((rc = env_num("CAI_S3_UPLOAD_THREADS", 4, 1, 16, &upt, err))) goto fail;
+    s->upload_threads = (int)upt;
     s->max_attempts = (int)attempts;
     s->retry_base = base_ms / 1000.0;
     s->retry_cap = 20.0;

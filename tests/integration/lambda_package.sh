@@ -17,7 +17,13 @@ if [ -z "$BUSYBOX" ] || ! file -L "$BUSYBOX" | grep -q "statically linked"; then
 fi
 for t in zip unzip ldd python3; do command -v $t >/dev/null || { echo "skip: $t not installed"; exit 77; }; done
 W=$(mktemp -d "${TMPDIR:-/tmp}/lambda_package.XXXXXX")
-trap 'rm -rf "$W"' EXIT
+PROC_MOUNTED=
+cleanup() {
+  [ -n "$PROC_MOUNTED" ] && umount "$W/root/proc" 2>/dev/null
+  if mountpoint -q "$W/root/proc" 2>/dev/null; then echo "cannot unmount $W/root/proc; leaving $W" >&2; return; fi
+  rm -rf --one-file-system "$W"
+}
+trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # ---- package (weights bundled) and inspect
@@ -41,8 +47,18 @@ cp "$BUSYBOX" "$R/bin/sh"
 "$CAI" synth --galaxies 8 --seed 5 --format pt --galaxies-per-file 2 -o "$R/store/data/parts" -q >/dev/null
 [ -z "$(find "$R" -name 'ld.so.cache' -o -name 'libc.so*' -path '*/usr/*')" ] || fail "root is not empty"
 
+# A sanitizer build (make test) reads ASAN_OPTIONS from /proc/self/environ and its leak checker walks
+# /proc: give the root a fresh procfs (kernel state, no files from the host's disk) and turn leak checking
+# off (lambda_runtime.sh checks leaks). A release build runs with no /proc at all.
 SAN_ENV=()
-if ldd "$CAI" | grep -q libasan; then SAN_ENV=(ASAN_OPTIONS=detect_leaks=0); fi # LSan needs /proc
+case "$(ldd "$CAI")" in
+  *libasan*)
+    SAN_ENV=(ASAN_OPTIONS=detect_leaks=0)
+    mkdir -p "$R/proc"
+    mount -t proc proc "$R/proc" 2>/dev/null ||
+      { echo "skip: a sanitizer build needs /proc in the chroot and mount -t proc failed (use a release build)"; exit 77; }
+    PROC_MOUNTED=1 ;;
+esac
 STANDIN=tests/py/lambda_runtime_standin.py
 # run_pkg NAME EVENTS STAGE [MAX]: bootstrap in the root, env -i. Sets $W/NAME.{rec.json,err,rc,t0}.
 run_pkg() {

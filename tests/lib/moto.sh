@@ -20,6 +20,14 @@ moto_cleanup() {
 trap moto_cleanup EXIT
 trap 'exit 130' INT TERM
 
+_orphan_guard='import os, threading, time
+_parent = os.getppid()
+def _guard():
+    while os.getppid() == _parent:
+        time.sleep(1)
+    os._exit(0)
+threading.Thread(target=_guard, daemon=True).start()'
+
 _free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 _wait_port() { # port, seconds
   python3 - "$1" "$2" <<'PY'
@@ -51,7 +59,10 @@ moto_start() {
     # The first 3 requests skip auth: create-user, put-user-policy, create-access-key. Every later one
     # must be signed with the key they create. Readiness is probed with a bare TCP connect so that the
     # probe does not use up one of the 3.
-    INITIAL_NO_AUTH_ACTION_COUNT=3 "$MOTO_PY" -m moto.server -H 127.0.0.1 -p "$port" >"$MOTO_DIR/moto.log" 2>&1 &
+    # (-c wrapper: exit when this shell dies, so a test killed by a timeout leaves no server behind)
+    INITIAL_NO_AUTH_ACTION_COUNT=3 "$MOTO_PY" -c "$_orphan_guard
+import sys; sys.argv = ['moto_server'] + sys.argv[1:]
+from moto.server import main; main()" -H 127.0.0.1 -p "$port" >"$MOTO_DIR/moto.log" 2>&1 &
     MOTO_PID=$!
     if _wait_port "$port" 20; then ok=1; break; fi
     kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true; MOTO_PID=""

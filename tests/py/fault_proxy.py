@@ -16,10 +16,12 @@ usage: fault_proxy.py --upstream http://127.0.0.1:PORT --port-file FILE   (binds
 import argparse
 import http.client
 import json
+import os
 import socket
 import struct
 import sys
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -120,7 +122,20 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _handle
 
 
+def exit_with_parent():
+    """Exit when the test that started us dies (even by SIGKILL): no server outlives its test."""
+    parent = os.getppid()
+
+    def guard():
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=guard, daemon=True).start()
+
+
 def main():
+    exit_with_parent()
     ap = argparse.ArgumentParser()
     ap.add_argument("--upstream", required=True)
     ap.add_argument("--port-file", required=True)
@@ -131,7 +146,6 @@ def main():
     srv.upstream, srv.verbose, srv.state = a.upstream, a.verbose, State()
     with open(a.port_file + ".tmp", "w") as f:
         f.write(str(srv.server_address[1]))
-    import os
     os.rename(a.port_file + ".tmp", a.port_file)
     srv.serve_forever()
 

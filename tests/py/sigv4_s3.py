@@ -19,6 +19,7 @@ import hmac
 import os
 import sys
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from xml.sax.saxutils import escape
@@ -184,7 +185,20 @@ class H(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = handle_any
 
 
+def exit_with_parent():
+    """Exit when the test that started us dies (even by SIGKILL): no server outlives its test."""
+    parent = os.getppid()
+
+    def guard():
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=guard, daemon=True).start()
+
+
 def main():
+    exit_with_parent()
     ap = argparse.ArgumentParser()
     ap.add_argument("--key-id", required=True)
     ap.add_argument("--secret", required=True)

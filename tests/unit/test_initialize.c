@@ -244,6 +244,36 @@ static void test_partition_number(void **state) {
     assert_int_equal(cai_partition_number("-1.pt", &n), -1);
 }
 
+/* 100,000 partitions from a manifest, one rank each: no listing, and jobs.jsonl holds every item. */
+static void test_hundred_thousand_partitions(void **state) {
+    (void)state;
+    const int n = 100000;
+    size_t cap = (size_t)n * 200, len = 0;
+    char *man = malloc(cap);
+    assert_non_null(man);
+    for (int i = 1; i <= n; i++)
+        len += (size_t)snprintf(man + len, cap - len,
+                                "{\"key\":\"%d.safetensors\",\"galaxies\":5,\"bytes\":1,\"sha256\":\"%064d\","
+                                "\"id_first\":%d,\"id_last\":%d,\"format\":\"shard\"}\n",
+                                i, 0, (i - 1) * 5, (i - 1) * 5 + 4);
+    cai_err e = {0};
+    assert_int_equal(cai_store_put(st, "big", "p/manifest.jsonl", man, len, &e), CAI_OK);
+    free(man);
+    const char *pl = "{\"bucket\":\"big\",\"file_limit\":100000,\"batch_size\":8,\"result_path\":\"r\","
+                     "\"data_bucket\":\"big\",\"data_prefix\":\"p\"}";
+    cJSON *jobs = NULL;
+    assert_int_equal(cai_initialize(st, pl, strlen(pl), &jobs, &e), CAI_OK);
+    assert_int_equal(cJSON_GetArraySize(jobs), n);
+    cJSON *last = jobs->child->prev; /* cJSON keeps the tail here */
+    assert_string_equal(cJSON_GetObjectItem(last, "DATA_PATH")->valuestring, "p/100000.safetensors");
+    assert_string_equal(cJSON_GetObjectItem(last, "RANK")->valuestring, "99999");
+    cJSON_Delete(jobs);
+    cJSON *back = NULL;
+    assert_int_equal(cai_jobs_read(st, "big", "r", &back, &e), CAI_OK);
+    assert_int_equal(cJSON_GetArraySize(back), n);
+    cJSON_Delete(back);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_demo_payload_matches_seed_field_for_field, setup, teardown),
@@ -253,6 +283,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_bad_payload_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manifest_is_used, setup, teardown),
         cmocka_unit_test(test_partition_number),
+        cmocka_unit_test_setup_teardown(test_hundred_thousand_partitions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -585,6 +585,38 @@ static void test_strict_sigv4_tricky_keys(void **state) {
     cai_store_close(s);
 }
 
+/* A failing part is retried on its own; a part that keeps failing aborts the whole upload (nothing is
+ * left visible under the key). Parts go up from several threads. */
+static void test_multipart_part_faults(void **state) {
+    (void)state;
+    if (!proxy) skip();
+    cai_store *s = open_via_proxy();
+    cai_err e = {0};
+    cai_s3_set_multipart(s, 6u << 20, 5u << 20);
+    size_t n = (16u << 20) + 7; /* 4 parts */
+    uint8_t *d = pattern(n, 9);
+    long before = proxy_injected();
+    proxy_arm("500", 1, "partNumber=2&");
+    int rc = cai_store_put(s, bucket, "big/retried parts.bin", d, n, &e);
+    if (rc) fail_msg("%s", e.msg);
+    assert_int_equal(proxy_injected() - before, 1);
+    uint8_t *got;
+    size_t len;
+    assert_int_equal(cai_store_get(s, bucket, "big/retried parts.bin", &got, &len, &e), CAI_OK);
+    assert_int_equal(len, n);
+    assert_memory_equal(got, d, n);
+    free(got);
+
+    proxy_arm("503", 1000, "partNumber=3&");
+    assert_int_equal(cai_store_put(s, bucket, "big/failed parts.bin", d, n, &e), CAI_ES3);
+    assert_non_null(strstr(e.msg, "UploadPart 3/4"));
+    assert_non_null(strstr(e.msg, "SlowDown (503)"));
+    proxy_arm("none", 0, "");
+    assert_int_equal(cai_store_get(s, bucket, "big/failed parts.bin", &got, &len, &e), CAI_ENOTFOUND);
+    free(d);
+    cai_store_close(s);
+}
+
 int main(void) {
     endpoint = getenv("CAI_S3_TEST_ENDPOINT");
     bucket = getenv("CAI_S3_TEST_BUCKET");
@@ -610,6 +642,7 @@ int main(void) {
         cmocka_unit_test(test_wrong_secret_is_auth_error),
         cmocka_unit_test(test_503_slowdown_is_retried),
         cmocka_unit_test(test_connection_reset_is_retried),
+        cmocka_unit_test(test_multipart_part_faults),
         cmocka_unit_test(test_session_token_header),
         cmocka_unit_test(test_strict_sigv4_tricky_keys),
     };

@@ -22,6 +22,9 @@ CLI:
                       [--checkpoint A.pt (whole-model pickle instead of --state-dict)] [--break BRANCH]
   astromae.py check-keys [--keys-dir DIR]
   astromae.py breaks                       (list the --break names)
+  astromae.py dump --state-dict SD.pt --input PART.pt --n 2 -o TRACE.safetensors
+                                           (intermediate tensors: vit.tokens, vit.block.i, vit.fc_norm, ...,
+                                            inception.i, magnitude.out, head.hidden, output)
 """
 import argparse
 import math
@@ -71,6 +74,16 @@ BREAKS = {
 BREAKS_SUBTLE = ("ln_eps", "gelu")
 BREAKS_VITAE_ONLY = ("qv_bias", "pcm", "pcm_act")
 BROKEN = set()
+
+# `dump` sets this to a dict: the forward pass records its intermediate tensors in it (see trace()).
+TRACE = None
+
+
+def trace(name, x):
+    if TRACE is not None:
+        TRACE[name] = x.detach().clone()
+    return x
+
 
 # make_checkpoint.py sets this to a function (x, bn) that writes realistic running statistics into `bn`
 # from the activations x it is about to normalise (one calibration pass). None in normal use.
@@ -373,16 +386,18 @@ class Input_Mix_Model(nn.Module):
 
     def inception(self, image):
         v = self.vis_inception
-        x = conv2d(image, v[0])
+        x = trace("inception.0", conv2d(image, v[0]))
         x = F.avg_pool2d(x, 2, 2)
-        x = v[3](v[2](x))
+        x = trace("inception.2", v[2](x))
+        x = trace("inception.3", v[3](x))
         x = F.avg_pool2d(x, 2, 2)
-        x = v[6](v[5](x))
+        x = trace("inception.5", v[5](x))
+        x = trace("inception.6", v[6](x))
         x = F.avg_pool2d(x, 2, 2)
-        x = v[8](x)                                   # (B, 12, 4, 4)
+        x = trace("inception.8", v[8](x))             # (B, 12, 4, 4)
         x = x.permute(0, 2, 3, 1).flatten(1) if broken("inception") else x.flatten(1)
         x = F.relu(F.linear(x, v[10].weight, v[10].bias))
-        return F.linear(x, v[12].weight, v[12].bias)
+        return trace("inception.out", F.linear(x, v[12].weight, v[12].bias))
 
     def magnitudes(self, mag):
         m = mag.float()                               # the seed stores float64; the model casts
@@ -393,7 +408,7 @@ class Input_Mix_Model(nn.Module):
             m = F.linear(m, lin.weight, lin.bias)
             if i < 4 or broken("magnitude_relu"):
                 m = F.relu(m)
-        return m
+        return trace("magnitude.out", m)
 
     def forward(self, x):
         return torch.cat((self.inception(x[0]), self.magnitudes(x[1])), dim=1)
@@ -430,14 +445,16 @@ class ViT_Astro(nn.Module):
             x = torch.cat((self.cls_token.expand(B, -1, -1), x + self.pos_embed[:, 1:]), dim=1)
         else:
             x = torch.cat((self.cls_token.expand(B, -1, -1), x), dim=1) + self.pos_embed
-        for blk in self.blocks:
-            x = blk(x)
+        trace("vit.tokens", x)
+        for i, blk in enumerate(self.blocks):
+            x = trace("vit.block.%d" % i, blk(x))
         x = x.mean(dim=1) if broken("vit") else x[:, 1:].mean(dim=1)  # class token dropped
         if not broken("fc_norm"):
             x = layer_norm(x, self.fc_norm)
-        x = F.linear(x, self.head.weight, self.head.bias)
+        x = trace("vit.fc_norm", x)
+        x = trace("vit.head", F.linear(x, self.head.weight, self.head.bias))
         x = F.relu(F.linear(x, self.vit_block[0].weight, self.vit_block[0].bias))
-        return F.linear(x, self.vit_block[2].weight, self.vit_block[2].bias)     # (B, 1096)
+        return trace("vit.out", F.linear(x, self.vit_block[2].weight, self.vit_block[2].bias))  # (B, 1096)
 
     def forward(self, x):
         """x = (image float32 (B,5,32,32), magnitude (B,5) float64 or float32) -> (B,1) float32."""
@@ -446,7 +463,8 @@ class ViT_Astro(nn.Module):
         mag = self.inception_model.magnitudes(x[1])
         feats = (inc, vit, mag) if broken("concat") else (vit, inc, mag)
         h = F.relu(F.linear(torch.cat(feats, dim=1), self.concat_block[0].weight, self.concat_block[0].bias))
-        return F.linear(h, self.concat_block[2].weight, self.concat_block[2].bias)
+        trace("head.hidden", h)
+        return trace("output", F.linear(h, self.concat_block[2].weight, self.concat_block[2].bias))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -505,6 +523,22 @@ def predict(model, image, magnitude, batch_size):
     for i in range(0, image.shape[0], batch_size):
         out.append(model((image[i:i + batch_size], magnitude[i:i + batch_size])).reshape(-1))
     return torch.cat(out) if out else torch.zeros(0)
+
+
+def write_safetensors(path, tensors):
+    """float32 tensors -> safetensors (for `dump`)."""
+    import json
+    import struct
+    hdr, blobs, off = {}, [], 0
+    for k, t in tensors.items():
+        b = t.float().contiguous().numpy().tobytes()
+        hdr[k] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(hdr).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
 def write_csv(path, pred):
@@ -578,6 +612,15 @@ def main(argv=None):
     k = sub.add_parser("check-keys", help="compare state_dict keys/shapes/dtypes with the spec's .keys files")
     k.add_argument("--keys-dir", default=os.path.join(here, "..", "..", "..", "shared", "spec"))
     sub.add_parser("breaks", help="list the --break names")
+    d = sub.add_parser("dump", help="intermediate tensors of the first N galaxies -> safetensors, to find "
+                                    "which branch of an engine differs")
+    dsrc = d.add_mutually_exclusive_group(required=True)
+    dsrc.add_argument("--state-dict")
+    dsrc.add_argument("--checkpoint")
+    d.add_argument("--variant", choices=("vit", "vitae"))
+    d.add_argument("--input", required=True)
+    d.add_argument("--n", type=int, default=2)
+    d.add_argument("-o", "--output", required=True)
     a = ap.parse_args(argv)
 
     if a.cmd == "check-keys":
@@ -586,6 +629,18 @@ def main(argv=None):
         for n, d in BREAKS.items():
             print("%-18s %s%s%s" % (n, d, "  [vitae only]" if n in BREAKS_VITAE_ONLY else "",
                                     "  [subtle]" if n in BREAKS_SUBTLE else ""))
+        return 0
+    if a.cmd == "dump":
+        global TRACE
+        model = load_model(a.state_dict, a.checkpoint, a.variant)
+        image, mag = load_partition(a.input)
+        TRACE = {}
+        with torch.no_grad():
+            model((image[:a.n], mag[:a.n]))
+        write_safetensors(a.output, TRACE)
+        for k, t in TRACE.items():
+            print("%-16s %-18s mean %+.6g  absmax %.6g" % (k, tuple(t.shape), t.mean().item(), t.abs().max().item()))
+        TRACE = None
         return 0
     if a.batch_size < 1:
         ap.error("--batch-size must be >= 1")
