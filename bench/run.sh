@@ -29,7 +29,7 @@ python3 - "$work/fp32.json" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 print("load %.1f ms (first %.1f ms), peak RSS %.0f MB, %.1f M MAC/galaxy" % (j["load_ms"], j["load_first_ms"], j["peak_rss_mb"], j["macs_per_galaxy"] / 1e6))
-print("threads batch  galaxies/s  GEMM peak GFLOP/s  fp32 limit/s  %% of limit  RSS MB")
+print("threads batch  galaxies/s  GEMM peak GFLOP/s  fp32 limit/s  % of limit  RSS MB")
 for r in j["results"]:
     lim = r["fp32_limit_galaxies_per_s"]
     print("%7d %5d  %10.1f  %17.1f  %12.0f  %9.0f%%  %6.0f" % (r["threads"], r["batch"], r["galaxies_per_s"], r["gemm_peak_gflops"], lim, 100 * r["galaxies_per_s"] / lim if lim else 0, r["peak_rss_mb"]))

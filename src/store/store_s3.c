@@ -485,9 +485,12 @@ static int s3_perform(s3_store *s, const s3_req *q, s3_resp *r, long ok_extra, c
 /* ---------- key mapping ---------- */
 
 /* Map (bucket B, key K) to the real S3 location: passthrough, or BUCKET + PREFIX/B/K. */
-static int map_key(s3_store *s, const char *b, const char *k, const char **rb, cai_s3_buf *rk, cai_err *err) {
+static int map_key_any(s3_store *s, const char *b, const char *k, int is_prefix, const char **rb, cai_s3_buf *rk,
+                       cai_err *err) {
     if (!b || !*b) return cai_seterr(err, CAI_EARG, "%s: empty bucket name", s->base.url);
     if (!k) k = "";
+    /* An object needs a name: GET on a bucket's root would return its listing as if it were an object. */
+    if (!*k && !is_prefix) return cai_seterr(err, CAI_EARG, "s3://%s: empty object key", b);
     int rc = 0;
     if (s->bucket) {
         *rb = s->bucket;
@@ -505,6 +508,10 @@ static int map_key(s3_store *s, const char *b, const char *k, const char **rb, c
     rc |= cai_s3_buf_str(rk, k);
     if (rc) return cai_seterr(err, CAI_ENOMEM, "s3: out of memory");
     return CAI_OK;
+}
+
+static int map_key(s3_store *s, const char *b, const char *k, const char **rb, cai_s3_buf *rk, cai_err *err) {
+    return map_key_any(s, b, k, 0, rb, rk, err);
 }
 
 /* ---------- operations ---------- */
@@ -788,7 +795,7 @@ static int s3_list(cai_store *st, const char *b, const char *prefix, cai_keylist
     memset(out, 0, sizeof *out);
     const char *rb;
     cai_s3_buf strip = {0};
-    int rc = map_key(s, b, "", &rb, &strip, err);
+    int rc = map_key_any(s, b, "", 1, &rb, &strip, err);
     if (rc) return rc;
     cai_s3_buf full = {0}, encp = {0};
     if (cai_s3_buf_str(&full, strip.p) || cai_s3_buf_str(&full, prefix ? prefix : "") ||

@@ -121,6 +121,35 @@ set -e
   fail "fetch with summary.json missing: rc $rc, $(cat "$W/fetch2.out")"
 echo "ok: fetch downloads the results and records the measured wall time; a missing summary fails clearly"
 
+# ---- the worker runtime fetches its weights from S3 once (CAI_WEIGHTS=s3://...), into CAI_WEIGHTS_CACHE
+"$CAI" convert --init vit --seed 4 "$W/real.safetensors" >/dev/null
+aws --endpoint-url "$EP" s3 cp "$W/real.safetensors" s3://cai-code/cai/weights-test.safetensors >/dev/null
+echo '[{"id": "probe", "event": {"probe": 1}}]' > "$W/ev-probe.json"
+lambda_s3() { # WEIGHTS_URL -> runs one worker environment; leaves $W/ls3.{rec.json,err,rc}
+  rm -f "$W/ls3.port" "$W/cache.safetensors"
+  python3 tests/py/lambda_runtime_standin.py --events "$W/ev-probe.json" --record "$W/ls3.rec.json" \
+    --port-file "$W/ls3.port" --timeout 120 &
+  local sp=$! i
+  for i in $(seq 100); do [ -s "$W/ls3.port" ] && break; sleep 0.1; done
+  set +e
+  AWS_ENDPOINT_URL="$EP" AWS_LAMBDA_RUNTIME_API="127.0.0.1:$(cat "$W/ls3.port")" CAI_STAGE=worker CAI_WEIGHTS="$1" \
+    CAI_WEIGHTS_CACHE="$W/cache.safetensors" "$CAI" lambda --max-events 1 2>"$W/ls3.err"
+  echo $? > "$W/ls3.rc"
+  set -e
+  wait $sp
+}
+lambda_s3 s3://cai-code/cai/weights-test.safetensors
+[ "$(cat "$W/ls3.rc")" = 0 ] || fail "worker with S3 weights: $(cat "$W/ls3.err")"
+grep -q "weights loaded from $W/cache.safetensors" "$W/ls3.err" || fail "S3 weights not loaded: $(cat "$W/ls3.err")"
+cmp -s "$W/real.safetensors" "$W/cache.safetensors" || fail "cached weights differ from the S3 object"
+lambda_s3 s3://cai-code/cai/no-such.safetensors
+[ "$(cat "$W/ls3.rc")" != 0 ] || fail "missing S3 weights must fail the init"
+python3 -c "
+import json,sys; r=json.load(open(sys.argv[1])); ie=r['init_error']
+assert ie and 'no-such.safetensors' in ie['body']['errorMessage'] and not r['next_times'], r" "$W/ls3.rec.json" ||
+  fail "missing S3 weights: init error: $(cat "$W/ls3.rec.json")"
+echo "ok: the worker runtime fetches CAI_WEIGHTS=s3://... once into /tmp; a missing key is an init error"
+
 # ---- logs
 g=/aws/lambda/cli-worker
 aws --endpoint-url "$EP" logs create-log-stream --log-group-name $g --log-stream-name s1

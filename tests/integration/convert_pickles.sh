@@ -13,6 +13,7 @@
 #      submodule, a None bias, a non-persistent buffer, non-contiguous and offset parameters) and reads the
 #      non-default hyper-parameters into __metadata__; plain state_dicts (with/without "module.") too; blocks
 #      that disagree on a hyper-parameter are refused.
+#   5. `cai convert --init vit|vitae` is deterministic and loadable.
 # The full AstroMAE checkpoints (both variants) go through `cai convert` in golden_model.sh.
 # Env: CAI, CAI_BUILD, TORCH_PY.
 set -uo pipefail
@@ -103,6 +104,17 @@ echo "tree_disagree: $out"
 out=$("$CAI" convert "$work/part.pt" "$work/x.safetensors" 2>&1) && fail "a partition converted as a model"
 echo "partition as a model: $out"
 "$CAI" convert "$work/nonexistent.pt" "$work/x.safetensors" 2>/dev/null && fail "missing file accepted"
+head -c 5000 /dev/urandom > "$work/noise.pt"
+out=$("$CAI" convert "$work/noise.pt" "$work/x.safetensors" 2>&1) && fail "noise accepted"
+[[ "$out" == *"noise.pt: not a ZIP archive"* ]] || fail "noise: unexpected message: $out"
+
+echo "== 5. --init: deterministic untrained weights that the loader accepts"
+for v in vit vitae; do
+  "$CAI" convert --init $v --seed 7 "$work/i1.safetensors" | grep -q "untrained $v weights" || fail "--init $v"
+  "$CAI" convert --init $v --seed 7 "$work/i2.safetensors" >/dev/null || fail "--init $v (2)"
+  cmp -s "$work/i1.safetensors" "$work/i2.safetensors" || fail "--init $v is not deterministic"
+done
+"$CAI" convert --init vitx "$work/i3.safetensors" 2>/dev/null; [ $? -eq 2 ] || fail "--init vitx: expected a usage error"
 
 if [ ${#failures[@]} -gt 0 ]; then
   printf 'failed: %s\n' "${failures[@]}"

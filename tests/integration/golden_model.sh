@@ -5,7 +5,7 @@
 # read from the checkpoint, not hard-coded):
 #   1. deterministic random weights (non-trivial BatchNorm stats, q/v biases), saved as the seed did
 #      (torch.save(nn.DataParallel(model)) with the seed's module names) and as a state_dict;
-#   2. `cai convert` of both; the two safetensors must be tensor-identical (metadata apart from "source"),
+#   2. `cai convert` of both (and of the state_dict without "module."); the safetensors must be tensor-identical (metadata apart from "source"),
 #      bit-exact with the state_dict, and have exactly the spec's keys/shapes/dtypes;
 #   3. `cai predict` at batch sizes 1 and 7 (on GOLDEN_NSMALL galaxies) and 512 and 513 (on GOLDEN_N = 513
 #      galaxies: a full batch plus a last partial one, and one batch holding all); vitae-k3 at 1 and 7 only;
@@ -42,12 +42,13 @@ for case in $CASES; do
   esac
   echo "== $case: checkpoint (seed $seed) $((SECONDS - t0))s"
   if ! "$PY" "$tpy/make_checkpoint.py" --variant $variant --seed $seed "${extra[@]}" \
-       --out-pickle "$d/A.pt" --out-state-dict "$d/B.pt"; then
+       --out-pickle "$d/A.pt" --out-state-dict "$d/B.pt" --out-state-dict-plain "$d/C.pt"; then
     fail "$case: make_checkpoint"; continue
   fi
   echo "== $case: cai convert (pickle, state_dict) $((SECONDS - t0))s"
   if ! "$CAI" convert "$d/A.pt" "$d/A.safetensors"; then fail "$case: cai convert of the whole-model pickle"; fi
   if ! "$CAI" convert "$d/B.pt" "$d/B.safetensors"; then fail "$case: cai convert of the state_dict"; fi
+  if ! "$CAI" convert "$d/C.pt" "$d/C.safetensors"; then fail "$case: cai convert of the unprefixed state_dict"; fi
   [ -s "$d/A.safetensors" ] || { fail "$case: no A.safetensors, skipping predictions"; continue; }
   if [ -s "$d/B.safetensors" ]; then
     k=(); [ $case = vitae-k3 ] && k=(--pcm-kernel 3 --pcm-groups 64)
@@ -55,6 +56,10 @@ for case in $CASES; do
     # vitae-k3's PCM shapes differ from the spec's file: its keys are checked against its state_dict.
     "$PY" "$tpy/compare_safetensors.py" "$d/A.safetensors" "$d/B.safetensors" --state-dict "$d/B.pt" \
       "${keys[@]}" --variant $variant "${k[@]}" || fail "$case: converted tensors"
+  fi
+  if [ -s "$d/C.safetensors" ]; then     # the state_dict without DataParallel's "module." prefix
+    "$PY" "$tpy/compare_safetensors.py" "$d/A.safetensors" "$d/C.safetensors" --state-dict "$d/C.pt" \
+      "${keys[@]}" --variant $variant || fail "$case: converted tensors (unprefixed state_dict)"
   fi
   echo "== $case: reference $((SECONDS - t0))s"
   $ref predict --state-dict "$d/B.pt" --variant $variant --input "$work/big.pt" --batch-size 512 -o "$d/ref_big.csv" \

@@ -45,7 +45,9 @@ mkdir -p "$R/var/task" "$R/bin" "$R/tmp" "$R/store"
 unzip -q "$W/cai-lambda.zip" -d "$R/var/task"
 cp "$BUSYBOX" "$R/bin/sh"
 "$CAI" synth --galaxies 8 --seed 5 --format pt --galaxies-per-file 2 -o "$R/store/data/parts" -q >/dev/null
-[ -z "$(find "$R" -name 'ld.so.cache' -o -name 'libc.so*' -path '*/usr/*')" ] || fail "root is not empty"
+[ "$(ls "$R" | tr '\n' ' ')" = "bin store tmp var " ] || fail "root is not empty: $(ls "$R")"
+[ "$(ls "$R/bin")" = sh ] && [ "$(find "$R" -name 'ld.so.cache' -o -path "$R/usr*" -o -path "$R/lib*" | wc -l)" = 0 ] ||
+  fail "root holds more than the package, /bin/sh and the store"
 
 # A sanitizer build (make test) reads ASAN_OPTIONS from /proc/self/environ and its leak checker walks
 # /proc: give the root a fresh procfs (kernel state, no files from the host's disk) and turn leak checking

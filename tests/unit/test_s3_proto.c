@@ -247,6 +247,13 @@ static void test_open_config_errors(void **state) {
     assert_int_equal(cai_store_open("s3://bkt/pre", &s, &e), CAI_OK);
     uint8_t *d;
     size_t n;
+    /* no request for an object without a name (GET on a bucket root would return its listing) */
+    assert_int_equal(cai_store_get(s, "data", "", &d, &n, &e), CAI_EARG);
+    assert_non_null(strstr(e.msg, "empty object key"));
+    assert_int_equal(cai_store_put(s, "data", "", "x", 1, &e), CAI_EARG);
+    assert_int_equal(cai_store_get(s, "", "k", &d, &n, &e), CAI_EARG);
+    cai_store_stats_get(s, &st);
+    assert_int_equal(st.num_requests, 0);
     assert_int_equal(cai_store_get(s, "data", "1.pt", &d, &n, &e), CAI_ENET);
     assert_non_null(strstr(e.msg, "s3://bkt/pre/data/1.pt: GET failed after 2 attempts"));
     cai_store_stats_get(s, &st);
