@@ -72,10 +72,11 @@ demo: deps
 	$(MAKE) all
 	scripts/demo.sh
 
+# FUZZ_SECONDS: tests/run.sh also runs each fuzzer this long (CI: "each for a short while").
 test: deps-test
 	$(MAKE) asan
 	$(MAKE) fuzz-build
-	CAI_BUILD=$(ASAN_BUILD) tests/run.sh
+	CAI_BUILD=$(ASAN_BUILD) FUZZ_SECONDS=$${FUZZ_SECONDS:-15} tests/run.sh
 
 test-fast: deps-test
 	$(MAKE) all

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test: the cmocka unit binaries in $CAI_BUILD/tests, then each tests/integration/*.sh.
 # Integration scripts get CAI (the cai binary), CAI_BUILD, TORCH_PY (/usr/bin/python3 with torch),
-# SHARED (../shared) and a private TMPDIR; each exits 0 to pass, 77 to skip.
+# SHARED (../shared) and a private TMPDIR; each exits 0 to pass, 77 to skip. With FUZZ_SECONDS set, each
+# fuzzer in build/fuzz then runs that many seconds as one more test.
 # Ends with the line "tests: N passed, M failed, K skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,11 @@ run_one() { # name, command...
 }
 for t in "$CAI_BUILD"/tests/test_*; do [ -x "$t" ] && run_one "unit/$(basename "$t")" "$t"; done
 for t in tests/integration/*.sh; do [ -f "$t" ] && run_one "integration/$(basename "$t" .sh)" bash "$t"; done
+# With FUZZ_SECONDS set (make test sets it), each built fuzzer runs that long on its seed corpus and counts
+# as one test (fuzz/run.sh, with its own ASAN_OPTIONS: non-zero on a crash, leak, sanitizer error, timeout).
+if [ -n "${FUZZ_SECONDS:-}" ]; then
+  for f in build/fuzz/fuzz_*; do [ -x "$f" ] && run_one "fuzz/$(basename "$f")" env -u ASAN_OPTIONS fuzz/run.sh "${f##*/fuzz_}"; done
+fi
 echo
 [ $fail -gt 0 ] && echo "failed: ${failed[*]} (logs in $logdir)"
 echo "tests: $pass passed, $fail failed, $skip skipped"

@@ -53,7 +53,9 @@ double cai_model_load_seconds(const cai_model *m);
  * `seconds`. The fp32 limit of the engine is peak / (2 * macs). */
 int cai_gemm_peak(int threads, cai_precision prec, int batch, double seconds, double *gflops, cai_err *err);
 
-/* A session holds activation buffers sized for max_batch and uses `threads` threads (0 = all cores). */
+/* A session holds activation buffers and uses `threads` threads (0 = all cores). It works in sub-batches
+ * of min(max_batch, 128) galaxies (faster in cache, and peak RSS no longer grows with the batch), and
+ * gives a chunk at most one thread per 8 galaxies. */
 cai_session *cai_session_new(const cai_model *m, int max_batch, int threads, cai_err *err);
 void cai_session_free(cai_session *s);
 

@@ -4,6 +4,7 @@
  * Also a helper for tests/integration/convert_pickles.sh: with CAI_SEEDPT_IN=path set, it parses that file
  * (printing "ok N" or the error on stderr, exit 3) and, with CAI_SEEDPT_OUT=path, writes it back out with
  * cai_seedpt_write, so torch can compare what C read and wrote. */
+#define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,8 @@
 
 #include "common/util.h"
 #include "data/seedpt.h"
+#include "data/zip.h"
+#include "zipbuild.h"
 
 static char dir[64];
 
@@ -130,6 +133,83 @@ static void test_write_errors(void **state) {
     assert_int_equal(cai_seedpt_write("/tmp/x.pt", 2, NULL, &d, &f, &e), CAI_EARG);
 }
 
+/* Re-assemble a written 2-galaxy partition with one byte-string replaced in its data.pkl (the archive is
+ * rebuilt, so CRCs stay right and only the meaning changes), then parse it. */
+static int parse_patched(const char *from, size_t flen, const char *to, size_t tlen, cai_err *e) {
+    float *img, *z;
+    double *mag;
+    make(2, &img, &mag, &z);
+    char path[128];
+    snprintf(path, sizeof path, "%s/p.pt", dir);
+    assert_int_equal(cai_seedpt_write(path, 2, img, mag, z, e), CAI_OK);
+    cai_file f;
+    assert_int_equal(cai_file_map(path, &f, e), CAI_OK);
+    cai_zip zz;
+    assert_int_equal(cai_zip_open(f.data, f.len, path, &zz, e), CAI_OK);
+    zb_entry ent[5];
+    uint8_t *pk = NULL;
+    size_t pkn = 0;
+    assert_int_equal(zz.n, 5);
+    for (size_t i = 0; i < zz.n; i++) {
+        const uint8_t *d;
+        size_t n;
+        void *own;
+        assert_int_equal(cai_zip_entry_data(&zz, &zz.entries[i], 1, &d, &n, &own, e), CAI_OK);
+        ent[i] = (zb_entry){zz.entries[i].name, d, n, 0};
+        if (strstr(zz.entries[i].name, "data.pkl")) {
+            const uint8_t *hit = memmem(d, n, from, flen);
+            assert_non_null(hit);
+            pk = malloc(n - flen + tlen);
+            size_t at = (size_t)(hit - d);
+            memcpy(pk, d, at);
+            memcpy(pk + at, to, tlen);
+            memcpy(pk + at + tlen, hit + flen, n - at - flen);
+            pkn = n - flen + tlen;
+            ent[i].data = pk;
+            ent[i].len = pkn;
+        }
+    }
+    zb_out o;
+    zb_build(ent, 5, &o);
+    cai_seedpt p;
+    int rc = cai_seedpt_parse(o.buf, o.len, "p.pt", &p, e);
+    if (rc == CAI_OK) cai_seedpt_close(&p);
+    free(o.buf);
+    free(pk);
+    cai_zip_close(&zz);
+    cai_file_unmap(&f);
+    free(img);
+    free(mag);
+    free(z);
+    return rc;
+}
+
+#define PATCH(a, b) a, sizeof(a) - 1, b, sizeof(b) - 1
+
+static void test_bad_layouts(void **state) {
+    (void)state;
+    cai_err e = {0};
+    /* unchanged: parses */
+    assert_int_equal(parse_patched(PATCH("TensorDataset", "TensorDataset"), &e), CAI_OK);
+    /* redshift (N-1,) */
+    assert_int_equal(parse_patched(PATCH("K\x02\x85q\x1a", "K\x01\x85q\x1a"), &e), CAI_ESHAPE);
+    assert_string_equal(e.msg, "p.pt: tensors disagree on N: image 2, magnitude 2, redshift 1");
+    /* magnitude stored as float32 */
+    assert_int_equal(parse_patched(PATCH("ctorch\nDoubleStorage\n", "ctorch\nFloatStorage\n"), &e), CAI_ESHAPE);
+    assert_string_equal(e.msg, "p.pt: tensor 1 (magnitude): expected float64 (N,5), got float32 (2,5)");
+    /* image (N,5,16,64): same storage, wrong shape */
+    assert_int_equal(parse_patched(PATCH("K\x02K\x05K K t", "K\x02K\x05K\x10K@t"), &e), CAI_ESHAPE);
+    assert_string_equal(e.msg, "p.pt: tensor 0 (image): expected float32 (N,5,32,32), got float32 (2,5,16,64)");
+    /* image shape that escapes its storage */
+    assert_int_equal(parse_patched(PATCH("K\x02K\x05K K t", "K\x03K\x05K K t"), &e), CAI_EFORMAT);
+    assert_non_null(strstr(e.msg, "reaches past the end of storage 0"));
+    /* another dataset class: not on the allow-list at all */
+    assert_int_equal(parse_patched(PATCH("TensorDataset", "ConcatDataset"), &e), CAI_EFORBIDDEN);
+    assert_non_null(strstr(e.msg, "torch.utils.data.dataset ConcatDataset"));
+    /* broken structure (TUPLE2 where torch wrote TUPLE3): refused, never misread */
+    assert_int_equal(parse_patched(PATCH("\x87q\x1fsb.", "\x86q\x1fsb."), &e), CAI_EFORMAT);
+}
+
 /* Integration helper mode (see the header comment). */
 static int env_mode(const char *in, const char *out) {
     cai_err e = {0};
@@ -162,6 +242,7 @@ int main(void) {
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_truncated_and_corrupt),
         cmocka_unit_test(test_write_errors),
+        cmocka_unit_test(test_bad_layouts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
