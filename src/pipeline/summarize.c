@@ -214,7 +214,7 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
         const char *sts = cJSON_IsString(status) ? status->valuestring : "ok"; /* a seed record has no status */
         int in_jobs = !have_jobs || r < nranks_expected;
         if (have_jobs && !in_jobs) {
-            char w[256];
+            char w[2300];
             snprintf(w, sizeof w, "%s/%lld.json: rank outside the job list (world size %lld); ignored", rp, (long long)r,
                      (long long)nranks_expected);
             add_str_list(warnings, w);
