@@ -3,7 +3,8 @@
 # seed's 25 MB partitions, run through the seed's pipeline on the local engine with the seed's demo payload
 # shape, then a short report. Everything goes to demo-out/ (gitignored).
 #
-#   DEMO_WEIGHTS=W.safetensors make demo   use a real checkpoint (from `cai convert CHECKPOINT.pt W.safetensors`)
+#   make demo DEMO_WEIGHTS=CHECKPOINT.pt  use the real checkpoint, as the seed saved it (converted first), or
+#   make demo DEMO_WEIGHTS=W.safetensors  one already converted with `cai convert CHECKPOINT.pt W.safetensors`
 #   DEMO_GALAXIES=N                        how many galaxies (default 10000)
 #   DEMO_WORKERS=P DEMO_THREADS=T          the pool (default: cores, 1 thread each)
 #   CAI=path/to/cai                        the binary (default build/cai)
@@ -22,11 +23,15 @@ mkdir -p "$OUT/store/cosmicai-data"
 if [ -n "${DEMO_WEIGHTS:-}" ]; then
   W=$DEMO_WEIGHTS
   [ -f "$W" ] || { echo "demo: DEMO_WEIGHTS=$W: no such file" >&2; exit 1; }
+  if [ "$(head -c 2 "$W")" = "PK" ]; then   # a torch.save ZIP: the seed's checkpoint; convert it first
+    "$CAI" convert "$W" "$OUT/weights.safetensors"
+    W=$OUT/weights.safetensors
+  fi
   echo "-- weights: $W"
 else
   W=$OUT/weights-untrained-vitae-seed42.safetensors
   [ -f "$W" ] || "$CAI" convert --init vitae --seed 42 "$W"
-  echo "-- weights: $W (UNTRAINED: predictions will not be physical; pass DEMO_WEIGHTS=W.safetensors for real ones)"
+  echo "-- weights: $W (UNTRAINED: predictions will not be physical; pass DEMO_WEIGHTS=CHECKPOINT.pt for real ones)"
 fi
 
 # 2. Data: synthesize, then split into the seed's 25 MB partitions (1,278 galaxies each) + manifest.
@@ -64,5 +69,5 @@ echo
 echo "Files: $OUT/store/cosmicai-data/result-partition-25MB/demo/1/ (combined_data.json, <rank>.json,"
 echo "       predictions.fits, predictions.csv, summary.json)"
 if [ -z "${DEMO_WEIGHTS:-}" ]; then
-  echo "With the real AstroMAE checkpoint:  cai convert CHECKPOINT.pt W.safetensors && DEMO_WEIGHTS=W.safetensors make demo"
+  echo "With the real AstroMAE checkpoint (as the seed saved it):  make demo DEMO_WEIGHTS=/path/to/checkpoint.pt"
 fi

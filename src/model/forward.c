@@ -207,11 +207,100 @@ static void layernorm(float *out, const float *x, const float *w, const float *b
     }
 }
 
+/* Attention for one (galaxy, head) with register blocking, for T ≤ ATT_TP and hd % 32 == 0 (the model:
+ * T = 17, hd = 64). The generic loop below did one 64-long dot product per (query, key), each a single
+ * dependent FMA chain plus a horizontal sum: ~7% of the run for ~1% of the FLOPs. Here Kᵀ is copied to
+ * kT (hd × ATT_TP, keys zero-padded), and 4 queries × 24 keys are accumulated in 12 registers; P·V
+ * accumulates 2 queries × 32 channels in 8. Only the order of the q·k sums changes (a few float ulps,
+ * like any GEMM); softmax (expf) and P·V are the same operations in the same order as the generic loop.
+ * Everything stays inside one galaxy, so NaN isolation holds. */
+#define ATT_TP 24
+static void attention_head(float *out, const float *base, int h, const cai_config *c) {
+    const int T = c->ntok, D = c->dim, hd = c->head_dim, ld = 3 * D;
+    float kT[hd * ATT_TP] __attribute__((aligned(32)));
+    float att[ATT_TP + 3][ATT_TP] __attribute__((aligned(32))); /* + 3: the last 4-query block may overhang */
+    for (int e = 0; e < hd; e++)
+        for (int j = 0; j < ATT_TP; j++) kT[e * ATT_TP + j] = j < T ? base[(int64_t)j * ld + D + h * hd + e] : 0.0f;
+    for (int i0 = 0; i0 < T; i0 += 4) {
+        /* rows past T repeat row T-1; their scores are computed and ignored */
+        const float *q0 = base + (int64_t)(i0 < T ? i0 : T - 1) * ld + h * hd;
+        const float *q1 = base + (int64_t)(i0 + 1 < T ? i0 + 1 : T - 1) * ld + h * hd;
+        const float *q2 = base + (int64_t)(i0 + 2 < T ? i0 + 2 : T - 1) * ld + h * hd;
+        const float *q3 = base + (int64_t)(i0 + 3 < T ? i0 + 3 : T - 1) * ld + h * hd;
+        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
+        __m256 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
+        for (int e = 0; e < hd; e++) {
+            const float *k = kT + e * ATT_TP;
+            __m256 k0 = _mm256_load_ps(k), k1 = _mm256_load_ps(k + 8), k2 = _mm256_load_ps(k + 16);
+            __m256 b = _mm256_broadcast_ss(q0 + e);
+            a00 = _mm256_fmadd_ps(b, k0, a00), a01 = _mm256_fmadd_ps(b, k1, a01), a02 = _mm256_fmadd_ps(b, k2, a02);
+            b = _mm256_broadcast_ss(q1 + e);
+            a10 = _mm256_fmadd_ps(b, k0, a10), a11 = _mm256_fmadd_ps(b, k1, a11), a12 = _mm256_fmadd_ps(b, k2, a12);
+            b = _mm256_broadcast_ss(q2 + e);
+            a20 = _mm256_fmadd_ps(b, k0, a20), a21 = _mm256_fmadd_ps(b, k1, a21), a22 = _mm256_fmadd_ps(b, k2, a22);
+            b = _mm256_broadcast_ss(q3 + e);
+            a30 = _mm256_fmadd_ps(b, k0, a30), a31 = _mm256_fmadd_ps(b, k1, a31), a32 = _mm256_fmadd_ps(b, k2, a32);
+        }
+        _mm256_store_ps(att[i0], a00), _mm256_store_ps(att[i0] + 8, a01), _mm256_store_ps(att[i0] + 16, a02);
+        _mm256_store_ps(att[i0 + 1], a10), _mm256_store_ps(att[i0 + 1] + 8, a11);
+        _mm256_store_ps(att[i0 + 1] + 16, a12);
+        _mm256_store_ps(att[i0 + 2], a20), _mm256_store_ps(att[i0 + 2] + 8, a21);
+        _mm256_store_ps(att[i0 + 2] + 16, a22);
+        _mm256_store_ps(att[i0 + 3], a30), _mm256_store_ps(att[i0 + 3] + 8, a31);
+        _mm256_store_ps(att[i0 + 3] + 16, a32);
+    }
+    /* softmax per query row, then normalised probabilities (same expressions as the generic loop) */
+    for (int i = 0; i < T; i++) {
+        float *a = att[i], mx = -INFINITY, sum = 0;
+        for (int j = 0; j < T; j++) {
+            a[j] *= c->attn_scale;
+            mx = a[j] > mx ? a[j] : mx;
+        }
+        for (int j = 0; j < T; j++) {
+            a[j] = expf(a[j] - mx);
+            sum += a[j];
+        }
+        float inv = 1.0f / sum;
+        for (int j = 0; j < T; j++) a[j] *= inv;
+    }
+    /* out rows i, i+1: Σ_j p[i][j]·v[j], 32 channels at a time */
+    const float *vb = base + 2 * D + h * hd;
+    for (int i = 0; i < T; i += 2) {
+        const int i1 = i + 1 < T ? i + 1 : i; /* odd T: the last row is done twice (same values) */
+        for (int e0 = 0; e0 < hd; e0 += 32) {
+            __m256 o00 = _mm256_setzero_ps(), o01 = o00, o02 = o00, o03 = o00, o10 = o00, o11 = o00, o12 = o00,
+                   o13 = o00;
+            for (int j = 0; j < T; j++) {
+                const float *v = vb + (int64_t)j * ld + e0;
+                __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8), v2 = _mm256_loadu_ps(v + 16),
+                       v3 = _mm256_loadu_ps(v + 24);
+                __m256 p = _mm256_set1_ps(att[i][j]);
+                o00 = _mm256_fmadd_ps(p, v0, o00), o01 = _mm256_fmadd_ps(p, v1, o01);
+                o02 = _mm256_fmadd_ps(p, v2, o02), o03 = _mm256_fmadd_ps(p, v3, o03);
+                p = _mm256_set1_ps(att[i1][j]);
+                o10 = _mm256_fmadd_ps(p, v0, o10), o11 = _mm256_fmadd_ps(p, v1, o11);
+                o12 = _mm256_fmadd_ps(p, v2, o12), o13 = _mm256_fmadd_ps(p, v3, o13);
+            }
+            float *o = out + (int64_t)i * D + h * hd + e0, *o1 = out + (int64_t)i1 * D + h * hd + e0;
+            _mm256_storeu_ps(o, o00), _mm256_storeu_ps(o + 8, o01), _mm256_storeu_ps(o + 16, o02);
+            _mm256_storeu_ps(o + 24, o03);
+            _mm256_storeu_ps(o1, o10), _mm256_storeu_ps(o1 + 8, o11), _mm256_storeu_ps(o1 + 16, o12);
+            _mm256_storeu_ps(o1 + 24, o13);
+        }
+    }
+}
+
 /* Multi-head self-attention core on qkv rows (n*T, 3D) laid out [q | k | v], heads of hd; writes the
  * concatenated heads to out (n*T, D). */
 static void attention(float *out, const float *qkv, int64_t n, const cai_config *c) {
     const int T = c->ntok, D = c->dim, H = c->heads, hd = c->head_dim;
     const float scale = c->attn_scale;
+    if (T <= ATT_TP && hd % 32 == 0) {
+#pragma omp parallel for schedule(static) collapse(2)
+        for (int64_t b = 0; b < n; b++)
+            for (int h = 0; h < H; h++) attention_head(out + b * T * D, qkv + b * T * 3 * D, h, c);
+        return;
+    }
 #pragma omp parallel for schedule(static) collapse(2)
     for (int64_t b = 0; b < n; b++)
         for (int h = 0; h < H; h++) {
