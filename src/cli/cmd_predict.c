@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "commands.h"
 #include "common/err.h"
 #include "common/util.h"
@@ -27,18 +28,6 @@ static void usage(FILE *f) {
             "  -q, --quiet         no summary line on stderr\n");
 }
 
-static int parse_pos_int(const char *opt, const char *s, int max, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 1 || v > max) {
-        fprintf(stderr, "cai predict: %s: expected an integer in [1, %d], got \"%s\"\n", opt, max, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 int cmd_predict(int argc, char **argv) {
     static const struct option opts[] = {{"weights", required_argument, 0, 'w'},
                                          {"out", required_argument, 0, 'o'},
@@ -57,10 +46,10 @@ int cmd_predict(int argc, char **argv) {
         case 'w': weights = optarg; break;
         case 'o': out = optarg; break;
         case 'b':
-            if (parse_pos_int("--batch-size", optarg, 65536, &batch)) return 2;
+            if (cai_arg_int32("predict", "--batch-size", optarg, 1, 65536, &batch)) return 2;
             break;
         case 't':
-            if (parse_pos_int("--threads", optarg, 1024, &threads)) return 2;
+            if (cai_arg_int32("predict", "--threads", optarg, 1, 1024, &threads)) return 2;
             break;
         case 'p':
             if (!strcmp(optarg, "fp32")) prec = CAI_PREC_FP32;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "commands.h"
 #include "common/err.h"
 #include "engine/local.h"
@@ -29,18 +30,6 @@ static void usage(FILE *f) {
             "  --resume             skip ranks whose record and predictions are complete and valid\n"
             "  --progress           force the progress bar;  --no-progress: plain lines\n"
             "  -q, --quiet          no per-rank lines\n");
-}
-
-static int pos_int(const char *opt, const char *s, int max, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 1 || v > max) {
-        fprintf(stderr, "cai run: %s: expected an integer in [1, %d], got \"%s\"\n", opt, max, s);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
 }
 
 static double jnum(const cJSON *o, const char *k) {
@@ -107,10 +96,10 @@ int cmd_run(int argc, char **argv) {
         switch (c) {
         case 's': o.store_url = optarg; break;
         case 'P':
-            if (pos_int("--workers", optarg, 4096, &o.workers)) return 2;
+            if (cai_arg_int32("run", "--workers", optarg, 1, 4096, &o.workers)) return 2;
             break;
         case 't':
-            if (pos_int("--threads", optarg, 1024, &o.threads)) return 2;
+            if (cai_arg_int32("run", "--threads", optarg, 1, 1024, &o.threads)) return 2;
             break;
         case 'w': o.weights = optarg; break;
         case 'p':

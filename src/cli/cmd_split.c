@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "commands.h"
 #include "common/err.h"
 #include "common/util.h"
@@ -28,18 +29,6 @@ static void usage(FILE *f) {
             "  --id-offset N               first id for inputs without ids (seed .pt files; default 0)\n"
             "  --force                     replace an existing data set in DIR\n"
             "  -q, --quiet                 no progress\n");
-}
-
-static int parse_int(const char *flag, const char *s, int64_t min, int64_t *out) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < min) {
-        fprintf(stderr, "cai split: %s: expected an integer >= %" PRId64 ", got \"%s\"\n", flag, min, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
 }
 
 static void progress(void *ctx, int64_t galaxies, int64_t parts) {
@@ -74,7 +63,7 @@ int cmd_split(int argc, char **argv) {
             break;
         }
         case 'g':
-            if (parse_int("--galaxies-per-partition", optarg, 1, &o.per_partition)) return 2;
+            if (cai_arg_int("split", "--galaxies-per-partition", optarg, 1, INT64_MAX, &o.per_partition)) return 2;
             break;
         case 'o': o.outdir = optarg; break;
         case 'f':
@@ -86,7 +75,7 @@ int cmd_split(int argc, char **argv) {
             }
             break;
         case 'i':
-            if (parse_int("--id-offset", optarg, 0, &o.id_offset)) return 2;
+            if (cai_arg_int("split", "--id-offset", optarg, 0, INT64_MAX, &o.id_offset)) return 2;
             break;
         case 'F': o.force = 1; break;
         case 'q': quiet = 1; break;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "commands.h"
 #include "common/err.h"
 #include "common/util.h"
@@ -28,18 +29,6 @@ static void usage(FILE *f) {
             "  --threads T             threads (default: all cores)\n"
             "  --force                 replace an existing data set in DIR\n"
             "  -q, --quiet             no progress\n");
-}
-
-static int parse_int(const char *flag, const char *s, int64_t min, int64_t *out) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < min) {
-        fprintf(stderr, "cai synth: %s: expected an integer >= %" PRId64 ", got \"%s\"\n", flag, min, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
 }
 
 static void progress(void *ctx, int64_t done, int64_t total) {
@@ -67,7 +56,7 @@ int cmd_synth(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
-            if (parse_int("--galaxies", optarg, 1, &o.galaxies)) return 2;
+            if (cai_arg_int("synth", "--galaxies", optarg, 1, INT64_MAX, &o.galaxies)) return 2;
             have_n = 1;
             break;
         case 's': {
@@ -91,13 +80,13 @@ int cmd_synth(int argc, char **argv) {
             }
             break;
         case 'k':
-            if (parse_int("--galaxies-per-file", optarg, 1, &o.per_file)) return 2;
+            if (cai_arg_int("synth", "--galaxies-per-file", optarg, 1, INT64_MAX, &o.per_file)) return 2;
             break;
         case 'i':
-            if (parse_int("--id-offset", optarg, 0, &o.id_offset)) return 2;
+            if (cai_arg_int("synth", "--id-offset", optarg, 0, INT64_MAX, &o.id_offset)) return 2;
             break;
         case 't':
-            if (parse_int("--threads", optarg, 1, &v)) return 2;
+            if (cai_arg_int("synth", "--threads", optarg, 1, INT64_MAX, &v)) return 2;
             o.threads = (int)v;
             break;
         case 'F': o.force = 1; break;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "commands.h"
 #include "common/err.h"
 #include "common/util.h"
@@ -53,11 +54,7 @@ int cmd_worker(int argc, char **argv) {
             break;
         case 'w': wo.weights = optarg; break;
         case 't':
-            wo.threads = atoi(optarg);
-            if (wo.threads < 1) {
-                fprintf(stderr, "cai worker: --threads: expected a positive integer, got \"%s\"\n", optarg);
-                return 2;
-            }
+            if (cai_arg_int32("worker", "--threads", optarg, 1, 1024, &wo.threads)) return 2;
             break;
         case 'p':
             if (cai_precision_parse(optarg, &wo.precision)) {

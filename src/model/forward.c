@@ -210,7 +210,7 @@ static void layernorm(float *out, const float *x, const float *w, const float *b
 /* Attention for one (galaxy, head) with register blocking, for T ≤ ATT_TP and hd % 32 == 0 (the model:
  * T = 17, hd = 64). The generic loop below did one 64-long dot product per (query, key), each a single
  * dependent FMA chain plus a horizontal sum: ~7% of the run for ~1% of the FLOPs. Here Kᵀ is copied to
- * kT (hd × ATT_TP, keys zero-padded), and 4 queries × 24 keys are accumulated in 12 registers; P·V
+ * kT (hd × ATT_TP, keys padded), and 4 queries × 24 keys are accumulated in 12 registers; P·V
  * accumulates 2 queries × 32 channels in 8. Only the order of the q·k sums changes (a few float ulps,
  * like any GEMM); softmax (expf) and P·V are the same operations in the same order as the generic loop.
  * Everything stays inside one galaxy, so NaN isolation holds. */
@@ -219,8 +219,12 @@ static void attention_head(float *out, const float *base, int h, const cai_confi
     const int T = c->ntok, D = c->dim, hd = c->head_dim, ld = 3 * D;
     float kT[hd * ATT_TP] __attribute__((aligned(32)));
     float att[ATT_TP + 3][ATT_TP] __attribute__((aligned(32))); /* + 3: the last 4-query block may overhang */
-    for (int e = 0; e < hd; e++)
-        for (int j = 0; j < ATT_TP; j++) kT[e * ATT_TP + j] = j < T ? base[(int64_t)j * ld + D + h * hd + e] : 0.0f;
+    /* key-major: each key row is read contiguously once. Padded key columns j ≥ T repeat key T-1: their
+     * scores are never used, they only need to be defined. */
+    for (int j = 0; j < ATT_TP; j++) {
+        const float *k = base + (int64_t)(j < T ? j : T - 1) * ld + D + h * hd;
+        for (int e = 0; e < hd; e++) kT[e * ATT_TP + j] = k[e];
+    }
     for (int i0 = 0; i0 < T; i0 += 4) {
         /* rows past T repeat row T-1; their scores are computed and ignored */
         const float *q0 = base + (int64_t)(i0 < T ? i0 : T - 1) * ld + h * hd;
