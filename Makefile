@@ -97,6 +97,8 @@ build/fuzz/%: fuzz/%.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -O1 -g $(ARCH) -fopenmp -I src -I/usr/include/cjson -fsanitize=fuzzer,address,undefined \
 	  -o $@ $< $(FUZZ_LIB_OBJ) $(LDLIBS)
+# Keep the fuzzers' objects (make would delete them as intermediates and rebuild all of them next time).
+.SECONDARY: $(FUZZ_LIB_OBJ)
 .PHONY: fuzz-build
 fuzz-build: $(FUZZERS)
 fuzz: deps-test fuzz-build

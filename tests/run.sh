@@ -7,7 +7,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export CAI_BUILD=${CAI_BUILD:-build}
-export CAI="$PWD/$CAI_BUILD/cai"
+case $CAI_BUILD in /*) export CAI="$CAI_BUILD/cai" ;; *) export CAI="$PWD/$CAI_BUILD/cai" ;; esac
 export TORCH_PY=${TORCH_PY:-/usr/bin/python3}
 export SHARED=${SHARED:-$(cd .. && pwd)/shared}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
@@ -34,6 +34,7 @@ if [ -n "${FUZZ_SECONDS:-}" ]; then
   for f in build/fuzz/fuzz_*; do [ -x "$f" ] && run_one "fuzz/$(basename "$f")" env -u ASAN_OPTIONS fuzz/run.sh "${f##*/fuzz_}"; done
 fi
 echo
-[ $fail -gt 0 ] && echo "failed: ${failed[*]} (logs in $logdir)"
+# Logs are kept only when something failed.
+if [ $fail -gt 0 ]; then echo "failed: ${failed[*]} (logs in $logdir)"; else rm -rf --one-file-system "$logdir"; fi
 echo "tests: $pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]
