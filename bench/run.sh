@@ -47,5 +47,5 @@ else
   echo "(skipped: bench/torch_ref.py or torch missing)"; : >"$work/torch.jsonl"
 fi
 mkdir -p "$(dirname "$OUT")"
-{ echo "{\"cai_fp32\":"; cat "$work/fp32.json"; echo ",\"pytorch\":["; paste -sd, "$work/torch.jsonl"; echo "]}"; } >"$OUT"
+{ echo "{\"cai_fp32\":"; cat "$work/fp32.json"; echo ",\"pytorch\":["; grep '^{' "$work/torch.jsonl" | paste -sd,; echo "]}"; } >"$OUT"
 echo; echo "wrote $OUT"
