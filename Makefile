@@ -35,7 +35,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps deps-test demo test test-fast asan bench fuzz clean lambda-package format check-deps
+.PHONY: all deps deps-test demo test test-fast asan bench fuzz clean lambda-package format check-deps valgrind
 all: $(BUILD)/cai $(TESTS) $(BENCHES)
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
@@ -81,6 +81,13 @@ test: deps-test
 test-fast: deps-test
 	$(MAKE) all
 	CAI_BUILD=build tests/run.sh
+
+# Now and then: the unit tests under valgrind (memcheck), a second opinion beside ASan. test_model is left
+# out (oneDNN's JIT under valgrind takes far too long) and test_s3 needs an endpoint.
+VALGRIND_TESTS := $(filter-out $(BUILD)/tests/test_model $(BUILD)/tests/test_s3,$(TESTS))
+valgrind: all
+	@for t in $(VALGRIND_TESTS); do echo "valgrind $$t"; \
+	  valgrind -q --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite $$t >/dev/null || exit 1; done
 
 bench: deps-test
 	$(MAKE) all
