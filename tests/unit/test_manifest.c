@@ -13,19 +13,9 @@
 #include "common/err.h"
 #include "common/util.h"
 #include "data/manifest.h"
+#include "tmpdir.h"
 
-static char dir[64];
-static int setup(void **state) {
-    (void)state;
-    strcpy(dir, "/tmp/cai-manifest-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-static int teardown(void **state) {
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
-}
+TMPDIR_GROUP("manifest")
 
 static const char *H1 = "1111111111111111111111111111111111111111111111111111111111111111";
 

@@ -17,30 +17,11 @@
 #include "data/shard.h"
 #include "data/synth.h"
 #include "model/safetensors.h"
+#include "tmpdir.h"
 
 #define NP CAI_SYNTH_NPIX
 
-static char dir[64];
-
-static int setup(void **state) {
-    (void)state;
-    strcpy(dir, "/tmp/cai-part-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-static int teardown(void **state) {
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
-}
-
-static const char *path_of(const char *name) {
-    static char p[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
+TMPDIR_GROUP("part")
 
 typedef struct {
     int64_t n;

@@ -18,28 +18,11 @@
 #include "data/shard.h"
 #include "data/split.h"
 #include "data/synth.h"
+#include "tmpdir.h"
 
 #define NP CAI_SYNTH_NPIX
 
-static char dir[64];
-static int setup(void **state) {
-    (void)state;
-    strcpy(dir, "/tmp/cai-split-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-static int teardown(void **state) {
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
-}
-static const char *P(const char *name) {
-    static char p[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
-    return p[k];
-}
+TMPDIR_GROUP("split")
 
 static void test_seed_table(void **state) {
     (void)state;
@@ -65,7 +48,7 @@ static void test_seed_table(void **state) {
 }
 
 static void touch(const char *name) {
-    FILE *f = fopen(P(name), "w");
+    FILE *f = fopen(path_of(name), "w");
     assert_non_null(f);
     fclose(f);
 }
@@ -88,10 +71,10 @@ static void test_numeric_order(void **state) {
     for (int i = 0; i < n; i++) assert_string_equal(strrchr(paths[i], '/') + 1, want[i]);
     cai_split_free_list(paths, n);
     /* A single file is its own list; a missing path and an empty directory are errors. */
-    assert_int_equal(cai_split_list_inputs(P("order/9.pt"), &paths, &n, &e), CAI_OK);
+    assert_int_equal(cai_split_list_inputs(path_of("order/9.pt"), &paths, &n, &e), CAI_OK);
     assert_int_equal(n, 1);
     cai_split_free_list(paths, n);
-    assert_int_equal(cai_split_list_inputs(P("nope"), &paths, &n, &e), CAI_ENOTFOUND);
+    assert_int_equal(cai_split_list_inputs(path_of("nope"), &paths, &n, &e), CAI_ENOTFOUND);
     snprintf(sub, sizeof sub, "%s/emptydir", dir);
     assert_int_equal(cai_mkdirs(sub, &e), CAI_OK);
     assert_int_equal(cai_split_list_inputs(sub, &paths, &n, &e), CAI_ENOTFOUND);
@@ -101,7 +84,7 @@ static void test_numeric_order(void **state) {
 /* 60 galaxies written as 4 inputs of 15, in the given format. */
 static void make_input(const char *sub, cai_part_format fmt, int64_t id_offset) {
     cai_synth_opts o = {.galaxies = 60, .seed = 11, .id_offset = id_offset, .per_file = 15, .format = fmt,
-                        .outdir = P(sub), .threads = 1};
+                        .outdir = path_of(sub), .threads = 1};
     cai_err e = {0};
     assert_int_equal(cai_synth_write(&o, NULL, &e), CAI_OK);
 }
@@ -112,7 +95,7 @@ static void check_output(const char *sub, int64_t src0, int64_t id0, cai_part_fo
     double *mag = malloc(60 * 40);
     cai_synth_galaxies(11, src0, 60, img, mag, z, 1);
     char path[300];
-    snprintf(path, sizeof path, "%s/manifest.jsonl", P(sub));
+    snprintf(path, sizeof path, "%s/manifest.jsonl", path_of(sub));
     cai_manifest m;
     cai_err e = {0};
     assert_int_equal(cai_manifest_load(path, &m, &e), CAI_OK);
@@ -125,7 +108,7 @@ static void check_output(const char *sub, int64_t src0, int64_t id0, cai_part_fo
         assert_int_equal(m.v[i].galaxies, want[i]);
         assert_int_equal(m.v[i].id_first, id0 + row);
         assert_int_equal(m.v[i].id_last, id0 + row + want[i] - 1);
-        snprintf(path, sizeof path, "%s/%s", P(sub), key);
+        snprintf(path, sizeof path, "%s/%s", path_of(sub), key);
         cai_file f;
         assert_int_equal(cai_file_map(path, &f, &e), CAI_OK);
         assert_int_equal(cai_manifest_verify_bytes(&m.v[i], f.data, f.len, &e), CAI_OK);
@@ -154,7 +137,7 @@ static void test_split_shards_and_pt(void **state) {
     cai_split_report r;
     cai_err e = {0};
     /* shard -> shard keeps the input ids */
-    cai_split_opts o = {.input = P("in_shard"), .outdir = P("out1"), .per_partition = 25};
+    cai_split_opts o = {.input = path_of("in_shard"), .outdir = path_of("out1"), .per_partition = 25};
     assert_int_equal(cai_split_run(&o, &r, &e), CAI_OK);
     assert_int_equal(r.inputs, 4);
     assert_int_equal(r.galaxies, 60);
@@ -162,28 +145,28 @@ static void test_split_shards_and_pt(void **state) {
     assert_int_equal(r.last_partition, 10);
     check_output("out1", 500, 500, CAI_PART_SHARD);
     /* pt -> shard: ids are id_offset + position */
-    o = (cai_split_opts){.input = P("in_pt"), .outdir = P("out2"), .per_partition = 25, .id_offset = 7000};
+    o = (cai_split_opts){.input = path_of("in_pt"), .outdir = path_of("out2"), .per_partition = 25, .id_offset = 7000};
     assert_int_equal(cai_split_run(&o, &r, &e), CAI_OK);
     check_output("out2", 0, 7000, CAI_PART_SHARD);
     /* shard -> pt (the seed's layout) */
-    o = (cai_split_opts){.input = P("in_shard"), .outdir = P("out3"), .per_partition = 25, .format = CAI_PART_SEEDPT};
+    o = (cai_split_opts){.input = path_of("in_shard"), .outdir = path_of("out3"), .per_partition = 25, .format = CAI_PART_SEEDPT};
     assert_int_equal(cai_split_run(&o, &r, &e), CAI_OK);
     check_output("out3", 500, 500, CAI_PART_SEEDPT);
     /* one file as input */
-    o = (cai_split_opts){.input = P("in_pt/2.pt"), .outdir = P("out4"), .per_partition = 4};
+    o = (cai_split_opts){.input = path_of("in_pt/2.pt"), .outdir = path_of("out4"), .per_partition = 4};
     assert_int_equal(cai_split_run(&o, &r, &e), CAI_OK);
     assert_int_equal(r.partitions, 4);
     assert_int_equal(r.last_partition, 3);
     /* refuses to overwrite, or to write where the input is */
-    o = (cai_split_opts){.input = P("in_shard"), .outdir = P("out1"), .per_partition = 25};
+    o = (cai_split_opts){.input = path_of("in_shard"), .outdir = path_of("out1"), .per_partition = 25};
     assert_int_equal(cai_split_run(&o, &r, &e), CAI_EARG);
     assert_non_null(strstr(e.msg, "--force"));
     o.force = 1;
     assert_int_equal(cai_split_run(&o, &r, &e), CAI_OK);
-    o.outdir = P("in_shard");
+    o.outdir = path_of("in_shard");
     assert_int_equal(cai_split_run(&o, &r, &e), CAI_EARG);
     assert_non_null(strstr(e.msg, "where the input is"));
-    o.outdir = P("out5");
+    o.outdir = path_of("out5");
     o.per_partition = 0;
     assert_int_equal(cai_split_run(&o, &r, &e), CAI_EARG);
 }
@@ -195,21 +178,21 @@ static void test_split_bad_inputs(void **state) {
     /* A corrupt partition in the middle: the error names it. */
     make_input("bad1", CAI_PART_SHARD, 0);
     cai_file f;
-    assert_int_equal(cai_file_map(P("bad1/3.safetensors"), &f, &e), CAI_OK);
+    assert_int_equal(cai_file_map(path_of("bad1/3.safetensors"), &f, &e), CAI_OK);
     uint8_t *copy = malloc(f.len);
     memcpy(copy, f.data, f.len);
     copy[f.len - 5] ^= 0xff;
-    assert_int_equal(cai_write_file_atomic(P("bad1/3.safetensors"), copy, f.len, &e), CAI_OK);
+    assert_int_equal(cai_write_file_atomic(path_of("bad1/3.safetensors"), copy, f.len, &e), CAI_OK);
     cai_file_unmap(&f);
     free(copy);
-    cai_split_opts o = {.input = P("bad1"), .outdir = P("bad1_out"), .per_partition = 25};
+    cai_split_opts o = {.input = path_of("bad1"), .outdir = path_of("bad1_out"), .per_partition = 25};
     assert_int_equal(cai_split_run(&o, &r, &e), CAI_EFORMAT);
     assert_non_null(strstr(e.msg, "bad1/3.safetensors"));
     assert_non_null(strstr(e.msg, "checksum"));
     /* A text file posing as a partition. */
     make_input("bad2", CAI_PART_SHARD, 0);
-    assert_int_equal(cai_write_file_atomic(P("bad2/5.pt"), "not a partition\n", 16, &e), CAI_OK);
-    o = (cai_split_opts){.input = P("bad2"), .outdir = P("bad2_out"), .per_partition = 25};
+    assert_int_equal(cai_write_file_atomic(path_of("bad2/5.pt"), "not a partition\n", 16, &e), CAI_OK);
+    o = (cai_split_opts){.input = path_of("bad2"), .outdir = path_of("bad2_out"), .per_partition = 25};
     assert_int_equal(cai_split_run(&o, &r, &e), CAI_EFORMAT);
     assert_non_null(strstr(e.msg, "bad2/5.pt"));
     /* Unlabelled shards: fine as shards, refused as seed .pt; mixed with labelled ones, refused. */
@@ -217,23 +200,23 @@ static void test_split_bad_inputs(void **state) {
     double mag[10] = {0};
     int64_t ids[2] = {0, 1};
     cai_shard_data d = {2, img, mag, ids, NULL, NULL};
-    assert_int_equal(cai_mkdirs(P("nolab"), &e), CAI_OK);
-    assert_int_equal(cai_shard_write(P("nolab/1.safetensors"), &d, NULL, NULL, &e), CAI_OK);
-    o = (cai_split_opts){.input = P("nolab"), .outdir = P("nolab_out"), .per_partition = 1};
+    assert_int_equal(cai_mkdirs(path_of("nolab"), &e), CAI_OK);
+    assert_int_equal(cai_shard_write(path_of("nolab/1.safetensors"), &d, NULL, NULL, &e), CAI_OK);
+    o = (cai_split_opts){.input = path_of("nolab"), .outdir = path_of("nolab_out"), .per_partition = 1};
     assert_int_equal(cai_split_run(&o, &r, &e), CAI_OK);
-    o = (cai_split_opts){.input = P("nolab"), .outdir = P("nolab_pt"), .per_partition = 1, .format = CAI_PART_SEEDPT};
+    o = (cai_split_opts){.input = path_of("nolab"), .outdir = path_of("nolab_pt"), .per_partition = 1, .format = CAI_PART_SEEDPT};
     assert_int_equal(cai_split_run(&o, &r, &e), CAI_EFORMAT);
     assert_non_null(strstr(e.msg, "no redshift labels"));
     d.redshift = z;
-    assert_int_equal(cai_shard_write(P("nolab/2.safetensors"), &d, NULL, NULL, &e), CAI_OK);
-    o = (cai_split_opts){.input = P("nolab"), .outdir = P("mixed_out"), .per_partition = 1};
+    assert_int_equal(cai_shard_write(path_of("nolab/2.safetensors"), &d, NULL, NULL, &e), CAI_OK);
+    o = (cai_split_opts){.input = path_of("nolab"), .outdir = path_of("mixed_out"), .per_partition = 1};
     assert_int_equal(cai_split_run(&o, &r, &e), CAI_EFORMAT);
     assert_non_null(strstr(e.msg, "nolab/2.safetensors"));
     /* Only empty partitions: nothing to split. */
     d.n = 0;
-    assert_int_equal(cai_mkdirs(P("empty"), &e), CAI_OK);
-    assert_int_equal(cai_shard_write(P("empty/1.safetensors"), &d, NULL, NULL, &e), CAI_OK);
-    o = (cai_split_opts){.input = P("empty"), .outdir = P("empty_out"), .per_partition = 1};
+    assert_int_equal(cai_mkdirs(path_of("empty"), &e), CAI_OK);
+    assert_int_equal(cai_shard_write(path_of("empty/1.safetensors"), &d, NULL, NULL, &e), CAI_OK);
+    o = (cai_split_opts){.input = path_of("empty"), .outdir = path_of("empty_out"), .per_partition = 1};
     assert_int_equal(cai_split_run(&o, &r, &e), CAI_EFORMAT);
     assert_non_null(strstr(e.msg, "no galaxies"));
 }
