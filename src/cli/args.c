@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cai_arg_int(const char *cmd, const char *flag, const char *s, int64_t min, int64_t max, int64_t *out) {
     char *end;
@@ -25,5 +26,15 @@ int cai_arg_int32(const char *cmd, const char *flag, const char *s, int min, int
     int64_t v;
     if (cai_arg_int(cmd, flag, s, min, max, &v)) return -1;
     *out = (int)v;
+    return 0;
+}
+
+int cai_arg_format(const char *cmd, const char *s, cai_part_format *out) {
+    if (!strcmp(s, "shard")) *out = CAI_PART_SHARD;
+    else if (!strcmp(s, "pt")) *out = CAI_PART_SEEDPT;
+    else {
+        fprintf(stderr, "cai %s: --format: expected \"shard\" or \"pt\", got \"%s\"\n", cmd, s);
+        return -1;
+    }
     return 0;
 }

@@ -6,9 +6,14 @@
 
 #include <stdint.h>
 
+#include "data/partition.h"
+
 /* Parse a whole decimal integer in [min, max]; on failure print the message and return -1. */
 int cai_arg_int(const char *cmd, const char *flag, const char *s, int64_t min, int64_t max, int64_t *out);
 /* The same for an int-sized value. */
 int cai_arg_int32(const char *cmd, const char *flag, const char *s, int min, int max, int *out);
+
+/* Parse a partition format name: "shard" (CAI shard) or "pt" (the seed's torch layout). */
+int cai_arg_format(const char *cmd, const char *s, cai_part_format *out);
 
 #endif

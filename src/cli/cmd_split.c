@@ -67,12 +67,7 @@ int cmd_split(int argc, char **argv) {
             break;
         case 'o': o.outdir = optarg; break;
         case 'f':
-            if (!strcmp(optarg, "shard")) o.format = CAI_PART_SHARD;
-            else if (!strcmp(optarg, "pt")) o.format = CAI_PART_SEEDPT;
-            else {
-                fprintf(stderr, "cai split: --format: expected \"shard\" or \"pt\", got \"%s\"\n", optarg);
-                return 2;
-            }
+            if (cai_arg_format("split", optarg, &o.format)) return 2;
             break;
         case 'i':
             if (cai_arg_int("split", "--id-offset", optarg, 0, INT64_MAX, &o.id_offset)) return 2;

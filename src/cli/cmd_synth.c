@@ -72,12 +72,7 @@ int cmd_synth(int argc, char **argv) {
         }
         case 'o': o.outdir = optarg; break;
         case 'f':
-            if (!strcmp(optarg, "shard")) o.format = CAI_PART_SHARD;
-            else if (!strcmp(optarg, "pt")) o.format = CAI_PART_SEEDPT;
-            else {
-                fprintf(stderr, "cai synth: --format: expected \"shard\" or \"pt\", got \"%s\"\n", optarg);
-                return 2;
-            }
+            if (cai_arg_format("synth", optarg, &o.format)) return 2;
             break;
         case 'k':
             if (cai_arg_int("synth", "--galaxies-per-file", optarg, 1, INT64_MAX, &o.per_file)) return 2;
