@@ -45,7 +45,7 @@ fi
 NFILES=$(ls "$DATA" | grep -cE '^[0-9]+\.(pt|safetensors)$')
 echo "-- $NFILES partitions in $DATA"
 
-# 3. The payload, in the seed's demo shape (../shared/fixtures/seed-results/demo_input.json).
+# 3. The payload, in the seed's demo shape (tests/fixtures/seed-results/demo_input.json).
 cat > "$OUT/payload.json" <<JSON
 {
   "bucket": "cosmicai-data",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every test: the cmocka unit binaries in $CAI_BUILD/tests, then each tests/integration/*.sh.
 # Integration scripts get CAI (the cai binary), CAI_BUILD, TORCH_PY (/usr/bin/python3 with torch),
-# SHARED (../shared) and a private TMPDIR; each exits 0 to pass, 77 to skip. With FUZZ_SECONDS set, each
+# FIXTURES (tests/fixtures) and a private TMPDIR; each exits 0 to pass, 77 to skip. With FUZZ_SECONDS set, each
 # fuzzer in build/fuzz then runs that many seconds as one more test.
 # Ends with the line "tests: N passed, M failed, K skipped".
 set -uo pipefail
@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 export CAI_BUILD=${CAI_BUILD:-build}
 case $CAI_BUILD in /*) export CAI="$CAI_BUILD/cai" ;; *) export CAI="$PWD/$CAI_BUILD/cai" ;; esac
 export TORCH_PY=${TORCH_PY:-/usr/bin/python3}
-export SHARED=${SHARED:-$(cd .. && pwd)/shared}
+# Fixtures (the seed's result files, the state_dict key lists) live in the repository: a clone needs nothing beside it.
+export FIXTURES=${FIXTURES:-$PWD/tests/fixtures}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp}

@@ -1,5 +1,5 @@
 /* forward.c — sessions (llama2.c's RunState: activation buffers allocated once per max batch) and the
- * forward pass, written to read like the model's diagram (see ../shared/spec/astromae.md):
+ * forward pass, written to read like the model's diagram (see docs/spec/astromae.md):
  *
  *   image ─┬─ patch embed → [cls; patches] + pos → 12 blocks → mean(patches) → fc_norm → head → vit_block ─┐
  *          └─ Inception stem → pool → inc → inc → pool → inc → inc → pool → inc(1,2,4) → flatten → MLP ──────┤ concat

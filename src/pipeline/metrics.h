@@ -1,5 +1,5 @@
 /* metrics.h — the photo-z accuracy metrics of a catalog (labels z, predictions p, Δ = (p − z)/(1 + z)),
- * as ../shared/spec/astromae.md defines them, plus the literature's outlier fraction η.
+ * as docs/spec/astromae.md defines them, plus the literature's outlier fraction η.
  * Owns: arithmetic only. Must not touch: files, stores, JSON layout beyond cai_metrics_json. */
 #ifndef CAI_METRICS_H
 #define CAI_METRICS_H

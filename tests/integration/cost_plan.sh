@@ -2,7 +2,7 @@
 # cai cost and cai plan from the command line: the seed README's table beside the bill, a bill from a
 # seed run folder and from parameters, plans for the seed's 659,817 galaxies, refusals.
 set -uo pipefail
-: "${CAI:?}" "${SHARED:?}"
+: "${CAI:?}" "${FIXTURES:?}"
 T=${TMPDIR:-/tmp}/cost_plan.$$
 mkdir -p "$T"
 fail() { echo "FAIL: $*"; exit 1; }
@@ -16,10 +16,8 @@ grep -q 'Lambda compute          \$0.97' "$T/p" || { cat "$T/p"; fail "75 MB bil
 grep -q 'per million galaxies' "$T/p" || fail "per million galaxies"
 "$CAI" cost --partitions 173 --seconds-per-invocation 33.7 --arch arm64 --sfn express >"$T/a" || fail "arm64/express"
 grep -q 'arm64' "$T/a" && grep -q 'Express' "$T/a" || fail "arm64/express output"
-if [ -d "$SHARED/fixtures/seed-results" ]; then
-  "$CAI" cost "$SHARED/fixtures/seed-results/result-partition-25MB/1GB/1" --galaxies 52398 >"$T/r" || fail "cost RUN_DIR"
+  "$CAI" cost "$FIXTURES/seed-results/result-partition-25MB/1GB/1" --galaxies 52398 >"$T/r" || fail "cost RUN_DIR"
   grep -q '41 ranks with data' "$T/r" && grep -q 'seed records' "$T/r" || { cat "$T/r"; fail "run notes"; }
-fi
 "$CAI" cost --memory-mb 20000 --partitions 1 --seconds-per-invocation 1 2>"$T/e" && fail "memory limit"
 "$CAI" cost "$T/nonexistent" 2>"$T/e" && fail "missing run"
 "$CAI" cost 2>/dev/null && fail "no inputs"

@@ -15,7 +15,7 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 PY=${TORCH_PY:-/usr/bin/python3}
 CAI=${CAI:-$root/build/cai}
-SHARED=${SHARED:-$root/../shared}
+FIXTURES=${FIXTURES:-$root/tests/fixtures}
 N=${GOLDEN_N:-513}
 NS=${GOLDEN_NSMALL:-16}
 CASES=${GOLDEN_CASES:-vit vitae vitae-k3}
@@ -35,8 +35,8 @@ t0=$SECONDS
 for case in $CASES; do
   d="$work/$case"; mkdir -p "$d"
   case $case in
-    vit)      variant=vit;   seed=101; extra=(); keys=(--keys "$SHARED/spec/astromae_vit.keys") ;;
-    vitae)    variant=vitae; seed=202; extra=(); keys=(--keys "$SHARED/spec/astromae_vitae.keys") ;;
+    vit)      variant=vit;   seed=101; extra=(); keys=(--keys "$FIXTURES/spec/astromae_vit.keys") ;;
+    vitae)    variant=vitae; seed=202; extra=(); keys=(--keys "$FIXTURES/spec/astromae_vitae.keys") ;;
     vitae-k3) variant=vitae; seed=303; extra=(--pcm-kernel 3 --pcm-groups 64); keys=() ;;
     *) fail "unknown case $case"; continue ;;
   esac

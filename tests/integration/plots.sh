@@ -2,10 +2,10 @@
 # cai plot: every plot renders to a valid, non-trivial PNG from the seed's tables and from cai stats'
 # own output; a missing gnuplot gives a clear message.
 set -uo pipefail
-: "${CAI:?}" "${SHARED:?}"
+: "${CAI:?}" "${FIXTURES:?}"
 command -v gnuplot >/dev/null || { echo "gnuplot not installed (apt-get install gnuplot-nox)"; exit 77; }
-FIX="$SHARED/fixtures/seed-results"
-[ -d "$FIX" ] || { echo "no seed fixtures at $FIX"; exit 77; }
+FIX="$FIXTURES/seed-results"
+[ -d "$FIX" ] || { echo "seed fixtures missing at $FIX (they ship in tests/fixtures)"; exit 1; }
 T=${TMPDIR:-/tmp}/plots.$$
 mkdir -p "$T"
 fail() { echo "FAIL: $*"; exit 1; }

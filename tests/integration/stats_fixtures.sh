@@ -3,9 +3,9 @@
 # seed's own CSV row, byte for byte; bad run folders are reported and skipped without spoiling the rest;
 # CAI-format run folders get durations from their recorded times.
 set -uo pipefail
-: "${CAI:?}" "${SHARED:?}"
-FIX="$SHARED/fixtures/seed-results"
-[ -d "$FIX" ] || { echo "no seed fixtures at $FIX"; exit 77; }
+: "${CAI:?}" "${FIXTURES:?}"
+FIX="$FIXTURES/seed-results"
+[ -d "$FIX" ] || { echo "seed fixtures missing at $FIX (they ship in tests/fixtures)"; exit 1; }
 T=${TMPDIR:-/tmp}/stats_fixtures.$$
 mkdir -p "$T"
 fail() { echo "FAIL: $*"; exit 1; }

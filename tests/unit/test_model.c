@@ -109,11 +109,11 @@ static void test_random_weights_load(void **state) {
     assert_string_equal(cai_model_variant(m), "vitae");
     assert_int_equal(cai_model_nparams(m), 15902889); /* = the published checkpoint's 60.6647 MB */
     cai_model_free(m);
-    const char *shared = getenv("SHARED") ? getenv("SHARED") : "/work/shared";
+    const char *fix = getenv("FIXTURES") ? getenv("FIXTURES") : "tests/fixtures";
     char k[512];
-    snprintf(k, sizeof k, "%s/spec/astromae_vit.keys", shared);
+    snprintf(k, sizeof k, "%s/spec/astromae_vit.keys", fix);
     check_keys_against_spec(vit_path, k);
-    snprintf(k, sizeof k, "%s/spec/astromae_vitae.keys", shared);
+    snprintf(k, sizeof k, "%s/spec/astromae_vitae.keys", fix);
     check_keys_against_spec(vitae_path, k);
     /* Same seed → same bytes. */
     char p2[160];

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""AstroMAE reference model in PyTorch, written from ../../shared/spec/astromae.md.
+"""AstroMAE reference model in PyTorch, written from ../../docs/spec/astromae.md.
 
 This is a TEST TOOL: the golden tests compare `cai predict` with it, and the benchmark times it. CAI never
 needs Python or torch at run time. Run it with /usr/bin/python3 (Debian python3-torch 1.13).
