@@ -8,6 +8,10 @@
 #   make test-fast  the same tests on the release build
 #   make bench      benchmarks (see BENCHMARKS.md)
 #   make fuzz       build the fuzzers and run each briefly
+#   make install    install (PREFIX=/usr/local, DESTDIR=) the binary, cai.1, libcai.a, headers, cai.pc;
+#                   make uninstall removes exactly those
+#   make deb        a Debian package (dpkg-buildpackage) in build/deb/
+#   make format-check   clang-format over the tree would change nothing
 
 SHELL   := /bin/bash
 BUILD   ?= build
@@ -28,34 +32,94 @@ LIB_SRC   := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
-HDRS      := $(shell find src -name '*.h')
+# The version lives in src/common/version.h only.
+VERSION   := $(shell sed -n 's/^\#define CAI_VERSION_STRING "\(.*\)"/\1/p' src/common/version.h)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps deps-test demo test test-fast asan bench fuzz clean lambda-package format check-deps valgrind
-all: $(BUILD)/cai $(TESTS) $(BENCHES)
+.PHONY: all programs deps deps-test demo test test-fast asan bench fuzz clean lambda-package format format-check \
+        check-deps valgrind install uninstall deb
+all: programs $(TESTS) $(BENCHES)
+# What `make install` needs (and all a package build compiles: no tests, no benchmarks).
+programs: $(BUILD)/cai $(BUILD)/libcai.a $(BUILD)/cai.1
 
-$(BUILD)/obj/%.o: %.c $(HDRS)
+# -MMD -MP: each object depends on the headers it actually includes (build/obj/**/*.d), not on all of them.
+DEPFLAGS = -MMD -MP
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/libcai.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/cai: $(CLI_OBJ) $(BUILD)/libcai.a
-	$(CC) $(CFLAGS) $(SAN) -o $@ $(CLI_OBJ) $(BUILD)/libcai.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(SAN) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libcai.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcai.a $(HDRS)
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcai.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN) -I tests -o $@ $< $(BUILD)/libcai.a $(LDLIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) $(DEPFLAGS) $(LDFLAGS) -I tests -o $@ $< $(BUILD)/libcai.a $(LDLIBS) -lcmocka
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libcai.a $(HDRS)
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libcai.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SAN) -o $@ $< $(BUILD)/libcai.a $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) $(DEPFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libcai.a $(LDLIBS)
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TESTS:=.d) $(BENCHES:=.d)
+
+# The man page is generated from the commands' own --help (scripts/man.sh), so it cannot drift from them.
+$(BUILD)/cai.1: $(BUILD)/cai scripts/man.sh
+	scripts/man.sh $(BUILD)/cai > $@.tmp && mv $@.tmp $@
+
+# ---- install ---------------------------------------------------------------------------------------
+# GNU directory variables. To install one more thing, add it to one of the INSTALL_* lists (a new binary,
+# such as an MPI launcher, goes in INSTALL_BINS; a man page in INSTALL_MAN1); uninstall follows the lists.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+LIBDIR      ?= $(PREFIX)/lib
+INCLUDEDIR  ?= $(PREFIX)/include
+MANDIR      ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL     ?= install
+INSTALL_BINS  := $(BUILD)/cai
+INSTALL_MAN1  := $(BUILD)/cai.1
+INSTALL_LIBS  := $(BUILD)/libcai.a
+# Public headers: the library's, by layer (include/cai/<layer>/x.h, so their "../common/err.h" includes
+# still resolve), except the *_internal.h ones.
+INSTALL_HDRS  := $(sort $(filter-out %_internal.h,$(shell find src -name '*.h' ! -path 'src/cli/*')))
+
+# cai.pc is written at install time: it records the install paths (without DESTDIR).
+install: programs
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	$(INSTALL) -m 755 $(INSTALL_BINS) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 644 $(INSTALL_MAN1) $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 644 $(INSTALL_LIBS) $(DESTDIR)$(LIBDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' packaging/cai.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/cai.pc
+	for h in $(INSTALL_HDRS); do \
+	  $(INSTALL) -D -m 644 $$h $(DESTDIR)$(INCLUDEDIR)/cai/$${h#src/} || exit 1; done
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(INSTALL_BINS))) \
+	      $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(INSTALL_MAN1))) \
+	      $(addprefix $(DESTDIR)$(LIBDIR)/,$(notdir $(INSTALL_LIBS))) \
+	      $(DESTDIR)$(PKGCONFIGDIR)/cai.pc
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/cai
+
+# A .deb from debian/ with dpkg-buildpackage, built in a copy of the tree under build/deb/ (the packages
+# land in build/deb/, not beside the repository). The copy is what git tracks, plus untracked files git
+# does not ignore.
+DEB_DIR ?= build/deb
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/cai-$(VERSION)
+	if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git ls-files -z -co --exclude-standard | xargs -0 -I{} sh -c 'test -e "{}" && echo "{}"' | \
+	    tar -cf - -T - | tar -xf - -C $(DEB_DIR)/cai-$(VERSION); \
+	else tar --exclude=./build --exclude=./.git -cf - . | tar -xf - -C $(DEB_DIR)/cai-$(VERSION); fi
+	cd $(DEB_DIR)/cai-$(VERSION) && dpkg-buildpackage -b -us -uc
+	@ls $(DEB_DIR)/*.deb
 
 deps:
 	@scripts/deps.sh build
@@ -96,14 +160,15 @@ bench: deps-test
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZERS  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
-build/fuzz/obj/%.o: %.c $(HDRS)
+build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -O1 -g $(ARCH) -fopenmp -Wall -Wextra -Werror -Wno-unused-parameter -Wno-pass-failed -I src -I/usr/include/cjson \
-	  -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+	  -fsanitize=fuzzer-no-link,address,undefined $(DEPFLAGS) -c $< -o $@
+-include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZERS:=.d)
 build/fuzz/%: fuzz/%.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -O1 -g $(ARCH) -fopenmp -I src -I/usr/include/cjson -fsanitize=fuzzer,address,undefined \
-	  -o $@ $< $(FUZZ_LIB_OBJ) $(LDLIBS)
+	  $(DEPFLAGS) -o $@ $< $(FUZZ_LIB_OBJ) $(LDLIBS)
 # Keep the fuzzers' objects (make would delete them as intermediates and rebuild all of them next time).
 .SECONDARY: $(FUZZ_LIB_OBJ)
 .PHONY: fuzz-build
@@ -115,8 +180,14 @@ lambda-package: deps
 	$(MAKE) all
 	scripts/lambda-package.sh
 
+# .clang-format describes the tree's style: `make format-check` fails (and shows the diff) if clang-format
+# would change any file; `make format` applies it.
+FORMAT_SRC = $(shell find src tests bench fuzz -name '*.[ch]' | sort)
 format:
-	clang-format -i $$(find src tests bench fuzz -name '*.[ch]')
+	clang-format -i $(FORMAT_SRC)
+
+format-check:
+	@scripts/format-check.sh $(FORMAT_SRC)
 
 clean:
 	rm -rf build

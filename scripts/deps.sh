@@ -5,8 +5,10 @@
 set -euo pipefail
 want=(gcc make pkg-config libdnnl-dev libcurl4-openssl-dev libssl-dev libcjson-dev libcfitsio-dev zlib1g-dev
       libcmocka-dev gnuplot-nox openmpi-bin libopenmpi-dev zip unzip)
+# Packaging (make deb, tests/integration/package_deb.sh) and the style check (make format-check).
+pack=(dpkg-dev debhelper fakeroot clang-format groff-base)
 if [ "${1:-build}" = test ]; then
-  want+=(python3-torch libopenblas0-openmp clang libclang-rt-14-dev nodejs busybox-static fitsverify)
+  want+=(python3-torch libopenblas0-openmp clang libclang-rt-14-dev nodejs busybox-static fitsverify "${pack[@]}")
 fi
 missing=()
 for p in "${want[@]}"; do

@@ -2,9 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../common/version.h"
 #include "commands.h"
-
-#define CAI_VERSION "0.1.0"
 
 static const struct {
     const char *name;
@@ -30,7 +29,7 @@ static const struct {
 
 static void usage(FILE *f) {
     fprintf(f, "cai %s — Cloud-based Astronomy Inference (AstroMAE photo-z)\n\nusage: cai <command> [options]\n\n",
-            CAI_VERSION);
+            CAI_VERSION_STRING);
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         fprintf(f, "  %-11s %s\n", cmds[i].name, cmds[i].help);
     fprintf(f, "\n`cai <command> --help` for a command's options.\n");
@@ -46,7 +45,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
-        printf("cai %s\n", CAI_VERSION);
+        printf("cai %s\n", CAI_VERSION_STRING);
         return 0;
     }
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)

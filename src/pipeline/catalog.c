@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../common/util.h"
+#include "../common/version.h"
 
 int cai_catalog_add(cai_catalog *c, const cai_pred_row *r, cai_err *err) {
     if (c->n == c->cap) {
@@ -86,7 +87,7 @@ int cai_catalog_write_fits(const cai_catalog *c, const cai_catalog_meta *m, cons
     if (m && m->bucket) fits_write_key(f, TSTRING, "BUCKET", (void *)m->bucket, "run bucket", &status);
     if (m && m->result_path) fits_write_key_longstr(f, "RESPATH", m->result_path, "run result_path", &status);
     if (m && m->run_id) fits_write_key_longstr(f, "RUNID", m->run_id, "run id", &status);
-    fits_write_key(f, TSTRING, "CAIVER", "0.1.0", "cai version", &status);
+    fits_write_key(f, TSTRING, "CAIVER", (void *)CAI_VERSION_STRING, "cai version", &status);
     fits_write_date(f, &status);
     if (status) {
         int s2 = 0;

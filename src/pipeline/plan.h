@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "../common/err.h"
+#include "../data/split.h" /* CAI_BYTES_PER_GALAXY */
 #include "cost.h"
 
 /* Defaults, each documented in docs/stats.md. */
@@ -21,7 +22,6 @@
 #define CAI_MAP_MAX_CONCURRENCY 10000
 #define CAI_DEFAULT_ACCOUNT_CONCURRENCY 1000
 #define CAI_GALAXIES_PER_MB 51.13        /* the seed's partitions: 1,278 per 25 MB */
-#define CAI_BYTES_PER_GALAXY 20524
 
 typedef struct {
     double galaxies;
