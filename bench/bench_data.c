@@ -109,8 +109,12 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 100000; i++) {
             char key[32];
             snprintf(key, sizeof key, "%d.safetensors", i + 1);
-            cai_manifest_entry en = {.key = key, .galaxies = 1278, .bytes = 26240728, .id_first = (int64_t)i * 1278,
-                                     .id_last = (int64_t)i * 1278 + 1277, .format = CAI_PART_SHARD};
+            cai_manifest_entry en = {.key = key,
+                                     .galaxies = 1278,
+                                     .bytes = 26240728,
+                                     .id_first = (int64_t)i * 1278,
+                                     .id_last = (int64_t)i * 1278 + 1277,
+                                     .format = CAI_PART_SHARD};
             memset(en.sha256, 'a', 64);
             cai_manifest_writer_add(w, &en, &e);
         }

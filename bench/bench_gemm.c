@@ -20,12 +20,12 @@ static double now(void) {
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-#define CK(x)                                                                                                    \
-    do {                                                                                                         \
-        if ((x) != dnnl_success) {                                                                               \
-            fprintf(stderr, "oneDNN call failed: %s (line %d)\n", #x, __LINE__);                                \
-            exit(1);                                                                                             \
-        }                                                                                                        \
+#define CK(x)                                                                                                          \
+    do {                                                                                                               \
+        if ((x) != dnnl_success) {                                                                                     \
+            fprintf(stderr, "oneDNN call failed: %s (line %d)\n", #x, __LINE__);                                       \
+            exit(1);                                                                                                   \
+        }                                                                                                              \
     } while (0)
 
 typedef struct {
@@ -111,8 +111,8 @@ int main(int argc, char **argv) {
             if (r > 0) tsum[k] += now() - t0; /* round 0 is warm-up */
         }
     for (int i = 0; i < 4; i++) flop += 2.0 * M * KN[i][0] * KN[i][1];
-    printf("threads %d, M = 17*%d = %lld, block GEMMs (qkv, proj, fc1, fc2), %d rounds\n", threads, batch,
-           (long long)M, rounds);
+    printf("threads %d, M = 17*%d = %lld, block GEMMs (qkv, proj, fc1, fc2), %d rounds\n", threads, batch, (long long)M,
+           rounds);
     for (int k = 0; k < 5; k++)
         printf("  %-16s %7.1f G%s/s\n", names[k], flop * rounds / tsum[k] / 1e9, k == 4 ? "OP" : "FLOP");
     return 0;

@@ -1,4 +1,4 @@
-/* fuzz_pickle.c — libFuzzer target for the restricted pickle VM (data/torchpickle.c) and the partition reader.
+/* fuzz_pickle.c — libFuzzer target for the restricted pickle VM (format/torchpickle.c) and the partition reader.
  * First byte even: the rest is a bare data.pkl run against a fixed small archive whose storages "f/data/0"
  * (64 bytes) and "f/data/1" (deflated) let tensor records be built; odd: the rest is a whole archive, run
  * through cai_tp_load_archive and cai_seedpt_parse. Every tensor found is copied out, so a view that escapes
@@ -9,8 +9,8 @@
 
 #include "../tests/unit/zipbuild.h"
 #include "data/seedpt.h"
-#include "data/torchpickle.h"
-#include "data/zip.h"
+#include "format/torchpickle.h"
+#include "format/zip.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -70,7 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         cai_seedpt sp;
         if (cai_seedpt_parse(p, size - 1, "fuzz.pt", &sp, &err) == CAI_OK) {
             volatile float acc = 0;
-            for (int64_t i = 0; i < sp.n; i++) acc += sp.images[i * 5120 + 5119] + (float)sp.mags[i * 5 + 4] + sp.redshift[i];
+            for (int64_t i = 0; i < sp.n; i++)
+                acc += sp.images[i * 5120 + 5119] + (float)sp.mags[i * 5 + 4] + sp.redshift[i];
             cai_seedpt_close(&sp);
         }
         free(p);

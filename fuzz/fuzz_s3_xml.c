@@ -25,8 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             for (size_t i = 0; i < l.n; i++)
                 if (!l.keys[i]) abort();
             if (trunc && (!tok || !*tok)) abort();
-        } else if (!err.msg[0])
-            abort(); /* every failure says why */
+        } else if (!err.msg[0]) abort(); /* every failure says why */
         free(tok);
         cai_keylist_free(&l);
     }

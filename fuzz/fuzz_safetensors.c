@@ -1,10 +1,10 @@
-/* fuzz_safetensors.c — libFuzzer target for the safetensors reader (model/safetensors.c, cai_st_parse):
+/* fuzz_safetensors.c — libFuzzer target for the safetensors reader (format/safetensors.c, cai_st_parse):
  * parse, then look up every tensor and metadata key and touch every data byte the reader vouched for. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/safetensors.h"
+#include "format/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,10 +1,10 @@
-/* fuzz_zip.c — libFuzzer target for the restricted ZIP reader (data/zip.c): open, then read every entry
+/* fuzz_zip.c — libFuzzer target for the restricted ZIP reader (format/zip.c): open, then read every entry
  * (stored zero-copy or inflated, CRC checked) and touch every byte returned. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/zip.h"
+#include "format/zip.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -14,8 +14,8 @@ int cai_arg_int(const char *cmd, const char *flag, const char *s, int64_t min, i
         if (max == INT64_MAX)
             fprintf(stderr, "cai %s: %s: expected an integer >= %" PRId64 ", got \"%s\"\n", cmd, flag, min, s);
         else
-            fprintf(stderr, "cai %s: %s: expected an integer in [%" PRId64 ", %" PRId64 "], got \"%s\"\n", cmd,
-                    flag, min, max, s);
+            fprintf(stderr, "cai %s: %s: expected an integer in [%" PRId64 ", %" PRId64 "], got \"%s\"\n", cmd, flag,
+                    min, max, s);
         return -1;
     }
     *out = v;

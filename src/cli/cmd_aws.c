@@ -72,12 +72,12 @@ static int parse(int argc, char **argv, opts *o) {
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define OPT(name, field)                                                                                        \
-    if (!strcmp(a, name)) {                                                                                    \
-        if (!v) return fprintf(stderr, "cai aws: %s needs a value\n", name), -1;                              \
-        o->field = v;                                                                                          \
-        i++;                                                                                                   \
-        continue;                                                                                              \
+#define OPT(name, field)                                                                                               \
+    if (!strcmp(a, name)) {                                                                                            \
+        if (!v) return fprintf(stderr, "cai aws: %s needs a value\n", name), -1;                                       \
+        o->field = v;                                                                                                  \
+        i++;                                                                                                           \
+        continue;                                                                                                      \
     }
         OPT("--stack", stack)
         OPT("--code-bucket", code_bucket)
@@ -182,10 +182,13 @@ static int do_deploy(opts *o) {
     cai_err err = {0};
     struct stat sb;
     if (stat(o->zip, &sb))
-        return fprintf(stderr, "cai aws deploy: %s: %s (build it with `make lambda-package`)\n", o->zip, strerror(errno)), 1;
+        return fprintf(stderr, "cai aws deploy: %s: %s (build it with `make lambda-package`)\n", o->zip,
+                       strerror(errno)),
+               1;
     if (stat(o->tmpl, &sb))
         return fprintf(stderr, "cai aws deploy: template %s: %s (run from the source tree or pass --template)\n",
-                       o->tmpl, strerror(errno)), 1;
+                       o->tmpl, strerror(errno)),
+               1;
     /* Content-addressed keys: a new zip is a new key, so CloudFormation sees a change and updates the code. */
     char zsha[13], wsha[13] = "", zkey[128], wkey[128] = "", zname[64], wname[64] = "";
     if (file_sha12(o->zip, zsha, &err)) return die(&err);
@@ -321,8 +324,7 @@ static int follow_status(opts *o, const char *exec_arn) {
         int running = status && !strcmp(status, "RUNNING");
         if (!running || !o->follow) {
             double start, wall = wall_of(desc, &start);
-            if (!running && wall >= 0)
-                printf("wall time: %.3f s (Step Functions startDate -> stopDate)\n", wall);
+            if (!running && wall >= 0) printf("wall time: %.3f s (Step Functions startDate -> stopDate)\n", wall);
             if (!running && status && strcmp(status, "SUCCEEDED")) {
                 const char *e = jstr(desc, "error"), *c = jstr(desc, "cause");
                 printf("error: %s\ncause: %s\n", e ? e : "-", c ? c : "-");
@@ -401,8 +403,8 @@ static int do_logs(opts *o) {
     snprintf(group, sizeof group, "/aws/lambda/%s-%s", o->stack, o->stage);
     snprintf(start, sizeof start, "%.0f", (cai_wall_now() - o->since_min * 60) * 1000);
     snprintf(limit, sizeof limit, "%ld", o->limit);
-    const char *args[16] = {"logs", "filter-log-events", "--log-group-name", group, "--start-time", start,
-                            "--limit", limit};
+    const char *args[16] = {"logs", "filter-log-events", "--log-group-name", group, "--start-time", start, "--limit",
+                            limit};
     int k = 8;
     if (o->filter) args[k++] = "--filter-pattern", args[k++] = o->filter;
     args[k] = NULL;
@@ -450,8 +452,11 @@ static int do_fetch(opts *o) {
     static const struct {
         const char *name;
         int required;
-    } files[] = {{"combined_data.json", 1}, {"summary.json", 1}, {"predictions.csv", 0},
-                 {"predictions.fits", 0},   {"payload.json", 0}};
+    } files[] = {{"combined_data.json", 1},
+                 {"summary.json", 1},
+                 {"predictions.csv", 0},
+                 {"predictions.fits", 0},
+                 {"payload.json", 0}};
     int missing = 0;
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char key[2200], path[4400];

@@ -46,11 +46,11 @@ static int validate(const char *out, const char *what, int ntensors, cai_err *er
     char np[32];
     commas(cai_model_nparams(m), np, sizeof np);
     if (ntensors > 0)
-        printf("converted %s: variant %s, %s parameters, %d tensors -> %s\n", what, cai_model_variant(m), np,
-               ntensors, out);
+        printf("converted %s: variant %s, %s parameters, %d tensors -> %s\n", what, cai_model_variant(m), np, ntensors,
+               out);
     else
-        printf("wrote untrained %s weights: %s parameters -> %s (predictions are not physical)\n",
-               cai_model_variant(m), np, out);
+        printf("wrote untrained %s weights: %s parameters -> %s (predictions are not physical)\n", cai_model_variant(m),
+               np, out);
     cai_model_free(m);
     return CAI_OK;
 }
@@ -62,7 +62,10 @@ int cmd_convert(int argc, char **argv) {
     int npos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
         if (!strcmp(a, "--init") && i + 1 < argc) init = argv[++i];
         else if (!strcmp(a, "--seed") && i + 1 < argc) seed_s = argv[++i];
         else if (!strcmp(a, "--no-check")) check = 0;
@@ -116,7 +119,9 @@ int cmd_convert(int argc, char **argv) {
         return cai_exit_status(err.code);
     }
     if (!info.whole_model)
-        printf("note: %s is a state_dict: hyper-parameters it cannot hold (eps, num_heads, scale) take the seed's "
-               "defaults\n", pos[0]);
+        printf(
+            "note: %s is a state_dict: hyper-parameters it cannot hold (eps, num_heads, scale) take the seed's "
+            "defaults\n",
+            pos[0]);
     return 0;
 }

@@ -24,10 +24,11 @@ int cmd_initialize(int argc, char **argv) {
         case 's': store = optarg; break;
         case 'q': quiet = 1; break;
         case 'h':
-            printf("usage: cai initialize PAYLOAD.json [--store DIR|s3://...] [-q]\n\n"
-                   "Validate the payload, list the partitions (numeric order; manifest.jsonl when present), split them\n"
-                   "over world_size ranks as the seed does, write <bucket>/payload.json, <bucket>/<result_path>/payload.json\n"
-                   "and <bucket>/<result_path>/jobs.jsonl, and print the job array (-q: only its size).\n");
+            printf(
+                "usage: cai initialize PAYLOAD.json [--store DIR|s3://...] [-q]\n\n"
+                "Validate the payload, list the partitions (numeric order; manifest.jsonl when present), split them\n"
+                "over world_size ranks as the seed does, write <bucket>/payload.json, <bucket>/<result_path>/payload.json\n"
+                "and <bucket>/<result_path>/jobs.jsonl, and print the job array (-q: only its size).\n");
             return 0;
         default: return 2;
         }

@@ -8,12 +8,13 @@
 #include "commands.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: cai lambda [--stage initialize|worker|summarize|auto|echo] [--max-events N]\n"
-               "\n"
-               "Runs the AWS Lambda Runtime API loop against $AWS_LAMBDA_RUNTIME_API (host:port): next event ->\n"
-               "stage -> response or error. Environment: CAI_STAGE, CAI_STORE (default s3://), CAI_WEIGHTS\n"
-               "(path or s3://BUCKET/KEY; default $LAMBDA_TASK_ROOT/weights.safetensors), CAI_PRECISION,\n"
-               "CAI_THREADS, CAI_DEADLINE_MARGIN_S (default 10). --max-events stops after N events (tests).\n");
+    fprintf(f,
+            "usage: cai lambda [--stage initialize|worker|summarize|auto|echo] [--max-events N]\n"
+            "\n"
+            "Runs the AWS Lambda Runtime API loop against $AWS_LAMBDA_RUNTIME_API (host:port): next event ->\n"
+            "stage -> response or error. Environment: CAI_STAGE, CAI_STORE (default s3://), CAI_WEIGHTS\n"
+            "(path or s3://BUCKET/KEY; default $LAMBDA_TASK_ROOT/weights.safetensors), CAI_PRECISION,\n"
+            "CAI_THREADS, CAI_DEADLINE_MARGIN_S (default 10). --max-events stops after N events (tests).\n");
 }
 
 int cmd_lambda(int argc, char **argv) {
@@ -31,7 +32,8 @@ int cmd_lambda(int argc, char **argv) {
             return 0;
         } else if (!strcmp(argv[i], "--stage") && i + 1 < argc) {
             if (cai_lambda_stage_parse(argv[++i], &cfg.stage)) {
-                fprintf(stderr, "cai lambda: --stage: expected initialize, worker, summarize, auto or echo, got \"%s\"\n",
+                fprintf(stderr,
+                        "cai lambda: --stage: expected initialize, worker, summarize, auto or echo, got \"%s\"\n",
                         argv[i]);
                 return 2;
             }

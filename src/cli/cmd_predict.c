@@ -66,7 +66,9 @@ int cmd_predict(int argc, char **argv) {
     }
     if (!weights || !out || optind != argc - 1) {
         fprintf(stderr, "cai predict: %s\n",
-                !weights ? "--weights is required" : !out ? "-o OUT.csv is required" : "expected exactly one INPUT");
+                !weights ? "--weights is required"
+                : !out   ? "-o OUT.csv is required"
+                         : "expected exactly one INPUT");
         usage(stderr);
         return 2;
     }
@@ -111,7 +113,8 @@ int cmd_predict(int argc, char **argv) {
         goto fail;
     }
     if (!quiet)
-        fprintf(stderr, "cai predict: %lld galaxies in %.3f s (%.1f galaxies/s inference; %s, %s, batch %d, load %.0f ms)\n",
+        fprintf(stderr,
+                "cai predict: %lld galaxies in %.3f s (%.1f galaxies/s inference; %s, %s, batch %d, load %.0f ms)\n",
                 (long long)part.n, t2 - t0, (double)part.n / (t2 - t1), cai_model_variant(m),
                 prec == CAI_PREC_INT8 ? "int8" : "fp32", eff, (t1 - t0) * 1e3);
     free(pred);

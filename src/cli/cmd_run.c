@@ -62,9 +62,10 @@ static void report(const cai_local_result *r, const cJSON *sum, const char *stor
             printf("summary:      %s/%s/%s/summary.json\n", store, b->valuestring, rp->valuestring);
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(sum, "metrics");
         if (cJSON_IsObject(m)) {
-            printf("metrics:      n=%.0f  MAE=%.4f  MSE=%.5f  bias=%.4f  sigma_NMAD=%.4f  R2=%.3f  outliers(|dz|>0.05)=%.1f%%\n",
-                   jnum(m, "n"), jnum(m, "mae"), jnum(m, "mse"), jnum(m, "bias"), jnum(m, "sigma_nmad"), jnum(m, "r2"),
-                   100.0 * jnum(m, "outlier_fraction"));
+            printf(
+                "metrics:      n=%.0f  MAE=%.4f  MSE=%.5f  bias=%.4f  sigma_NMAD=%.4f  R2=%.3f  outliers(|dz|>0.05)=%.1f%%\n",
+                jnum(m, "n"), jnum(m, "mae"), jnum(m, "mse"), jnum(m, "bias"), jnum(m, "sigma_nmad"), jnum(m, "r2"),
+                100.0 * jnum(m, "outlier_fraction"));
         } else {
             printf("metrics:      none (the partitions carry no redshift labels)\n");
         }
@@ -72,8 +73,9 @@ static void report(const cai_local_result *r, const cJSON *sum, const char *stor
         printf("complete:     %s\n", cJSON_IsTrue(c) ? "yes: exactly one prediction per input galaxy" : "NO");
     }
     if (r->untrained)
-        printf("NOTE:         these weights are UNTRAINED (random, fixed seed): the predictions are NOT physical\n"
-               "              redshifts. Pass a real checkpoint with --weights W.safetensors (from `cai convert`).\n");
+        printf(
+            "NOTE:         these weights are UNTRAINED (random, fixed seed): the predictions are NOT physical\n"
+            "              redshifts. Pass a real checkpoint with --weights W.safetensors (from `cai convert`).\n");
 }
 
 int cmd_run(int argc, char **argv) {

@@ -103,8 +103,8 @@ int cmd_split(int argc, char **argv) {
         fprintf(stderr, "cai split: %s\n", err.msg);
         return cai_exit_status(rc);
     }
-    printf("split: %" PRId64 " galaxies from %d input file%s -> %" PRId64 " %s partitions of %" PRId64
-           " (last %" PRId64 "), %.1f MB, in %s/ (manifest.jsonl); %.2f s, peak RSS %.0f MB\n",
+    printf("split: %" PRId64 " galaxies from %d input file%s -> %" PRId64 " %s partitions of %" PRId64 " (last %" PRId64
+           "), %.1f MB, in %s/ (manifest.jsonl); %.2f s, peak RSS %.0f MB\n",
            r.galaxies, r.inputs, r.inputs == 1 ? "" : "s", r.partitions, o.format == CAI_PART_SEEDPT ? "pt" : "shard",
            o.per_partition, r.last_partition, r.bytes / 1048576.0, o.outdir, r.seconds, r.peak_rss_mb);
     return 0;

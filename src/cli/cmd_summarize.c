@@ -9,9 +9,8 @@
 #include "store/store.h"
 
 int cmd_summarize(int argc, char **argv) {
-    static const struct option opts[] = {{"store", required_argument, 0, 's'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"store", required_argument, 0, 's'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *store = ".";
     int c;
     optind = 1;
@@ -19,10 +18,11 @@ int cmd_summarize(int argc, char **argv) {
         switch (c) {
         case 's': store = optarg; break;
         case 'h':
-            printf("usage: cai summarize [--store DIR|s3://...] BUCKET RESULT_PATH\n\n"
-                   "Read every <rank>.json under BUCKET/RESULT_PATH (no 1,000 cap), write combined_data.json,\n"
-                   "predictions.fits, predictions.csv and summary.json, check that every input galaxy has exactly one\n"
-                   "prediction, and print summary.json. Exit 1 when the run is incomplete.\n");
+            printf(
+                "usage: cai summarize [--store DIR|s3://...] BUCKET RESULT_PATH\n\n"
+                "Read every <rank>.json under BUCKET/RESULT_PATH (no 1,000 cap), write combined_data.json,\n"
+                "predictions.fits, predictions.csv and summary.json, check that every input galaxy has exactly one\n"
+                "prediction, and print summary.json. Exit 1 when the run is incomplete.\n");
             return 0;
         default: return 2;
         }

@@ -30,8 +30,7 @@ static const struct {
 static void usage(FILE *f) {
     fprintf(f, "cai %s — Cloud-based Astronomy Inference (AstroMAE photo-z)\n\nusage: cai <command> [options]\n\n",
             CAI_VERSION_STRING);
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        fprintf(f, "  %-11s %s\n", cmds[i].name, cmds[i].help);
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) fprintf(f, "  %-11s %s\n", cmds[i].name, cmds[i].help);
     fprintf(f, "\n`cai <command> --help` for a command's options.\n");
 }
 

@@ -35,8 +35,7 @@ typedef struct {
 
 /* Record an error: sets err->code and formats err->msg. Returns `code`, so callers can write
  * `return cai_seterr(err, CAI_EFORMAT, "%s: ...", path);`. err may be NULL. */
-int cai_seterr(cai_err *err, cai_code code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int cai_seterr(cai_err *err, cai_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Prefix an existing error message with context ("partition 7.pt: "), keeping its code. */
 int cai_err_prefix(cai_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

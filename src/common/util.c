@@ -16,8 +16,7 @@ int cai_file_map(const char *path, cai_file *f, cai_err *err) {
     memset(f, 0, sizeof *f);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return cai_seterr(err, errno == ENOENT ? CAI_ENOTFOUND : CAI_EIO, "%s: cannot open: %s", path,
-                          strerror(errno));
+        return cai_seterr(err, errno == ENOENT ? CAI_ENOTFOUND : CAI_EIO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
@@ -54,8 +53,7 @@ int cai_read_file(const char *path, char **out, size_t *len, cai_err *err) {
     if (len) *len = 0;
     FILE *fp = fopen(path, "rb");
     if (!fp)
-        return cai_seterr(err, errno == ENOENT ? CAI_ENOTFOUND : CAI_EIO, "%s: cannot open: %s", path,
-                          strerror(errno));
+        return cai_seterr(err, errno == ENOENT ? CAI_ENOTFOUND : CAI_EIO, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     if (!buf) {
@@ -179,8 +177,8 @@ void cai_iso8601(double t, char *buf, size_t n) {
     if (ms > 999) ms = 999;
     struct tm tm;
     gmtime_r(&s, &tm);
-    snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, ms);
 }
 
 double cai_peak_rss_mb(void) {

@@ -167,8 +167,13 @@ static int json_int(const cJSON *j, int64_t *out) {
 }
 
 static const char *kind_of(const cJSON *j) {
-    return !j ? "nothing" : cJSON_IsString(j) ? "a string" : cJSON_IsNumber(j) ? "a number" : cJSON_IsNull(j) ? "null"
-         : cJSON_IsBool(j) ? "a boolean" : cJSON_IsArray(j) ? "an array" : "an object";
+    return !j                  ? "nothing"
+           : cJSON_IsString(j) ? "a string"
+           : cJSON_IsNumber(j) ? "a number"
+           : cJSON_IsNull(j)   ? "null"
+           : cJSON_IsBool(j)   ? "a boolean"
+           : cJSON_IsArray(j)  ? "an array"
+                               : "an object";
 }
 
 static int key_ok(const char *k) {
@@ -217,7 +222,8 @@ static int parse_line(cai_manifest_iter *it, const char *s, size_t n, cai_manife
     }
     if (!cJSON_IsString(k) || !key_ok(k->valuestring)) {
         BAD(CAI_EFORMAT,
-            "%s:%" PRId64 ": field \"key\": expected a relative object key (1..%d bytes, no leading '/', no '.' or "
+            "%s:%" PRId64
+            ": field \"key\": expected a relative object key (1..%d bytes, no leading '/', no '.' or "
             "'..' segments, no control characters), got %s",
             nm, ln, CAI_MANIFEST_KEY_MAX, kind_of(k));
         goto out;
@@ -254,8 +260,8 @@ static int parse_line(cai_manifest_iter *it, const char *s, size_t n, cai_manife
     e->id_first = e->id_last = -1;
     if (e->galaxies > 0) {
         if (!f0 || json_int(f0, &e->id_first)) {
-            BAD(f0 ? CAI_EFORMAT : CAI_EKEY, "%s:%" PRId64 ": field \"id_first\": expected an integer, got %s", nm,
-                ln, kind_of(f0));
+            BAD(f0 ? CAI_EFORMAT : CAI_EKEY, "%s:%" PRId64 ": field \"id_first\": expected an integer, got %s", nm, ln,
+                kind_of(f0));
             goto out;
         }
         if (!f1 || json_int(f1, &e->id_last)) {

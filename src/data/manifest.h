@@ -27,13 +27,13 @@
 #define CAI_MANIFEST_KEY_MAX 1024 /* S3's key limit */
 
 typedef struct {
-    const char *key;        /* relative key; see each API for how long it stays valid */
+    const char *key; /* relative key; see each API for how long it stays valid */
     int64_t galaxies;
     uint64_t bytes;
-    char sha256[65];        /* lowercase hex of the whole partition object */
+    char sha256[65];           /* lowercase hex of the whole partition object */
     int64_t id_first, id_last; /* only meaningful when galaxies > 0 */
     cai_part_format format;
-    int64_t line;           /* reader: 1-based line number in the manifest */
+    int64_t line; /* reader: 1-based line number in the manifest */
 } cai_manifest_entry;
 
 /* ---- Writer: entries are appended to DIR/manifest.jsonl.tmp.<pid> as they come, and renamed into place by

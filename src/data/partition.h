@@ -15,12 +15,12 @@ typedef enum { CAI_PART_SEEDPT = 1, CAI_PART_SHARD = 2 } cai_part_format;
 typedef struct {
     cai_part_format format;
     int64_t n;
-    const float *images;   /* (n,5,32,32) float32 */
-    const void *mags;      /* (n,5), mag_dtype */
+    const float *images; /* (n,5,32,32) float32 */
+    const void *mags;    /* (n,5), mag_dtype */
     cai_dtype mag_dtype;
-    const float *labels;   /* (n,) true redshift, or NULL */
-    const int64_t *ids;    /* (n,) galaxy ids, or NULL (seed .pt has none: callers use index) */
-    void *impl;            /* format-specific state */
+    const float *labels; /* (n,) true redshift, or NULL */
+    const int64_t *ids;  /* (n,) galaxy ids, or NULL (seed .pt has none: callers use index) */
+    void *impl;          /* format-specific state */
 } cai_partition;
 
 /* Parse from a buffer the caller keeps alive until cai_partition_close. `name` goes into messages.

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "../common/util.h"
-#include "torchpickle.h"
-#include "zip.h"
+#include "../format/torchpickle.h"
+#include "../format/zip.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "seedpt.c assumes a little-endian host (torch storages are little-endian)"
@@ -131,6 +131,8 @@ static void raw(pk *p, const void *s, size_t n) {
     if (p->n + n <= sizeof p->b) memcpy(p->b + p->n, s, n);
     p->n += n;
 }
+/* Not reformatted: the pickle below is written one opcode group per line, as pickletools shows it. */
+/* clang-format off */
 static void op(pk *p, uint8_t c) { raw(p, &c, 1); }
 static void put(pk *p, int idx) { op(p, 'q'); op(p, (uint8_t)idx); } /* BINPUT (indices stay < 256) */
 static void get(pk *p, int idx) { op(p, 'h'); op(p, (uint8_t)idx); } /* BINGET */
@@ -208,6 +210,7 @@ static void build_pickle(pk *p, int64_t n) {
     op(p, 0x87); put(p, 31);
     op(p, 's'); op(p, 'b'); op(p, '.');
 }
+/* clang-format on */
 
 static int entry(cai_zip_writer *w, const char *name, const void *data, uint64_t len, cai_err *err) {
     int rc = cai_zip_writer_begin(w, name, len, err);

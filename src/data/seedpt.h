@@ -11,10 +11,10 @@
 
 typedef struct {
     int64_t n;
-    const float *images;    /* (n,5,32,32), points into the buffer (or `owned` if it had to be copied) */
-    const double *mags;     /* (n,5) float64 */
-    const float *redshift;  /* (n,) */
-    void *owned;            /* non-NULL when data had to be copied for alignment; freed by close */
+    const float *images;   /* (n,5,32,32), points into the buffer (or `owned` if it had to be copied) */
+    const double *mags;    /* (n,5) float64 */
+    const float *redshift; /* (n,) */
+    void *owned;           /* non-NULL when data had to be copied for alignment; freed by close */
 } cai_seedpt;
 
 /* Parse a seed partition held in memory (the buffer must outlive `out`). Validates the ZIP, the pickle,
@@ -25,7 +25,7 @@ void cai_seedpt_close(cai_seedpt *p);
 
 /* Write the same layout torch.save would (ZIP of data.pkl + data/0..2 + version), readable by
  * torch.load. */
-int cai_seedpt_write(const char *path, int64_t n, const float *images, const double *mags,
-                     const float *redshift, cai_err *err);
+int cai_seedpt_write(const char *path, int64_t n, const float *images, const double *mags, const float *redshift,
+                     cai_err *err);
 
 #endif

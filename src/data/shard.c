@@ -51,10 +51,10 @@ static const char *shape_str(const cai_st_tensor *t, char *buf, size_t n) {
 }
 
 /* Check dtype and shape (n_or_neg, rest...) of a tensor; n_or_neg < 0 means "take N from this tensor". */
-static int check_tensor(const cai_st_tensor *t, const char *name, const char *want, int ok_f32, int ok_f64,
-                        int ok_i64, int ndim, const int64_t *rest, cai_err *err) {
-    int dt_ok = (ok_f32 && t->dtype == CAI_ST_F32) || (ok_f64 && t->dtype == CAI_ST_F64) ||
-                (ok_i64 && t->dtype == CAI_ST_I64);
+static int check_tensor(const cai_st_tensor *t, const char *name, const char *want, int ok_f32, int ok_f64, int ok_i64,
+                        int ndim, const int64_t *rest, cai_err *err) {
+    int dt_ok =
+        (ok_f32 && t->dtype == CAI_ST_F32) || (ok_f64 && t->dtype == CAI_ST_F64) || (ok_i64 && t->dtype == CAI_ST_I64);
     char sb[128];
     if (!dt_ok || t->ndim != ndim)
         return cai_seterr(err, CAI_ESHAPE, "%s: tensor \"%s\": expected %s, got %s %s", name, t->name, want,
@@ -122,8 +122,8 @@ int cai_shard_parse_ex(const void *buf, size_t len, const char *name, unsigned f
     const cai_st_tensor *rows[] = {tm, td, tz};
     for (int i = 0; i < 3; i++)
         if (rows[i] && rows[i]->shape[0] != n) {
-            rc = cai_seterr(err, CAI_ESHAPE, "%s: tensor \"%s\" has %" PRId64 " rows but \"images\" has %" PRId64,
-                            name, rows[i]->name, rows[i]->shape[0], n);
+            rc = cai_seterr(err, CAI_ESHAPE, "%s: tensor \"%s\" has %" PRId64 " rows but \"images\" has %" PRId64, name,
+                            rows[i]->name, rows[i]->shape[0], n);
             goto fail;
         }
 
@@ -136,8 +136,9 @@ int cai_shard_parse_ex(const void *buf, size_t len, const char *name, unsigned f
         snprintf(key, sizeof key, "checksum.%s", all[i]->name);
         const char *v = cai_st_meta(st, key);
         if (!is_sha_tag(v)) {
-            rc = cai_seterr(err, CAI_EKEY, "%s: __metadata__ \"%s\": expected \"sha256:<64 lowercase hex>\", got %s%s%s",
-                            name, key, v ? "\"" : "", v ? v : "nothing", v ? "\"" : "");
+            rc =
+                cai_seterr(err, CAI_EKEY, "%s: __metadata__ \"%s\": expected \"sha256:<64 lowercase hex>\", got %s%s%s",
+                           name, key, v ? "\"" : "", v ? v : "nothing", v ? "\"" : "");
             goto fail;
         }
     }
@@ -169,8 +170,8 @@ int cai_shard_parse_ex(const void *buf, size_t len, const char *name, unsigned f
         int64_t want = k == 0 ? ids[0] : ids[n - 1];
         if (x != want) {
             rc = cai_seterr(err, CAI_EFORMAT,
-                            "%s: __metadata__ \"%s\" is %" PRId64 " but tensor \"ids\" %s with %" PRId64, name,
-                            idk[k], x, k == 0 ? "starts" : "ends", want);
+                            "%s: __metadata__ \"%s\" is %" PRId64 " but tensor \"ids\" %s with %" PRId64, name, idk[k],
+                            x, k == 0 ? "starts" : "ends", want);
             goto fail;
         }
     }

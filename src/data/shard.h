@@ -1,6 +1,6 @@
 /* shard.h — CAI's own partition format: a safetensors file with the galaxies of one partition.
  * Owns: which tensors and metadata a shard has, their validation and the per-tensor checksums.
- * Must not touch: the safetensors container itself (model/safetensors.c), stores, the model.
+ * Must not touch: the safetensors container itself (format/safetensors.c), stores, the model.
  *
  * Layout (cai-shard/1; see docs/data.md):
  *   images      F32 (N,5,32,32)   ugriz cutouts, nanomaggies per pixel
@@ -20,7 +20,7 @@
 
 #include "../common/err.h"
 #include "../common/util.h"
-#include "../model/safetensors.h"
+#include "../format/safetensors.h"
 
 #define CAI_SHARD_FORMAT "cai-shard/1"
 
@@ -31,13 +31,13 @@
 
 typedef struct {
     int64_t n;
-    const float *images;    /* (n,5,32,32); points into the buffer (zero-copy) */
-    const void *mags;       /* (n,5), mag_dtype */
+    const float *images; /* (n,5,32,32); points into the buffer (zero-copy) */
+    const void *mags;    /* (n,5), mag_dtype */
     cai_dtype mag_dtype;
-    const int64_t *ids;     /* (n,) */
-    const float *redshift;  /* (n,) or NULL */
-    const char *partition;  /* metadata "partition", or NULL */
-    cai_safetensors st;     /* the container (owns the mapping when opened with cai_shard_open) */
+    const int64_t *ids;    /* (n,) */
+    const float *redshift; /* (n,) or NULL */
+    const char *partition; /* metadata "partition", or NULL */
+    cai_safetensors st;    /* the container (owns the mapping when opened with cai_shard_open) */
 } cai_shard;
 
 /* Validate and view a shard held in memory (the buffer must outlive `s`). Checks: cai.format, every

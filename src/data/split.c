@@ -80,8 +80,7 @@ int cai_split_list_inputs(const char *input, char ***paths_out, int *n_out, cai_
     struct dirent *de;
     while ((de = readdir(d))) {
         const char *nm = de->d_name;
-        if (nm[0] == '.' || strstr(nm, ".tmp.") || !(ends_with(nm, ".pt") || ends_with(nm, ".safetensors")))
-            continue;
+        if (nm[0] == '.' || strstr(nm, ".tmp.") || !(ends_with(nm, ".pt") || ends_with(nm, ".safetensors"))) continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             ent *nv = realloc(v, (size_t)cap * sizeof *nv);
@@ -149,8 +148,8 @@ static int flush(splitter *s, cai_err *err) {
     snprintf(key, sizeof key, "%" PRId64 ".%s", k, o->format == CAI_PART_SEEDPT ? "pt" : "safetensors");
     snprintf(pname, sizeof pname, "%" PRId64, k);
     snprintf(path, sizeof path, "%s/%s", o->outdir, key);
-    cai_manifest_entry e = {.key = key, .galaxies = s->fill, .id_first = s->ids[0], .id_last = s->ids[0],
-                            .format = o->format};
+    cai_manifest_entry e = {
+        .key = key, .galaxies = s->fill, .id_first = s->ids[0], .id_last = s->ids[0], .format = o->format};
     for (int64_t i = 0; i < s->fill; i++) { /* ids need not be sorted: the range is min..max */
         if (s->ids[i] < e.id_first) e.id_first = s->ids[i];
         if (s->ids[i] > e.id_last) e.id_last = s->ids[i];
@@ -178,13 +177,17 @@ static int consume(splitter *s, const char *path, int64_t *gid, cai_err *err) {
     if (rc) return rc;
     int has = p.labels != NULL;
     if (p.n > 0 && s->labels >= 0 && s->labels != has) {
-        rc = cai_seterr(err, CAI_EFORMAT, "%s: %s redshift labels but the inputs before it %s; a data set is all "
-                        "labelled or all unlabelled", path, has ? "has" : "has no", has ? "do not" : "do");
+        rc = cai_seterr(err, CAI_EFORMAT,
+                        "%s: %s redshift labels but the inputs before it %s; a data set is all "
+                        "labelled or all unlabelled",
+                        path, has ? "has" : "has no", has ? "do not" : "do");
         goto out;
     }
     if (p.n > 0 && !has && s->o->format == CAI_PART_SEEDPT) {
-        rc = cai_seterr(err, CAI_EFORMAT, "%s: no redshift labels, but --format pt (the seed's layout) needs them; "
-                        "write shards instead", path);
+        rc = cai_seterr(err, CAI_EFORMAT,
+                        "%s: no redshift labels, but --format pt (the seed's layout) needs them; "
+                        "write shards instead",
+                        path);
         goto out;
     }
     if (p.n > 0) s->labels = has;
@@ -251,8 +254,7 @@ int cai_split_run(const cai_split_opts *o_in, cai_split_report *rep, cai_err *er
     int is_file = stat(o.input, &st) == 0 && S_ISREG(st.st_mode);
     if (same_dir(o.input, is_file, o.outdir)) {
         cai_split_free_list(paths, n);
-        return cai_seterr(err, CAI_EARG, "split: output directory %s is where the input is; choose another",
-                          o.outdir);
+        return cai_seterr(err, CAI_EARG, "split: output directory %s is where the input is; choose another", o.outdir);
     }
     if ((rc = cai_data_prepare_outdir(o.outdir, o.force, err))) {
         cai_split_free_list(paths, n);

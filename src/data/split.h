@@ -27,10 +27,10 @@ void cai_split_free_list(char **paths, int n);
 typedef struct {
     const char *input;
     const char *outdir;
-    int64_t per_partition;   /* galaxies per output partition (> 0) */
-    cai_part_format format;  /* output: CAI_PART_SHARD (default) or CAI_PART_SEEDPT */
-    int64_t id_offset;       /* ids for inputs without ids (seed .pt): id_offset + running index */
-    int force;               /* replace an existing data set in outdir */
+    int64_t per_partition;  /* galaxies per output partition (> 0) */
+    cai_part_format format; /* output: CAI_PART_SHARD (default) or CAI_PART_SEEDPT */
+    int64_t id_offset;      /* ids for inputs without ids (seed .pt): id_offset + running index */
+    int force;              /* replace an existing data set in outdir */
     void (*progress)(void *ctx, int64_t galaxies_done, int64_t partitions_done);
     void *ctx;
 } cai_split_opts;

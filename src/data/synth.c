@@ -99,12 +99,12 @@ static double gauss(rng_t *r) {
 /* Standard normal CDF and its inverse (Acklam's rational approximation, relative error < 1.2e-9). */
 static double phi(double x) { return 0.5 * erfc(-x / M_SQRT2); }
 static double phi_inv(double p) {
-    static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
-                               1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00};
+    static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
+                               1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
     static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
                                6.680131188771972e+01, -1.328068155288572e+01};
     static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-                               -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00};
+                               -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
     static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
                                3.754408661907416e+00};
     if (p <= 0) return -40;
@@ -143,7 +143,7 @@ static double comoving_mpc(double z) {
 
 /* ---- Galaxy model constants. ---- */
 
-#define G 48       /* render grid (the 32x32 cutout is its centre: 8 px margin for PSF and wings) */
+#define G 48 /* render grid (the 32x32 cutout is its centre: 8 px margin for PSF and wings) */
 #define OFF 8
 #define PIX_ARCSEC 0.396
 static const double psf_fwhm_arcsec[5] = {1.5, 1.4, 1.3, 1.25, 1.25};
@@ -314,8 +314,7 @@ void cai_synth_galaxy(uint64_t seed, int64_t id, float *image, double *mag, floa
     }
 }
 
-void cai_synth_galaxies(uint64_t seed, int64_t id0, int64_t count, float *images, double *mags, float *z,
-                        int threads) {
+void cai_synth_galaxies(uint64_t seed, int64_t id0, int64_t count, float *images, double *mags, float *z, int threads) {
     int nt = threads > 0 ? threads : cai_ncpu();
 #pragma omp parallel for schedule(dynamic, 8) num_threads(nt)
     for (int64_t i = 0; i < count; i++)

@@ -20,13 +20,13 @@
 /* What the generator chose for one galaxy (for tests and docs; the files carry only images, mags, z). */
 typedef struct {
     double z;
-    int early;           /* 1: bulge-dominated (early type), 0: disk-dominated */
-    double bt;           /* bulge-to-total flux ratio in r */
-    double re_disk_px;   /* disk half-light radius, pixels (0.396"/px) */
-    double re_bulge_px;  /* bulge half-light radius, pixels */
-    double q, pa;        /* disk axis ratio, position angle (radians) */
-    double abs_mag_r;    /* absolute r magnitude */
-    double mag_true[5];  /* noise-free ugriz magnitudes of the rendered galaxy */
+    int early;          /* 1: bulge-dominated (early type), 0: disk-dominated */
+    double bt;          /* bulge-to-total flux ratio in r */
+    double re_disk_px;  /* disk half-light radius, pixels (0.396"/px) */
+    double re_bulge_px; /* bulge half-light radius, pixels */
+    double q, pa;       /* disk axis ratio, position angle (radians) */
+    double abs_mag_r;   /* absolute r magnitude */
+    double mag_true[5]; /* noise-free ugriz magnitudes of the rendered galaxy */
     double psf_fwhm_px[5];
 } cai_synth_truth;
 
@@ -35,18 +35,17 @@ typedef struct {
 void cai_synth_galaxy(uint64_t seed, int64_t id, float *image, double *mag, float *z, cai_synth_truth *truth);
 
 /* Galaxies id0 .. id0+count-1 into arrays of count rows, in parallel (threads <= 0: all cores). */
-void cai_synth_galaxies(uint64_t seed, int64_t id0, int64_t count, float *images, double *mags, float *z,
-                        int threads);
+void cai_synth_galaxies(uint64_t seed, int64_t id0, int64_t count, float *images, double *mags, float *z, int threads);
 
 typedef struct {
-    int64_t galaxies;          /* how many */
+    int64_t galaxies; /* how many */
     uint64_t seed;
-    int64_t id_offset;         /* first galaxy id (default 0) */
-    int64_t per_file;          /* galaxies per output partition (default 1278, the seed's 25 MB) */
-    cai_part_format format;    /* CAI_PART_SHARD (default) or CAI_PART_SEEDPT */
+    int64_t id_offset;      /* first galaxy id (default 0) */
+    int64_t per_file;       /* galaxies per output partition (default 1278, the seed's 25 MB) */
+    cai_part_format format; /* CAI_PART_SHARD (default) or CAI_PART_SEEDPT */
     const char *outdir;
-    int threads;               /* <= 0: all cores */
-    int force;                 /* replace existing partitions/manifest in outdir (else refuse) */
+    int threads; /* <= 0: all cores */
+    int force;   /* replace existing partitions/manifest in outdir (else refuse) */
     void (*progress)(void *ctx, int64_t done, int64_t total);
     void *ctx;
 } cai_synth_opts;

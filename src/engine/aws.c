@@ -55,13 +55,12 @@ int cai_aws_run(const cai_aws *a, const char *const *args, cJSON **out, cai_err 
     if (out) close(pfd[1]);
     if (rc) {
         if (out) close(pfd[0]);
-        return cai_seterr(err, CAI_EARG, "%s: cannot run '%s': %s (install the AWS CLI, or set CAI_AWS_CLI)", what,
-                          cli, strerror(rc));
+        return cai_seterr(err, CAI_EARG, "%s: cannot run '%s': %s (install the AWS CLI, or set CAI_AWS_CLI)", what, cli,
+                          strerror(rc));
     }
     if (!out) { /* output goes straight to our stdout (e.g. cloudformation deploy's progress) */
         int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
             return cai_seterr(err, CAI_ENET, "%s failed (exit %d; its message is above)", what,
                               WIFEXITED(status) ? WEXITSTATUS(status) : -1);
@@ -76,8 +75,7 @@ int cai_aws_run(const cai_aws *a, const char *const *args, cJSON **out, cai_err 
             if (cap >= AWS_MAX_OUT) {
                 overflow = 1;
                 char sink[4096];
-                while (read(pfd[0], sink, sizeof sink) > 0) {
-                }
+                while (read(pfd[0], sink, sizeof sink) > 0) {}
                 break;
             }
             char *nb = realloc(buf, cap * 2);
@@ -96,8 +94,7 @@ int cai_aws_run(const cai_aws *a, const char *const *args, cJSON **out, cai_err 
     }
     close(pfd[0]);
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
     if (!buf) return cai_seterr(err, CAI_ENOMEM, "%s: out of memory reading its output", what);
     buf[len] = 0;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -139,8 +136,7 @@ int cai_aws_stack_resource(const cai_aws *a, const char *stack, const char *logi
     if (!cJSON_IsString(id) || !*id->valuestring || strlen(id->valuestring) >= n)
         rc = cai_seterr(err, CAI_ENOTFOUND, "stack %s: no resource %s with a physical id (is it a CAI stack?)", stack,
                         logical_id);
-    else
-        strcpy(out, id->valuestring);
+    else strcpy(out, id->valuestring);
     cJSON_Delete(j);
     return rc;
 }

@@ -18,9 +18,9 @@
 #include <unistd.h>
 
 #include "../common/util.h"
-#include "../data/torchpickle.h"
+#include "../format/torchpickle.h"
 #include "model.h"
-#include "safetensors.h"
+#include "../format/safetensors.h"
 
 #define MAX_MODULE_DEPTH 64
 
@@ -94,7 +94,8 @@ static int collect_dict(ctx *c, const cai_tp_obj *mod, const char *path, const c
     for (size_t i = 0; i < d->n; i++) {
         const cai_tp_obj *k = d->items[2 * i], *v = d->items[2 * i + 1];
         if (k->kind != CAI_TP_STR || !k->slen || memchr(k->s, 0, k->slen))
-            return cai_seterr(c->err, CAI_EFORMAT, "%s: module %s: %s has a non-string key", c->src, shown(path), which);
+            return cai_seterr(c->err, CAI_EFORMAT, "%s: module %s: %s has a non-string key", c->src, shown(path),
+                              which);
         if (v->kind == CAI_TP_NONE || in_set(skip, k)) continue;
         if (v->kind != CAI_TP_TENSOR)
             return cai_seterr(c->err, CAI_EFORMAT, "%s: module %s: %s[\"%s\"] is a %s, expected a tensor", c->src,
@@ -189,8 +190,9 @@ static int hyper(ctx *c, const char *pattern, const char *cls_suffix, const char
             return -1;
         }
         if (found && v != *out) {
-            cai_seterr(c->err, CAI_EFORMAT, "%s: modules %s and %s disagree on %s (%g vs %g): CAI supports one value "
-                                            "for every block",
+            cai_seterr(c->err, CAI_EFORMAT,
+                       "%s: modules %s and %s disagree on %s (%g vs %g): CAI supports one value "
+                       "for every block",
                        c->src, first_path, c->m[i].path, attr, *out, v);
             return -1;
         }
@@ -274,7 +276,8 @@ static int write_meta(ctx *c, cai_st_writer *w, int whole, const char *variant, 
     double ks, st;
     if (hyper(c, "patch_embed.proj", NULL, "kernel_size", &ks) == 1 &&
         hyper(c, "patch_embed.proj", NULL, "stride", &st) == 1 && ks != st)
-        return cai_seterr(err, CAI_EFORMAT, "%s: patch_embed.proj has stride %g != kernel %g: not supported", c->src, st, ks);
+        return cai_seterr(err, CAI_EFORMAT, "%s: patch_embed.proj has stride %g != kernel %g: not supported", c->src,
+                          st, ks);
     /* NormalCell's class_token flag (a bool attribute). */
     int seen = 0;
     int64_t flag = 1;
@@ -371,7 +374,10 @@ int cai_convert_checkpoint(const char *in, const char *out, cai_convert_info *in
         }
         for (size_t i = 0; i < root->n; i++) {
             char *name = strdup(root->items[2 * i]->s + (all_prefixed ? 7 : 0));
-            if (!name) { rc = cai_seterr(err, CAI_ENOMEM, "out of memory"); goto done; }
+            if (!name) {
+                rc = cai_seterr(err, CAI_ENOMEM, "out of memory");
+                goto done;
+            }
             if ((rc = add_tensor(&c, name, root->items[2 * i + 1]->tensor))) goto done;
         }
     } else {
@@ -390,7 +396,10 @@ int cai_convert_checkpoint(const char *in, const char *out, cai_convert_info *in
         if (strstr(c.t[i].name, ".attn.q_bias") || strstr(c.t[i].name, ".PCM.")) variant = "vitae";
 
     w = cai_st_writer_new();
-    if (!w) { rc = cai_seterr(err, CAI_ENOMEM, "out of memory"); goto done; }
+    if (!w) {
+        rc = cai_seterr(err, CAI_ENOMEM, "out of memory");
+        goto done;
+    }
     for (size_t i = 0; i < c.nt; i++) {
         const cai_tp_tensor *t = c.t[i].t;
         cai_st_dtype dt;
@@ -400,7 +409,8 @@ int cai_convert_checkpoint(const char *in, const char *out, cai_convert_info *in
             goto done;
         }
         if (t->ndim > CAI_ST_MAXDIM) {
-            rc = cai_seterr(err, CAI_ESHAPE, "%s: tensor %s has %d dims (max %d)", in, c.t[i].name, t->ndim, CAI_ST_MAXDIM);
+            rc = cai_seterr(err, CAI_ESHAPE, "%s: tensor %s has %d dims (max %d)", in, c.t[i].name, t->ndim,
+                            CAI_ST_MAXDIM);
             goto done;
         }
         const void *data = cai_tp_tensor_data(t);

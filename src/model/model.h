@@ -66,7 +66,7 @@ void cai_session_profile(const cai_session *s, double seconds[4]);
 /* Predict n >= 1 redshifts. images: float32 (n,5,32,32); mags: (n,5) of mag_dtype; out: n floats.
  * Any n works: larger than max_batch is processed in chunks. A NaN in a galaxy's input gives NaN for
  * that galaxy only. */
-int cai_predict(cai_session *s, const float *images, const void *mags, cai_dtype mag_dtype, int64_t n,
-                float *out, cai_err *err);
+int cai_predict(cai_session *s, const float *images, const void *mags, cai_dtype mag_dtype, int64_t n, float *out,
+                cai_err *err);
 
 #endif

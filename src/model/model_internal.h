@@ -5,7 +5,7 @@
 
 #include "config.h"
 #include "model.h"
-#include "safetensors.h"
+#include "../format/safetensors.h"
 #include "weights.h"
 
 struct cai_model {

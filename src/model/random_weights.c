@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "model.h"
-#include "safetensors.h"
+#include "../format/safetensors.h"
 
 typedef struct {
     uint64_t s;
@@ -56,7 +56,7 @@ static float *add(gen *g, const char *name, int ndim, const int64_t *shape, floa
     g->rc = cai_st_writer_add(g->w, name, CAI_ST_F32, ndim, shape, p, g->err);
     return p;
 }
-#define ADD(g, name, lo, hi, ...)                                                                                  \
+#define ADD(g, name, lo, hi, ...)                                                                                      \
     add(g, name, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (int64_t[]){__VA_ARGS__}, lo, hi)
 
 static void nbt(gen *g, const char *prefix) {
@@ -120,10 +120,11 @@ int cai_weights_random(const char *path, const char *variant, uint64_t seed, cai
     /* vis_inception.0 and its duplicate conv2d_init: the same tensors */
     float *sw = ADD(g, "inception_model.vis_inception.0.weight", -0.4f, 0.4f, 32, 5, 1, 1);
     float *sb = ADD(g, "inception_model.vis_inception.0.bias", -0.4f, 0.4f, 32);
-    if (!g->rc) g->rc = cai_st_writer_add(g->w, "inception_model.conv2d_init.weight", CAI_ST_F32, 4,
-                                          (int64_t[]){32, 5, 1, 1}, sw, err);
-    if (!g->rc) g->rc = cai_st_writer_add(g->w, "inception_model.conv2d_init.bias", CAI_ST_F32, 1, (int64_t[]){32}, sb,
-                                          err);
+    if (!g->rc)
+        g->rc = cai_st_writer_add(g->w, "inception_model.conv2d_init.weight", CAI_ST_F32, 4, (int64_t[]){32, 5, 1, 1},
+                                  sw, err);
+    if (!g->rc)
+        g->rc = cai_st_writer_add(g->w, "inception_model.conv2d_init.bias", CAI_ST_F32, 1, (int64_t[]){32}, sb, err);
     for (int i = 0; i < 5; i++) {
         snprintf(n, sizeof n, "inception_model.magnitude_block.%d", 2 * i);
         linear(g, n, i ? 1024 : 5, 1024, 1);
@@ -164,10 +165,17 @@ int cai_weights_random(const char *path, const char *variant, uint64_t seed, cai
     linear(g, "vit_block.2", 1096, 1096, 1);
     linear(g, "concat_block.0", 3216, 1024, 1);
     linear(g, "concat_block.2", 1024, 1, 1);
-    static const char *meta[][2] = {
-        {"cai.format", "astromae-weights/1"}, {"embed_dim", "192"}, {"depth", "12"}, {"num_heads", "3"},
-        {"mlp_ratio", "4"}, {"patch_size", "8"}, {"ln_eps", "1e-06"}, {"fc_norm_eps", "1e-06"},
-        {"attn_scale", "0.125"}, {"bn_eps", "1e-05"}, {"class_token", "true"}};
+    static const char *meta[][2] = {{"cai.format", "astromae-weights/1"},
+                                    {"embed_dim", "192"},
+                                    {"depth", "12"},
+                                    {"num_heads", "3"},
+                                    {"mlp_ratio", "4"},
+                                    {"patch_size", "8"},
+                                    {"ln_eps", "1e-06"},
+                                    {"fc_norm_eps", "1e-06"},
+                                    {"attn_scale", "0.125"},
+                                    {"bn_eps", "1e-05"},
+                                    {"class_token", "true"}};
     for (size_t i = 0; i < sizeof meta / sizeof meta[0] && !g->rc; i++)
         g->rc = cai_st_writer_meta(g->w, meta[i][0], meta[i][1], err);
     if (!g->rc) g->rc = cai_st_writer_meta(g->w, "variant", variant, err);

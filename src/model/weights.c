@@ -93,8 +93,8 @@ static const void *expect_t(ldctx *c, const char *name, cai_st_dtype dt, int ndi
     return cp;
 }
 
-#define F32(name, opt, ...)                                                                                        \
-    ((const float *)expect_t(c, name, CAI_ST_F32, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),    \
+#define F32(name, opt, ...)                                                                                            \
+    ((const float *)expect_t(c, name, CAI_ST_F32, (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),           \
                              (int64_t[]){__VA_ARGS__}, opt, &fail))
 #define F32_0D(name) ((const float *)expect_t(c, name, CAI_ST_F32, 0, NULL, 0, &fail))
 
@@ -123,8 +123,8 @@ static int nbt(ldctx *c, const char *prefix) {
 
 /* Fold eval-mode BatchNorm into a conv: y = g·(conv(x)+b − mean)/√(var+eps) + beta. Output laid out
  * (cout, ky, kx, cin) for NHWC im2col when `nhwc`, else PyTorch (cout, cin, ky, kx). Done in double. */
-static void fold(const float *w, const float *b, const float *g, const float *beta, const float *mean,
-                 const float *var, float eps, int cout, int cin, int k, int nhwc, float *ow, float *ob) {
+static void fold(const float *w, const float *b, const float *g, const float *beta, const float *mean, const float *var,
+                 float eps, int cout, int cin, int k, int nhwc, float *ow, float *ob) {
     for (int o = 0; o < cout; o++) {
         double s = g ? (double)g[o] / sqrt((double)var[o] + (double)eps) : 1.0;
         for (int i = 0; i < cin; i++)
@@ -250,16 +250,17 @@ static int config_from(ldctx *c, cai_config *cfg) {
     cfg->vitae = has_qv;
     const char *v = cai_st_meta(st, "variant");
     if (v && strcmp(v, cfg->vitae ? "vitae" : "vit"))
-        return cai_seterr(c->err, CAI_EFORMAT, "%s: __metadata__ \"variant\" is \"%s\" but the keys are those of \"%s\"",
-                          c->path, v, cfg->vitae ? "vitae" : "vit");
+        return cai_seterr(c->err, CAI_EFORMAT,
+                          "%s: __metadata__ \"variant\" is \"%s\" but the keys are those of \"%s\"", c->path, v,
+                          cfg->vitae ? "vitae" : "vit");
     const char *fmtv = cai_st_meta(st, "cai.format");
     if (fmtv && strcmp(fmtv, "astromae-weights/1"))
-        return cai_seterr(c->err, CAI_EFORMAT, "%s: __metadata__ \"cai.format\": expected \"astromae-weights/1\", got \"%s\"",
-                          c->path, fmtv);
+        return cai_seterr(c->err, CAI_EFORMAT,
+                          "%s: __metadata__ \"cai.format\": expected \"astromae-weights/1\", got \"%s\"", c->path,
+                          fmtv);
     if ((rc = meta_int(c, "embed_dim", 192, &cfg->dim)) || (rc = meta_int(c, "depth", 12, &cfg->depth)) ||
         (rc = meta_int(c, "num_heads", 3, &cfg->heads)) || (rc = meta_int(c, "mlp_ratio", 4, &ratio)) ||
-        (rc = meta_int(c, "patch_size", 8, &cfg->patch)) ||
-        (rc = meta_float(c, "ln_eps", 1e-6f, &cfg->ln_eps)) ||
+        (rc = meta_int(c, "patch_size", 8, &cfg->patch)) || (rc = meta_float(c, "ln_eps", 1e-6f, &cfg->ln_eps)) ||
         (rc = meta_float(c, "fc_norm_eps", 1e-6f, &cfg->fc_norm_eps)) ||
         (rc = meta_float(c, "bn_eps", 1e-5f, &cfg->bn_eps)) ||
         (rc = meta_float(c, "pcm_bn_eps", 1e-5f, &cfg->pcm_bn_eps)))
@@ -290,9 +291,10 @@ static int config_from(ldctx *c, cai_config *cfg) {
             cfg->dim % t->shape[1] || t->shape[2] % 2 == 0 || t->shape[2] > 7) {
             char got[96];
             fmt_shape(got, sizeof got, t->ndim, t->shape);
-            return cai_seterr(c->err, CAI_ESHAPE,
-                              "%s: tensor \"blocks.0.PCM.0.weight\": expected (hidden, %d/groups, k, k) with odd k, got %s",
-                              c->path, cfg->dim, got);
+            return cai_seterr(
+                c->err, CAI_ESHAPE,
+                "%s: tensor \"blocks.0.PCM.0.weight\": expected (hidden, %d/groups, k, k) with odd k, got %s", c->path,
+                cfg->dim, got);
         }
         cfg->pcm_hidden = (int)t->shape[0];
         cfg->pcm_kernel = (int)t->shape[2];
@@ -342,7 +344,9 @@ static void quantize(ldctx *c, cai_linear *l, int *fail) {
         l->wscale[o] = s;
         for (int i = 0; i < l->in; i++) {
             long q = lrintf(r[i] / s);
-            l->wq[(size_t)o * l->in + i] = (int8_t)(q > CAI_INT8_WMAX ? CAI_INT8_WMAX : q < -CAI_INT8_WMAX ? -CAI_INT8_WMAX : q);
+            l->wq[(size_t)o * l->in + i] = (int8_t)(q > CAI_INT8_WMAX    ? CAI_INT8_WMAX
+                                                    : q < -CAI_INT8_WMAX ? -CAI_INT8_WMAX
+                                                                         : q);
         }
     }
 }

@@ -91,8 +91,8 @@ int cai_cost_compute(const cai_cost_inputs *in, const cai_prices *p, cai_cost_bi
 
 void cai_cost_estimate_s3(long partitions, long ranks, long *get, long *put, long *list) {
     long listings_parts = partitions / 1000 + 1, listings_ranks = ranks / 1000 + 1;
-    *get = partitions + 2 * ranks;  /* workers: each partition; Summarize: each record + predictions */
-    *put = 2 * ranks + 3 + 4;       /* workers: record + predictions; Initialize: 3; Summarize: 4 */
+    *get = partitions + 2 * ranks; /* workers: each partition; Summarize: each record + predictions */
+    *put = 2 * ranks + 3 + 4;      /* workers: record + predictions; Initialize: 3; Summarize: 4 */
     *list = listings_parts + listings_ranks;
 }
 
@@ -149,15 +149,21 @@ int cai_cost_from_run(const char *run_dir, double startup_s, double overhead_s, 
         fprintf(note, "run: %s: %d ranks with data, %d without, %ld partition files\n", run_dir, row.ranks,
                 row.empty_ranks, parts);
         if (row.rank_seconds_are_wall)
-            fprintf(note, "measured: per-rank wall seconds from the rank records; assumed: %.2f s start-up per "
-                    "invocation on top\n", startup_s);
+            fprintf(note,
+                    "measured: per-rank wall seconds from the rank records; assumed: %.2f s start-up per "
+                    "invocation on top\n",
+                    startup_s);
         else
-            fprintf(note, "the records carry no wall times (seed records): billed duration = total_cpu_time + "
-                    "%.2f s overhead per invocation (start-up, imports, download; the seed's 75 MB measurement)\n", overhead_s);
-        fprintf(note, "%s\n", in->galaxies > 0 ? "galaxies: from the rank records"
-                                               : "galaxies: not recorded; pass --galaxies for $ per million galaxies");
-        fprintf(note, "S3 requests: %s\n", s3_recorded == row.ranks && s3req > 0 ? "workers' counts from the records"
-                                                                                : "estimated from partitions and ranks");
+            fprintf(note,
+                    "the records carry no wall times (seed records): billed duration = total_cpu_time + "
+                    "%.2f s overhead per invocation (start-up, imports, download; the seed's 75 MB measurement)\n",
+                    overhead_s);
+        fprintf(note, "%s\n",
+                in->galaxies > 0 ? "galaxies: from the rank records"
+                                 : "galaxies: not recorded; pass --galaxies for $ per million galaxies");
+        fprintf(note, "S3 requests: %s\n",
+                s3_recorded == row.ranks && s3req > 0 ? "workers' counts from the records"
+                                                      : "estimated from partitions and ranks");
     }
     free(row.rank_seconds);
     return CAI_OK;
@@ -172,10 +178,11 @@ void cai_cost_print(FILE *f, const cai_cost_inputs *in, const cai_prices *p, con
     char m[32];
     double rate = in->arch == CAI_ARCH_ARM64 ? p->lambda_gb_s_arm64 : p->lambda_gb_s_x86_64;
     money(m, sizeof m, b->lambda_compute);
-    fprintf(f, "  Lambda compute     %10s  %.1f GB-s (%ld invocations, %.2f s billed on average, %d MB %s) "
-            "x $%.10f/GB-s\n", m, b->gb_seconds, in->invocations,
-            in->invocations ? in->billed_seconds / (double)in->invocations : 0.0, in->memory_mb,
-            in->arch == CAI_ARCH_ARM64 ? "arm64" : "x86_64", rate);
+    fprintf(f,
+            "  Lambda compute     %10s  %.1f GB-s (%ld invocations, %.2f s billed on average, %d MB %s) "
+            "x $%.10f/GB-s\n",
+            m, b->gb_seconds, in->invocations, in->invocations ? in->billed_seconds / (double)in->invocations : 0.0,
+            in->memory_mb, in->arch == CAI_ARCH_ARM64 ? "arm64" : "x86_64", rate);
     money(m, sizeof m, b->lambda_requests);
     fprintf(f, "  Lambda requests    %10s  %ld requests (workers, retries, Initialize, Summarize) x $0.20/M\n", m,
             b->requests);
@@ -185,8 +192,10 @@ void cai_cost_print(FILE *f, const cai_cost_inputs *in, const cai_prices *p, con
     if (in->children == CAI_SFN_STANDARD)
         fprintf(f, "  Step Functions     %10s  Standard: %ld state transitions x $25/M\n", m, b->transitions);
     else
-        fprintf(f, "  Step Functions     %10s  Express children: %ld requests x $1/M + duration at %d MB; parent "
-                "%ld transitions\n", m, in->invocations + in->retries, in->express_memory_mb, b->transitions);
+        fprintf(f,
+                "  Step Functions     %10s  Express children: %ld requests x $1/M + duration at %d MB; parent "
+                "%ld transitions\n",
+                m, in->invocations + in->retries, in->express_memory_mb, b->transitions);
     money(m, sizeof m, b->s3_get);
     fprintf(f, "  S3 GET             %10s  %ld requests x $0.0004/1000\n", m, in->s3_get);
     money(m, sizeof m, b->s3_put_list);
@@ -248,12 +257,14 @@ void cai_cost_seed_table(FILE *f, cai_seed_cost_row out[4]) {
                     r.bill.s3_get + r.bill.s3_put_list, r.bill.total, r.bill.per_million_galaxies);
     }
     if (f)
-        fprintf(f, "\nWhy they differ:\n"
-                "  - AWS bills the CONFIGURED memory (10,240 MB = 10 GB), not the memory a profiler counted (2.8-7 GB).\n"
-                "  - AWS bills the whole invocation (start-up, imports, model load, download, upload), not the\n"
-                "    inference loop: 75 MB was billed %.1f s (m = measured) against %.1f s in the loop; the other\n"
-                "    sizes are estimated (e) as in-loop + the same %.1f s.\n"
-                "  - Requests ($0.20/M), Step Functions transitions (Standard, 2 per map item + 4) and S3 requests\n"
-                "    are added; they are small here but they are on the bill.\n",
-                SEED_BILLED_75MB, 17.6, overhead);
+        fprintf(
+            f,
+            "\nWhy they differ:\n"
+            "  - AWS bills the CONFIGURED memory (10,240 MB = 10 GB), not the memory a profiler counted (2.8-7 GB).\n"
+            "  - AWS bills the whole invocation (start-up, imports, model load, download, upload), not the\n"
+            "    inference loop: 75 MB was billed %.1f s (m = measured) against %.1f s in the loop; the other\n"
+            "    sizes are estimated (e) as in-loop + the same %.1f s.\n"
+            "  - Requests ($0.20/M), Step Functions transitions (Standard, 2 per map item + 4) and S3 requests\n"
+            "    are added; they are small here but they are on the bill.\n",
+            SEED_BILLED_75MB, 17.6, overhead);
 }

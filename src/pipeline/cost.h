@@ -14,15 +14,15 @@ typedef enum { CAI_SFN_STANDARD = 0, CAI_SFN_EXPRESS = 1 } cai_sfn_kind;
 
 /* US-East-1 list prices, late 2026 (contracts.md "Cost"). */
 typedef struct {
-    double lambda_gb_s_x86_64;    /* $ per GB-second */
+    double lambda_gb_s_x86_64; /* $ per GB-second */
     double lambda_gb_s_arm64;
-    double lambda_per_request;    /* $ per request */
-    double ephemeral_gb_s;        /* $ per GB-second of /tmp above 512 MB */
-    double sfn_per_transition;    /* Standard */
+    double lambda_per_request; /* $ per request */
+    double ephemeral_gb_s;     /* $ per GB-second of /tmp above 512 MB */
+    double sfn_per_transition; /* Standard */
     double sfn_express_per_request;
-    double sfn_express_gb_s;      /* Express duration, memory billed in 64 MB chunks */
-    double s3_get;                /* $ per GET request */
-    double s3_put;                /* $ per PUT/COPY/POST/LIST request */
+    double sfn_express_gb_s; /* Express duration, memory billed in 64 MB chunks */
+    double s3_get;           /* $ per GET request */
+    double s3_put;           /* $ per PUT/COPY/POST/LIST request */
 } cai_prices;
 extern const cai_prices cai_prices_2026;
 
@@ -34,9 +34,9 @@ extern const cai_prices cai_prices_2026;
 typedef struct {
     /* Worker Lambdas: one invocation per rank (plus retries). */
     long invocations;
-    double billed_seconds;    /* Σ billed duration over worker invocations (init + invoke, each rounded up to 1 ms) */
-    int memory_mb;            /* configured memory, 128..10240 */
-    int ephemeral_mb;         /* configured /tmp, 512..10240 */
+    double billed_seconds; /* Σ billed duration over worker invocations (init + invoke, each rounded up to 1 ms) */
+    int memory_mb;         /* configured memory, 128..10240 */
+    int ephemeral_mb;      /* configured /tmp, 512..10240 */
     cai_arch arch;
     /* Initialize + Summarize Lambdas. */
     long aux_invocations;
@@ -50,11 +50,11 @@ typedef struct {
     int express_memory_mb;    /* billed memory of an Express child (64 MB minimum) */
     /* S3 requests. */
     long s3_get, s3_put, s3_list;
-    double galaxies;          /* for $ per million galaxies; 0: unknown */
+    double galaxies; /* for $ per million galaxies; 0: unknown */
 } cai_cost_inputs;
 
 typedef struct {
-    double gb_seconds;       /* worker + aux Lambda GB-s */
+    double gb_seconds; /* worker + aux Lambda GB-s */
     double lambda_compute, lambda_requests, ephemeral, sfn, s3_get, s3_put_list, total;
     long requests, transitions;
     double per_million_galaxies; /* NaN when galaxies unknown */

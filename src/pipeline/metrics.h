@@ -12,14 +12,14 @@
 #define CAI_OUTLIER_THRESHOLD 0.05
 
 typedef struct {
-    int64_t n;          /* pairs used: both p and z finite */
-    int64_t skipped;    /* pairs with a non-finite p or z (NaN input gives NaN prediction) */
-    double mae;         /* mean |p − z| */
-    double mse;         /* mean (p − z)² */
-    double bias;        /* mean Δ */
-    double sigma_nmad;  /* 1.48 · median |Δ − median Δ| */
-    double r2;          /* 1 − Σ(p−z)² / Σ(z − mean z)²; NaN when all z are equal */
-    double eta;         /* fraction with |Δ| > 0.05 */
+    int64_t n;         /* pairs used: both p and z finite */
+    int64_t skipped;   /* pairs with a non-finite p or z (NaN input gives NaN prediction) */
+    double mae;        /* mean |p − z| */
+    double mse;        /* mean (p − z)² */
+    double bias;       /* mean Δ */
+    double sigma_nmad; /* 1.48 · median |Δ − median Δ| */
+    double r2;         /* 1 − Σ(p−z)² / Σ(z − mean z)²; NaN when all z are equal */
+    double eta;        /* fraction with |Δ| > 0.05 */
     int64_t outliers;
 } cai_metrics;
 

@@ -115,8 +115,7 @@ static size_t pick(const cai_plan_req *r, const cai_plan_choice *v, size_t n) {
 
 int cai_plan_choose(const cai_plan_req *r, cai_plan_choice *out, char *why, size_t why_len, cai_err *err) {
     memset(out, 0, sizeof *out);
-    if (!(r->galaxies >= 1) || r->galaxies > 1e13)
-        return cai_seterr(err, CAI_EARG, "galaxies: expected a count >= 1");
+    if (!(r->galaxies >= 1) || r->galaxies > 1e13) return cai_seterr(err, CAI_EARG, "galaxies: expected a count >= 1");
     if (!(r->deadline_s > 0) && !(r->budget_usd > 0))
         return cai_seterr(err, CAI_EARG, "give a deadline (seconds) or a budget (USD)");
     if (!(r->startup_s >= 0) || !(r->s3_mbps > 0))
@@ -125,11 +124,15 @@ int cai_plan_choose(const cai_plan_req *r, cai_plan_choice *out, char *why, size
     long acct = r->account_concurrency > 0 ? r->account_concurrency : CAI_DEFAULT_ACCOUNT_CONCURRENCY;
     long cmax = r->max_concurrency > 0 ? r->max_concurrency : acct;
     if (cmax > CAI_MAP_MAX_CONCURRENCY)
-        return cai_seterr(err, CAI_EARG, "concurrency %ld: a Distributed Map runs at most %d children at once "
-                          "(MaxConcurrency)", cmax, CAI_MAP_MAX_CONCURRENCY);
+        return cai_seterr(err, CAI_EARG,
+                          "concurrency %ld: a Distributed Map runs at most %d children at once "
+                          "(MaxConcurrency)",
+                          cmax, CAI_MAP_MAX_CONCURRENCY);
     if (cmax > acct)
-        return cai_seterr(err, CAI_EARG, "concurrency %ld is above the account's Lambda concurrency (%ld; the default "
-                          "quota is 1,000): ask AWS for a quota increase, then pass --account-concurrency", cmax, acct);
+        return cai_seterr(err, CAI_EARG,
+                          "concurrency %ld is above the account's Lambda concurrency (%ld; the default "
+                          "quota is 1,000): ask AWS for a quota increase, then pass --account-concurrency",
+                          cmax, acct);
     if (r->memory_mb && (r->memory_mb < 128 || r->memory_mb > 10240))
         return cai_seterr(err, CAI_EARG, "memory %d MB: Lambda allows 128 to 10,240 MB", r->memory_mb);
 
@@ -164,7 +167,8 @@ int cai_plan_choose(const cai_plan_req *r, cai_plan_choice *out, char *why, size
                 long lo_c = c.concurrency;
                 for (long w = c.waves + 1; w <= c.ranks && w <= 100000; w++) {
                     long cc = (c.ranks + w - 1) / w;
-                    double ms = CAI_PLAN_ORCHESTRATION_S + ramp_s(cc) + (double)((c.ranks + cc - 1) / cc) * c.t_invocation;
+                    double ms =
+                        CAI_PLAN_ORCHESTRATION_S + ramp_s(cc) + (double)((c.ranks + cc - 1) / cc) * c.t_invocation;
                     if (CAI_PLAN_ORCHESTRATION_S + (double)w * c.t_invocation > r->deadline_s) break;
                     if (ms <= r->deadline_s) lo_c = cc;
                 }
@@ -174,27 +178,34 @@ int cai_plan_choose(const cai_plan_req *r, cai_plan_choice *out, char *why, size
         }
     if (nok) best = ok[pick(r, ok, nok)];
     if (!any_fits)
-        return cai_seterr(err, CAI_EARG, "no partition size fits: each needs memory above %d MB or runs past Lambda's "
-                          "15-minute limit at this throughput", r->memory_mb);
+        return cai_seterr(err, CAI_EARG,
+                          "no partition size fits: each needs memory above %d MB or runs past Lambda's "
+                          "15-minute limit at this throughput",
+                          r->memory_mb);
     double floor_s = CAI_PLAN_ORCHESTRATION_S + r->startup_s;
     if (!best.ranks) {
         if (r->deadline_s > 0 && r->deadline_s < floor_s)
-            return cai_seterr(err, CAI_EARG, "deadline %.1f s is below the cold-start floor: every run needs %.1f s "
+            return cai_seterr(err, CAI_EARG,
+                              "deadline %.1f s is below the cold-start floor: every run needs %.1f s "
                               "(%.1f s Initialize/Summarize + %.1f s start-up) before any galaxy is done",
                               r->deadline_s, floor_s, CAI_PLAN_ORCHESTRATION_S, r->startup_s);
         if (r->deadline_s > 0 && fastest.makespan_s > r->deadline_s)
-            return cai_seterr(err, CAI_EARG, "deadline %.1f s cannot be met: the fastest plan (%g MB partitions, %d MB, "
-                              "concurrency %ld, %ld waves) takes %.1f s%s", r->deadline_s, fastest.partition_mb,
-                              fastest.memory_mb, fastest.concurrency, fastest.waves, fastest.makespan_s,
+            return cai_seterr(err, CAI_EARG,
+                              "deadline %.1f s cannot be met: the fastest plan (%g MB partitions, %d MB, "
+                              "concurrency %ld, %ld waves) takes %.1f s%s",
+                              r->deadline_s, fastest.partition_mb, fastest.memory_mb, fastest.concurrency,
+                              fastest.waves, fastest.makespan_s,
                               cmax < CAI_MAP_MAX_CONCURRENCY && fastest.ranks >= cmax / 2
                                   ? "; more concurrency (a Lambda quota increase, then --account-concurrency) "
                                     "would allow smaller partitions"
                                   : "");
         if (r->budget_usd > 0 && cheapest.bill.total > r->budget_usd)
-            return cai_seterr(err, CAI_EARG, "budget $%.4f is below the minimum bill: the cheapest plan (%g MB "
-                              "partitions, %d MB) costs $%.4f", r->budget_usd, cheapest.partition_mb,
-                              cheapest.memory_mb, cheapest.bill.total);
-        return cai_seterr(err, CAI_EARG, "no plan meets both the deadline (%.1f s) and the budget ($%.4f): the "
+            return cai_seterr(err, CAI_EARG,
+                              "budget $%.4f is below the minimum bill: the cheapest plan (%g MB "
+                              "partitions, %d MB) costs $%.4f",
+                              r->budget_usd, cheapest.partition_mb, cheapest.memory_mb, cheapest.bill.total);
+        return cai_seterr(err, CAI_EARG,
+                          "no plan meets both the deadline (%.1f s) and the budget ($%.4f): the "
                           "fastest takes %.1f s for $%.4f, the cheapest costs $%.4f and takes %.1f s",
                           r->deadline_s, r->budget_usd, fastest.makespan_s, fastest.bill.total, cheapest.bill.total,
                           cheapest.makespan_s);
@@ -202,25 +213,31 @@ int cai_plan_choose(const cai_plan_req *r, cai_plan_choice *out, char *why, size
     *out = best;
     size_t off = 0;
     if (why && why_len) why[0] = 0;
-    say(why, why_len, &off, "partition %g MB (%ld galaxies) -> %ld ranks; Lambda %d MB (%.2f vCPU, %s); "
-        "MaxConcurrency %ld (%ld wave%s)\n", best.partition_mb, best.galaxies_per_rank, best.ranks, best.memory_mb,
-        best.vcpus, r->arch == CAI_ARCH_ARM64 ? "arm64" : "x86_64", best.concurrency, best.waves,
-        best.waves == 1 ? "" : "s");
-    say(why, why_len, &off, "per invocation: %.2f s start-up + %.2f s download (%.0f MB/s) + %.2f s inference "
-        "(%.0f galaxies/s) = %.2f s\n", best.t_startup, best.t_download, r->s3_mbps, best.t_infer, best.gps,
-        best.t_invocation);
-    say(why, why_len, &off, "run: about %.1f s (incl. %.0f s Initialize/Summarize%s); bill about $%.4f ($%.4f per "
-        "million galaxies)\n", best.makespan_s, CAI_PLAN_ORCHESTRATION_S,
-        ramp_s(best.concurrency) > 0 ? " and Lambda's scaling ramp" : "", best.bill.total,
-        best.bill.per_million_galaxies);
+    say(why, why_len, &off,
+        "partition %g MB (%ld galaxies) -> %ld ranks; Lambda %d MB (%.2f vCPU, %s); "
+        "MaxConcurrency %ld (%ld wave%s)\n",
+        best.partition_mb, best.galaxies_per_rank, best.ranks, best.memory_mb, best.vcpus,
+        r->arch == CAI_ARCH_ARM64 ? "arm64" : "x86_64", best.concurrency, best.waves, best.waves == 1 ? "" : "s");
+    say(why, why_len, &off,
+        "per invocation: %.2f s start-up + %.2f s download (%.0f MB/s) + %.2f s inference "
+        "(%.0f galaxies/s) = %.2f s\n",
+        best.t_startup, best.t_download, r->s3_mbps, best.t_infer, best.gps, best.t_invocation);
+    say(why, why_len, &off,
+        "run: about %.1f s (incl. %.0f s Initialize/Summarize%s); bill about $%.4f ($%.4f per "
+        "million galaxies)\n",
+        best.makespan_s, CAI_PLAN_ORCHESTRATION_S, ramp_s(best.concurrency) > 0 ? " and Lambda's scaling ramp" : "",
+        best.bill.total, best.bill.per_million_galaxies);
     if (r->deadline_s > 0) {
-        say(why, why_len, &off, "why: the cheapest plan that finishes within %.0f s (within 1%% of the cheapest, "
-            "the fastest)", r->deadline_s);
+        say(why, why_len, &off,
+            "why: the cheapest plan that finishes within %.0f s (within 1%% of the cheapest, "
+            "the fastest)",
+            r->deadline_s);
         if (cheapest.bill.total < best.bill.total * 0.9999)
             say(why, why_len, &off, "; the cheapest overall (%g MB, %d MB) costs $%.4f and takes %.1f s",
                 cheapest.partition_mb, cheapest.memory_mb, cheapest.bill.total, cheapest.makespan_s);
         else
-            say(why, why_len, &off, "; it is also the cheapest overall (bigger partitions bill less start-up, "
+            say(why, why_len, &off,
+                "; it is also the cheapest overall (bigger partitions bill less start-up, "
                 "smaller ones finish sooner)");
         if (best.concurrency < (best.ranks < cmax ? best.ranks : cmax))
             say(why, why_len, &off, "; concurrency held to %ld since more would not change the bill", best.concurrency);
@@ -284,11 +301,13 @@ int cai_plan_load_bench(const char *text, size_t len, const char *name, cai_plan
             }
     int rc = 0;
     if (all && cJSON_IsArray(all)) {
-        for (int i = 0; i < cJSON_GetArraySize(all) && !rc; i++) rc = bench_obj(cJSON_GetArrayItem(all, i), name, i + 1, r, err);
+        for (int i = 0; i < cJSON_GetArraySize(all) && !rc; i++)
+            rc = bench_obj(cJSON_GetArrayItem(all, i), name, i + 1, r, err);
     } else if (all && cJSON_IsObject(all)) {
         const cJSON *res = cJSON_GetObjectItemCaseSensitive(all, "results");
         if (cJSON_IsArray(res))
-            for (int i = 0; i < cJSON_GetArraySize(res) && !rc; i++) rc = bench_obj(cJSON_GetArrayItem(res, i), name, i + 1, r, err);
+            for (int i = 0; i < cJSON_GetArraySize(res) && !rc; i++)
+                rc = bench_obj(cJSON_GetArrayItem(res, i), name, i + 1, r, err);
         else rc = bench_obj(all, name, 1, r, err);
     } else { /* JSON lines */
         size_t s = 0;
@@ -311,8 +330,10 @@ int cai_plan_load_bench(const char *text, size_t len, const char *name, cai_plan
     cJSON_Delete(all);
     if (rc) return rc;
     if (r->n_curve == 0)
-        return cai_seterr(err, CAI_EFORMAT, "%s: no measurements (expected lines like "
-                          "{\"threads\":4,\"batch\":256,\"galaxies_per_s\":900})", name);
+        return cai_seterr(err, CAI_EFORMAT,
+                          "%s: no measurements (expected lines like "
+                          "{\"threads\":4,\"batch\":256,\"galaxies_per_s\":900})",
+                          name);
     r->rate_per_vcpu = r->curve_gps[0] / r->curve_threads[0];
     return CAI_OK;
 }
@@ -355,16 +376,24 @@ int cai_plan_load_run(const char *run_dir, cai_plan_req *r, char *note, size_t n
     r->n_curve = 0;
     if (cai_n > 0) {
         r->rate_per_vcpu = gal / vcpu_s;
-        if (note) snprintf(note, note_len, "rate %.1f galaxies/s per vCPU from %d CAI rank records (galaxies / "
-                           "(wall_seconds x threads))", r->rate_per_vcpu, cai_n);
+        if (note)
+            snprintf(note, note_len,
+                     "rate %.1f galaxies/s per vCPU from %d CAI rank records (galaxies / "
+                     "(wall_seconds x threads))",
+                     r->rate_per_vcpu, cai_n);
         return CAI_OK;
     }
     if (seed_n > 0) {
         r->rate_per_vcpu = seed_rate / seed_n / (10240 / CAI_LAMBDA_MB_PER_VCPU);
-        if (note) snprintf(note, note_len, "rate %.1f galaxies/s per vCPU from %d seed records (sample_persec on the "
-                           "seed's 10,240 MB = 5.79 vCPU Lambda)", r->rate_per_vcpu, seed_n);
+        if (note)
+            snprintf(note, note_len,
+                     "rate %.1f galaxies/s per vCPU from %d seed records (sample_persec on the "
+                     "seed's 10,240 MB = 5.79 vCPU Lambda)",
+                     r->rate_per_vcpu, seed_n);
         return CAI_OK;
     }
-    return cai_seterr(err, CAI_EKEY, "%s: no record carries galaxies + wall_seconds + threads (CAI) or "
-                      "sample_persec (seed)", path);
+    return cai_seterr(err, CAI_EKEY,
+                      "%s: no record carries galaxies + wall_seconds + threads (CAI) or "
+                      "sample_persec (seed)",
+                      path);
 }

@@ -13,37 +13,38 @@
 #include "cost.h"
 
 /* Defaults, each documented in docs/stats.md. */
-#define CAI_PLAN_DEFAULT_RATE 39.4       /* galaxies/s per vCPU: the seed's PyTorch on Lambda (25 MB: 1278 galaxies in 5.6 s at 5.79 vCPU) */
-#define CAI_PLAN_DEFAULT_STARTUP_S 1.0   /* cold start of the CAI custom runtime incl. weights (assumption) */
-#define CAI_PLAN_DEFAULT_S3_MBPS 80.0    /* one Lambda's GET bandwidth from S3, MB/s (assumption) */
-#define CAI_PLAN_ORCHESTRATION_S 3.0     /* Initialize + Summarize + state-machine start (assumption) */
+#define CAI_PLAN_DEFAULT_RATE                                                                                          \
+    39.4 /* galaxies/s per vCPU: the seed's PyTorch on Lambda (25 MB: 1278 galaxies in 5.6 s at 5.79 vCPU) */
+#define CAI_PLAN_DEFAULT_STARTUP_S 1.0 /* cold start of the CAI custom runtime incl. weights (assumption) */
+#define CAI_PLAN_DEFAULT_S3_MBPS 80.0  /* one Lambda's GET bandwidth from S3, MB/s (assumption) */
+#define CAI_PLAN_ORCHESTRATION_S 3.0   /* Initialize + Summarize + state-machine start (assumption) */
 #define CAI_LAMBDA_MB_PER_VCPU 1769.0
 #define CAI_LAMBDA_TIMEOUT_S 900.0
 #define CAI_MAP_MAX_CONCURRENCY 10000
 #define CAI_DEFAULT_ACCOUNT_CONCURRENCY 1000
-#define CAI_GALAXIES_PER_MB 51.13        /* the seed's partitions: 1,278 per 25 MB */
+#define CAI_GALAXIES_PER_MB 51.13 /* the seed's partitions: 1,278 per 25 MB */
 
 typedef struct {
     double galaxies;
-    double deadline_s;           /* 0: none */
-    double budget_usd;           /* 0: none */
-    double rate_per_vcpu;        /* galaxies/s per vCPU; used when there is no curve */
-    int n_curve;                 /* measured throughput vs threads (cai bench), best batch per thread count */
+    double deadline_s;    /* 0: none */
+    double budget_usd;    /* 0: none */
+    double rate_per_vcpu; /* galaxies/s per vCPU; used when there is no curve */
+    int n_curve;          /* measured throughput vs threads (cai bench), best batch per thread count */
     double curve_threads[64], curve_gps[64];
     double startup_s;
     double s3_mbps;
-    long max_concurrency;        /* MaxConcurrency cap we may use (default: the account's) */
-    long account_concurrency;    /* Lambda concurrency quota (default 1,000) */
+    long max_concurrency;     /* MaxConcurrency cap we may use (default: the account's) */
+    long account_concurrency; /* Lambda concurrency quota (default 1,000) */
     cai_arch arch;
-    double partition_mb;         /* 0: choose */
-    int memory_mb;               /* 0: choose */
+    double partition_mb; /* 0: choose */
+    int memory_mb;       /* 0: choose */
 } cai_plan_req;
 
 typedef struct {
     double partition_mb;
     long galaxies_per_rank, ranks, concurrency, waves;
     int memory_mb;
-    double vcpus, gps;           /* galaxies/s of one invocation */
+    double vcpus, gps; /* galaxies/s of one invocation */
     double t_startup, t_download, t_infer, t_invocation, makespan_s;
     cai_cost_bill bill;
 } cai_plan_choice;

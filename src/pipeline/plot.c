@@ -127,7 +127,8 @@ int cai_plot_run_gnuplot(const char *script, cai_err *err) {
     pid_t pid;
     int rc = posix_spawnp(&pid, gp, NULL, NULL, argv, environ);
     if (rc == ENOENT)
-        return cai_seterr(err, CAI_ENOTFOUND, "gnuplot not found on PATH: install it (Debian: apt-get install "
+        return cai_seterr(err, CAI_ENOTFOUND,
+                          "gnuplot not found on PATH: install it (Debian: apt-get install "
                           "gnuplot-nox), or set CAI_GNUPLOT to its path");
     if (rc) return cai_seterr(err, CAI_EIO, "cannot start %s: %s", gp, strerror(rc));
     int st;
@@ -183,8 +184,7 @@ static int pf_finish(plotfiles *p, const char *what, FILE *info, cai_err *err) {
     int rc = cai_plot_run_gnuplot(p->gp, err);
     if (rc) return rc;
     struct stat st;
-    if (stat(p->png, &st) || st.st_size < 100)
-        return cai_seterr(err, CAI_EIO, "%s: gnuplot wrote no image", p->png);
+    if (stat(p->png, &st) || st.st_size < 100) return cai_seterr(err, CAI_EIO, "%s: gnuplot wrote no image", p->png);
     if (info) fprintf(info, "wrote %s (%s)\n", p->png, what);
     return 0;
 }
@@ -255,8 +255,8 @@ static int plot_time_vs_data(const csv_t *c, int ycol, int is_dur, const char *n
         fprintf(p.d, "\n\n");
         off += (size_t)snprintf(plotcmd + off, off < sizeof plotcmd ? sizeof plotcmd - off : 0,
                                 "%s\"%s.dat\" index %d using 1:2:3:4 with yerrorlines lw 2 pt 7 ps 1.2 lc rgb \"%s\" "
-                                "title \"%g MB partitions\"", blocks ? ", \\\n     " : "", name, blocks,
-                                COLORS[blocks % NCOLORS], parts[i]);
+                                "title \"%g MB partitions\"",
+                                blocks ? ", \\\n     " : "", name, blocks, COLORS[blocks % NCOLORS], parts[i]);
         blocks++;
     }
     if (!blocks) {
@@ -280,7 +280,8 @@ static int plot_time_vs_data(const csv_t *c, int ycol, int is_dur, const char *n
 static int plot_throughput(const csv_t *c, const char *outdir, FILE *info, cai_err *err) {
     int bcol = csv_col(c, "batch_size"), rcol = csv_col(c, "run"), tcol = csv_col(c, "throughput_bps");
     if (bcol < 0 || rcol < 0 || tcol < 0)
-        return cai_seterr(err, CAI_EFORMAT, "batch_varying_results.csv: expected batch_size, run, throughput_bps columns");
+        return cai_seterr(err, CAI_EFORMAT,
+                          "batch_varying_results.csv: expected batch_size, run, throughput_bps columns");
     plotfiles p;
     int rc = pf_open(&p, outdir, "throughput_vs_batch", 1100, err);
     if (rc) return rc;
@@ -308,14 +309,17 @@ static int plot_throughput(const csv_t *c, const char *outdir, FILE *info, cai_e
         remove(p.dat), remove(p.gp);
         return 1;
     }
-    fprintf(p.g, "set title \"Throughput vs batch size (1 GB, all ranks together)\"\n"
+    fprintf(p.g,
+            "set title \"Throughput vs batch size (1 GB, all ranks together)\"\n"
             "set xlabel \"batch size (galaxies per forward pass)\"\n"
             "set ylabel \"aggregate throughput (galaxies/s, sum over ranks)\"\n"
             "set logscale x 2\nset xtics (");
     for (int i = 0; i < nb; i++) fprintf(p.g, "%s\"%g\" %g", i ? ", " : "", bs[i], bs[i]);
-    fprintf(p.g, ")\nset yrange [0:*]\nset offsets graph 0.05, graph 0.05, graph 0.05, 0\n"
-            "plot \"throughput_vs_batch.dat\" index 0 using 1:2 with points pt 7 ps 1.3 lc rgb \"#1f77b4\" title \"one run\", \\\n"
-            "     \"throughput_vs_batch.dat\" index 1 using 1:2 with linespoints lw 2 pt 5 ps 1.3 lc rgb \"#d62728\" title \"mean of runs\"\n");
+    fprintf(
+        p.g,
+        ")\nset yrange [0:*]\nset offsets graph 0.05, graph 0.05, graph 0.05, 0\n"
+        "plot \"throughput_vs_batch.dat\" index 0 using 1:2 with points pt 7 ps 1.3 lc rgb \"#1f77b4\" title \"one run\", \\\n"
+        "     \"throughput_vs_batch.dat\" index 1 using 1:2 with linespoints lw 2 pt 5 ps 1.3 lc rgb \"#d62728\" title \"mean of runs\"\n");
     return pf_finish(&p, "throughput vs batch size", info, err);
 }
 
@@ -331,18 +335,19 @@ static int plot_cost(const char *outdir, FILE *info, cai_err *err) {
     for (int i = 0; i < 4; i++)
         fprintf(p.d, "%d %.4f %.4f %.1f %d\n", rows[i].partition_mb, rows[i].seed_cost, rows[i].bill.total,
                 rows[i].billed_s, rows[i].billed_measured);
-    fprintf(p.g,
-            "set title \"Cost of one pass over the 12.6 GB set (659,817 galaxies), the seed's runs, us-east-1\\n"
-            "{/*0.85 billed duration: measured for 75 MB (33.7 s); in-loop + 16.1 s for the others (estimate)}\"\n"
-            "set xlabel \"partition size (MB)\"\nset ylabel \"cost per run (USD)\"\n"
-            "set style data histograms\nset style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
-            "set boxwidth 0.9\nset yrange [0:*]\nset offsets 0, 0, graph 0.12, 0\n"
-            "set key inside left top box opaque\n"
-            "plot \"cost_vs_partition.dat\" using 2:xtic(sprintf(\"%%d MB\", $1)) lc rgb \"#7f7f7f\" "
-            "title \"seed README: requests x in-loop s x memory used\", \\\n"
-            "     \"\" using 3 lc rgb \"#d62728\" title \"all-in bill: billed s x 10,240 MB configured + requests, SFN, S3\", \\\n"
-            "     \"\" using ($0-0.15):($2):(sprintf(\"$%%.2f\", $2)) with labels offset 0,0.8 notitle, \\\n"
-            "     \"\" using ($0+0.15):($3):(sprintf(\"$%%.2f\", $3)) with labels offset 0,0.8 notitle\n");
+    fprintf(
+        p.g,
+        "set title \"Cost of one pass over the 12.6 GB set (659,817 galaxies), the seed's runs, us-east-1\\n"
+        "{/*0.85 billed duration: measured for 75 MB (33.7 s); in-loop + 16.1 s for the others (estimate)}\"\n"
+        "set xlabel \"partition size (MB)\"\nset ylabel \"cost per run (USD)\"\n"
+        "set style data histograms\nset style histogram clustered gap 1\nset style fill solid 0.85 border -1\n"
+        "set boxwidth 0.9\nset yrange [0:*]\nset offsets 0, 0, graph 0.12, 0\n"
+        "set key inside left top box opaque\n"
+        "plot \"cost_vs_partition.dat\" using 2:xtic(sprintf(\"%%d MB\", $1)) lc rgb \"#7f7f7f\" "
+        "title \"seed README: requests x in-loop s x memory used\", \\\n"
+        "     \"\" using 3 lc rgb \"#d62728\" title \"all-in bill: billed s x 10,240 MB configured + requests, SFN, S3\", \\\n"
+        "     \"\" using ($0-0.15):($2):(sprintf(\"$%%.2f\", $2)) with labels offset 0,0.8 notitle, \\\n"
+        "     \"\" using ($0+0.15):($3):(sprintf(\"$%%.2f\", $3)) with labels offset 0,0.8 notitle\n");
     return pf_finish(&p, "cost vs partition size", info, err);
 }
 
@@ -354,7 +359,8 @@ static int plot_spread(const csv_t *c, const char *outdir, FILE *info, cai_err *
     int pc = csv_col(c, "partition(MB)"), dc = csv_col(c, "data(GB)"), bc = csv_col(c, "batch_size"),
         rc_ = csv_col(c, "run"), sc = csv_col(c, "seconds"), kc = csv_col(c, "kind");
     if (pc < 0 || dc < 0 || bc < 0 || rc_ < 0 || sc < 0)
-        return cai_seterr(err, CAI_EFORMAT, "rank_durations.csv: expected partition(MB), data(GB), batch_size, run, "
+        return cai_seterr(err, CAI_EFORMAT,
+                          "rank_durations.csv: expected partition(MB), data(GB), batch_size, run, "
                           "seconds columns");
     /* Count runs first: the image widens with them so the labels stay readable. */
     int nruns = 0;
@@ -392,18 +398,19 @@ static int plot_spread(const csv_t *c, const char *outdir, FILE *info, cai_err *
         remove(p.dat), remove(p.gp);
         return 1;
     }
-    fprintf(p.g,
-            "set title \"Per-rank duration spread: each dot is one rank; the box holds the middle half, dots far above are stragglers\"\n"
-            "set ylabel \"%s\"\nset xlabel \"run (partition, data size, batch size, run number)\"\n"
-            "set xtics rotate by -45 left font \",9\" (%s)\n"
-            "set xrange [-0.7:%d-0.3]\nset yrange [0:*]\n"
-            "set style fill solid 0.25 border lc rgb \"#1f77b4\"\nset style boxplot nooutliers\nset boxwidth 0.6\n"
-            "set bmargin 11\n"
-            "plot for [i=0:%d] \"rank_spread.dat\" index i using (i):2 with boxplot lc rgb \"#1f77b4\" notitle, \\\n"
-            "     for [i=0:%d] \"rank_spread.dat\" index i using 3:2 with points pt 7 ps 0.5 lc rgb \"#d62728\" "
-            "title (i==0 ? \"one rank\" : \"\")\n",
-            wall ? "wall seconds per rank (recorded start to end)" : "seconds per rank (the seed's total\\\\_cpu\\\\_time)",
-            labels, runs, runs - 1, runs - 1);
+    fprintf(
+        p.g,
+        "set title \"Per-rank duration spread: each dot is one rank; the box holds the middle half, dots far above are stragglers\"\n"
+        "set ylabel \"%s\"\nset xlabel \"run (partition, data size, batch size, run number)\"\n"
+        "set xtics rotate by -45 left font \",9\" (%s)\n"
+        "set xrange [-0.7:%d-0.3]\nset yrange [0:*]\n"
+        "set style fill solid 0.25 border lc rgb \"#1f77b4\"\nset style boxplot nooutliers\nset boxwidth 0.6\n"
+        "set bmargin 11\n"
+        "plot for [i=0:%d] \"rank_spread.dat\" index i using (i):2 with boxplot lc rgb \"#1f77b4\" notitle, \\\n"
+        "     for [i=0:%d] \"rank_spread.dat\" index i using 3:2 with points pt 7 ps 0.5 lc rgb \"#d62728\" "
+        "title (i==0 ? \"one rank\" : \"\")\n",
+        wall ? "wall seconds per rank (recorded start to end)" : "seconds per rank (the seed's total\\\\_cpu\\\\_time)",
+        labels, runs, runs - 1, runs - 1);
     if (c->nrow && runs == MAX_SPREAD_RUNS && info)
         fprintf(info, "note: rank_spread shows the first %d runs only\n", MAX_SPREAD_RUNS);
     return pf_finish(&p, "per-rank duration spread", info, err);
@@ -427,13 +434,13 @@ int cai_plot_all(const char *tables, const char *ranks_dir, const char *outdir, 
     if (!(r = load_from(tables, "total_execution_time.csv", &t, err))) {
         int col = csv_col(&t, "duration");
         /* cai stats' table says where each time came from; the seed's has no such column (typed by hand). */
-        const char *title = csv_col(&t, "duration_source") >= 0
-                                ? "Run time vs data size (wall clock: first rank start to last rank end, as CAI recorded it)\\n"
-                                  "{/*0.85 points: mean of runs; bars: fastest to slowest run}"
-                                : "Run time vs data size (whole run, wall clock, as typed in total\\\\_execution\\\\_time.csv)\\n"
-                                  "{/*0.85 points: mean of runs; bars: fastest to slowest run}";
-        r = plot_time_vs_data(&t, col, 1, "time_vs_data", title,
-                              "run duration (s)", outdir, info, err);
+        const char *title =
+            csv_col(&t, "duration_source") >= 0
+                ? "Run time vs data size (wall clock: first rank start to last rank end, as CAI recorded it)\\n"
+                  "{/*0.85 points: mean of runs; bars: fastest to slowest run}"
+                : "Run time vs data size (whole run, wall clock, as typed in total\\\\_execution\\\\_time.csv)\\n"
+                  "{/*0.85 points: mean of runs; bars: fastest to slowest run}";
+        r = plot_time_vs_data(&t, col, 1, "time_vs_data", title, "run duration (s)", outdir, info, err);
         csv_free(&t);
         if (r == 1 && info) fprintf(info, "skipped time_vs_data: total_execution_time.csv records no durations\n");
         else if (r) return r;

@@ -100,8 +100,7 @@ void cai_fmt_pyfloat(double x, char *buf, size_t n) {
             out[o++] = '.';
             if (nd > exp10 + 1)
                 for (int i = exp10 + 1; i < nd; i++) out[o++] = digits[i];
-            else
-                out[o++] = '0';
+            else out[o++] = '0';
         }
         out[o] = 0;
     } else {
@@ -298,9 +297,12 @@ int cai_stats_aggregate_json(const char *text, size_t len, const char *name, cai
         bits += (ib && cJSON_IsNumber(ib) && ib->valuedouble >= 0) ? ib->valuedouble : b * t;
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(r, "s3_total_time");
         if (s && cJSON_IsNumber(s)) s3tot += s->valuedouble;
-        if ((s = cJSON_GetObjectItemCaseSensitive(r, "s3_avg_time")) && cJSON_IsNumber(s)) s3avg += s->valuedouble, n_s3avg++;
-        if ((s = cJSON_GetObjectItemCaseSensitive(r, "s3_min_time")) && cJSON_IsNumber(s)) s3min += s->valuedouble, n_s3min++;
-        if ((s = cJSON_GetObjectItemCaseSensitive(r, "s3_max_time")) && cJSON_IsNumber(s)) s3max += s->valuedouble, n_s3max++;
+        if ((s = cJSON_GetObjectItemCaseSensitive(r, "s3_avg_time")) && cJSON_IsNumber(s))
+            s3avg += s->valuedouble, n_s3avg++;
+        if ((s = cJSON_GetObjectItemCaseSensitive(r, "s3_min_time")) && cJSON_IsNumber(s))
+            s3min += s->valuedouble, n_s3min++;
+        if ((s = cJSON_GetObjectItemCaseSensitive(r, "s3_max_time")) && cJSON_IsNumber(s))
+            s3max += s->valuedouble, n_s3max++;
         double g = opt_num(r, K_GAL);
         if (!isnan(g)) gal += g, n_gal++;
         double st = opt_num(r, K_START), en = opt_num(r, K_END), wall = opt_num(r, K_WALL);
@@ -316,8 +318,9 @@ int cai_stats_aggregate_json(const char *text, size_t len, const char *name, cai
     }
     if (k == 0) {
         rc = cai_seterr(err, CAI_EINCOMPLETE, "%s: empty run: %s", name,
-                        n == 0 ? "no rank records" : failed ? "every rank with data failed"
-                                                            : "every rank record is for a rank with no data");
+                        n == 0   ? "no rank records"
+                        : failed ? "every rank with data failed"
+                                 : "every rank record is for a rank with no data");
         goto out;
     }
     /* Wall seconds only when every used record has them; a mix would plot two different things. */
@@ -380,7 +383,8 @@ void cai_stats_read_summary(const char *run_dir, cai_run_row *row) {
     }
     static const char *const K_WS[] = {"world_size", "ranks", NULL};
     const cJSON *ws = get_any(o, K_WS);
-    if (ws && cJSON_IsNumber(ws) && ws->valuedouble >= 1 && ws->valuedouble < 1e9) row->world_size = (int)ws->valuedouble;
+    if (ws && cJSON_IsNumber(ws) && ws->valuedouble >= 1 && ws->valuedouble < 1e9)
+        row->world_size = (int)ws->valuedouble;
     else if (ws && cJSON_IsString(ws) && atoi(ws->valuestring) >= 1) row->world_size = atoi(ws->valuestring);
     cJSON_Delete(o);
 }
@@ -491,8 +495,10 @@ static void scan_run(cai_stats_set *set, FILE *warn, const char *dir, const char
         return;
     }
     if (r.failed_ranks || r.partial_ranks)
-        warnf(set, warn, "%s: %d rank(s) failed (left out of the row) and %d finished only part of their data "
-              "(kept); see summary.json", file, r.failed_ranks, r.partial_ranks);
+        warnf(set, warn,
+              "%s: %d rank(s) failed (left out of the row) and %d finished only part of their data "
+              "(kept); see summary.json",
+              file, r.failed_ranks, r.partial_ranks);
     cai_stats_read_summary(path, &r);
     if (push_row(set, &r)) {
         free(r.rank_seconds);
@@ -511,10 +517,11 @@ static void scan_data_dir(cai_stats_set *set, FILE *warn, const char *dir, doubl
     struct stat dst;
     snprintf(direct, sizeof direct, "%s/combined_data.json", dir);
     if (stat(direct, &dst) == 0)
-        warnf(set, warn, "%s: combined_data.json directly under the data-size folder; put each run in its own "
-              "folder (<D>GB/1, <D>GB/2, ...: the payload's result_path); skipped", direct);
-    else if (n == 0)
-        warnf(set, warn, "%s: no run folders; nothing to tabulate", dir);
+        warnf(set, warn,
+              "%s: combined_data.json directly under the data-size folder; put each run in its own "
+              "folder (<D>GB/1, <D>GB/2, ...: the payload's result_path); skipped",
+              direct);
+    else if (n == 0) warnf(set, warn, "%s: no run folders; nothing to tabulate", dir);
     for (int i = 0; i < n; i++) {
         if (strcmp(runs[i], "Batches")) {
             scan_run(set, warn, dir, runs[i], P, D, 0);
@@ -603,8 +610,7 @@ int cai_stats_scan(const char *root, cai_stats_set *set, FILE *warn, cai_err *er
             if (cai_stats_parse_partition_dir(ps[i], &P)) {
                 /* A bucket also holds data and code folders: normal, so a note rather than a warning. */
                 size_t ol = strlen(others);
-                if (ol < sizeof others - 1)
-                    snprintf(others + ol, sizeof others - ol, "%s%s", other ? ", " : "", ps[i]);
+                if (ol < sizeof others - 1) snprintf(others + ol, sizeof others - ol, "%s%s", other ? ", " : "", ps[i]);
                 other++;
                 continue;
             }
@@ -616,8 +622,10 @@ int cai_stats_scan(const char *root, cai_stats_set *set, FILE *warn, cai_err *er
                     other, others);
         free_list(ps, n);
         if (!found)
-            return cai_seterr(err, CAI_ENOTFOUND, "%s: no result-partition-<P>MB folders (the seed's layout: "
-                              "result-partition-<P>MB/<D>GB/<run>/combined_data.json)", root);
+            return cai_seterr(err, CAI_ENOTFOUND,
+                              "%s: no result-partition-<P>MB folders (the seed's layout: "
+                              "result-partition-<P>MB/<D>GB/<run>/combined_data.json)",
+                              root);
     }
     if (set->n) qsort(set->rows, set->n, sizeof *set->rows, cmp_row);
     /* "1" and "run_1" in one experiment are the same run number twice: both stay, but say so. */
@@ -625,8 +633,8 @@ int cai_stats_scan(const char *root, cai_stats_set *set, FILE *warn, cai_err *er
         const cai_run_row *a = &set->rows[i - 1], *b = &set->rows[i];
         if (a->partition_mb == b->partition_mb && a->data_gb == b->data_gb && a->batch == b->batch &&
             a->run_num == b->run_num)
-            warnf(set, warn, "%s and %s are both run %ld of the same experiment; both are tabulated", a->path,
-                  b->path, a->run_num);
+            warnf(set, warn, "%s and %s are both run %ld of the same experiment; both are tabulated", a->path, b->path,
+                  a->run_num);
     }
     return CAI_OK;
 }
@@ -718,10 +726,15 @@ int cai_stats_write(const cai_stats_set *set, const char *outdir, FILE *info, ca
     /* result_stats.csv: data-size runs, grouped by (partition, data), a mean row per group. */
     membuf m;
     if (out_open(&m)) return cai_seterr(err, CAI_ENOMEM, "out of memory");
-    fputs("partition (MB),data (GB),run,total_cpu_time (seconds),total_cpu_memory (MB),throughput_bps,total_bits,"
-          "s3_total_time,s3_avg_time,s3_min_time,s3_max_time\n", m.f);
+    fputs(
+        "partition (MB),data (GB),run,total_cpu_time (seconds),total_cpu_memory (MB),throughput_bps,total_bits,"
+        "s3_total_time,s3_avg_time,s3_min_time,s3_max_time\n",
+        m.f);
     for (size_t i = 0; i < N;) {
-        if (R[i].batch) { i++; continue; }
+        if (R[i].batch) {
+            i++;
+            continue;
+        }
         size_t j = i;
         while (j < N && same_group(&R[i], &R[j])) j++;
         fmt_partition(R[i].partition_mb, pb, sizeof pb);
@@ -757,7 +770,10 @@ int cai_stats_write(const cai_stats_set *set, const char *outdir, FILE *info, ca
         if (out_open(&m)) return cai_seterr(err, CAI_ENOMEM, "out of memory");
         fputs("batch_size,run,total_cpu_time (seconds),total_cpu_memory (MB),throughput_bps,total_bits\n", m.f);
         for (size_t i = 0; i < N && ns;) {
-            if (!R[i].batch || R[i].partition_mb != sweeps[which][0] || R[i].data_gb != sweeps[which][1]) { i++; continue; }
+            if (!R[i].batch || R[i].partition_mb != sweeps[which][0] || R[i].data_gb != sweeps[which][1]) {
+                i++;
+                continue;
+            }
             size_t j = i;
             while (j < N && same_group(&R[i], &R[j])) j++;
             for (size_t k = i; k < j; k++) {
@@ -777,8 +793,10 @@ int cai_stats_write(const cai_stats_set *set, const char *outdir, FILE *info, ca
         if ((rc = out_close_write(&m, outdir, name, info, err))) return rc;
         if (s < 0 && ns > 1 && info) {
             fmt_partition(sweeps[which][0], pb, sizeof pb);
-            fprintf(info, "note: %d batch sweeps found; batch_varying_results.csv is the %s MB / %g GB one "
-                    "(each sweep also has its own file)\n", ns, pb, sweeps[which][1]);
+            fprintf(info,
+                    "note: %d batch sweeps found; batch_varying_results.csv is the %s MB / %g GB one "
+                    "(each sweep also has its own file)\n",
+                    ns, pb, sweeps[which][1]);
         }
     }
 

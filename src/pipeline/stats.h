@@ -34,9 +34,9 @@ typedef struct {
     double s3_avg_time, s3_min_time, s3_max_time; /* mean over records that have it; NaN when none */
 
     /* CAI additions, NaN when the records do not carry them (the seed's never do). */
-    double galaxies;     /* Σ galaxies */
-    int world_size;      /* summary.json world_size, else records + empty ranks */
-    double duration_s;   /* run duration from recorded timestamps */
+    double galaxies;             /* Σ galaxies */
+    int world_size;              /* summary.json world_size, else records + empty ranks */
+    double duration_s;           /* run duration from recorded timestamps */
     const char *duration_source; /* "summary.json (...)", "rank start/end (map stage)", or NULL: not recorded */
 
     /* Per-rank durations for the straggler plot. */

@@ -22,7 +22,7 @@
 
 #include "../common/util.h"
 #include "../data/partition.h"
-#include "../model/safetensors.h"
+#include "../format/safetensors.h"
 #include "initialize.h"
 #include "payload.h"
 #include "record.h"

@@ -22,7 +22,7 @@ typedef struct {
     double min_time, max_time; /* s3_min_time, s3_max_time (0 when no request) */
     double first_request_time; /* s3_first_request_time: when the first request started (0: none) */
     double last_response_time; /* s3_last_response_time: when the last response ended (0: none) */
-} cai_store_stats;              /* s3_avg_time = total_time / num_requests */
+} cai_store_stats;             /* s3_avg_time = total_time / num_requests */
 
 /* Fill *out. Returns 1 for an S3 store, 0 for any other backend (then *out is all zeros). */
 int cai_store_stats_get(cai_store *s, cai_store_stats *out);

@@ -168,8 +168,7 @@ char *cai_s3_xml_text(const char *p, size_t n) {
             }
             if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF)) goto bad;
             j += utf8_put(o + j, cp);
-        } else
-            goto bad;
+        } else goto bad;
         i = (size_t)(semi - p) + 1;
     }
     o[j] = 0;
@@ -265,8 +264,7 @@ int cai_s3_parse_list_page(const char *body, size_t n, int url_encoded, const ch
     if (*truncated) {
         const char *tok = cai_s3_xml_find(body, end, "NextContinuationToken", &tl);
         if (!tok || tl == 0)
-            return cai_seterr(err, CAI_EFORMAT,
-                              "ListObjectsV2 response: truncated but no <NextContinuationToken>");
+            return cai_seterr(err, CAI_EFORMAT, "ListObjectsV2 response: truncated but no <NextContinuationToken>");
         *next_token = cai_s3_xml_text(tok, tl);
         if (!*next_token) return cai_seterr(err, CAI_EFORMAT, "ListObjectsV2 response: bad <NextContinuationToken>");
     }
@@ -324,20 +322,31 @@ static int in_list(const char *code, const char *const *list) {
 }
 
 int cai_s3_retryable(long status, const char *code) {
-    static const char *const codes[] = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
-                                        "InternalError", "ServiceUnavailable", "RequestLimitExceeded",
-                                        "TooManyRequestsException", "OperationAborted", NULL};
+    static const char *const codes[] = {
+        "SlowDown",           "Throttling",           "ThrottlingException",      "RequestTimeout",   "InternalError",
+        "ServiceUnavailable", "RequestLimitExceeded", "TooManyRequestsException", "OperationAborted", NULL};
     if (status >= 500 || status == 429) return 1;
     return code && in_list(code, codes);
 }
 
 cai_code cai_s3_classify(long status, const char *code) {
-    static const char *const auth[] = {"SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied",
-                                       "ExpiredToken", "InvalidToken", "TokenRefreshRequired",
-                                       "AuthorizationHeaderMalformed", "InvalidSecurity", "MissingSecurityHeader",
-                                       "RequestTimeTooSkewed", "AccountProblem", "AllAccessDisabled",
-                                       "InvalidClientTokenId", "UnrecognizedClientException", "Forbidden",
-                                       "Unauthorized", NULL};
+    static const char *const auth[] = {"SignatureDoesNotMatch",
+                                       "InvalidAccessKeyId",
+                                       "AccessDenied",
+                                       "ExpiredToken",
+                                       "InvalidToken",
+                                       "TokenRefreshRequired",
+                                       "AuthorizationHeaderMalformed",
+                                       "InvalidSecurity",
+                                       "MissingSecurityHeader",
+                                       "RequestTimeTooSkewed",
+                                       "AccountProblem",
+                                       "AllAccessDisabled",
+                                       "InvalidClientTokenId",
+                                       "UnrecognizedClientException",
+                                       "Forbidden",
+                                       "Unauthorized",
+                                       NULL};
     static const char *const notfound[] = {"NoSuchKey", "NoSuchBucket", "NotFound", "NoSuchUpload", NULL};
     if (code && *code) {
         if (in_list(code, auth)) return CAI_EAUTH;
@@ -361,7 +370,8 @@ int cai_s3_bucket_ok(const char *b) {
 
 int cai_s3_parse_url(const char *url, char **bucket, char **prefix, cai_err *err) {
     *bucket = *prefix = NULL;
-    if (strncmp(url, "s3://", 5) != 0) return cai_seterr(err, CAI_EARG, "store '%s': expected s3://[BUCKET[/PREFIX]]", url);
+    if (strncmp(url, "s3://", 5) != 0)
+        return cai_seterr(err, CAI_EARG, "store '%s': expected s3://[BUCKET[/PREFIX]]", url);
     const char *p = url + 5;
     if (!*p) return CAI_OK;
     const char *slash = strchr(p, '/');
@@ -370,8 +380,9 @@ int cai_s3_parse_url(const char *url, char **bucket, char **prefix, cai_err *err
     if (!b) return cai_seterr(err, CAI_ENOMEM, "store '%s': out of memory", url);
     if (!cai_s3_bucket_ok(b)) {
         free(b);
-        return cai_seterr(err, CAI_EARG, "store '%s': '%.*s' is not a valid bucket name (expected letters, digits, '.', '-')",
-                          url, (int)bl, p);
+        return cai_seterr(err, CAI_EARG,
+                          "store '%s': '%.*s' is not a valid bucket name (expected letters, digits, '.', '-')", url,
+                          (int)bl, p);
     }
     const char *q = slash ? slash : p + bl;
     while (*q == '/') q++;

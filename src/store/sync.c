@@ -174,8 +174,9 @@ static void *worker(void *u) {
             }
             if (c->o->log && rc == CAI_OK) {
                 if (skip) fprintf(c->o->log, "skip %s/%s (%s)\n", c->bucket, sf->key, why);
-                else fprintf(c->o->log, "%s %s/%s (%zu bytes)\n", c->o->dry_run ? "would upload" : "upload",
-                             c->bucket, sf->key, f.len);
+                else
+                    fprintf(c->o->log, "%s %s/%s (%zu bytes)\n", c->o->dry_run ? "would upload" : "upload", c->bucket,
+                            sf->key, f.len);
             }
             pthread_mutex_unlock(&c->mu);
             cai_file_unmap(&f);
@@ -191,8 +192,8 @@ static void *worker(void *u) {
     return NULL;
 }
 
-int cai_sync_upload(cai_store *st, const char *dir, const char *bucket, const char *prefix,
-                    const cai_sync_opts *o, cai_sync_result *res, cai_err *err) {
+int cai_sync_upload(cai_store *st, const char *dir, const char *bucket, const char *prefix, const cai_sync_opts *o,
+                    cai_sync_result *res, cai_err *err) {
     static const cai_sync_opts defaults = {0};
     if (!o) o = &defaults;
     memset(res, 0, sizeof *res);
@@ -249,7 +250,8 @@ int cai_sync_upload(cai_store *st, const char *dir, const char *bucket, const ch
 
 void cai_sync_summary(const cai_sync_result *r, char *buf, size_t n) {
     double mb_up = (double)r->bytes_uploaded / 1e6, mb_skip = (double)r->bytes_skipped / 1e6;
-    snprintf(buf, n, "sync: %llu uploaded (%.1f MB), %llu skipped (unchanged, %.1f MB), %llu failed in %.2f s (%.1f MB/s)",
+    snprintf(buf, n,
+             "sync: %llu uploaded (%.1f MB), %llu skipped (unchanged, %.1f MB), %llu failed in %.2f s (%.1f MB/s)",
              (unsigned long long)r->uploaded, mb_up, (unsigned long long)r->skipped, mb_skip,
              (unsigned long long)r->failed, r->seconds, r->seconds > 0 ? mb_up / r->seconds : 0.0);
 }

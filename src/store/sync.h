@@ -18,9 +18,9 @@
 #include "store.h"
 
 typedef struct {
-    int threads;  /* parallel uploads; 0: 8 */
-    int dry_run;  /* decide and report, upload nothing */
-    FILE *log;    /* one line per file ("upload KEY (N bytes)" / "skip KEY (same sha256)") when non-NULL */
+    int threads; /* parallel uploads; 0: 8 */
+    int dry_run; /* decide and report, upload nothing */
+    FILE *log;   /* one line per file ("upload KEY (N bytes)" / "skip KEY (same sha256)") when non-NULL */
 } cai_sync_opts;
 
 typedef struct {
@@ -33,8 +33,8 @@ typedef struct {
  * bucket/prefix/<relative path>. prefix may be "" or end with '/' or not (a '/' is added). One failed
  * file does not stop the others: the result counts it and the call returns the first error's code with
  * "N of M files failed; first: ...". */
-int cai_sync_upload(cai_store *st, const char *dir, const char *bucket, const char *prefix,
-                    const cai_sync_opts *o, cai_sync_result *res, cai_err *err);
+int cai_sync_upload(cai_store *st, const char *dir, const char *bucket, const char *prefix, const cai_sync_opts *o,
+                    cai_sync_result *res, cai_err *err);
 
 /* "sync: 12 uploaded (40.1 MB), 3 skipped (unchanged, 10.0 MB), 0 failed in 2.31 s (17.4 MB/s)" */
 void cai_sync_summary(const cai_sync_result *r, char *buf, size_t n);

@@ -172,7 +172,7 @@ static void test_from_seed_run(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_seed_readme_table), cmocka_unit_test(test_bill_items), cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_seed_readme_table), cmocka_unit_test(test_bill_items),    cmocka_unit_test(test_limits),
         cmocka_unit_test(test_from_cai_run),      cmocka_unit_test(test_from_seed_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

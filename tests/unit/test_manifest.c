@@ -24,8 +24,12 @@ static void test_write_then_read(void **state) {
     cai_manifest_writer *w;
     cai_err e = {0};
     assert_int_equal(cai_manifest_writer_open(dir, &w, &e), CAI_OK);
-    cai_manifest_entry a = {.key = "1.safetensors", .galaxies = 1278, .bytes = 26240728, .id_first = 0,
-                            .id_last = 1277, .format = CAI_PART_SHARD};
+    cai_manifest_entry a = {.key = "1.safetensors",
+                            .galaxies = 1278,
+                            .bytes = 26240728,
+                            .id_first = 0,
+                            .id_last = 1277,
+                            .format = CAI_PART_SHARD};
     cai_manifest_entry b = a, c = a;
     strcpy(a.sha256, H1);
     b.key = "2.safetensors";
@@ -120,25 +124,30 @@ static void expect_line_error(const char *bad, int code, const char *msg) {
     cai_manifest m;
     cai_err e = {0};
     int rc = cai_manifest_parse(text, strlen(text), "manifest.jsonl", &m, &e);
-    if (rc != code || !strstr(e.msg, msg)) fail_msg("line \"%s\": expected %d \"%s\", got %d \"%s\"", bad, code, msg, rc, e.msg);
+    if (rc != code || !strstr(e.msg, msg))
+        fail_msg("line \"%s\": expected %d \"%s\", got %d \"%s\"", bad, code, msg, rc, e.msg);
 }
 
 #define GOOD_REST "\"bytes\":10,\"sha256\":\"1111111111111111111111111111111111111111111111111111111111111111\""
 static void test_bad_lines(void **state) {
     (void)state;
     expect_line_error("{\"key\":\"2.pt\",\"galaxies\":-1," GOOD_REST ",\"id_first\":0,\"id_last\":1,\"format\":\"pt\"}",
-                      CAI_EFORMAT, "manifest.jsonl:2: field \"galaxies\": expected a non-negative integer, got a number");
-    expect_line_error("{\"key\":\"2.pt\",\"galaxies\":\"12\"," GOOD_REST ",\"id_first\":0,\"id_last\":1,\"format\":\"pt\"}",
-                      CAI_EFORMAT, "manifest.jsonl:2: field \"galaxies\": expected a non-negative integer, got a string");
-    expect_line_error("{\"key\":\"2.pt\",\"galaxies\":1.5," GOOD_REST ",\"id_first\":0,\"id_last\":1,\"format\":\"pt\"}",
+                      CAI_EFORMAT,
+                      "manifest.jsonl:2: field \"galaxies\": expected a non-negative integer, got a number");
+    expect_line_error(
+        "{\"key\":\"2.pt\",\"galaxies\":\"12\"," GOOD_REST ",\"id_first\":0,\"id_last\":1,\"format\":\"pt\"}",
+        CAI_EFORMAT, "manifest.jsonl:2: field \"galaxies\": expected a non-negative integer, got a string");
+    expect_line_error("{\"key\":\"2.pt\",\"galaxies\":1.5," GOOD_REST
+                      ",\"id_first\":0,\"id_last\":1,\"format\":\"pt\"}",
                       CAI_EFORMAT, ":2: field \"galaxies\"");
     expect_line_error("{\"galaxies\":2," GOOD_REST ",\"format\":\"pt\"}", CAI_EKEY,
                       "manifest.jsonl:2: missing field \"key\"");
-    expect_line_error("{\"key\":\"2.pt\",\"galaxies\":2,\"bytes\":10,\"sha256\":\"abc\",\"format\":\"pt\"}", CAI_EFORMAT,
-                      ":2: field \"sha256\": expected 64 lowercase hex digits");
+    expect_line_error("{\"key\":\"2.pt\",\"galaxies\":2,\"bytes\":10,\"sha256\":\"abc\",\"format\":\"pt\"}",
+                      CAI_EFORMAT, ":2: field \"sha256\": expected 64 lowercase hex digits");
     expect_line_error("{\"key\":\"2.pt\",\"galaxies\":2," GOOD_REST ",\"id_first\":0,\"id_last\":1,\"format\":\"npz\"}",
                       CAI_EFORMAT, ":2: field \"format\": expected \"shard\" or \"pt\"");
-    expect_line_error("{\"key\":\"../2.pt\",\"galaxies\":2," GOOD_REST ",\"id_first\":0,\"id_last\":1,\"format\":\"pt\"}",
+    expect_line_error("{\"key\":\"../2.pt\",\"galaxies\":2," GOOD_REST
+                      ",\"id_first\":0,\"id_last\":1,\"format\":\"pt\"}",
                       CAI_EFORMAT, ":2: field \"key\": expected a relative object key");
     expect_line_error("{\"key\":\"/2.pt\",\"galaxies\":2," GOOD_REST ",\"id_first\":0,\"id_last\":1,\"format\":\"pt\"}",
                       CAI_EFORMAT, ":2: field \"key\"");
@@ -186,8 +195,12 @@ static void test_scale_100k(void **state) {
     for (int i = 0; i < N; i++) {
         char key[32];
         snprintf(key, sizeof key, "%d.safetensors", i + 1);
-        cai_manifest_entry en = {.key = key, .galaxies = 1278, .bytes = 26240728, .id_first = (int64_t)i * 1278,
-                                 .id_last = (int64_t)i * 1278 + 1277, .format = CAI_PART_SHARD};
+        cai_manifest_entry en = {.key = key,
+                                 .galaxies = 1278,
+                                 .bytes = 26240728,
+                                 .id_first = (int64_t)i * 1278,
+                                 .id_last = (int64_t)i * 1278 + 1277,
+                                 .format = CAI_PART_SHARD};
         strcpy(en.sha256, H1);
         assert_int_equal(cai_manifest_writer_add(w, &en, &e), CAI_OK);
     }
@@ -209,10 +222,8 @@ static void test_scale_100k(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_write_then_read),
-        cmocka_unit_test(test_iterator_blank_lines_crlf_unknown_fields),
-        cmocka_unit_test(test_bad_lines),
-        cmocka_unit_test(test_verify_bytes),
+        cmocka_unit_test(test_write_then_read), cmocka_unit_test(test_iterator_blank_lines_crlf_unknown_fields),
+        cmocka_unit_test(test_bad_lines),       cmocka_unit_test(test_verify_bytes),
         cmocka_unit_test(test_scale_100k),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -16,7 +16,7 @@
 
 #include "data/synth.h"
 #include "model/model.h"
-#include "model/safetensors.h"
+#include "format/safetensors.h"
 
 static char dir[64], vit_path[128], vitae_path[128];
 

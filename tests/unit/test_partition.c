@@ -16,7 +16,7 @@
 #include "data/seedpt.h"
 #include "data/shard.h"
 #include "data/synth.h"
-#include "model/safetensors.h"
+#include "format/safetensors.h"
 #include "tmpdir.h"
 
 #define NP CAI_SYNTH_NPIX
@@ -88,8 +88,8 @@ static void expect_err(const void *buf, size_t len, const char *name, int code, 
     cai_err e = {0};
     int rc = cai_partition_parse(buf, len, name, &p, &e);
     if (rc != code || !strstr(e.msg, name) || (needle && !strstr(e.msg, needle)))
-        fail_msg("%s (%zu bytes): expected code %d with \"%s\", got %d: %s", name, len, code, needle ? needle : "",
-                 rc, e.msg);
+        fail_msg("%s (%zu bytes): expected code %d with \"%s\", got %d: %s", name, len, code, needle ? needle : "", rc,
+                 e.msg);
 }
 
 static void test_not_a_partition(void **state) {
@@ -253,12 +253,9 @@ static void test_release_drops_pages_keeps_data(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_both_formats_same_view),
-        cmocka_unit_test(test_not_a_partition),
-        cmocka_unit_test(test_truncated_both_formats),
-        cmocka_unit_test(test_safetensors_that_is_not_a_shard),
-        cmocka_unit_test(test_open_corrupt_file),
-        cmocka_unit_test(test_release_drops_pages_keeps_data),
+        cmocka_unit_test(test_both_formats_same_view), cmocka_unit_test(test_not_a_partition),
+        cmocka_unit_test(test_truncated_both_formats), cmocka_unit_test(test_safetensors_that_is_not_a_shard),
+        cmocka_unit_test(test_open_corrupt_file),      cmocka_unit_test(test_release_drops_pages_keeps_data),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

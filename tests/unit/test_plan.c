@@ -147,12 +147,13 @@ static void test_small_job_one_rank(void **state) {
 
 static void test_bench_curve(void **state) {
     (void)state;
-    const char *lines = "# cai bench\n"
-                        "{\"threads\":1,\"batch\":64,\"galaxies_per_s\":100}\n"
-                        "{\"threads\":1,\"batch\":256,\"galaxies_per_s\":120}\n"
-                        "{\"threads\":4,\"batch\":256,\"galaxies_per_s\":400}\n"
-                        "{\"threads\":2,\"batch\":256,\"galaxies_per_s\":230}\n"
-                        "{\"note\":\"not a measurement\"}\n";
+    const char *lines =
+        "# cai bench\n"
+        "{\"threads\":1,\"batch\":64,\"galaxies_per_s\":100}\n"
+        "{\"threads\":1,\"batch\":256,\"galaxies_per_s\":120}\n"
+        "{\"threads\":4,\"batch\":256,\"galaxies_per_s\":400}\n"
+        "{\"threads\":2,\"batch\":256,\"galaxies_per_s\":230}\n"
+        "{\"note\":\"not a measurement\"}\n";
     cai_plan_req r;
     cai_plan_req_default(&r);
     cai_err e = {0};
@@ -194,8 +195,9 @@ static void test_rate_from_runs(void **state) {
     assert_non_null(mkdtemp(tmp));
     char p[256];
     snprintf(p, sizeof p, "%s/combined_data.json", tmp);
-    const char *j = "[{\"galaxies\":1000,\"wall_seconds\":2.5,\"threads\":4},{\"galaxies\":1000,\"wall_seconds\":2.5,"
-                    "\"threads\":4}]";
+    const char *j =
+        "[{\"galaxies\":1000,\"wall_seconds\":2.5,\"threads\":4},{\"galaxies\":1000,\"wall_seconds\":2.5,"
+        "\"threads\":4}]";
     assert_int_equal(cai_write_file_atomic(p, j, strlen(j), &e), CAI_OK);
     assert_int_equal(cai_plan_load_run(tmp, &r, note, sizeof note, &e), CAI_OK);
     assert_true(fabs(r.rate_per_vcpu - 100) < 1e-9);

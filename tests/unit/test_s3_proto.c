@@ -23,7 +23,9 @@ static char *enc(const char *s, int keep_slash) {
 static void test_uri_encode_matches_sigv4(void **state) {
     (void)state;
     /* What botocore sends for S3 keys (quote(key, safe='/~')) and query values (safe='-_.~'). */
-    struct { const char *in, *path, *query; } c[] = {
+    struct {
+        const char *in, *path, *query;
+    } c[] = {
         {"Anomaly Detection/x.pt", "Anomaly%20Detection/x.pt", "Anomaly%20Detection%2Fx.pt"},
         {"a+b=c&d", "a%2Bb%3Dc%26d", "a%2Bb%3Dc%26d"},
         {"~-._AZaz09", "~-._AZaz09", "~-._AZaz09"},
@@ -82,10 +84,11 @@ static void test_list_page(void **state) {
     int trunc;
     char *tok;
     cai_err e = {0};
-    const char *ok = HEAD "<IsTruncated>true</IsTruncated><NextContinuationToken>t+/=&amp;1</NextContinuationToken>"
-                          "<Contents><Key>p/B/1.pt</Key><Size>10</Size></Contents>"
-                          "<Contents><Key>p/B/Anomaly+Detection%2Fx%26y</Key><ETag>&quot;e&quot;</ETag>"
-                          "<Size>18446744073709551615</Size></Contents></ListBucketResult>";
+    const char *ok = HEAD
+        "<IsTruncated>true</IsTruncated><NextContinuationToken>t+/=&amp;1</NextContinuationToken>"
+        "<Contents><Key>p/B/1.pt</Key><Size>10</Size></Contents>"
+        "<Contents><Key>p/B/Anomaly+Detection%2Fx%26y</Key><ETag>&quot;e&quot;</ETag>"
+        "<Size>18446744073709551615</Size></Contents></ListBucketResult>";
     assert_int_equal(parse(ok, "p/B/", &l, &trunc, &tok, &e), CAI_OK);
     assert_int_equal(l.n, 2);
     assert_string_equal(l.keys[0], "1.pt");
@@ -110,7 +113,9 @@ static void test_list_page_rejects_bad_bodies(void **state) {
     int trunc;
     char *tok;
     cai_err e = {0};
-    struct { const char *body, *want; } bad[] = {
+    struct {
+        const char *body, *want;
+    } bad[] = {
         {"<html>proxy error</html>", "expected <ListBucketResult>"},
         {"", "expected <ListBucketResult>"},
         {HEAD "<Contents><Key>a</Key><Size>1</Size>", "without </Contents>"},
@@ -145,8 +150,9 @@ static void test_list_page_rejects_bad_bodies(void **state) {
 static void test_error_body_and_classify(void **state) {
     (void)state;
     char code[64], msg[128];
-    const char *b = "<?xml version=\"1.0\"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request\n"
-                    "signature &amp; more</Message></Error>";
+    const char *b =
+        "<?xml version=\"1.0\"?><Error><Code>SignatureDoesNotMatch</Code><Message>The request\n"
+        "signature &amp; more</Message></Error>";
     cai_s3_parse_error(b, strlen(b), code, sizeof code, msg, sizeof msg);
     assert_string_equal(code, "SignatureDoesNotMatch");
     assert_string_equal(msg, "The request signature & more"); /* one line */

@@ -17,7 +17,7 @@
 
 #include "common/util.h"
 #include "data/seedpt.h"
-#include "data/zip.h"
+#include "format/zip.h"
 #include "zipbuild.h"
 
 static char dir[64];

@@ -12,7 +12,7 @@
 #include "common/err.h"
 #include "common/util.h"
 #include "data/shard.h"
-#include "model/safetensors.h"
+#include "format/safetensors.h"
 
 #define IMG (5 * 32 * 32)
 
@@ -238,8 +238,8 @@ static void expect_bad(const spec *t, int nt, const char *const *meta, const cha
     free(buf);
 }
 
-static const char *const good_meta[] = {"cai.format", "cai-shard/1", "galaxies", "2", "id_first", "0",
-                                        "id_last", "1", NULL};
+static const char *const good_meta[] = {"cai.format", "cai-shard/1", "galaxies", "2", "id_first",
+                                        "0",          "id_last",     "1",        NULL};
 
 static void test_wrong_shapes_dtypes_and_keys(void **state) {
     (void)state;

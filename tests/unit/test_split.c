@@ -59,9 +59,9 @@ static void test_numeric_order(void **state) {
     snprintf(sub, sizeof sub, "%s/order", dir);
     cai_err e = {0};
     assert_int_equal(cai_mkdirs(sub, &e), CAI_OK);
-    const char *names[] = {"order/10.pt", "order/2.pt", "order/1.pt", "order/100.safetensors", "order/9.pt",
-                           "order/b.pt", "order/a.safetensors", "order/.hidden.pt", "order/manifest.jsonl",
-                           "order/3.pt.tmp.123", "order/notes.txt"};
+    const char *names[] = {"order/10.pt",          "order/2.pt",         "order/1.pt",          "order/100.safetensors",
+                           "order/9.pt",           "order/b.pt",         "order/a.safetensors", "order/.hidden.pt",
+                           "order/manifest.jsonl", "order/3.pt.tmp.123", "order/notes.txt"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) touch(names[i]);
     char **paths;
     int n;
@@ -83,8 +83,13 @@ static void test_numeric_order(void **state) {
 
 /* 60 galaxies written as 4 inputs of 15, in the given format. */
 static void make_input(const char *sub, cai_part_format fmt, int64_t id_offset) {
-    cai_synth_opts o = {.galaxies = 60, .seed = 11, .id_offset = id_offset, .per_file = 15, .format = fmt,
-                        .outdir = path_of(sub), .threads = 1};
+    cai_synth_opts o = {.galaxies = 60,
+                        .seed = 11,
+                        .id_offset = id_offset,
+                        .per_file = 15,
+                        .format = fmt,
+                        .outdir = path_of(sub),
+                        .threads = 1};
     cai_err e = {0};
     assert_int_equal(cai_synth_write(&o, NULL, &e), CAI_OK);
 }
@@ -149,7 +154,8 @@ static void test_split_shards_and_pt(void **state) {
     assert_int_equal(cai_split_run(&o, &r, &e), CAI_OK);
     check_output("out2", 0, 7000, CAI_PART_SHARD);
     /* shard -> pt (the seed's layout) */
-    o = (cai_split_opts){.input = path_of("in_shard"), .outdir = path_of("out3"), .per_partition = 25, .format = CAI_PART_SEEDPT};
+    o = (cai_split_opts){
+        .input = path_of("in_shard"), .outdir = path_of("out3"), .per_partition = 25, .format = CAI_PART_SEEDPT};
     assert_int_equal(cai_split_run(&o, &r, &e), CAI_OK);
     check_output("out3", 500, 500, CAI_PART_SEEDPT);
     /* one file as input */
@@ -204,7 +210,8 @@ static void test_split_bad_inputs(void **state) {
     assert_int_equal(cai_shard_write(path_of("nolab/1.safetensors"), &d, NULL, NULL, &e), CAI_OK);
     o = (cai_split_opts){.input = path_of("nolab"), .outdir = path_of("nolab_out"), .per_partition = 1};
     assert_int_equal(cai_split_run(&o, &r, &e), CAI_OK);
-    o = (cai_split_opts){.input = path_of("nolab"), .outdir = path_of("nolab_pt"), .per_partition = 1, .format = CAI_PART_SEEDPT};
+    o = (cai_split_opts){
+        .input = path_of("nolab"), .outdir = path_of("nolab_pt"), .per_partition = 1, .format = CAI_PART_SEEDPT};
     assert_int_equal(cai_split_run(&o, &r, &e), CAI_EFORMAT);
     assert_non_null(strstr(e.msg, "no redshift labels"));
     d.redshift = z;

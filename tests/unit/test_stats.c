@@ -148,7 +148,9 @@ static int agg(const char *json, cai_run_row *r, cai_err *e) {
     return rc;
 }
 
-#define REC(t, bs) "{\"total_cpu_time (seconds)\":" #t ",\"total_cpu_memory (MB)\":10,\"throughput_bps\":100,\"batch_size\":" #bs ",\"data_path\":\"25MB/1.pt\"}"
+#define REC(t, bs)                                                                                                     \
+    "{\"total_cpu_time (seconds)\":" #t ",\"total_cpu_memory (MB)\":10,\"throughput_bps\":100,\"batch_size\":" #bs     \
+    ",\"data_path\":\"25MB/1.pt\"}"
 
 static void test_aggregate_bad_input(void **state) {
     (void)state;
@@ -162,8 +164,9 @@ static void test_aggregate_bad_input(void **state) {
     assert_non_null(strstr(e.msg, "empty run"));
     assert_int_equal(agg("[" REC(1, 512) ",{\"total_cpu_memory (MB)\":1,\"throughput_bps\":1}]", &r, &e), CAI_EKEY);
     assert_non_null(strstr(e.msg, "record 1: missing field \"total_cpu_time (seconds)\""));
-    assert_int_equal(agg("[{\"total_cpu_time (seconds)\":\"5.5\",\"total_cpu_memory (MB)\":1,\"throughput_bps\":1}]",
-                         &r, &e), CAI_EFORMAT);
+    assert_int_equal(
+        agg("[{\"total_cpu_time (seconds)\":\"5.5\",\"total_cpu_memory (MB)\":1,\"throughput_bps\":1}]", &r, &e),
+        CAI_EFORMAT);
     assert_non_null(strstr(e.msg, "expected a number"));
     assert_int_equal(agg("[" REC(1, 512) "," REC(2, 128) "]", &r, &e), CAI_EFORMAT);
     assert_non_null(strstr(e.msg, "mixed batch sizes"));
@@ -213,17 +216,17 @@ static void test_scan_tree_bad_runs_do_not_spoil(void **state) {
     write_file(dir, "result-partition-25MB/1GB/1/combined_data.json", good);
     write_file(dir, "result-partition-25MB/1GB/run 2/combined_data.json", "[" REC(7, 512) "]");
     write_file(dir, "result-partition-25MB/1GB/3/combined_data.json", "[{\"total_cpu_time"); /* malformed */
-    write_file(dir, "result-partition-25MB/1GB/4/combined_data.json", "[]");                /* empty */
+    write_file(dir, "result-partition-25MB/1GB/4/combined_data.json", "[]");                 /* empty */
     write_file(dir, "result-partition-25MB/1GB/5/rank0.json", "{}");                         /* missing */
     write_file(dir, "result-partition-25MB/1GB/6/combined_data.json", "[" REC(1, 512) "," REC(1, 64) "]");
-    write_file(dir, "result-partition-25MB/1GB/demo/combined_data.json", good);               /* unknown name */
-    write_file(dir, "result-partition-25MB/weird/1/combined_data.json", good);                /* unknown data */
+    write_file(dir, "result-partition-25MB/1GB/demo/combined_data.json", good); /* unknown name */
+    write_file(dir, "result-partition-25MB/weird/1/combined_data.json", good);  /* unknown data */
     write_file(dir, "result-partition-25MB/total/1/combined_data.json", good);
     write_file(dir, "result-partition-25MB/1GB/Batches/64/run_1/combined_data.json", "[" REC(8, 64) "]");
     write_file(dir, "result-partition-25MB/1GB/Batches/64/2/combined_data.json", "[" REC(8, 128) "]"); /* wrong */
     write_file(dir, "result-partition-25MB/1GB/Batches/big/1/combined_data.json", good);
     write_file(dir, "notes/readme.txt", "x");
-    write_file(dir, "result-partition-25MB/4GB/combined_data.json", good);     /* no run folder */
+    write_file(dir, "result-partition-25MB/4GB/combined_data.json", good);         /* no run folder */
     write_file(dir, "result-partition-25MB/total/run_1/combined_data.json", good); /* run 1 twice */
     /* A CAI run with a summary.json that records the run's wall time. */
     write_file(dir, "result-partition-50MB/2GB/1/combined_data.json",
@@ -247,11 +250,16 @@ static void test_scan_tree_bad_runs_do_not_spoil(void **state) {
     fclose(w);
     assert_int_equal(set.n, 7); /* 25/1GB/1, 25/1GB/run 2, 25/total/1 + run_1, 50/2GB/1-2, Batches/64/run_1 */
     assert_int_equal(set.warnings, 11);
-    const char *expect[] = {"1GB/3/combined_data.json: malformed JSON", "1GB/4/combined_data.json: empty run",
-                            "1GB/5/combined_data.json: missing", "mixed batch sizes",
-                            "unknown run folder name \"demo\"", "unknown data-size folder name \"weird\"",
-                            "batch_size 128 but the folder is Batches/64", "Batches/big: unknown batch folder",
-                            "note: ", "ignored 1 folder(s) not named result-partition-<P>MB: notes",
+    const char *expect[] = {"1GB/3/combined_data.json: malformed JSON",
+                            "1GB/4/combined_data.json: empty run",
+                            "1GB/5/combined_data.json: missing",
+                            "mixed batch sizes",
+                            "unknown run folder name \"demo\"",
+                            "unknown data-size folder name \"weird\"",
+                            "batch_size 128 but the folder is Batches/64",
+                            "Batches/big: unknown batch folder",
+                            "note: ",
+                            "ignored 1 folder(s) not named result-partition-<P>MB: notes",
                             "2GB/2/combined_data.json: 1 rank(s) failed (left out of the row)",
                             "4GB/combined_data.json: combined_data.json directly under the data-size folder",
                             "are both run 1 of the same experiment"};
@@ -271,8 +279,9 @@ static void test_scan_tree_bad_runs_do_not_spoil(void **state) {
     free(rs);
     char *bv = read_all(dir, "batch_varying_results.csv");
     assert_non_null(bv);
-    assert_string_equal(bv, "batch_size,run,total_cpu_time (seconds),total_cpu_memory (MB),throughput_bps,total_bits\n"
-                            "64,1,8.0,10.0,100.0,800.0\n64,mean,8.0,10.0,100.0,800.0\n");
+    assert_string_equal(bv,
+                        "batch_size,run,total_cpu_time (seconds),total_cpu_memory (MB),throughput_bps,total_bits\n"
+                        "64,1,8.0,10.0,100.0,800.0\n64,mean,8.0,10.0,100.0,800.0\n");
     free(bv);
     char *te = read_all(dir, "total_execution_time.csv");
     assert_non_null(te);
@@ -312,14 +321,10 @@ static void test_scan_root_errors(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_percentile_matches_numpy),
-        cmocka_unit_test(test_iqr_mean_drops_outliers),
-        cmocka_unit_test(test_python_round_and_repr),
-        cmocka_unit_test(test_folder_names),
-        cmocka_unit_test(test_aggregate_real_seed_run),
-        cmocka_unit_test(test_aggregate_bad_input),
-        cmocka_unit_test(test_aggregate_cai_records),
-        cmocka_unit_test(test_scan_tree_bad_runs_do_not_spoil),
+        cmocka_unit_test(test_percentile_matches_numpy), cmocka_unit_test(test_iqr_mean_drops_outliers),
+        cmocka_unit_test(test_python_round_and_repr),    cmocka_unit_test(test_folder_names),
+        cmocka_unit_test(test_aggregate_real_seed_run),  cmocka_unit_test(test_aggregate_bad_input),
+        cmocka_unit_test(test_aggregate_cai_records),    cmocka_unit_test(test_scan_tree_bad_runs_do_not_spoil),
         cmocka_unit_test(test_scan_root_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -102,7 +102,7 @@ static void test_plausible_like_sdss_mgs(void **state) {
     assert_true(zs[0] > 0 && zs[n - 1] < 0.4f);
     double median = zs[n / 2];
     if (median < 0.08 || median > 0.13) fail_msg("median z %.3f, expected ~0.1", median);
-    assert_true(zs[n / 20] < 0.06); /* a low-z tail */
+    assert_true(zs[n / 20] < 0.06);     /* a low-z tail */
     assert_true(zs[n - n / 20] > 0.18); /* and a high-z one */
     free(zs);
 
@@ -134,8 +134,8 @@ static void test_plausible_like_sdss_mgs(void **state) {
     }
     assert_true(nlo > 100 && nhi > 100);
     gr_lo /= nlo, gr_hi /= nhi, ug_lo /= nlo, ug_hi /= nhi, sz_lo /= nlo, sz_hi /= nhi;
-    print_message("g-r %.3f -> %.3f, u-g %.3f -> %.3f, size %.2f -> %.2f px (z<0.07 -> z>0.15)\n", gr_lo, gr_hi,
-                  ug_lo, ug_hi, sz_lo, sz_hi);
+    print_message("g-r %.3f -> %.3f, u-g %.3f -> %.3f, size %.2f -> %.2f px (z<0.07 -> z>0.15)\n", gr_lo, gr_hi, ug_lo,
+                  ug_hi, sz_lo, sz_hi);
     if (gr_hi - gr_lo < 0.15) fail_msg("g-r does not redden with z: %.3f -> %.3f", gr_lo, gr_hi);
     if (ug_hi - ug_lo < 0.1) fail_msg("u-g does not redden with z: %.3f -> %.3f", ug_lo, ug_hi);
     if (sz_lo < 1.25 * sz_hi) fail_msg("galaxies do not shrink with z: %.2f -> %.2f px", sz_lo, sz_hi);

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "data/zip.h"
+#include "format/zip.h"
 #include "zipbuild.h"
 
 static const char hello[] = "hello, galaxies";

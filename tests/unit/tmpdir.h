@@ -8,25 +8,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TMPDIR_GROUP(tag)                                                                                    \
-    static char dir[64];                                                                                     \
-    static int setup(void **state) {                                                                         \
-        (void)state;                                                                                         \
-        strcpy(dir, "/tmp/cai-" tag "-XXXXXX");                                                              \
-        return mkdtemp(dir) ? 0 : -1;                                                                        \
-    }                                                                                                        \
-    static int teardown(void **state) {                                                                      \
-        (void)state;                                                                                         \
-        char cmd[128];                                                                                       \
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);                                                       \
-        return system(cmd);                                                                                  \
-    }                                                                                                        \
-    static inline const char *path_of(const char *name) {                                                    \
-        static char p[4][256];                                                                               \
-        static int k;                                                                                        \
-        k = (k + 1) % 4;                                                                                     \
-        snprintf(p[k], sizeof p[k], "%s/%s", dir, name);                                                     \
-        return p[k];                                                                                         \
+#define TMPDIR_GROUP(tag)                                                                                              \
+    static char dir[64];                                                                                               \
+    static int setup(void **state) {                                                                                   \
+        (void)state;                                                                                                   \
+        strcpy(dir, "/tmp/cai-" tag "-XXXXXX");                                                                        \
+        return mkdtemp(dir) ? 0 : -1;                                                                                  \
+    }                                                                                                                  \
+    static int teardown(void **state) {                                                                                \
+        (void)state;                                                                                                   \
+        char cmd[128];                                                                                                 \
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);                                                                 \
+        return system(cmd);                                                                                            \
+    }                                                                                                                  \
+    static inline const char *path_of(const char *name) {                                                              \
+        static char p[4][256];                                                                                         \
+        static int k;                                                                                                  \
+        k = (k + 1) % 4;                                                                                               \
+        snprintf(p[k], sizeof p[k], "%s/%s", dir, name);                                                               \
+        return p[k];                                                                                                   \
     }
 
 #endif

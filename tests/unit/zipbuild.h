@@ -23,6 +23,8 @@ typedef struct {
     size_t cd_off, eocd_off;
 } zb_out;
 
+/* Not reformatted: each record is written one field group per line, as APPNOTE lays them out. */
+/* clang-format off */
 __attribute__((unused)) static void zb_put(zb_out *o, const void *p, size_t n) {
     if (o->len + n > o->cap) {
         o->cap = (o->len + n) * 2 + 256;
@@ -85,5 +87,7 @@ __attribute__((unused)) static void zb_build(const zb_entry *e, int n, zb_out *o
     zb_u32(o, 0x06054b50); zb_u16(o, 0); zb_u16(o, 0); zb_u16(o, (uint32_t)n); zb_u16(o, (uint32_t)n);
     zb_u32(o, (uint32_t)cd_size); zb_u32(o, (uint32_t)o->cd_off); zb_u16(o, 0);
 }
+
+/* clang-format on */
 
 #endif

@@ -1,4 +1,5 @@
 /* safetensors.h — reader and writer of the safetensors container (8-byte LE header length, JSON header,
+ * Layer format/: file formats shared by model/ and data/; includes only common/.
  * raw little-endian data). Used for model weights and for CAI's own partition shards.
  * Owns: the container only. Must not touch: what the tensors mean (model.c / shard.c decide that). */
 #ifndef CAI_SAFETENSORS_H
@@ -12,20 +13,29 @@
 
 #define CAI_ST_MAXDIM 8
 
-typedef enum { CAI_ST_F32, CAI_ST_F64, CAI_ST_F16, CAI_ST_BF16, CAI_ST_I64, CAI_ST_I32, CAI_ST_I8, CAI_ST_U8,
-               CAI_ST_BOOL } cai_st_dtype;
+typedef enum {
+    CAI_ST_F32,
+    CAI_ST_F64,
+    CAI_ST_F16,
+    CAI_ST_BF16,
+    CAI_ST_I64,
+    CAI_ST_I32,
+    CAI_ST_I8,
+    CAI_ST_U8,
+    CAI_ST_BOOL
+} cai_st_dtype;
 
 typedef struct {
     char *name;
     cai_st_dtype dtype;
     int ndim;
     int64_t shape[CAI_ST_MAXDIM];
-    uint64_t nbytes;    /* = prod(shape) * dtype size, validated against the offsets */
-    const void *data;   /* points into the mapped file/buffer; valid until cai_st_close */
+    uint64_t nbytes;  /* = prod(shape) * dtype size, validated against the offsets */
+    const void *data; /* points into the mapped file/buffer; valid until cai_st_close */
 } cai_st_tensor;
 
 typedef struct {
-    cai_file file;       /* owns the mapping when opened with cai_st_open */
+    cai_file file; /* owns the mapping when opened with cai_st_open */
     cai_st_tensor *tensors;
     int ntensors;
     char **meta_keys, **meta_vals; /* __metadata__ (string → string) */

@@ -38,7 +38,11 @@ static const char *safe(const char *s, size_t n, char out[160]) {
         unsigned char c = (unsigned char)s[i];
         out[j++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
     }
-    if (n > 150) { out[j++] = '.'; out[j++] = '.'; out[j++] = '.'; }
+    if (n > 150) {
+        out[j++] = '.';
+        out[j++] = '.';
+        out[j++] = '.';
+    }
     out[j] = 0;
     return out;
 }
@@ -65,8 +69,14 @@ static const uint8_t *find_zip64(const uint8_t *ex, size_t exlen, size_t *sz, in
     *bad = 0;
     while (p + 4 <= exlen) {
         uint16_t id = rd16(ex + p), n = rd16(ex + p + 2);
-        if (p + 4 + n > exlen) { *bad = 1; return NULL; }
-        if (id == 1) { *sz = n; return ex + p + 4; }
+        if (p + 4 + n > exlen) {
+            *bad = 1;
+            return NULL;
+        }
+        if (id == 1) {
+            *sz = n;
+            return ex + p + 4;
+        }
         p += 4 + (size_t)n;
     }
     if (p != exlen) *bad = 1; /* trailing bytes shorter than a field header */
@@ -94,10 +104,10 @@ static int cmp_name(const void *a, const void *b) {
     return strcmp((*(cai_zip_entry *const *)a)->name, (*(cai_zip_entry *const *)b)->name);
 }
 
-#define FAIL(code, ...)                                                                                   \
-    do {                                                                                                  \
-        rc = cai_seterr(err, code, __VA_ARGS__);                                                          \
-        goto fail;                                                                                        \
+#define FAIL(code, ...)                                                                                                \
+    do {                                                                                                               \
+        rc = cai_seterr(err, code, __VA_ARGS__);                                                                       \
+        goto fail;                                                                                                     \
     } while (0)
 
 int cai_zip_open(const void *vbuf, size_t len, const char *name, cai_zip *z, cai_err *err) {
@@ -114,8 +124,10 @@ int cai_zip_open(const void *vbuf, size_t len, const char *name, cai_zip *z, cai
     if (!z->name) return cai_seterr(err, CAI_ENOMEM, "%s: out of memory", name);
 
     if (len >= 2 && buf[0] == 0x80 && buf[1] <= 5)
-        FAIL(CAI_EFORMAT, "%s: not a ZIP archive: this is a bare pickle (torch.save's legacy format, torch < 1.6, "
-                          "or pickle.dump); re-save it with a current torch.save", name);
+        FAIL(CAI_EFORMAT,
+             "%s: not a ZIP archive: this is a bare pickle (torch.save's legacy format, torch < 1.6, "
+             "or pickle.dump); re-save it with a current torch.save",
+             name);
     if (len < 22) FAIL(CAI_EFORMAT, "%s: not a ZIP archive (only %zu bytes)", name, len);
 
     /* The EOCD is the last 22 bytes plus a comment of up to 65535 bytes: search that window backwards and
@@ -123,7 +135,10 @@ int cai_zip_open(const void *vbuf, size_t len, const char *name, cai_zip *z, cai
     size_t eocd = SIZE_MAX;
     size_t lo = len - 22 > 65535 ? len - 22 - 65535 : 0;
     for (size_t i = len - 22 + 1; i-- > lo;) {
-        if (rd32(buf + i) == SIG_EOCD && i + 22 + rd16(buf + i + 20) == len) { eocd = i; break; }
+        if (rd32(buf + i) == SIG_EOCD && i + 22 + rd16(buf + i + 20) == len) {
+            eocd = i;
+            break;
+        }
     }
     if (eocd == SIZE_MAX)
         FAIL(CAI_EFORMAT, "%s: not a ZIP archive, or truncated (no end-of-central-directory record)", name);
@@ -171,8 +186,7 @@ int cai_zip_open(const void *vbuf, size_t len, const char *name, cai_zip *z, cai
     uint64_t p = cd_off, cd_end = cd_off + cd_size;
     for (uint64_t k = 0; k < n_total; k++) {
         if (!in_range(p, 46, cd_end) || rd32(buf + p) != SIG_CENTRAL)
-            FAIL(CAI_EFORMAT, "%s: central directory entry %llu is truncated or corrupt", name,
-                 (unsigned long long)k);
+            FAIL(CAI_EFORMAT, "%s: central directory entry %llu is truncated or corrupt", name, (unsigned long long)k);
         const uint8_t *c = buf + p;
         uint16_t flags = rd16(c + 8), method = rd16(c + 10);
         uint32_t crc = rd32(c + 16);
@@ -180,8 +194,7 @@ int cai_zip_open(const void *vbuf, size_t len, const char *name, cai_zip *z, cai
         uint16_t nl = rd16(c + 28), el = rd16(c + 30), cl = rd16(c + 32);
         uint32_t dstart = rd16(c + 34);
         if (!in_range(p + 46, (uint64_t)nl + el + cl, cd_end))
-            FAIL(CAI_EFORMAT, "%s: central directory entry %llu runs past the directory", name,
-                 (unsigned long long)k);
+            FAIL(CAI_EFORMAT, "%s: central directory entry %llu runs past the directory", name, (unsigned long long)k);
         const char *nm = (const char *)c + 46;
         safe(nm, nl, sn);
         if (bad_name(nm, nl))
@@ -202,8 +215,7 @@ int cai_zip_open(const void *vbuf, size_t len, const char *name, cai_zip *z, cai
         for (int f = 0; f < 3; f++) {
             if (*fields[f] != 0xFFFFFFFFu) continue;
             if (!x64 || xp + 8 > x64n)
-                FAIL(CAI_EFORMAT, "%s: entry \"%s\": ZIP64 size/offset marker without a ZIP64 extra field", name,
-                     sn);
+                FAIL(CAI_EFORMAT, "%s: entry \"%s\": ZIP64 size/offset marker without a ZIP64 extra field", name, sn);
             *fields[f] = rd64(x64 + xp);
             xp += 8;
         }
@@ -214,8 +226,8 @@ int cai_zip_open(const void *vbuf, size_t len, const char *name, cai_zip *z, cai
         if (dstart != 0) FAIL(CAI_EFORMAT, "%s: entry \"%s\": multi-disk archives are not supported", name, sn);
         if (flags & 0x41) FAIL(CAI_EFORMAT, "%s: entry \"%s\" is encrypted: not supported", name, sn);
         if (method != 0 && method != 8)
-            FAIL(CAI_EFORMAT, "%s: entry \"%s\": compression method %u not supported (only stored and deflate)",
-                 name, sn, method);
+            FAIL(CAI_EFORMAT, "%s: entry \"%s\": compression method %u not supported (only stored and deflate)", name,
+                 sn, method);
         if (method == 0 && csize != usize)
             FAIL(CAI_EFORMAT, "%s: entry \"%s\": stored entry with compressed size %llu != size %llu", name, sn,
                  (unsigned long long)csize, (unsigned long long)usize);
@@ -255,8 +267,9 @@ int cai_zip_open(const void *vbuf, size_t len, const char *name, cai_zip *z, cai
                  (unsigned long long)csize, (unsigned long long)usize);
         uint64_t data_off = hoff + 30 + lnl + lel;
         if (!in_range(data_off, csize, cd_off))
-            FAIL(CAI_EFORMAT, "%s: entry \"%s\": %llu bytes of data at offset %llu run past the data area "
-                              "(truncated archive?)",
+            FAIL(CAI_EFORMAT,
+                 "%s: entry \"%s\": %llu bytes of data at offset %llu run past the data area "
+                 "(truncated archive?)",
                  name, sn, (unsigned long long)csize, (unsigned long long)data_off);
         uint64_t end = data_off + csize;
         if (desc) { /* optional signature, CRC, sizes (8-byte sizes for ZIP64 entries) */
@@ -268,8 +281,7 @@ int cai_zip_open(const void *vbuf, size_t len, const char *name, cai_zip *z, cai
             uint64_t dcs = zip64_local ? rd64(d + 4) : rd32(d + 4);
             uint64_t dus = zip64_local ? rd64(d + 12) : rd32(d + 8);
             if (rd32(d) != crc || dcs != csize || dus != usize)
-                FAIL(CAI_EFORMAT, "%s: entry \"%s\": data descriptor disagrees with the central directory", name,
-                     sn);
+                FAIL(CAI_EFORMAT, "%s: entry \"%s\": data descriptor disagrees with the central directory", name, sn);
             end += dlen;
         }
         ent->method = method;
@@ -297,7 +309,8 @@ int cai_zip_open(const void *vbuf, size_t len, const char *name, cai_zip *z, cai
     qsort(order, z->n, sizeof *order, cmp_name);
     for (size_t k = 0; k + 1 < z->n; k++)
         if (strcmp(order[k]->name, order[k + 1]->name) == 0)
-            FAIL(CAI_EFORMAT, "%s: duplicate entry name \"%s\"", name, safe(order[k]->name, strlen(order[k]->name), sn));
+            FAIL(CAI_EFORMAT, "%s: duplicate entry name \"%s\"", name,
+                 safe(order[k]->name, strlen(order[k]->name), sn));
     /* Keep the name-sorted order for cai_zip_find's binary search. */
     z->by_name = order;
     free(span_end);
@@ -323,8 +336,8 @@ const cai_zip_entry *cai_zip_find(const cai_zip *z, const char *name) {
 
 static uint32_t crc_of(const uint8_t *p, size_t n) { return (uint32_t)crc32_z(0, p, n); }
 
-int cai_zip_entry_data(const cai_zip *z, const cai_zip_entry *e, int verify_crc, const uint8_t **data,
-                       size_t *len, void **owned, cai_err *err) {
+int cai_zip_entry_data(const cai_zip *z, const cai_zip_entry *e, int verify_crc, const uint8_t **data, size_t *len,
+                       void **owned, cai_err *err) {
     char sn[160];
     *data = NULL;
     *len = 0;
@@ -407,9 +420,18 @@ struct cai_zip_writer {
     uint64_t size;
 };
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
+static void put16(uint8_t *p, uint16_t v) {
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static void put32(uint8_t *p, uint32_t v) {
+    put16(p, (uint16_t)v);
+    put16(p + 2, (uint16_t)(v >> 16));
+}
+static void put64(uint8_t *p, uint64_t v) {
+    put32(p, (uint32_t)v);
+    put32(p + 4, (uint32_t)(v >> 32));
+}
 
 static int wwrite(cai_zip_writer *w, const void *p, size_t n, cai_err *err) {
     if (n && fwrite(p, 1, n, w->fp) != n)
@@ -420,7 +442,10 @@ static int wwrite(cai_zip_writer *w, const void *p, size_t n, cai_err *err) {
 
 cai_zip_writer *cai_zip_writer_open(const char *path, cai_err *err) {
     cai_zip_writer *w = calloc(1, sizeof *w);
-    if (!w) { cai_seterr(err, CAI_ENOMEM, "%s: out of memory", path); return NULL; }
+    if (!w) {
+        cai_seterr(err, CAI_ENOMEM, "%s: out of memory", path);
+        return NULL;
+    }
     w->path = strdup(path);
     if (!w->path || asprintf(&w->tmp, "%s.tmp.%d", path, (int)getpid()) < 0) {
         w->tmp = NULL;
@@ -428,7 +453,10 @@ cai_zip_writer *cai_zip_writer_open(const char *path, cai_err *err) {
         cai_seterr(err, CAI_ENOMEM, "%s: out of memory", path);
         return NULL;
     }
-    if (cai_mkdirs_for(path, err) != CAI_OK) { cai_zip_writer_abort(w); return NULL; }
+    if (cai_mkdirs_for(path, err) != CAI_OK) {
+        cai_zip_writer_abort(w);
+        return NULL;
+    }
     w->fp = fopen(w->tmp, "wb");
     if (!w->fp) {
         cai_seterr(err, CAI_EIO, "%s: cannot create: %s", w->tmp, strerror(errno));
@@ -466,7 +494,10 @@ int cai_zip_writer_begin(cai_zip_writer *w, const char *name, uint64_t size_hint
     put32(h, SIG_LOCAL);
     put16(h + 4, e->zip64 ? 45 : 20);
     put16(h + 12, 0x21); /* DOS date 1980-01-01 */
-    if (e->zip64) { put32(h + 18, 0xFFFFFFFFu); put32(h + 22, 0xFFFFFFFFu); }
+    if (e->zip64) {
+        put32(h + 18, 0xFFFFFFFFu);
+        put32(h + 22, 0xFFFFFFFFu);
+    }
     put16(h + 26, (uint16_t)nl);
     put16(h + 28, (uint16_t)(z64 + 4 + pad));
     int rc;
@@ -474,7 +505,12 @@ int cai_zip_writer_begin(cai_zip_writer *w, const char *name, uint64_t size_hint
     uint8_t x[20 + 4 + 64];
     memset(x, 'Z', sizeof x);
     size_t xl = 0;
-    if (e->zip64) { put16(x, 1); put16(x + 2, 16); memset(x + 4, 0, 16); xl = 20; }
+    if (e->zip64) {
+        put16(x, 1);
+        put16(x + 2, 16);
+        memset(x + 4, 0, 16);
+        xl = 20;
+    }
     put16(x + xl, 0x4246);
     put16(x + xl + 2, (uint16_t)pad);
     xl += 4 + pad;
@@ -499,8 +535,8 @@ int cai_zip_writer_end(cai_zip_writer *w, cai_err *err) {
     e->crc = w->crc;
     e->size = w->size;
     if (!e->zip64 && e->size >= 0xFFFFFFFFu)
-        return cai_seterr(err, CAI_EINTERNAL, "%s: entry \"%s\" exceeds 4 GiB but was not declared ZIP64",
-                          w->path, e->name);
+        return cai_seterr(err, CAI_EINTERNAL, "%s: entry \"%s\" exceeds 4 GiB but was not declared ZIP64", w->path,
+                          e->name);
     uint8_t b[12];
     put32(b, e->crc);
     put32(b + 4, e->zip64 ? 0xFFFFFFFFu : (uint32_t)e->size);
@@ -511,8 +547,7 @@ int cai_zip_writer_end(cai_zip_writer *w, cai_err *err) {
         uint8_t s[16];
         put64(s, e->size);
         put64(s + 8, e->size);
-        if (fseeko(w->fp, (off_t)(e->hoff + 30 + strlen(e->name) + 4), SEEK_SET) != 0 ||
-            fwrite(s, 1, 16, w->fp) != 16)
+        if (fseeko(w->fp, (off_t)(e->hoff + 30 + strlen(e->name) + 4), SEEK_SET) != 0 || fwrite(s, 1, 16, w->fp) != 16)
             return cai_seterr(err, CAI_EIO, "%s: seek/write failed: %s", w->path, strerror(errno));
     }
     if (fseeko(w->fp, (off_t)w->pos, SEEK_SET) != 0)
@@ -522,7 +557,10 @@ int cai_zip_writer_end(cai_zip_writer *w, cai_err *err) {
 
 int cai_zip_writer_finish(cai_zip_writer *w, cai_err *err) {
     int rc = CAI_OK;
-    if (w->in_entry) { rc = cai_seterr(err, CAI_EARG, "%s: unfinished zip entry", w->path); goto out; }
+    if (w->in_entry) {
+        rc = cai_seterr(err, CAI_EARG, "%s: unfinished zip entry", w->path);
+        goto out;
+    }
     uint64_t cd_off = w->pos;
     for (size_t i = 0; i < w->n; i++) {
         wentry *e = &w->e[i];
@@ -533,8 +571,15 @@ int cai_zip_writer_finish(cai_zip_writer *w, cai_err *err) {
         memset(c, 0, sizeof c);
         if (e->zip64 || big_off) {
             put16(x, 1);
-            if (e->zip64) { put64(x + 4 + xl, e->size); put64(x + 12 + xl, e->size); xl += 16; }
-            if (big_off) { put64(x + 4 + xl, e->hoff); xl += 8; }
+            if (e->zip64) {
+                put64(x + 4 + xl, e->size);
+                put64(x + 12 + xl, e->size);
+                xl += 16;
+            }
+            if (big_off) {
+                put64(x + 4 + xl, e->hoff);
+                xl += 8;
+            }
             put16(x + 2, (uint16_t)xl);
             xl += 4;
         }

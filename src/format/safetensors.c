@@ -18,18 +18,14 @@ static const struct {
     const char *name;
     size_t size;
 } dtypes[] = {
-    [CAI_ST_F32] = {"F32", 4}, [CAI_ST_F64] = {"F64", 8}, [CAI_ST_F16] = {"F16", 2},
+    [CAI_ST_F32] = {"F32", 4},   [CAI_ST_F64] = {"F64", 8}, [CAI_ST_F16] = {"F16", 2},
     [CAI_ST_BF16] = {"BF16", 2}, [CAI_ST_I64] = {"I64", 8}, [CAI_ST_I32] = {"I32", 4},
     [CAI_ST_I8] = {"I8", 1},     [CAI_ST_U8] = {"U8", 1},   [CAI_ST_BOOL] = {"BOOL", 1},
 };
 #define NDTYPES ((int)(sizeof dtypes / sizeof dtypes[0]))
 
-size_t cai_st_dtype_size(cai_st_dtype dt) {
-    return (int)dt >= 0 && (int)dt < NDTYPES ? dtypes[dt].size : 0;
-}
-const char *cai_st_dtype_name(cai_st_dtype dt) {
-    return (int)dt >= 0 && (int)dt < NDTYPES ? dtypes[dt].name : "?";
-}
+size_t cai_st_dtype_size(cai_st_dtype dt) { return (int)dt >= 0 && (int)dt < NDTYPES ? dtypes[dt].size : 0; }
+const char *cai_st_dtype_name(cai_st_dtype dt) { return (int)dt >= 0 && (int)dt < NDTYPES ? dtypes[dt].name : "?"; }
 static int dtype_parse(const char *s, cai_st_dtype *out) {
     for (int i = 0; i < NDTYPES; i++)
         if (!strcmp(s, dtypes[i].name)) {
@@ -147,8 +143,8 @@ static int parse_tensor(const cJSON *t, const char *name, cai_st_tensor *out, ui
                           "%s: tensor \"%s\": field \"data_offsets\": expected [begin, end] non-negative integers",
                           name, tn);
     if (*end < *begin)
-        return cai_seterr(err, CAI_EFORMAT, "%s: tensor \"%s\": data_offsets [%llu, %llu] end before begin", name,
-                          tn, (unsigned long long)*begin, (unsigned long long)*end);
+        return cai_seterr(err, CAI_EFORMAT, "%s: tensor \"%s\": data_offsets [%llu, %llu] end before begin", name, tn,
+                          (unsigned long long)*begin, (unsigned long long)*end);
     if (*end - *begin != nbytes)
         return cai_seterr(err, CAI_EFORMAT,
                           "%s: tensor \"%s\": data_offsets [%llu, %llu] hold %llu bytes, but dtype %s and the "
@@ -209,10 +205,10 @@ int cai_st_parse(const void *buf, size_t len, const char *name, cai_safetensors 
         uint64_t bgn = 0, end = 0;
         if ((rc = parse_tensor(t, name, x, &bgn, &end, err))) goto out;
         if (end > dlen) {
-            rc = cai_seterr(err, CAI_EFORMAT,
-                            "%s: tensor \"%s\": data_offsets [%llu, %llu] out of range (data region is %llu bytes)",
-                            name, t->string, (unsigned long long)bgn, (unsigned long long)end,
-                            (unsigned long long)dlen);
+            rc =
+                cai_seterr(err, CAI_EFORMAT,
+                           "%s: tensor \"%s\": data_offsets [%llu, %llu] out of range (data region is %llu bytes)",
+                           name, t->string, (unsigned long long)bgn, (unsigned long long)end, (unsigned long long)dlen);
             goto out;
         }
         x->name = strdup(t->string);
@@ -484,8 +480,7 @@ static int build(cai_st_writer *w, uint8_t **out, size_t *outlen, cai_err *err) 
     if (!buf) {
         free(s.p);
         free(off);
-        return cai_seterr(err, CAI_ENOMEM, "safetensors writer: out of memory (%llu bytes)",
-                          (unsigned long long)total);
+        return cai_seterr(err, CAI_ENOMEM, "safetensors writer: out of memory (%llu bytes)", (unsigned long long)total);
     }
     uint64_t h = s.n;
     for (int i = 0; i < 8; i++) buf[i] = (uint8_t)(h >> (8 * i));

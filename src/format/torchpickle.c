@@ -33,7 +33,7 @@ struct cai_tp_doc {
 
 /* What an allowed global is. */
 enum {
-    G_CLASS = 1,  /* an inert class: REDUCE/NEWOBJ make an OBJECT */
+    G_CLASS = 1, /* an inert class: REDUCE/NEWOBJ make an OBJECT */
     G_ODICT,
     G_SET,
     G_FROZENSET,
@@ -42,8 +42,8 @@ enum {
     G_REBUILD_PARAM_STATE,
     G_RECONSTRUCTOR,
     G_SIZE,
-    G_STORAGE,   /* <T>Storage: only meaningful inside a persistent id */
-    G_VALUE,     /* a constant such as torch.float32: not callable */
+    G_STORAGE, /* <T>Storage: only meaningful inside a persistent id */
+    G_VALUE,   /* a constant such as torch.float32: not callable */
 };
 
 typedef struct {
@@ -58,28 +58,33 @@ typedef struct {
     cai_err *err;
 } vm;
 
-static const struct { const char *name; cai_tp_dtype dt; size_t size; } dtypes[CAI_TP_DTYPE_COUNT] = {
-    [CAI_TP_F32] = {"float32", CAI_TP_F32, 4},  [CAI_TP_F64] = {"float64", CAI_TP_F64, 8},
-    [CAI_TP_F16] = {"float16", CAI_TP_F16, 2},  [CAI_TP_BF16] = {"bfloat16", CAI_TP_BF16, 2},
-    [CAI_TP_I64] = {"int64", CAI_TP_I64, 8},    [CAI_TP_I32] = {"int32", CAI_TP_I32, 4},
-    [CAI_TP_I16] = {"int16", CAI_TP_I16, 2},    [CAI_TP_I8] = {"int8", CAI_TP_I8, 1},
-    [CAI_TP_U8] = {"uint8", CAI_TP_U8, 1},      [CAI_TP_BOOLT] = {"bool", CAI_TP_BOOLT, 1},
+static const struct {
+    const char *name;
+    cai_tp_dtype dt;
+    size_t size;
+} dtypes[CAI_TP_DTYPE_COUNT] = {
+    [CAI_TP_F32] = {"float32", CAI_TP_F32, 4}, [CAI_TP_F64] = {"float64", CAI_TP_F64, 8},
+    [CAI_TP_F16] = {"float16", CAI_TP_F16, 2}, [CAI_TP_BF16] = {"bfloat16", CAI_TP_BF16, 2},
+    [CAI_TP_I64] = {"int64", CAI_TP_I64, 8},   [CAI_TP_I32] = {"int32", CAI_TP_I32, 4},
+    [CAI_TP_I16] = {"int16", CAI_TP_I16, 2},   [CAI_TP_I8] = {"int8", CAI_TP_I8, 1},
+    [CAI_TP_U8] = {"uint8", CAI_TP_U8, 1},     [CAI_TP_BOOLT] = {"bool", CAI_TP_BOOLT, 1},
 };
-static const struct { const char *name; cai_tp_dtype dt; } storage_types[] = {
-    {"FloatStorage", CAI_TP_F32}, {"DoubleStorage", CAI_TP_F64}, {"HalfStorage", CAI_TP_F16},
-    {"BFloat16Storage", CAI_TP_BF16}, {"LongStorage", CAI_TP_I64}, {"IntStorage", CAI_TP_I32},
-    {"ShortStorage", CAI_TP_I16}, {"CharStorage", CAI_TP_I8}, {"ByteStorage", CAI_TP_U8},
+static const struct {
+    const char *name;
+    cai_tp_dtype dt;
+} storage_types[] = {
+    {"FloatStorage", CAI_TP_F32},     {"DoubleStorage", CAI_TP_F64}, {"HalfStorage", CAI_TP_F16},
+    {"BFloat16Storage", CAI_TP_BF16}, {"LongStorage", CAI_TP_I64},   {"IntStorage", CAI_TP_I32},
+    {"ShortStorage", CAI_TP_I16},     {"CharStorage", CAI_TP_I8},    {"ByteStorage", CAI_TP_U8},
     {"BoolStorage", CAI_TP_BOOLT},
 };
 
-const char *cai_tp_dtype_name(cai_tp_dtype dt) {
-    return (unsigned)dt < CAI_TP_DTYPE_COUNT ? dtypes[dt].name : "?";
-}
+const char *cai_tp_dtype_name(cai_tp_dtype dt) { return (unsigned)dt < CAI_TP_DTYPE_COUNT ? dtypes[dt].name : "?"; }
 size_t cai_tp_dtype_size(cai_tp_dtype dt) { return (unsigned)dt < CAI_TP_DTYPE_COUNT ? dtypes[dt].size : 0; }
 
 const char *cai_tp_kind_name(cai_tp_kind k) {
-    static const char *const n[] = {"None", "bool", "int", "float", "str", "bytes", "tuple", "list", "dict",
-                                    "set", "global", "object", "storage", "tensor"};
+    static const char *const n[] = {"None", "bool", "int", "float",  "str",    "bytes",   "tuple",
+                                    "list", "dict", "set", "global", "object", "storage", "tensor"};
     return (unsigned)k < sizeof n / sizeof *n ? n[k] : "?";
 }
 
@@ -104,12 +109,18 @@ static cai_tp_obj *new_obj(vm *v, cai_tp_kind kind) {
     if (d->nobjs == d->capobjs) {
         size_t nc = d->capobjs ? d->capobjs * 2 : 256;
         cai_tp_obj **no = realloc(d->objs, nc * sizeof *no);
-        if (!no) { verr(v, CAI_ENOMEM, "out of memory"); return NULL; }
+        if (!no) {
+            verr(v, CAI_ENOMEM, "out of memory");
+            return NULL;
+        }
         d->objs = no;
         d->capobjs = nc;
     }
     cai_tp_obj *o = calloc(1, sizeof *o);
-    if (!o) { verr(v, CAI_ENOMEM, "out of memory"); return NULL; }
+    if (!o) {
+        verr(v, CAI_ENOMEM, "out of memory");
+        return NULL;
+    }
     o->kind = kind;
     d->objs[d->nobjs++] = o;
     return o;
@@ -119,7 +130,10 @@ static cai_tp_obj *new_str(vm *v, cai_tp_kind kind, const char *s, size_t n) {
     cai_tp_obj *o = new_obj(v, kind);
     if (!o) return NULL;
     o->s = malloc(n + 1);
-    if (!o->s) { verr(v, CAI_ENOMEM, "out of memory"); return NULL; }
+    if (!o->s) {
+        verr(v, CAI_ENOMEM, "out of memory");
+        return NULL;
+    }
     memcpy(o->s, s, n);
     o->s[n] = 0;
     o->slen = n;
@@ -171,11 +185,17 @@ static int push(vm *v, cai_tp_obj *o) {
 static size_t floor_of(vm *v) { return v->nmarks ? v->marks[v->nmarks - 1] : 0; }
 
 static cai_tp_obj *pop(vm *v) {
-    if (v->sp <= floor_of(v)) { verr(v, CAI_EFORMAT, "stack underflow"); return NULL; }
+    if (v->sp <= floor_of(v)) {
+        verr(v, CAI_EFORMAT, "stack underflow");
+        return NULL;
+    }
     return v->stack[--v->sp];
 }
 static cai_tp_obj *top(vm *v) {
-    if (v->sp <= floor_of(v)) { verr(v, CAI_EFORMAT, "stack underflow"); return NULL; }
+    if (v->sp <= floor_of(v)) {
+        verr(v, CAI_EFORMAT, "stack underflow");
+        return NULL;
+    }
     return v->stack[v->sp - 1];
 }
 /* Pop to the last MARK: returns the index of the first item above it. */
@@ -232,7 +252,10 @@ static int classify(const char *mod, const char *name, cai_tp_dtype *dt) {
     }
     if (!strcmp(mod, "torch")) {
         for (size_t i = 0; i < sizeof storage_types / sizeof *storage_types; i++)
-            if (!strcmp(name, storage_types[i].name)) { *dt = storage_types[i].dt; return G_STORAGE; }
+            if (!strcmp(name, storage_types[i].name)) {
+                *dt = storage_types[i].dt;
+                return G_STORAGE;
+            }
         if (!strcmp(name, "Size")) return G_SIZE;
         if (!strcmp(name, "device")) return G_CLASS;
         for (int i = 0; i < CAI_TP_DTYPE_COUNT; i++)
@@ -280,15 +303,17 @@ static int persistent_load(vm *v, cai_tp_obj *pid, cai_tp_obj **out) {
     }
     uint64_t want;
     if (cai_mul_overflow((uint64_t)num->i, dtypes[dt].size, &want) || want > e->usize)
-        return verr(v, CAI_EFORMAT, "storage %s: %lld %s elements need %llu bytes, entry \"%s\" holds %llu",
-                    key->s, (long long)num->i, dtypes[dt].name, (unsigned long long)want, ename,
-                    (unsigned long long)e->usize);
+        return verr(v, CAI_EFORMAT, "storage %s: %lld %s elements need %llu bytes, entry \"%s\" holds %llu", key->s,
+                    (long long)num->i, dtypes[dt].name, (unsigned long long)want, ename, (unsigned long long)e->usize);
     cai_tp_storage *s = calloc(1, sizeof *s);
     if (!s) return verr(v, CAI_ENOMEM, "out of memory");
     if (d->nstor == d->capstor) {
         size_t nc = d->capstor ? d->capstor * 2 : 16;
         cai_tp_storage **ns = realloc(d->storages, nc * sizeof *ns);
-        if (!ns) { free(s); return verr(v, CAI_ENOMEM, "out of memory"); }
+        if (!ns) {
+            free(s);
+            return verr(v, CAI_ENOMEM, "out of memory");
+        }
         d->storages = ns;
         d->capstor = nc;
     }
@@ -328,7 +353,10 @@ static int rebuild_tensor(vm *v, cai_tp_obj *args, cai_tp_obj **out) {
     if (off->kind != CAI_TP_INT || off->i < 0) return verr(v, CAI_EFORMAT, "_rebuild_tensor_v2: bad storage offset");
     cai_tp_tensor *t = calloc(1, sizeof *t);
     cai_tp_obj *o = new_obj(v, CAI_TP_TENSOR);
-    if (!o) { free(t); return v->err->code; }
+    if (!o) {
+        free(t);
+        return v->err->code;
+    }
     if (!t) return verr(v, CAI_ENOMEM, "out of memory");
     o->tensor = t;
     t->storage = st->storage;
@@ -337,8 +365,10 @@ static int rebuild_tensor(vm *v, cai_tp_obj *args, cai_tp_obj **out) {
     int nd = 0, ns = 0;
     if (int_tuple(args->items[2], t->shape, CAI_TP_MAX_NDIM, &nd) ||
         int_tuple(args->items[3], t->stride, CAI_TP_MAX_NDIM, &ns) || nd != ns)
-        return verr(v, CAI_EFORMAT, "_rebuild_tensor_v2: size/stride must be equal-length tuples of "
-                                    "non-negative ints (at most %d dims)", CAI_TP_MAX_NDIM);
+        return verr(v, CAI_EFORMAT,
+                    "_rebuild_tensor_v2: size/stride must be equal-length tuples of "
+                    "non-negative ints (at most %d dims)",
+                    CAI_TP_MAX_NDIM);
     t->ndim = nd;
     uint64_t numel = 1, maxi = (uint64_t)t->offset;
     for (int i = 0; i < nd; i++) {
@@ -351,8 +381,7 @@ static int rebuild_tensor(vm *v, cai_tp_obj *args, cai_tp_obj **out) {
     if (numel > (uint64_t)INT64_MAX) return verr(v, CAI_EFORMAT, "_rebuild_tensor_v2: too many elements");
     t->numel = (int64_t)numel;
     uint64_t esz = dtypes[t->dtype].size, need_bytes;
-    if (numel > 0 && (cai_mul_overflow(maxi + 1, esz, &need_bytes) || maxi + 1 == 0 ||
-                      need_bytes > t->storage->nbytes))
+    if (numel > 0 && (cai_mul_overflow(maxi + 1, esz, &need_bytes) || maxi + 1 == 0 || need_bytes > t->storage->nbytes))
         return verr(v, CAI_EFORMAT,
                     "tensor view (offset %lld, %d dims) reaches past the end of storage %s (%llu bytes)",
                     (long long)t->offset, nd, t->storage->key, (unsigned long long)t->storage->nbytes);
@@ -373,8 +402,9 @@ static int make_object(vm *v, cai_tp_obj *cls, cai_tp_obj *args, cai_tp_obj **ou
 }
 
 static int do_call(vm *v, cai_tp_obj *fn, cai_tp_obj *args, int newobj, cai_tp_obj **out) {
-    if (fn->kind != CAI_TP_GLOBAL) return verr(v, CAI_EFORMAT, "%s: call target is a %s, not a global",
-                                               newobj ? "NEWOBJ" : "REDUCE", cai_tp_kind_name(fn->kind));
+    if (fn->kind != CAI_TP_GLOBAL)
+        return verr(v, CAI_EFORMAT, "%s: call target is a %s, not a global", newobj ? "NEWOBJ" : "REDUCE",
+                    cai_tp_kind_name(fn->kind));
     if (args->kind != CAI_TP_TUPLE)
         return verr(v, CAI_EFORMAT, "call of %s: arguments are a %s, not a tuple", fn->s, cai_tp_kind_name(args->kind));
     switch ((int)fn->i) {
@@ -388,7 +418,8 @@ static int do_call(vm *v, cai_tp_obj *fn, cai_tp_obj *args, int newobj, cai_tp_o
         if (args->n == 1) {
             cai_tp_obj *src = args->items[0];
             if (src->kind != CAI_TP_LIST && src->kind != CAI_TP_TUPLE)
-                return verr(v, CAI_EFORMAT, "%s: argument is a %s, expected a list", fn->s, cai_tp_kind_name(src->kind));
+                return verr(v, CAI_EFORMAT, "%s: argument is a %s, expected a list", fn->s,
+                            cai_tp_kind_name(src->kind));
             for (size_t i = 0; i < src->n; i++) {
                 cai_tp_obj *it = src->items[i];
                 int rc;
@@ -419,8 +450,12 @@ static int do_call(vm *v, cai_tp_obj *fn, cai_tp_obj *args, int newobj, cai_tp_o
             return verr(v, CAI_EFORMAT, "copyreg._reconstructor: expected (allowed class, base, state)");
         return make_object(v, args->items[0], args, out);
     case G_SIZE:
-        if (args->n == 0) { *out = new_obj(v, CAI_TP_TUPLE); return *out ? CAI_OK : v->err->code; }
-        if (args->n != 1 || args->items[0]->kind != CAI_TP_TUPLE) return verr(v, CAI_EFORMAT, "torch.Size: expected a tuple");
+        if (args->n == 0) {
+            *out = new_obj(v, CAI_TP_TUPLE);
+            return *out ? CAI_OK : v->err->code;
+        }
+        if (args->n != 1 || args->items[0]->kind != CAI_TP_TUPLE)
+            return verr(v, CAI_EFORMAT, "torch.Size: expected a tuple");
         *out = args->items[0];
         return CAI_OK;
     default: return verr(v, CAI_EFORMAT, "%s is not callable", fn->s);
@@ -475,25 +510,50 @@ static int run(vm *v) {
             }
             v->marks[v->nmarks++] = v->sp;
             break;
-        case '}': if ((rc = push(v, new_obj(v, CAI_TP_DICT)))) return rc; break;
-        case ']': if ((rc = push(v, new_obj(v, CAI_TP_LIST)))) return rc; break;
-        case ')': if ((rc = push(v, new_obj(v, CAI_TP_TUPLE)))) return rc; break;
-        case 0x8f: if ((rc = push(v, new_obj(v, CAI_TP_SET)))) return rc; break; /* EMPTY_SET */
-        case 'N': if ((rc = push(v, new_obj(v, CAI_TP_NONE)))) return rc; break;
+        case '}':
+            if ((rc = push(v, new_obj(v, CAI_TP_DICT)))) return rc;
+            break;
+        case ']':
+            if ((rc = push(v, new_obj(v, CAI_TP_LIST)))) return rc;
+            break;
+        case ')':
+            if ((rc = push(v, new_obj(v, CAI_TP_TUPLE)))) return rc;
+            break;
+        case 0x8f:
+            if ((rc = push(v, new_obj(v, CAI_TP_SET)))) return rc;
+            break; /* EMPTY_SET */
+        case 'N':
+            if ((rc = push(v, new_obj(v, CAI_TP_NONE)))) return rc;
+            break;
         case 0x88:
         case 0x89:
             if (!(a = new_obj(v, CAI_TP_BOOL))) return v->err->code;
             a->i = op == 0x88;
             if ((rc = push(v, a))) return rc;
             break;
-        case 'K': if ((rc = need(v, 1)) || (rc = push(v, new_int(v, v->p[0])))) return rc; v->p += 1; break;
-        case 'M': if ((rc = need(v, 2)) || (rc = push(v, new_int(v, (int64_t)le(v->p, 2))))) return rc; v->p += 2; break;
-        case 'J': if ((rc = need(v, 4)) || (rc = push(v, new_int(v, (int32_t)(uint32_t)le(v->p, 4))))) return rc; v->p += 4; break;
-        case 0x8a: /* LONG1 */
+        case 'K':
+            if ((rc = need(v, 1)) || (rc = push(v, new_int(v, v->p[0])))) return rc;
+            v->p += 1;
+            break;
+        case 'M':
+            if ((rc = need(v, 2)) || (rc = push(v, new_int(v, (int64_t)le(v->p, 2))))) return rc;
+            v->p += 2;
+            break;
+        case 'J':
+            if ((rc = need(v, 4)) || (rc = push(v, new_int(v, (int32_t)(uint32_t)le(v->p, 4))))) return rc;
+            v->p += 4;
+            break;
+        case 0x8a:   /* LONG1 */
         case 0x8b: { /* LONG4 */
             size_t n;
-            if (op == 0x8a) { if ((rc = need(v, 1))) return rc; n = *v->p++; }
-            else { if ((rc = need(v, 4))) return rc; n = (size_t)le(v->p, 4); v->p += 4; }
+            if (op == 0x8a) {
+                if ((rc = need(v, 1))) return rc;
+                n = *v->p++;
+            } else {
+                if ((rc = need(v, 4))) return rc;
+                n = (size_t)le(v->p, 4);
+                v->p += 4;
+            }
             if (n > 8) return verr(v, CAI_EFORMAT, "integer of %zu bytes does not fit in 64 bits", n);
             if ((rc = need(v, n))) return rc;
             uint64_t x = le(v->p, (int)n);
@@ -514,21 +574,28 @@ static int run(vm *v) {
             if ((rc = push(v, a))) return rc;
             break;
         }
-        case 'X': case 0x8c: case 0x8d: /* BINUNICODE, SHORT_BINUNICODE, BINUNICODE8 */
-        case 'T': case 'U':             /* BINSTRING, SHORT_BINSTRING (Python 2 str) */
-        case 'B': case 'C': case 0x8e: { /* BINBYTES, SHORT_BINBYTES, BINBYTES8 */
+        case 'X':
+        case 0x8c:
+        case 0x8d: /* BINUNICODE, SHORT_BINUNICODE, BINUNICODE8 */
+        case 'T':
+        case 'U': /* BINSTRING, SHORT_BINSTRING (Python 2 str) */
+        case 'B':
+        case 'C':
+        case 0x8e: { /* BINBYTES, SHORT_BINBYTES, BINBYTES8 */
             int w = (op == 0x8c || op == 'U' || op == 'C') ? 1 : (op == 0x8d || op == 0x8e) ? 8 : 4;
             if ((rc = need(v, (size_t)w))) return rc;
             uint64_t n = le(v->p, w);
             v->p += w;
-            if (n > (uint64_t)(v->end - v->p)) return verr(v, CAI_EFORMAT, "string of %llu bytes runs past the end",
-                                                         (unsigned long long)n);
+            if (n > (uint64_t)(v->end - v->p))
+                return verr(v, CAI_EFORMAT, "string of %llu bytes runs past the end", (unsigned long long)n);
             cai_tp_kind k = (op == 'B' || op == 'C' || op == 0x8e) ? CAI_TP_BYTES : CAI_TP_STR;
             if ((rc = push(v, new_str(v, k, (const char *)v->p, (size_t)n)))) return rc;
             v->p += n;
             break;
         }
-        case 0x85: case 0x86: case 0x87: { /* TUPLE1..3 */
+        case 0x85:
+        case 0x86:
+        case 0x87: { /* TUPLE1..3 */
             size_t n = (size_t)(op - 0x84);
             if (v->sp < floor_of(v) + n) return verr(v, CAI_EFORMAT, "stack underflow");
             if ((rc = tuple_from(v, v->sp - n, &a)) || (rc = push(v, a))) return rc;
@@ -547,12 +614,14 @@ static int run(vm *v) {
             if (a->kind != CAI_TP_LIST) return verr(v, CAI_EFORMAT, "APPEND to a %s", cai_tp_kind_name(a->kind));
             if ((rc = add_item(v, a, b))) return rc;
             break;
-        case 'e': case 0x90: /* APPENDS, ADDITEMS */
+        case 'e':
+        case 0x90: /* APPENDS, ADDITEMS */
             if ((rc = pop_mark(v, &first))) return rc;
             if (first == 0 || first <= floor_of(v)) return verr(v, CAI_EFORMAT, "APPENDS with no list");
             a = v->stack[first - 1];
             if (a->kind != (op == 'e' ? CAI_TP_LIST : CAI_TP_SET))
-                return verr(v, CAI_EFORMAT, "%s to a %s", op == 'e' ? "APPENDS" : "ADDITEMS", cai_tp_kind_name(a->kind));
+                return verr(v, CAI_EFORMAT, "%s to a %s", op == 'e' ? "APPENDS" : "ADDITEMS",
+                            cai_tp_kind_name(a->kind));
             for (size_t i = first; i < v->sp; i++)
                 if ((rc = add_item(v, a, v->stack[i]))) return rc;
             v->sp = first;
@@ -572,7 +641,9 @@ static int run(vm *v) {
                 if ((rc = dict_insert(v, a, v->stack[i], v->stack[i + 1]))) return rc;
             v->sp = first;
             break;
-        case 'q': case 'r': case 0x94: { /* BINPUT, LONG_BINPUT, MEMOIZE */
+        case 'q':
+        case 'r':
+        case 0x94: { /* BINPUT, LONG_BINPUT, MEMOIZE */
             uint64_t idx;
             if (op == 0x94) {
                 idx = v->memo_count; /* Python: len(memo) */
@@ -583,7 +654,8 @@ static int run(vm *v) {
                 v->p += w;
             }
             if (!(a = top(v))) return v->err->code;
-            if (idx >= CAI_TP_MAX_MEMO) return verr(v, CAI_EFORMAT, "memo index %llu beyond the limit", (unsigned long long)idx);
+            if (idx >= CAI_TP_MAX_MEMO)
+                return verr(v, CAI_EFORMAT, "memo index %llu beyond the limit", (unsigned long long)idx);
             if (idx >= v->capmemo) {
                 size_t nc = v->capmemo ? v->capmemo : 64;
                 while (nc <= idx) nc *= 2;
@@ -597,7 +669,8 @@ static int run(vm *v) {
             v->memo[idx] = a;
             break;
         }
-        case 'h': case 'j': { /* BINGET, LONG_BINGET */
+        case 'h':
+        case 'j': { /* BINGET, LONG_BINGET */
             int w = op == 'h' ? 1 : 4;
             if ((rc = need(v, (size_t)w))) return rc;
             uint64_t idx = le(v->p, w);
@@ -607,7 +680,8 @@ static int run(vm *v) {
             if ((rc = push(v, v->memo[idx]))) return rc;
             break;
         }
-        case 'c': case 0x93: { /* GLOBAL "module\nname\n", STACK_GLOBAL */
+        case 'c':
+        case 0x93: { /* GLOBAL "module\nname\n", STACK_GLOBAL */
             char mod[256], name[256];
             if (op == 'c') {
                 for (int part = 0; part < 2; part++) {
@@ -651,7 +725,8 @@ static int run(vm *v) {
             if ((rc = push(v, a))) return rc;
             break;
         }
-        case 'R': case 0x81: /* REDUCE, NEWOBJ */
+        case 'R':
+        case 0x81: /* REDUCE, NEWOBJ */
             if (!(b = pop(v)) || !(a = pop(v))) return v->err->code;
             if ((rc = do_call(v, a, b, op == 0x81, &c)) || (rc = push(v, c))) return rc;
             break;
@@ -680,7 +755,10 @@ static int run(vm *v) {
             if ((rc = persistent_load(v, a, &b)) || (rc = push(v, b))) return rc;
             break;
         case '0': /* POP */
-            if (v->nmarks && v->sp == v->marks[v->nmarks - 1]) { v->nmarks--; break; } /* pops the mark */
+            if (v->nmarks && v->sp == v->marks[v->nmarks - 1]) {
+                v->nmarks--;
+                break;
+            } /* pops the mark */
             if (!pop(v)) return v->err->code;
             break;
         case '1': /* POP_MARK */
@@ -703,7 +781,10 @@ static cai_tp_doc *doc_new(const char *name) {
     cai_tp_doc *d = calloc(1, sizeof *d);
     if (!d) return NULL;
     d->name = strdup(name ? name : "(pickle)");
-    if (!d->name) { free(d); return NULL; }
+    if (!d->name) {
+        free(d);
+        return NULL;
+    }
     return d;
 }
 
@@ -731,20 +812,28 @@ int cai_tp_load(const uint8_t *pkl, size_t len, const char *name, const cai_zip 
     d->zip = zip;
     d->prefix = strdup(prefix ? prefix : "");
     d->verify_crc = 1;
-    if (!d->prefix) { cai_tp_free(d); return cai_seterr(err, CAI_ENOMEM, "out of memory"); }
+    if (!d->prefix) {
+        cai_tp_free(d);
+        return cai_seterr(err, CAI_ENOMEM, "out of memory");
+    }
     int rc = run_pickle(d, pkl, len, err);
-    if (rc) { cai_tp_free(d); return rc; }
+    if (rc) {
+        cai_tp_free(d);
+        return rc;
+    }
     *out = d;
     return CAI_OK;
 }
 
-int cai_tp_load_archive(const void *buf, size_t len, const char *name, int verify_crc, cai_tp_doc **out,
-                        cai_err *err) {
+int cai_tp_load_archive(const void *buf, size_t len, const char *name, int verify_crc, cai_tp_doc **out, cai_err *err) {
     *out = NULL;
     cai_tp_doc *d = doc_new(name);
     if (!d) return cai_seterr(err, CAI_ENOMEM, "out of memory");
     int rc = cai_zip_open(buf, len, d->name, &d->ownzip, err);
-    if (rc) { cai_tp_free(d); return rc; }
+    if (rc) {
+        cai_tp_free(d);
+        return rc;
+    }
     d->has_ownzip = 1;
     d->zip = &d->ownzip;
     d->verify_crc = verify_crc;
@@ -753,7 +842,10 @@ int cai_tp_load_archive(const void *buf, size_t len, const char *name, int verif
     for (size_t i = 0; i < d->ownzip.n; i++) {
         const char *nm = d->ownzip.entries[i].name, *sl = strchr(nm, '/');
         if (sl && !strcmp(sl + 1, "data.pkl")) {
-            if (pe) { cai_tp_free(d); return cai_seterr(err, CAI_EFORMAT, "%s: more than one data.pkl in the archive", name); }
+            if (pe) {
+                cai_tp_free(d);
+                return cai_seterr(err, CAI_EFORMAT, "%s: more than one data.pkl in the archive", name);
+            }
             pe = &d->ownzip.entries[i];
         }
     }
@@ -762,15 +854,24 @@ int cai_tp_load_archive(const void *buf, size_t len, const char *name, int verif
         return cai_seterr(err, CAI_EFORMAT, "%s: ZIP archive has no <prefix>/data.pkl: not a torch.save file", name);
     }
     d->prefix = strndup(pe->name, (size_t)(strchr(pe->name, '/') - pe->name));
-    if (!d->prefix) { cai_tp_free(d); return cai_seterr(err, CAI_ENOMEM, "out of memory"); }
+    if (!d->prefix) {
+        cai_tp_free(d);
+        return cai_seterr(err, CAI_ENOMEM, "out of memory");
+    }
     const uint8_t *pkl;
     size_t plen;
     void *owned;
     rc = cai_zip_entry_data(d->zip, pe, 1, &pkl, &plen, &owned, err);
-    if (rc) { cai_tp_free(d); return rc; }
+    if (rc) {
+        cai_tp_free(d);
+        return rc;
+    }
     rc = run_pickle(d, pkl, plen, err);
     free(owned);
-    if (rc) { cai_tp_free(d); return rc; }
+    if (rc) {
+        cai_tp_free(d);
+        return rc;
+    }
     *out = d;
     return CAI_OK;
 }
@@ -825,8 +926,14 @@ const cai_tp_obj *cai_tp_attr(const cai_tp_obj *obj, const char *name) {
 
 int cai_tp_number(const cai_tp_obj *o, double *out) {
     if (!o) return -1;
-    if (o->kind == CAI_TP_INT || o->kind == CAI_TP_BOOL) { *out = (double)o->i; return 0; }
-    if (o->kind == CAI_TP_FLOAT) { *out = o->f; return 0; }
+    if (o->kind == CAI_TP_INT || o->kind == CAI_TP_BOOL) {
+        *out = (double)o->i;
+        return 0;
+    }
+    if (o->kind == CAI_TP_FLOAT) {
+        *out = o->f;
+        return 0;
+    }
     return -1;
 }
 

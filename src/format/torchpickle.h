@@ -1,4 +1,5 @@
 /* torchpickle.h — a restricted pickle VM for torch.save's data.pkl, building an inert object tree.
+ * Layer format/: file formats shared by model/ and data/; includes only common/.
  * Owns: decoding pickle opcodes, the global allow-list, tensor/storage records bounds-checked against the
  * archive. Must not touch: what the objects mean (seedpt.c, convert.c walk the tree).
  *
@@ -15,10 +16,10 @@
 #include "../common/err.h"
 #include "zip.h"
 
-#define CAI_TP_MAX_DEPTH 1000       /* MARK nesting and container nesting */
-#define CAI_TP_MAX_OBJECTS 4000000  /* objects created by one pickle */
-#define CAI_TP_MAX_STACK 1000000    /* values on the VM stack */
-#define CAI_TP_MAX_MEMO (1u << 22)  /* memo slots */
+#define CAI_TP_MAX_DEPTH 1000      /* MARK nesting and container nesting */
+#define CAI_TP_MAX_OBJECTS 4000000 /* objects created by one pickle */
+#define CAI_TP_MAX_STACK 1000000   /* values on the VM stack */
+#define CAI_TP_MAX_MEMO (1u << 22) /* memo slots */
 #define CAI_TP_MAX_NDIM 16
 
 typedef enum {
@@ -39,16 +40,25 @@ typedef enum {
 } cai_tp_kind;
 
 typedef enum {
-    CAI_TP_F32, CAI_TP_F64, CAI_TP_F16, CAI_TP_BF16, CAI_TP_I64, CAI_TP_I32, CAI_TP_I16, CAI_TP_I8,
-    CAI_TP_U8, CAI_TP_BOOLT, CAI_TP_DTYPE_COUNT
+    CAI_TP_F32,
+    CAI_TP_F64,
+    CAI_TP_F16,
+    CAI_TP_BF16,
+    CAI_TP_I64,
+    CAI_TP_I32,
+    CAI_TP_I16,
+    CAI_TP_I8,
+    CAI_TP_U8,
+    CAI_TP_BOOLT,
+    CAI_TP_DTYPE_COUNT
 } cai_tp_dtype;
 
 typedef struct {
-    char *key;           /* the archive's data/<key> */
+    char *key; /* the archive's data/<key> */
     cai_tp_dtype dtype;
     const uint8_t *data; /* into the archive buffer (stored) or owned by the document (inflated) */
     uint64_t nbytes;
-    int owned;           /* data is a heap copy owned by the document (not inside the archive buffer) */
+    int owned; /* data is a heap copy owned by the document (not inside the archive buffer) */
 } cai_tp_storage;
 
 typedef struct {
@@ -65,17 +75,17 @@ typedef struct {
 typedef struct cai_tp_obj cai_tp_obj;
 struct cai_tp_obj {
     cai_tp_kind kind;
-    int depth;              /* nesting depth of containers below this one */
-    int64_t i;              /* BOOL, INT */
-    double f;               /* FLOAT */
-    char *s;                /* STR, BYTES (not NUL-safe: use slen), GLOBAL and OBJECT: class name */
+    int depth; /* nesting depth of containers below this one */
+    int64_t i; /* BOOL, INT */
+    double f;  /* FLOAT */
+    char *s;   /* STR, BYTES (not NUL-safe: use slen), GLOBAL and OBJECT: class name */
     size_t slen;
-    cai_tp_obj **items;     /* TUPLE/LIST/SET: n items; DICT: n pairs, key items[2k], value items[2k+1] */
+    cai_tp_obj **items; /* TUPLE/LIST/SET: n items; DICT: n pairs, key items[2k], value items[2k+1] */
     size_t n, cap;
-    cai_tp_obj *args;       /* OBJECT: constructor arguments (a TUPLE) */
-    cai_tp_obj *state;      /* OBJECT/DICT: BUILD state (the instance __dict__), or NULL */
-    cai_tp_storage *storage;/* STORAGE */
-    cai_tp_tensor *tensor;  /* TENSOR */
+    cai_tp_obj *args;        /* OBJECT: constructor arguments (a TUPLE) */
+    cai_tp_obj *state;       /* OBJECT/DICT: BUILD state (the instance __dict__), or NULL */
+    cai_tp_storage *storage; /* STORAGE */
+    cai_tp_tensor *tensor;   /* TENSOR */
 };
 
 typedef struct cai_tp_doc cai_tp_doc;
@@ -87,8 +97,7 @@ int cai_tp_load(const uint8_t *pkl, size_t len, const char *name, const cai_zip 
 
 /* Open a torch.save ZIP archive held in memory: finds the one "<prefix>/data.pkl", runs it. The buffer must
  * outlive the document. verify_crc: check each entry's CRC-32 as it is used. */
-int cai_tp_load_archive(const void *buf, size_t len, const char *name, int verify_crc, cai_tp_doc **out,
-                        cai_err *err);
+int cai_tp_load_archive(const void *buf, size_t len, const char *name, int verify_crc, cai_tp_doc **out, cai_err *err);
 
 const cai_tp_obj *cai_tp_root(const cai_tp_doc *d);
 const char *cai_tp_name(const cai_tp_doc *d); /* the name given at load */
@@ -98,7 +107,7 @@ void cai_tp_free(cai_tp_doc *d);
 const char *cai_tp_kind_name(cai_tp_kind k);
 const char *cai_tp_dtype_name(cai_tp_dtype dt); /* "float32", ... */
 size_t cai_tp_dtype_size(cai_tp_dtype dt);
-const char *cai_tp_class(const cai_tp_obj *o);                 /* OBJECT/GLOBAL class name, else NULL */
+const char *cai_tp_class(const cai_tp_obj *o);                              /* OBJECT/GLOBAL class name, else NULL */
 const cai_tp_obj *cai_tp_dict_get(const cai_tp_obj *dict, const char *key); /* string keys */
 const cai_tp_obj *cai_tp_attr(const cai_tp_obj *obj, const char *name);     /* OBJECT state dict entry */
 int cai_tp_is_str(const cai_tp_obj *o, const char *s);

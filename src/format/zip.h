@@ -1,4 +1,5 @@
 /* zip.h — a restricted reader and a small streaming writer of the ZIP archives torch.save produces.
+ * Layer format/: file formats shared by model/ and data/; includes only common/.
  * Owns: ZIP structure only (EOCD, ZIP64 records, central directory, local headers, stored/deflated data).
  * Must not touch: what the entries mean (torchpickle.c / seedpt.c decide that).
  *
@@ -18,19 +19,19 @@
 #define CAI_ZIP_MAX_ENTRIES 1000000 /* torch archives hold one entry per storage: thousands at most */
 
 typedef struct {
-    char *name;           /* NUL-terminated copy of the entry name */
-    int method;           /* 0 stored, 8 deflate */
-    uint32_t crc;         /* CRC-32 from the central directory */
-    uint64_t csize;       /* compressed size (== usize when stored) */
-    uint64_t usize;       /* uncompressed size */
-    uint64_t header_off;  /* offset of the local header */
-    uint64_t data_off;    /* offset of the (compressed) data */
+    char *name;          /* NUL-terminated copy of the entry name */
+    int method;          /* 0 stored, 8 deflate */
+    uint32_t crc;        /* CRC-32 from the central directory */
+    uint64_t csize;      /* compressed size (== usize when stored) */
+    uint64_t usize;      /* uncompressed size */
+    uint64_t header_off; /* offset of the local header */
+    uint64_t data_off;   /* offset of the (compressed) data */
 } cai_zip_entry;
 
 typedef struct {
     const uint8_t *buf;
     size_t len;
-    char *name; /* archive name used in messages */
+    char *name;             /* archive name used in messages */
     cai_zip_entry *entries; /* in central-directory order */
     size_t n;
     cai_zip_entry **by_name; /* the same entries sorted by name (cai_zip_find: binary search) */
@@ -47,8 +48,8 @@ const cai_zip_entry *cai_zip_find(const cai_zip *z, const char *name);
 /* The uncompressed bytes of an entry. Stored entries are returned zero-copy (*owned = NULL, the pointer is
  * into the archive buffer); deflated entries are inflated into a heap buffer returned in *owned (free it).
  * With verify_crc != 0 the CRC-32 is checked too. */
-int cai_zip_entry_data(const cai_zip *z, const cai_zip_entry *e, int verify_crc, const uint8_t **data,
-                       size_t *len, void **owned, cai_err *err);
+int cai_zip_entry_data(const cai_zip *z, const cai_zip_entry *e, int verify_crc, const uint8_t **data, size_t *len,
+                       void **owned, cai_err *err);
 
 /* Streaming writer: entries are written one at a time (begin, any number of data calls, end); the local
  * header is patched with the CRC and sizes when the entry ends, so data never has to be held in memory.
