@@ -14,6 +14,7 @@
 #include "common/err.h"
 #include "common/util.h"
 #include "pipeline/cost.h"
+#include "tmpdir.h"
 
 #define NEAR(a, b) assert_true(fabs((double)(a) - (double)(b)) <= 1e-9 * (fabs((double)(b)) + 1))
 
@@ -127,8 +128,8 @@ static void test_limits(void **state) {
 
 static void test_from_cai_run(void **state) {
     (void)state;
-    char dir[] = "/tmp/cai-cost-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[CAI_TEST_DIR_MAX];
+    assert_int_equal(cai_test_mkdtemp(dir, sizeof dir, "cost"), 0);
     char p[256];
     snprintf(p, sizeof p, "%s/combined_data.json", dir);
     const char *j =

@@ -17,8 +17,9 @@
 #include "data/synth.h"
 #include "model/model.h"
 #include "format/safetensors.h"
+#include "tmpdir.h"
 
-static char dir[64], vit_path[128], vitae_path[128];
+static char dir[CAI_TEST_DIR_MAX], vit_path[256], vitae_path[256];
 
 #define NG 513
 static float *images;
@@ -26,8 +27,7 @@ static double *mags;
 
 static int setup(void **state) {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/cai-model-XXXXXX");
-    if (!mkdtemp(dir)) return -1;
+    if (cai_test_mkdtemp(dir, sizeof dir, "model")) return -1;
     snprintf(vit_path, sizeof vit_path, "%s/vit.safetensors", dir);
     snprintf(vitae_path, sizeof vitae_path, "%s/vitae.safetensors", dir);
     cai_err e = {0};
@@ -45,11 +45,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     free(images);
     free(mags);
-    return system(cmd);
+    return cai_test_rmtree(dir);
 }
 
 static void predict_n(const cai_model *m, int max_batch, int threads, int64_t n, const float *img, const void *mg,
@@ -116,11 +114,11 @@ static void test_random_weights_load(void **state) {
     snprintf(k, sizeof k, "%s/spec/astromae_vitae.keys", fix);
     check_keys_against_spec(vitae_path, k);
     /* Same seed → same bytes. */
-    char p2[160];
+    char p2[256];
     snprintf(p2, sizeof p2, "%s/vit2.safetensors", dir);
     assert_int_equal(cai_weights_random(p2, "vit", 11, &e), CAI_OK);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "cmp -s %s %s", vit_path, p2);
+    char cmd[1300];
+    snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", vit_path, p2);
     assert_int_equal(system(cmd), 0);
     assert_int_not_equal(cai_weights_random(p2, "vitX", 1, &e), CAI_OK);
 }

@@ -14,6 +14,7 @@
 #include "common/err.h"
 #include "common/util.h"
 #include "pipeline/plan.h"
+#include "tmpdir.h"
 
 #define SEED_GALAXIES 659817.0
 
@@ -191,8 +192,8 @@ static void test_rate_from_runs(void **state) {
     assert_true(r.rate_per_vcpu > 30 && r.rate_per_vcpu < 45); /* ~228 galaxies/s on 5.79 vCPU */
     assert_non_null(strstr(note, "seed records"));
     /* A CAI run: galaxies / (wall_seconds × threads). */
-    char tmp[] = "/tmp/cai-plan-XXXXXX";
-    assert_non_null(mkdtemp(tmp));
+    char tmp[CAI_TEST_DIR_MAX];
+    assert_int_equal(cai_test_mkdtemp(tmp, sizeof tmp, "plan"), 0);
     char p[256];
     snprintf(p, sizeof p, "%s/combined_data.json", tmp);
     const char *j =

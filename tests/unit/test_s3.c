@@ -19,6 +19,7 @@
 #include "store/s3.h"
 #include "store/store.h"
 #include "store/sync.h"
+#include "tmpdir.h"
 
 static const char *endpoint, *bucket, *proxy, *strict;
 static char url_pass[] = "s3://";
@@ -477,8 +478,8 @@ static void foreign_put(const char *key, const char *body) {
 
 static void test_sync_skips_unchanged(void **state) {
     (void)state;
-    char dir[] = "/tmp/cai-sync-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[CAI_TEST_DIR_MAX];
+    assert_int_equal(cai_test_mkdtemp(dir, sizeof dir, "sync"), 0);
     write_file(dir, "weights.safetensors", "WWWWWWWW", 8);
     write_file(dir, "parts/1.pt", "one", 3);
     write_file(dir, "parts/2.pt", "two", 3);
@@ -524,9 +525,7 @@ static void test_sync_skips_unchanged(void **state) {
     assert_int_equal(cai_sync_upload(s, "/nonexistent/cai", bucket, "x", &o, &r, &e), CAI_ENOTFOUND);
     assert_non_null(strstr(e.msg, "/nonexistent/cai"));
     cai_store_close(s);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(cai_test_rmtree(dir), 0);
 }
 
 /* Keys that moto cannot verify, against tests/py/sigv4_s3.py: it checks signatures as real S3 does, from

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "format/safetensors.h"
+#include "tmpdir.h"
 
 /* Build a file image from a raw JSON header and `dlen` data bytes (0x11 pattern). */
 static uint8_t *raw(const char *json, size_t dlen, size_t *len) {
@@ -87,10 +88,9 @@ static void test_roundtrip_and_alignment(void **state) {
     cai_st_close(&st);
 
     /* Through a file, with the mapping. */
-    char path[] = "/tmp/cai-st-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    char dir[CAI_TEST_DIR_MAX], path[256];
+    assert_int_equal(cai_test_mkdtemp(dir, sizeof dir, "st"), 0);
+    snprintf(path, sizeof path, "%s/layer.safetensors", dir);
     wr = cai_st_writer_new();
     assert_int_equal(cai_st_writer_add(wr, "layer.weight", CAI_ST_F32, 2, s23, w, &e), CAI_OK);
     assert_int_equal(cai_st_writer_save(wr, path, &e), CAI_OK);
@@ -102,6 +102,7 @@ static void test_roundtrip_and_alignment(void **state) {
     cai_st_close(&st);
     unlink(path);
     assert_int_equal(cai_st_open(path, &st, &e), CAI_ENOTFOUND);
+    assert_int_equal(cai_test_rmtree(dir), 0);
     free(buf);
 }
 

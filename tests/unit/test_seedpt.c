@@ -18,21 +18,10 @@
 #include "common/util.h"
 #include "data/seedpt.h"
 #include "format/zip.h"
+#include "tmpdir.h"
 #include "zipbuild.h"
 
-static char dir[64];
-
-static int setup(void **state) {
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/cai-seedpt-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-static int teardown(void **state) {
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
+TMPDIR_GROUP("seedpt")
 
 static void make(int64_t n, float **img, double **mag, float **z) {
     *img = malloc((size_t)(n ? n : 1) * 5120 * 4);

@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "data/shard.h"
 #include "format/safetensors.h"
+#include "tmpdir.h"
 
 #define IMG (5 * 32 * 32)
 
@@ -87,8 +88,8 @@ static void test_roundtrip_buffer(void **state) {
 
 static void test_roundtrip_file_and_sha(void **state) {
     (void)state;
-    char dir[] = "/tmp/cai-shard-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[CAI_TEST_DIR_MAX];
+    assert_int_equal(cai_test_mkdtemp(dir, sizeof dir, "shard"), 0);
     char path[256];
     snprintf(path, sizeof path, "%s/1.safetensors", dir);
     galaxies g = make(5, 0);

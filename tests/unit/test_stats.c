@@ -15,6 +15,7 @@
 #include "common/err.h"
 #include "common/util.h"
 #include "pipeline/stats.h"
+#include "tmpdir.h"
 
 static const char *fixtures(void) {
     const char *s = getenv("FIXTURES");
@@ -40,9 +41,7 @@ static char *read_all(const char *dir, const char *rel) {
 }
 
 static void rm_rf(const char *dir) {
-    char cmd[1100];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(cai_test_rmtree(dir), 0);
 }
 
 static void test_percentile_matches_numpy(void **state) {
@@ -210,8 +209,8 @@ static void test_aggregate_cai_records(void **state) {
 /* A results tree with one good run per kind and one bad run folder of each kind. */
 static void test_scan_tree_bad_runs_do_not_spoil(void **state) {
     (void)state;
-    char dir[] = "/tmp/cai-stats-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[CAI_TEST_DIR_MAX];
+    assert_int_equal(cai_test_mkdtemp(dir, sizeof dir, "stats"), 0);
     const char *good = "[" REC(5, 512) "," REC(6, 512) "," REC(7, 512) "]";
     write_file(dir, "result-partition-25MB/1GB/1/combined_data.json", good);
     write_file(dir, "result-partition-25MB/1GB/run 2/combined_data.json", "[" REC(7, 512) "]");
@@ -304,8 +303,8 @@ static void test_scan_root_errors(void **state) {
     cai_err e = {0};
     assert_int_equal(cai_stats_scan("/nonexistent/cai-results", &set, NULL, &e), CAI_ENOTFOUND);
     assert_non_null(strstr(e.msg, "/nonexistent/cai-results"));
-    char dir[] = "/tmp/cai-stats-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[CAI_TEST_DIR_MAX];
+    assert_int_equal(cai_test_mkdtemp(dir, sizeof dir, "stats"), 0);
     assert_int_equal(cai_stats_scan(dir, &set, NULL, &e), CAI_ENOTFOUND);
     assert_non_null(strstr(e.msg, "no result-partition-<P>MB folders"));
     /* The root may itself be one partition folder. */

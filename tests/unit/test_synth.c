@@ -17,6 +17,7 @@
 #include "data/manifest.h"
 #include "data/partition.h"
 #include "data/synth.h"
+#include "tmpdir.h"
 
 #define NP CAI_SYNTH_NPIX
 
@@ -166,14 +167,12 @@ static void test_truth_fields(void **state) {
 }
 
 static char *tmpdir(void) {
-    char *d = strdup("/tmp/cai-synth-XXXXXX");
-    assert_non_null(mkdtemp(d));
-    return d;
+    char d[CAI_TEST_DIR_MAX];
+    assert_int_equal(cai_test_mkdtemp(d, sizeof d, "synth"), 0);
+    return strdup(d);
 }
 static void rmrf(const char *d) {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(cai_test_rmtree(d), 0);
 }
 
 static void check_written(const char *dir, cai_part_format fmt, const set *ref) {

@@ -11,6 +11,7 @@
 
 #include "common/err.h"
 #include "common/util.h"
+#include "tmpdir.h"
 
 static void test_seterr_formats_and_returns_code(void **state) {
     (void)state;
@@ -26,8 +27,8 @@ static void test_seterr_formats_and_returns_code(void **state) {
 
 static void test_atomic_write_roundtrip(void **state) {
     (void)state;
-    char dir[] = "/tmp/cai-util-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[CAI_TEST_DIR_MAX];
+    assert_int_equal(cai_test_mkdtemp(dir, sizeof dir, "util"), 0);
     char path[256];
     snprintf(path, sizeof path, "%s/a/b/c.txt", dir);
     cai_err e = {0};
@@ -45,9 +46,7 @@ static void test_atomic_write_roundtrip(void **state) {
     snprintf(path, sizeof path, "%s/missing", dir);
     assert_int_equal(cai_file_map(path, &f, &e), CAI_ENOTFOUND);
     assert_non_null(strstr(e.msg, "missing"));
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(cai_test_rmtree(dir), 0);
 }
 
 static void test_sha256_known_vector(void **state) {

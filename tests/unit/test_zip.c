@@ -14,6 +14,7 @@
 #include "common/util.h"
 #include "format/zip.h"
 #include "zipbuild.h"
+#include "tmpdir.h"
 
 static const char hello[] = "hello, galaxies";
 static char big[4096];
@@ -231,8 +232,8 @@ static void test_not_zip(void **state) {
 
 static void test_writer_roundtrip_aligned(void **state) {
     (void)state;
-    char dir[] = "/tmp/cai-zip-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[CAI_TEST_DIR_MAX];
+    assert_int_equal(cai_test_mkdtemp(dir, sizeof dir, "zip"), 0);
     char path[256];
     snprintf(path, sizeof path, "%s/x.zip", dir);
     fill_big();
@@ -273,9 +274,7 @@ static void test_writer_roundtrip_aligned(void **state) {
     assert_int_equal(cai_zip_writer_begin(w, "p/data.pkl", 0, &e), CAI_OK);
     cai_zip_writer_abort(w);
     assert_int_not_equal(access(path, F_OK), 0);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(cai_test_rmtree(dir), 0);
 }
 
 int main(void) {
