@@ -40,9 +40,7 @@ static char *read_all(const char *dir, const char *rel) {
     return t;
 }
 
-static void rm_rf(const char *dir) {
-    assert_int_equal(cai_test_rmtree(dir), 0);
-}
+static void rm_rf(const char *dir) { assert_int_equal(cai_test_rmtree(dir), 0); }
 
 static void test_percentile_matches_numpy(void **state) {
     (void)state;

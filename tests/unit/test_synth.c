@@ -171,9 +171,7 @@ static char *tmpdir(void) {
     assert_int_equal(cai_test_mkdtemp(d, sizeof d, "synth"), 0);
     return strdup(d);
 }
-static void rmrf(const char *d) {
-    assert_int_equal(cai_test_rmtree(d), 0);
-}
+static void rmrf(const char *d) { assert_int_equal(cai_test_rmtree(d), 0); }
 
 static void check_written(const char *dir, cai_part_format fmt, const set *ref) {
     char path[512];
