@@ -12,7 +12,7 @@ for f in "$@"; do
   if grep -qxF "$f" <<<"$pending"; then skipped=$((skipped + 1)); continue; fi
   checked=$((checked + 1))
   if ! out=$(clang-format --style=file "$f" | diff -u "$f" - ); then
-    echo "$out" | sed "1,2s|-\t*$|$f|"
+    echo "$out" | sed "2s|^+++ -|+++ $f (clang-format)|"
     bad=$((bad + 1))
   fi
 done
