@@ -98,10 +98,8 @@ int cmd_bench(int argc, char **argv) {
             if (!strcmp(a, "--seconds")) seconds = x;
             else gemm_seconds = x;
         } else if (!strcmp(a, "--precision")) {
-            if (!strcmp(v, "fp32")) prec = CAI_PREC_FP32;
-            else if (!strcmp(v, "int8")) prec = CAI_PREC_INT8;
-            else {
-                fprintf(stderr, "cai bench: --precision: expected fp32 or int8, got \"%s\"\n", v);
+            if (cai_precision_parse(v, &prec)) {
+                fprintf(stderr, "cai bench: --precision: expected " CAI_PRECISION_EXPECTED ", got \"%s\"\n", v);
                 return 2;
             }
         } else {
@@ -159,12 +157,12 @@ int cmd_bench(int argc, char **argv) {
     cai_synth_galaxies(7, 0, ng, img, mag, z, 0);
     if (!json)
         printf("cai bench: %s weights %s, %s, %.1f M MAC/galaxy; load %.1f ms (first %.1f ms)\n", cai_model_variant(m),
-               weights == tmpw ? "(random)" : weights, prec == CAI_PREC_INT8 ? "int8" : "fp32", macs / 1e6,
+               weights == tmpw ? "(random)" : weights, cai_precision_name(prec), macs / 1e6,
                load_best * 1e3, load_first * 1e3);
     if (json)
         printf("{\"variant\":\"%s\",\"precision\":\"%s\",\"macs_per_galaxy\":%.0f,\"load_ms\":%.2f,"
                "\"load_first_ms\":%.2f,\"ncpu\":%d,\"results\":[",
-               cai_model_variant(m), prec == CAI_PREC_INT8 ? "int8" : "fp32", macs, load_best * 1e3,
+               cai_model_variant(m), cai_precision_name(prec), macs, load_best * 1e3,
                load_first * 1e3, cai_ncpu());
     int first = 1;
     for (int ti = 0; ti < nthreads; ti++) {

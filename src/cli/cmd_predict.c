@@ -52,10 +52,8 @@ int cmd_predict(int argc, char **argv) {
             if (cai_arg_int32("predict", "--threads", optarg, 1, 1024, &threads)) return 2;
             break;
         case 'p':
-            if (!strcmp(optarg, "fp32")) prec = CAI_PREC_FP32;
-            else if (!strcmp(optarg, "int8")) prec = CAI_PREC_INT8;
-            else {
-                fprintf(stderr, "cai predict: --precision: expected fp32 or int8, got \"%s\"\n", optarg);
+            if (cai_precision_parse(optarg, &prec)) {
+                fprintf(stderr, "cai predict: --precision: expected " CAI_PRECISION_EXPECTED ", got \"%s\"\n", optarg);
                 return 2;
             }
             break;
@@ -116,7 +114,7 @@ int cmd_predict(int argc, char **argv) {
         fprintf(stderr,
                 "cai predict: %lld galaxies in %.3f s (%.1f galaxies/s inference; %s, %s, batch %d, load %.0f ms)\n",
                 (long long)part.n, t2 - t0, (double)part.n / (t2 - t1), cai_model_variant(m),
-                prec == CAI_PREC_INT8 ? "int8" : "fp32", eff, (t1 - t0) * 1e3);
+                cai_precision_name(prec), eff, (t1 - t0) * 1e3);
     free(pred);
     cai_session_free(s);
     cai_partition_close(&part);

@@ -106,7 +106,7 @@ int cmd_run(int argc, char **argv) {
         case 'w': o.weights = optarg; break;
         case 'p':
             if (cai_precision_parse(optarg, &o.precision)) {
-                fprintf(stderr, "cai run: --precision: expected fp32 or int8, got \"%s\"\n", optarg);
+                fprintf(stderr, "cai run: --precision: expected " CAI_PRECISION_EXPECTED ", got \"%s\"\n", optarg);
                 return 2;
             }
             o.precision_set = 1;

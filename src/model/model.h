@@ -11,6 +11,13 @@
 
 typedef enum { CAI_PREC_FP32 = 0, CAI_PREC_INT8 = 1 } cai_precision;
 
+/* The one parser of a precision name, wherever it comes from (a payload's "precision", --precision,
+ * CAI_PRECISION, a job's field): "fp32" (or "float32") and "int8", in any case. 0, or -1 for anything else;
+ * callers name their field and quote CAI_PRECISION_EXPECTED. cai_precision_name gives the canonical name. */
+#define CAI_PRECISION_EXPECTED "fp32 or int8"
+int cai_precision_parse(const char *s, cai_precision *out);
+const char *cai_precision_name(cai_precision p);
+
 typedef struct cai_model cai_model;     /* read-only after load: share it between threads */
 typedef struct cai_session cai_session; /* one per thread of use: activation buffers + primitives */
 

@@ -116,14 +116,6 @@ static int get_str(const cJSON *o, const char *name, const char *field, int requ
     return CAI_OK;
 }
 
-int cai_precision_parse(const char *s, cai_precision *out) {
-    if (!strcasecmp(s, "fp32") || !strcasecmp(s, "float32")) return *out = CAI_PREC_FP32, 0;
-    if (!strcasecmp(s, "int8")) return *out = CAI_PREC_INT8, 0;
-    return -1;
-}
-
-const char *cai_precision_name(cai_precision p) { return p == CAI_PREC_INT8 ? "int8" : "fp32"; }
-
 void cai_payload_free(cai_payload *p) {
     if (!p) return;
     free(p->bucket);

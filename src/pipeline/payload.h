@@ -50,8 +50,4 @@ typedef struct {
 int cai_payload_parse(const char *json, size_t len, const char *name, cai_payload *p, cai_err *err);
 void cai_payload_free(cai_payload *p);
 
-/* Parse "fp32"/"int8" (case-insensitive). */
-int cai_precision_parse(const char *s, cai_precision *out);
-const char *cai_precision_name(cai_precision p);
-
 #endif
