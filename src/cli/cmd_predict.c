@@ -113,8 +113,8 @@ int cmd_predict(int argc, char **argv) {
     if (!quiet)
         fprintf(stderr,
                 "cai predict: %lld galaxies in %.3f s (%.1f galaxies/s inference; %s, %s, batch %d, load %.0f ms)\n",
-                (long long)part.n, t2 - t0, (double)part.n / (t2 - t1), cai_model_variant(m),
-                cai_precision_name(prec), eff, (t1 - t0) * 1e3);
+                (long long)part.n, t2 - t0, (double)part.n / (t2 - t1), cai_model_variant(m), cai_precision_name(prec),
+                eff, (t1 - t0) * 1e3);
     free(pred);
     cai_session_free(s);
     cai_partition_close(&part);
