@@ -47,8 +47,11 @@ all: programs $(TESTS) $(BENCHES)
 programs: $(BUILD)/cai $(BUILD)/libcai.a $(BUILD)/cai.1
 
 # -MMD -MP: each object depends on the headers it actually includes (build/obj/**/*.d), not on all of them.
+# An object whose .d is missing (e.g. built before this rule) is rebuilt, so it cannot miss a header change.
 DEPFLAGS = -MMD -MP
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.d: ;
+.PRECIOUS: $(BUILD)/obj/%.d
+$(BUILD)/obj/%.o: %.c $(BUILD)/obj/%.d
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(SAN) $(DEPFLAGS) -c $< -o $@
 
@@ -160,7 +163,9 @@ bench: deps-test
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZERS  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
-build/fuzz/obj/%.o: %.c
+build/fuzz/obj/%.d: ;
+.PRECIOUS: build/fuzz/obj/%.d
+build/fuzz/obj/%.o: %.c build/fuzz/obj/%.d
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -O1 -g $(ARCH) -fopenmp -Wall -Wextra -Werror -Wno-unused-parameter -Wno-pass-failed -I src -I/usr/include/cjson \
 	  -fsanitize=fuzzer-no-link,address,undefined $(DEPFLAGS) -c $< -o $@

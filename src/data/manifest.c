@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/buf.h"
+
 /* ------------------------------------------------------------------------------------------------ */
 /* Writer                                                                                            */
 
@@ -320,19 +322,13 @@ int cai_manifest_parse(const void *buf, size_t len, const char *name, cai_manife
     cai_manifest_iter *it = malloc(sizeof *it);
     if (!it) return cai_seterr(err, CAI_ENOMEM, "%s: out of memory", name);
     cai_manifest_iter_init(it, buf, len, name);
-    int64_t cap = 0;
+    size_t cap = 0;
     cai_manifest_entry e;
     int r, rc = CAI_OK;
     while ((r = cai_manifest_next(it, &e, err)) == 1) {
-        if (m->n == cap) {
-            int64_t nc = cap ? cap * 2 : 64;
-            cai_manifest_entry *nv = realloc(m->v, (size_t)nc * sizeof *nv);
-            if (!nv) {
-                rc = cai_seterr(err, CAI_ENOMEM, "%s: out of memory", name);
-                goto fail;
-            }
-            m->v = nv;
-            cap = nc;
+        if (cai_grow(&m->v, &cap, (size_t)m->n + 1, sizeof *m->v, 64)) {
+            rc = cai_seterr(err, CAI_ENOMEM, "%s: out of memory", name);
+            goto fail;
         }
         e.key = strdup(e.key);
         if (!e.key) {

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../common/buf.h"
 #include "manifest.h"
 #include "seedpt.h"
 #include "shard.h"
@@ -76,19 +77,15 @@ int cai_split_list_inputs(const char *input, char ***paths_out, int *n_out, cai_
     DIR *d = opendir(input);
     if (!d) return cai_seterr(err, CAI_EIO, "%s: cannot open directory: %s", input, strerror(errno));
     ent *v = NULL;
-    int n = 0, cap = 0, rc = CAI_OK;
+    int n = 0, rc = CAI_OK;
+    size_t cap = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
         const char *nm = de->d_name;
         if (nm[0] == '.' || strstr(nm, ".tmp.") || !(ends_with(nm, ".pt") || ends_with(nm, ".safetensors"))) continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            ent *nv = realloc(v, (size_t)cap * sizeof *nv);
-            if (!nv) {
-                rc = cai_seterr(err, CAI_ENOMEM, "out of memory");
-                break;
-            }
-            v = nv;
+        if (cai_grow(&v, &cap, (size_t)n + 1, sizeof *v, 64)) {
+            rc = cai_seterr(err, CAI_ENOMEM, "out of memory");
+            break;
         }
         v[n].name = strdup(nm);
         if (!v[n].name) {

@@ -7,6 +7,8 @@
  * overlaps), so a file cannot hide bytes or alias one tensor's storage into another. */
 #include "safetensors.h"
 
+#include "../common/buf.h"
+
 #include <cJSON.h>
 #include <math.h>
 #include <stdarg.h>
@@ -297,17 +299,17 @@ typedef struct {
 
 struct cai_st_writer {
     wtensor *t;
-    int n, cap;
+    size_t n, cap;
     char **mk, **mv;
-    int nm, mcap;
+    size_t nm, mcap;
 };
 
 cai_st_writer *cai_st_writer_new(void) { return calloc(1, sizeof(cai_st_writer)); }
 
 void cai_st_writer_free(cai_st_writer *w) {
     if (!w) return;
-    for (int i = 0; i < w->n; i++) free(w->t[i].name);
-    for (int i = 0; i < w->nm; i++) {
+    for (size_t i = 0; i < w->n; i++) free(w->t[i].name);
+    for (size_t i = 0; i < w->nm; i++) {
         free(w->mk[i]);
         free(w->mv[i]);
     }
@@ -323,7 +325,7 @@ int cai_st_writer_add(cai_st_writer *w, const char *name, cai_st_dtype dt, int n
         return cai_seterr(err, CAI_EARG, "safetensors writer: invalid tensor name \"%s\"", name ? name : "(null)");
     if (ndim < 0 || ndim > CAI_ST_MAXDIM || cai_st_dtype_size(dt) == 0)
         return cai_seterr(err, CAI_EARG, "safetensors writer: tensor \"%s\": bad dtype or ndim %d", name, ndim);
-    for (int i = 0; i < w->n; i++)
+    for (size_t i = 0; i < w->n; i++)
         if (!strcmp(w->t[i].name, name))
             return cai_seterr(err, CAI_EARG, "safetensors writer: tensor \"%s\" added twice", name);
     uint64_t count = 1;
@@ -334,13 +336,8 @@ int cai_st_writer_add(cai_st_writer *w, const char *name, cai_st_dtype dt, int n
     if (cai_mul_overflow(count, cai_st_dtype_size(dt), &nbytes))
         return cai_seterr(err, CAI_EARG, "safetensors writer: tensor \"%s\": size overflows", name);
     if (nbytes && !data) return cai_seterr(err, CAI_EARG, "safetensors writer: tensor \"%s\": no data", name);
-    if (w->n == w->cap) {
-        int nc = w->cap ? w->cap * 2 : 64;
-        wtensor *nt = realloc(w->t, (size_t)nc * sizeof *nt);
-        if (!nt) return cai_seterr(err, CAI_ENOMEM, "safetensors writer: out of memory");
-        w->t = nt;
-        w->cap = nc;
-    }
+    if (cai_grow(&w->t, &w->cap, w->n + 1, sizeof *w->t, 64))
+        return cai_seterr(err, CAI_ENOMEM, "safetensors writer: out of memory");
     wtensor *x = &w->t[w->n];
     memset(x, 0, sizeof *x);
     if (!(x->name = strdup(name))) return cai_seterr(err, CAI_ENOMEM, "safetensors writer: out of memory");
@@ -355,7 +352,7 @@ int cai_st_writer_add(cai_st_writer *w, const char *name, cai_st_dtype dt, int n
 
 int cai_st_writer_meta(cai_st_writer *w, const char *key, const char *val, cai_err *err) {
     if (!w || !key || !val) return cai_seterr(err, CAI_EARG, "safetensors writer: NULL metadata key or value");
-    for (int i = 0; i < w->nm; i++)
+    for (size_t i = 0; i < w->nm; i++)
         if (!strcmp(w->mk[i], key)) { /* last write wins */
             char *v = strdup(val);
             if (!v) return cai_seterr(err, CAI_ENOMEM, "safetensors writer: out of memory");
@@ -363,16 +360,11 @@ int cai_st_writer_meta(cai_st_writer *w, const char *key, const char *val, cai_e
             w->mv[i] = v;
             return CAI_OK;
         }
-    if (w->nm == w->mcap) {
-        int nc = w->mcap ? w->mcap * 2 : 16;
-        char **a = realloc(w->mk, (size_t)nc * sizeof *a);
-        if (!a) return cai_seterr(err, CAI_ENOMEM, "safetensors writer: out of memory");
-        w->mk = a;
-        char **b = realloc(w->mv, (size_t)nc * sizeof *b);
-        if (!b) return cai_seterr(err, CAI_ENOMEM, "safetensors writer: out of memory");
-        w->mv = b;
-        w->mcap = nc;
-    }
+    /* Keys and values grow together: the second array's capacity follows the first's. */
+    size_t kcap = w->mcap, vcap = w->mcap;
+    if (cai_grow(&w->mk, &kcap, w->nm + 1, sizeof *w->mk, 16) || cai_grow(&w->mv, &vcap, w->nm + 1, sizeof *w->mv, 16))
+        return cai_seterr(err, CAI_ENOMEM, "safetensors writer: out of memory");
+    w->mcap = kcap < vcap ? kcap : vcap;
     w->mk[w->nm] = strdup(key);
     w->mv[w->nm] = strdup(val);
     w->nm++;
@@ -380,28 +372,13 @@ int cai_st_writer_meta(cai_st_writer *w, const char *key, const char *val, cai_e
     return CAI_OK;
 }
 
-/* Growable string for the JSON header. */
+/* The JSON header: a cai_buf whose first failure sticks, so the builder below checks once at the end. */
 typedef struct {
-    char *p;
-    size_t n, cap;
+    cai_buf b;
     int oom;
 } sbuf;
 static void sb_putn(sbuf *s, const char *x, size_t k) {
-    if (s->oom) return;
-    if (s->n + k + 1 > s->cap) {
-        size_t nc = s->cap ? s->cap : 4096;
-        while (nc < s->n + k + 1) nc *= 2;
-        char *np = realloc(s->p, nc);
-        if (!np) {
-            s->oom = 1;
-            return;
-        }
-        s->p = np;
-        s->cap = nc;
-    }
-    memcpy(s->p + s->n, x, k);
-    s->n += k;
-    s->p[s->n] = 0;
+    if (!s->oom && cai_buf_add(&s->b, x, k)) s->oom = 1;
 }
 static void sb_puts(sbuf *s, const char *x) { sb_putn(s, x, strlen(x)); }
 static void sb_printf(sbuf *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -437,7 +414,7 @@ static int build(cai_st_writer *w, uint8_t **out, size_t *outlen, cai_err *err) 
     if (!off) return cai_seterr(err, CAI_ENOMEM, "safetensors writer: out of memory");
     uint64_t pos = 0;
     for (size_t sz = 8; sz >= 1; sz /= 2)
-        for (int i = 0; i < w->n; i++)
+        for (size_t i = 0; i < w->n; i++)
             if (cai_st_dtype_size(w->t[i].dtype) == sz) {
                 off[i] = pos;
                 if (cai_add_overflow(pos, w->t[i].nbytes, &pos)) {
@@ -450,7 +427,7 @@ static int build(cai_st_writer *w, uint8_t **out, size_t *outlen, cai_err *err) 
     int first = 1;
     if (w->nm) {
         sb_puts(&s, "\"__metadata__\":{");
-        for (int i = 0; i < w->nm; i++) {
+        for (size_t i = 0; i < w->nm; i++) {
             if (i) sb_puts(&s, ",");
             sb_jstr(&s, w->mk[i]);
             sb_puts(&s, ":");
@@ -459,7 +436,7 @@ static int build(cai_st_writer *w, uint8_t **out, size_t *outlen, cai_err *err) 
         sb_puts(&s, "}");
         first = 0;
     }
-    for (int i = 0; i < w->n; i++) {
+    for (size_t i = 0; i < w->n; i++) {
         if (!first) sb_puts(&s, ",");
         first = 0;
         sb_jstr(&s, w->t[i].name);
@@ -469,26 +446,26 @@ static int build(cai_st_writer *w, uint8_t **out, size_t *outlen, cai_err *err) 
                   (unsigned long long)(off[i] + w->t[i].nbytes));
     }
     sb_puts(&s, "}");
-    while (!s.oom && (8 + s.n) % 64) sb_puts(&s, " ");
+    while (!s.oom && (8 + s.b.n) % 64) sb_puts(&s, " ");
     uint64_t total;
-    if (s.oom || cai_add_overflow(8 + s.n, pos, &total) || total > SIZE_MAX) {
-        free(s.p);
+    if (s.oom || cai_add_overflow(8 + s.b.n, pos, &total) || total > SIZE_MAX) {
+        cai_buf_free(&s.b);
         free(off);
         return cai_seterr(err, CAI_ENOMEM, "safetensors writer: out of memory");
     }
     uint8_t *buf = malloc((size_t)total ? (size_t)total : 1);
     if (!buf) {
-        free(s.p);
+        cai_buf_free(&s.b);
         free(off);
         return cai_seterr(err, CAI_ENOMEM, "safetensors writer: out of memory (%llu bytes)", (unsigned long long)total);
     }
-    uint64_t h = s.n;
+    uint64_t h = s.b.n;
     for (int i = 0; i < 8; i++) buf[i] = (uint8_t)(h >> (8 * i));
-    memcpy(buf + 8, s.p, s.n);
-    uint8_t *data = buf + 8 + s.n;
-    for (int i = 0; i < w->n; i++)
+    memcpy(buf + 8, s.b.p, s.b.n);
+    uint8_t *data = buf + 8 + s.b.n;
+    for (size_t i = 0; i < w->n; i++)
         if (w->t[i].nbytes) memcpy(data + off[i], w->t[i].data, (size_t)w->t[i].nbytes);
-    free(s.p);
+    cai_buf_free(&s.b);
     free(off);
     *out = buf;
     *outlen = (size_t)total;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/buf.h"
 #include "../common/util.h"
 
 struct cai_tp_doc {
@@ -106,15 +107,9 @@ static cai_tp_obj *new_obj(vm *v, cai_tp_kind kind) {
         verr(v, CAI_EFORMAT, "more than %d objects", CAI_TP_MAX_OBJECTS);
         return NULL;
     }
-    if (d->nobjs == d->capobjs) {
-        size_t nc = d->capobjs ? d->capobjs * 2 : 256;
-        cai_tp_obj **no = realloc(d->objs, nc * sizeof *no);
-        if (!no) {
-            verr(v, CAI_ENOMEM, "out of memory");
-            return NULL;
-        }
-        d->objs = no;
-        d->capobjs = nc;
+    if (cai_grow(&d->objs, &d->capobjs, d->nobjs + 1, sizeof *d->objs, 256)) {
+        verr(v, CAI_ENOMEM, "out of memory");
+        return NULL;
     }
     cai_tp_obj *o = calloc(1, sizeof *o);
     if (!o) {
@@ -141,13 +136,7 @@ static cai_tp_obj *new_str(vm *v, cai_tp_kind kind, const char *s, size_t n) {
 }
 
 static int add_item(vm *v, cai_tp_obj *c, cai_tp_obj *item) {
-    if (c->n == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 4;
-        cai_tp_obj **ni = realloc(c->items, nc * sizeof *ni);
-        if (!ni) return verr(v, CAI_ENOMEM, "out of memory");
-        c->items = ni;
-        c->cap = nc;
-    }
+    if (cai_grow(&c->items, &c->cap, c->n + 1, sizeof *c->items, 4)) return verr(v, CAI_ENOMEM, "out of memory");
     c->items[c->n++] = item;
     if (item->depth + 1 > c->depth) c->depth = item->depth + 1;
     if (c->depth > CAI_TP_MAX_DEPTH) return verr(v, CAI_EFORMAT, "objects nested deeper than %d", CAI_TP_MAX_DEPTH);
@@ -171,11 +160,8 @@ static int push(vm *v, cai_tp_obj *o) {
     if (!o) return v->err ? (int)v->err->code : CAI_ENOMEM;
     if (v->sp == v->capstack) {
         if (v->sp >= CAI_TP_MAX_STACK) return verr(v, CAI_EFORMAT, "stack deeper than %d", CAI_TP_MAX_STACK);
-        size_t nc = v->capstack ? v->capstack * 2 : 64;
-        cai_tp_obj **ns = realloc(v->stack, nc * sizeof *ns);
-        if (!ns) return verr(v, CAI_ENOMEM, "out of memory");
-        v->stack = ns;
-        v->capstack = nc;
+        if (cai_grow(&v->stack, &v->capstack, v->sp + 1, sizeof *v->stack, 64))
+            return verr(v, CAI_ENOMEM, "out of memory");
     }
     v->stack[v->sp++] = o;
     return CAI_OK;
@@ -307,15 +293,9 @@ static int persistent_load(vm *v, cai_tp_obj *pid, cai_tp_obj **out) {
                     (long long)num->i, dtypes[dt].name, (unsigned long long)want, ename, (unsigned long long)e->usize);
     cai_tp_storage *s = calloc(1, sizeof *s);
     if (!s) return verr(v, CAI_ENOMEM, "out of memory");
-    if (d->nstor == d->capstor) {
-        size_t nc = d->capstor ? d->capstor * 2 : 16;
-        cai_tp_storage **ns = realloc(d->storages, nc * sizeof *ns);
-        if (!ns) {
-            free(s);
-            return verr(v, CAI_ENOMEM, "out of memory");
-        }
-        d->storages = ns;
-        d->capstor = nc;
+    if (cai_grow(&d->storages, &d->capstor, d->nstor + 1, sizeof *d->storages, 16)) {
+        free(s);
+        return verr(v, CAI_ENOMEM, "out of memory");
     }
     d->storages[d->nstor++] = s;
     d->by_entry[ei] = s;
@@ -501,13 +481,8 @@ static int run(vm *v) {
         case '(': /* MARK */
             if (v->nmarks >= CAI_TP_MAX_DEPTH)
                 return verr(v, CAI_EFORMAT, "MARKs nested deeper than %d", CAI_TP_MAX_DEPTH);
-            if (v->nmarks == v->capmarks) {
-                size_t nc = v->capmarks ? v->capmarks * 2 : 16;
-                size_t *nm = realloc(v->marks, nc * sizeof *nm);
-                if (!nm) return verr(v, CAI_ENOMEM, "out of memory");
-                v->marks = nm;
-                v->capmarks = nc;
-            }
+            if (cai_grow(&v->marks, &v->capmarks, v->nmarks + 1, sizeof *v->marks, 16))
+                return verr(v, CAI_ENOMEM, "out of memory");
             v->marks[v->nmarks++] = v->sp;
             break;
         case '}':
@@ -657,13 +632,10 @@ static int run(vm *v) {
             if (idx >= CAI_TP_MAX_MEMO)
                 return verr(v, CAI_EFORMAT, "memo index %llu beyond the limit", (unsigned long long)idx);
             if (idx >= v->capmemo) {
-                size_t nc = v->capmemo ? v->capmemo : 64;
-                while (nc <= idx) nc *= 2;
-                cai_tp_obj **nm = realloc(v->memo, nc * sizeof *nm);
-                if (!nm) return verr(v, CAI_ENOMEM, "out of memory");
-                memset(nm + v->capmemo, 0, (nc - v->capmemo) * sizeof *nm);
-                v->memo = nm;
-                v->capmemo = nc;
+                size_t old = v->capmemo;
+                if (cai_grow(&v->memo, &v->capmemo, (size_t)idx + 1, sizeof *v->memo, 64))
+                    return verr(v, CAI_ENOMEM, "out of memory");
+                memset(v->memo + old, 0, (v->capmemo - old) * sizeof *v->memo); /* unset slots read as NULL */
             }
             if (!v->memo[idx]) v->memo_count++;
             v->memo[idx] = a;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "../common/buf.h"
 #include "../common/util.h"
 
 #define SIG_LOCAL 0x04034b50u
@@ -471,13 +472,8 @@ int cai_zip_writer_begin(cai_zip_writer *w, const char *name, uint64_t size_hint
     size_t nl = strlen(name);
     if (w->in_entry || nl == 0 || nl > 0xFFFF)
         return cai_seterr(err, CAI_EARG, "%s: bad zip entry \"%s\"", w->path, name);
-    if (w->n == w->cap) {
-        size_t nc = w->cap ? w->cap * 2 : 8;
-        wentry *ne = realloc(w->e, nc * sizeof *ne);
-        if (!ne) return cai_seterr(err, CAI_ENOMEM, "%s: out of memory", w->path);
-        w->e = ne;
-        w->cap = nc;
-    }
+    if (cai_grow(&w->e, &w->cap, w->n + 1, sizeof *w->e, 8))
+        return cai_seterr(err, CAI_ENOMEM, "%s: out of memory", w->path);
     wentry *e = &w->e[w->n];
     memset(e, 0, sizeof *e);
     e->name = strdup(name);

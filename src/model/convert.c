@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/buf.h"
 #include "../common/util.h"
 #include "../format/torchpickle.h"
 #include "model.h"
@@ -45,15 +46,8 @@ typedef struct {
     cai_err *err;
 } ctx;
 
-static int grow(void **arr, size_t *cap, size_t n, size_t elem) {
-    if (n < *cap) return 0;
-    size_t nc = *cap ? *cap * 2 : 64;
-    void *na = realloc(*arr, nc * elem);
-    if (!na) return -1;
-    *arr = na;
-    *cap = nc;
-    return 0;
-}
+/* Room for element n (index) of an array: common/buf.h's growth rule. */
+static int grow(void **arr, size_t *cap, size_t n, size_t elem) { return cai_grow(arr, cap, n + 1, elem, 64); }
 
 /* AstroMAE has ~500 tensors. The bound keeps hostile files from making the O(n^2) name checks (here and
  * in the safetensors writer) take minutes. */

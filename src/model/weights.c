@@ -17,12 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/buf.h"
+
 typedef struct {
     const cai_safetensors *st;
     const char *path;
     uint8_t *used; /* per tensor of st */
     void **owned;  /* allocations to free with the weights */
-    int nowned, cap;
+    int nowned;
+    size_t cap;
     cai_err *err;
 } ldctx;
 
@@ -33,13 +36,7 @@ typedef struct {
 } owned_list;
 
 static void *own(ldctx *c, size_t bytes) {
-    if (c->nowned == c->cap) {
-        int nc = c->cap ? c->cap * 2 : 256;
-        void **np = realloc(c->owned, (size_t)nc * sizeof *np);
-        if (!np) return NULL;
-        c->owned = np;
-        c->cap = nc;
-    }
+    if (cai_grow(&c->owned, &c->cap, (size_t)c->nowned + 1, sizeof *c->owned, 256)) return NULL;
     void *p = calloc(1, bytes ? bytes : 1);
     if (p) c->owned[c->nowned++] = p;
     return p;

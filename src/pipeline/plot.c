@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "../common/buf.h"
 #include "../common/util.h"
 #include "cost.h"
 
@@ -61,7 +62,7 @@ static int csv_load(const char *path, csv_t *c, cai_err *err) {
         return cai_seterr(err, CAI_EFORMAT, "%s: empty file (expected a header line)", path);
     }
     c->ncol = split(line, &c->hdr);
-    int cap = 0;
+    size_t cap = 0;
     while ((line = strtok_r(NULL, "\r\n", &save))) {
         char **v;
         int n = split(line, &v);
@@ -72,15 +73,10 @@ static int csv_load(const char *path, csv_t *c, cai_err *err) {
             csv_free(c);
             return cai_seterr(err, CAI_EFORMAT, "%s: line %d: %d fields, the header has %d", path, r, n, nc);
         }
-        if (c->nrow == cap) {
-            cap = cap ? cap * 2 : 64;
-            char ***nc = realloc(c->cell, (size_t)cap * sizeof *nc);
-            if (!nc) {
-                free(v);
-                csv_free(c);
-                return cai_seterr(err, CAI_ENOMEM, "out of memory");
-            }
-            c->cell = nc;
+        if (cai_grow(&c->cell, &cap, (size_t)c->nrow + 1, sizeof *c->cell, 64)) {
+            free(v);
+            csv_free(c);
+            return cai_seterr(err, CAI_ENOMEM, "out of memory");
         }
         c->cell[c->nrow++] = v;
     }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../common/buf.h"
 #include "../common/util.h"
 
 /* ---------- numbers ---------- */
@@ -444,12 +445,7 @@ static void free_list(char **v, int n) {
 }
 
 static int push_row(cai_stats_set *set, const cai_run_row *r) {
-    if (set->n == set->cap) {
-        size_t cap = set->cap ? set->cap * 2 : 32;
-        cai_run_row *nr = realloc(set->rows, cap * sizeof *nr);
-        if (!nr) return -1;
-        set->rows = nr, set->cap = cap;
-    }
+    if (cai_grow(&set->rows, &set->cap, set->n + 1, sizeof *set->rows, 32)) return -1;
     set->rows[set->n++] = *r;
     return 0;
 }

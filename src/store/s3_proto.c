@@ -10,35 +10,6 @@
 
 #include "../common/util.h"
 
-int cai_s3_buf_add(cai_s3_buf *b, const void *data, size_t n) {
-    if (n > SIZE_MAX - b->n - 1) return -1;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n + 1) {
-            if (cap > SIZE_MAX / 2) {
-                cap = b->n + n + 1;
-                break;
-            }
-            cap *= 2;
-        }
-        char *p = realloc(b->p, cap);
-        if (!p) return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->n, data, n);
-    b->n += n;
-    b->p[b->n] = 0;
-    return 0;
-}
-
-int cai_s3_buf_str(cai_s3_buf *b, const char *s) { return cai_s3_buf_add(b, s, strlen(s)); }
-
-void cai_s3_buf_free(cai_s3_buf *b) {
-    free(b->p);
-    memset(b, 0, sizeof *b);
-}
-
 int cai_s3_uri_encode(cai_s3_buf *out, const char *s, size_t n, int keep_slash) {
     static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < n; i++) {

@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "../common/buf.h"
 #include "../common/util.h"
 #include "s3.h"
 
@@ -26,13 +27,7 @@ typedef struct {
 } file_vec;
 
 static int vec_push(file_vec *f, char *path, char *key) {
-    if (f->n == f->cap) {
-        size_t nc = f->cap ? f->cap * 2 : 256;
-        sync_file *nv = realloc(f->v, nc * sizeof *nv);
-        if (!nv) return -1;
-        f->v = nv;
-        f->cap = nc;
-    }
+    if (cai_grow(&f->v, &f->cap, f->n + 1, sizeof *f->v, 256)) return -1;
     f->v[f->n++] = (sync_file){path, key};
     return 0;
 }
