@@ -38,3 +38,24 @@ int cai_arg_format(const char *cmd, const char *s, cai_part_format *out) {
     }
     return 0;
 }
+
+int cai_arg_double(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out) {
+    char *end;
+    double d = strtod(s, &end);
+    if (*end || end == s || !(d >= lo && d <= hi)) {
+        fprintf(stderr, "cai %s: %s: expected a number in [%g, %g], got \"%s\"\n", cmd, flag, lo, hi, s);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+int cai_arg_arch(const char *cmd, const char *s, cai_arch *out) {
+    if (!strcmp(s, "x86_64") || !strcmp(s, "x86")) *out = CAI_ARCH_X86_64;
+    else if (!strcmp(s, "arm64")) *out = CAI_ARCH_ARM64;
+    else {
+        fprintf(stderr, "cai %s: --arch: expected x86_64 or arm64, got \"%s\"\n", cmd, s);
+        return -1;
+    }
+    return 0;
+}

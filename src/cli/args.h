@@ -1,5 +1,6 @@
 /* args.h — the command-line value parsers every subcommand shares, so a bad flag value reads the same
- * everywhere: `cai <cmd>: <flag>: expected an integer in [min, max], got "x"`.
+ * everywhere: `cai <cmd>: <flag>: expected an integer in [min, max], got "x"`. Every command reads its
+ * flags with getopt_long (an option table, then a switch) and its values with these.
  * Owns: parsing and the message. Must not touch: what the values mean. */
 #ifndef CAI_ARGS_H
 #define CAI_ARGS_H
@@ -7,11 +8,18 @@
 #include <stdint.h>
 
 #include "data/partition.h"
+#include "pipeline/cost.h"
 
 /* Parse a whole decimal integer in [min, max]; on failure print the message and return -1. */
 int cai_arg_int(const char *cmd, const char *flag, const char *s, int64_t min, int64_t max, int64_t *out);
 /* The same for an int-sized value. */
 int cai_arg_int32(const char *cmd, const char *flag, const char *s, int min, int max, int *out);
+
+/* Parse a whole decimal number in [lo, hi] (the message shows the range with %g). */
+int cai_arg_double(const char *cmd, const char *flag, const char *s, double lo, double hi, double *out);
+
+/* Parse a Lambda architecture: "x86_64" (or "x86") or "arm64". */
+int cai_arg_arch(const char *cmd, const char *s, cai_arch *out);
 
 /* Parse a partition format name: "shard" (CAI shard) or "pt" (the seed's torch layout). */
 int cai_arg_format(const char *cmd, const char *s, cai_part_format *out);

@@ -1,5 +1,6 @@
 /* cmd_convert.c — `cai convert`: PyTorch checkpoint → safetensors weights, or deterministic untrained
  * weights for demos (--init). The work is in libcai (model/convert.c, model.h's cai_weights_random). */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,26 +61,28 @@ int cmd_convert(int argc, char **argv) {
     int check = 1;
     const char *pos[2];
     int npos = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--init") && i + 1 < argc) init = argv[++i];
-        else if (!strcmp(a, "--seed") && i + 1 < argc) seed_s = argv[++i];
-        else if (!strcmp(a, "--no-check")) check = 0;
-        else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "cai convert: unknown or incomplete option %s\n", a);
-            usage(stderr);
-            return 2;
-        } else if (npos < 2) pos[npos++] = a;
-        else {
-            fprintf(stderr, "cai convert: too many arguments\n");
-            usage(stderr);
-            return 2;
+    static const struct option opts[] = {{"init", required_argument, 0, 'i'},
+                                         {"seed", required_argument, 0, 's'},
+                                         {"no-check", no_argument, 0, 'n'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i': init = optarg; break;
+        case 's': seed_s = optarg; break;
+        case 'n': check = 0; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
         }
     }
+    if (argc - optind > 2) {
+        fprintf(stderr, "cai convert: too many arguments\n");
+        usage(stderr);
+        return 2;
+    }
+    while (optind < argc) pos[npos++] = argv[optind++];
     cai_err err = {0};
     if (init) {
         if (npos != 1 || (strcmp(init, "vit") && strcmp(init, "vitae"))) {

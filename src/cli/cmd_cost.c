@@ -1,10 +1,12 @@
 /* cmd_cost.c — `cai cost`: the all-in AWS bill of a run (from its record or from parameters), and the
  * seed README's cost table beside the bill it stood for. */
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "commands.h"
 #include "common/err.h"
 #include "pipeline/cost.h"
@@ -27,17 +29,6 @@ static void usage(FILE *f) {
             "  --s3-get N --s3-put N --s3-list N   override the S3 request counts\n");
 }
 
-static int num_arg(const char *opt, const char *v, double lo, double hi, double *out) {
-    char *end;
-    double d = strtod(v, &end);
-    if (*end || end == v || !(d >= lo && d <= hi)) {
-        fprintf(stderr, "cai cost: %s: expected a number in [%g, %g], got \"%s\"\n", opt, lo, hi, v);
-        return -1;
-    }
-    *out = d;
-    return 0;
-}
-
 int cmd_cost(int argc, char **argv) {
     const char *run = NULL;
     double partitions = -1, seconds = -1, memory = 10240, eph = 512, retries = 0, galaxies = 0, files = 1;
@@ -45,60 +36,78 @@ int cmd_cost(int argc, char **argv) {
     int seed = 0;
     cai_arch arch = CAI_ARCH_X86_64;
     cai_sfn_kind sfn = CAI_SFN_STANDARD;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    enum {
+        O_SEED = 256,
+        O_PART,
+        O_SECS,
+        O_MEM,
+        O_EPH,
+        O_RETRIES,
+        O_GAL,
+        O_FILES,
+        O_START,
+        O_OVER,
+        O_GET,
+        O_PUT,
+        O_LIST,
+        O_ARCH,
+        O_SFN
+    };
+    static const struct option opts[] = {{"seed-table", no_argument, 0, O_SEED},
+                                         {"partitions", required_argument, 0, O_PART},
+                                         {"seconds-per-invocation", required_argument, 0, O_SECS},
+                                         {"memory-mb", required_argument, 0, O_MEM},
+                                         {"ephemeral-mb", required_argument, 0, O_EPH},
+                                         {"retries", required_argument, 0, O_RETRIES},
+                                         {"galaxies", required_argument, 0, O_GAL},
+                                         {"files-per-invocation", required_argument, 0, O_FILES},
+                                         {"startup-s", required_argument, 0, O_START},
+                                         {"overhead-s", required_argument, 0, O_OVER},
+                                         {"s3-get", required_argument, 0, O_GET},
+                                         {"s3-put", required_argument, 0, O_PUT},
+                                         {"s3-list", required_argument, 0, O_LIST},
+                                         {"arch", required_argument, 0, O_ARCH},
+                                         {"sfn", required_argument, 0, O_SFN},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int c, li = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
+        char fl[64];
+        snprintf(fl, sizeof fl, "--%s", c >= 256 ? opts[li].name : "");
         int bad = 0;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--seed-table")) {
-            seed = 1;
-            continue;
-        } else if (a[0] != '-') {
-            if (run) {
-                fprintf(stderr, "cai cost: unexpected argument '%s'\n", a);
-                return 2;
-            }
-            run = a;
-            continue;
-        }
-        if (!v) {
-            fprintf(stderr, "cai cost: %s needs a value\n", a);
-            return 2;
-        }
-        i++;
-        if (!strcmp(a, "--partitions")) bad = num_arg(a, v, 1, 1e8, &partitions);
-        else if (!strcmp(a, "--seconds-per-invocation")) bad = num_arg(a, v, 0, 900, &seconds);
-        else if (!strcmp(a, "--memory-mb")) bad = num_arg(a, v, 128, 10240, &memory);
-        else if (!strcmp(a, "--ephemeral-mb")) bad = num_arg(a, v, 512, 10240, &eph);
-        else if (!strcmp(a, "--retries")) bad = num_arg(a, v, 0, 1e8, &retries);
-        else if (!strcmp(a, "--galaxies")) bad = num_arg(a, v, 0, 1e13, &galaxies);
-        else if (!strcmp(a, "--files-per-invocation")) bad = num_arg(a, v, 0, 1e6, &files);
-        else if (!strcmp(a, "--startup-s")) bad = num_arg(a, v, 0, 900, &startup);
-        else if (!strcmp(a, "--overhead-s")) bad = num_arg(a, v, 0, 900, &overhead);
-        else if (!strcmp(a, "--s3-get")) bad = num_arg(a, v, 0, 1e12, &get);
-        else if (!strcmp(a, "--s3-put")) bad = num_arg(a, v, 0, 1e12, &put);
-        else if (!strcmp(a, "--s3-list")) bad = num_arg(a, v, 0, 1e12, &list);
-        else if (!strcmp(a, "--arch")) {
-            if (!strcmp(v, "x86_64") || !strcmp(v, "x86")) arch = CAI_ARCH_X86_64;
-            else if (!strcmp(v, "arm64")) arch = CAI_ARCH_ARM64;
+        switch (c) {
+        case O_SEED: seed = 1; break;
+        case O_PART: bad = cai_arg_double("cost", fl, optarg, 1, 1e8, &partitions); break;
+        case O_SECS: bad = cai_arg_double("cost", fl, optarg, 0, 900, &seconds); break;
+        case O_MEM: bad = cai_arg_double("cost", fl, optarg, 128, 10240, &memory); break;
+        case O_EPH: bad = cai_arg_double("cost", fl, optarg, 512, 10240, &eph); break;
+        case O_RETRIES: bad = cai_arg_double("cost", fl, optarg, 0, 1e8, &retries); break;
+        case O_GAL: bad = cai_arg_double("cost", fl, optarg, 0, 1e13, &galaxies); break;
+        case O_FILES: bad = cai_arg_double("cost", fl, optarg, 0, 1e6, &files); break;
+        case O_START: bad = cai_arg_double("cost", fl, optarg, 0, 900, &startup); break;
+        case O_OVER: bad = cai_arg_double("cost", fl, optarg, 0, 900, &overhead); break;
+        case O_GET: bad = cai_arg_double("cost", fl, optarg, 0, 1e12, &get); break;
+        case O_PUT: bad = cai_arg_double("cost", fl, optarg, 0, 1e12, &put); break;
+        case O_LIST: bad = cai_arg_double("cost", fl, optarg, 0, 1e12, &list); break;
+        case O_ARCH: bad = cai_arg_arch("cost", optarg, &arch); break;
+        case O_SFN:
+            if (!strcmp(optarg, "standard")) sfn = CAI_SFN_STANDARD;
+            else if (!strcmp(optarg, "express")) sfn = CAI_SFN_EXPRESS;
             else {
-                fprintf(stderr, "cai cost: --arch: expected x86_64 or arm64, got \"%s\"\n", v);
-                return 2;
+                fprintf(stderr, "cai cost: --sfn: expected standard or express, got \"%s\"\n", optarg);
+                bad = 1;
             }
-        } else if (!strcmp(a, "--sfn")) {
-            if (!strcmp(v, "standard")) sfn = CAI_SFN_STANDARD;
-            else if (!strcmp(v, "express")) sfn = CAI_SFN_EXPRESS;
-            else {
-                fprintf(stderr, "cai cost: --sfn: expected standard or express, got \"%s\"\n", v);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "cai cost: unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
         }
         if (bad) return 2;
+    }
+    if (optind < argc) run = argv[optind++];
+    if (optind < argc) {
+        fprintf(stderr, "cai cost: unexpected argument '%s'\n", argv[optind]);
+        return 2;
     }
     if (seed) {
         cai_cost_seed_table(stdout, NULL);

@@ -1,9 +1,11 @@
 /* cmd_lambda.c — `cai lambda`: the Lambda custom-runtime loop, what `bootstrap` execs. Configuration comes
  * from the function's environment (see src/engine/lambda.h); flags exist for tests and diagnostics. */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "../engine/lambda.h"
 #include "commands.h"
 
@@ -20,35 +22,39 @@ static void usage(FILE *f) {
 int cmd_lambda(int argc, char **argv) {
     cai_err err = {0};
     cai_lambda_config cfg;
-    long max_events = 0;
+    int64_t max_events = 0;
     if (cai_lambda_config_from_env(&cfg, &err)) {
         fprintf(stderr, "cai lambda: %s\n", err.msg);
         if (getenv("AWS_LAMBDA_RUNTIME_API")) cai_lambda_report_init_error(getenv("AWS_LAMBDA_RUNTIME_API"), &err);
         return cai_exit_status(err.code);
     }
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--stage") && i + 1 < argc) {
-            if (cai_lambda_stage_parse(argv[++i], &cfg.stage)) {
+    static const struct option opts[] = {{"stage", required_argument, 0, 's'},
+                                         {"max-events", required_argument, 0, 'm'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            if (cai_lambda_stage_parse(optarg, &cfg.stage)) {
                 fprintf(stderr,
                         "cai lambda: --stage: expected initialize, worker, summarize, auto or echo, got \"%s\"\n",
-                        argv[i]);
+                        optarg);
                 return 2;
             }
-        } else if (!strcmp(argv[i], "--max-events") && i + 1 < argc) {
-            char *end;
-            max_events = strtol(argv[++i], &end, 10);
-            if (*end || max_events < 0) {
-                fprintf(stderr, "cai lambda: --max-events: expected a non-negative integer, got \"%s\"\n", argv[i]);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "cai lambda: unknown argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
+            break;
+        case 'm':
+            if (cai_arg_int("lambda", "--max-events", optarg, 0, INT64_MAX, &max_events)) return 2;
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
         }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "cai lambda: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
     }
     if (cai_lambda_main(getenv("AWS_LAMBDA_RUNTIME_API"), &cfg, max_events, &err)) {
         fprintf(stderr, "cai lambda: %s\n", err.msg);

@@ -1,6 +1,7 @@
 /* cmd_plot.c — `cai plot INPUT -o DIR`: PNG plots (gnuplot) of the experiment tables.
  * INPUT is a folder of tables (cai stats' output, or the seed's own CSVs) and/or a results root in the
  * seed's layout; for the latter, cai stats runs first into DIR/stats. */
+#include <getopt.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,19 +42,22 @@ static int has_result_dirs(const char *dir) {
 
 int cmd_plot(int argc, char **argv) {
     const char *in = NULL, *out = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return 0;
-        } else if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--out")) && i + 1 < argc) {
-            out = argv[++i];
-        } else if (argv[i][0] != '-' && !in) {
-            in = argv[i];
-        } else {
-            fprintf(stderr, "cai plot: unexpected argument '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
+    static const struct option opts[] = {
+        {"out", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
         }
+    }
+    if (optind < argc) in = argv[optind++];
+    if (optind < argc) {
+        fprintf(stderr, "cai plot: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
     }
     if (!in || !out) {
         usage(stderr);

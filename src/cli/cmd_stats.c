@@ -1,4 +1,5 @@
 /* cmd_stats.c — `cai stats RESULTS_ROOT -o DIR`: the seed's experiment tables from result folders. */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,24 +22,24 @@ static void usage(FILE *f) {
 int cmd_stats(int argc, char **argv) {
     const char *root = NULL, *out = NULL;
     int strict = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return 0;
-        } else if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--out")) && i + 1 < argc) {
-            out = argv[++i];
-        } else if (!strcmp(argv[i], "--strict")) {
-            strict = 1;
-        } else if (argv[i][0] == '-') {
-            fprintf(stderr, "cai stats: unknown option '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        } else if (!root) {
-            root = argv[i];
-        } else {
-            fprintf(stderr, "cai stats: unexpected argument '%s'\n", argv[i]);
-            return 2;
+    static const struct option opts[] = {{"out", required_argument, 0, 'o'},
+                                         {"strict", no_argument, 0, 'S'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 'S': strict = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
         }
+    }
+    if (optind < argc) root = argv[optind++];
+    if (optind < argc) {
+        fprintf(stderr, "cai stats: unexpected argument '%s'\n", argv[optind]);
+        return 2;
     }
     if (!root || !out) {
         usage(stderr);

@@ -48,7 +48,13 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
-        if (!strcmp(argv[1], cmds[i].name)) return cmds[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], cmds[i].name)) {
+            /* A command's argv[0] is "cai <command>", so getopt's own messages read like ours. */
+            static char name[32];
+            snprintf(name, sizeof name, "cai %s", cmds[i].name);
+            argv[1] = name;
+            return cmds[i].fn(argc - 1, argv + 1);
+        }
     fprintf(stderr, "cai: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;
