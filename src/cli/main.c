@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../common/diag.h"
 #include "../common/version.h"
 #include "commands.h"
 
@@ -27,6 +28,14 @@ static const struct {
     {"aws", cmd_aws, "deploy|run|status|logs|fetch       operate the AWS engine"},
 };
 
+/* libcai reports warnings and progress through this (common/diag.h); the CLI shows them on stderr. */
+static void print_diag(void *ctx, cai_diag_level level, const char *msg) {
+    (void)ctx;
+    if (level == CAI_DIAG_WARN) fprintf(stderr, "cai: warning: %s\n", msg);
+    else if (level == CAI_DIAG_PROGRESS) fprintf(stderr, "\r%s", msg);
+    else fprintf(stderr, "%s\n", msg);
+}
+
 static void usage(FILE *f) {
     fprintf(f, "cai %s — Cloud-based Astronomy Inference (AstroMAE photo-z)\n\nusage: cai <command> [options]\n\n",
             CAI_VERSION_STRING);
@@ -35,6 +44,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    cai_diag_set(print_diag, NULL);
     if (argc < 2) {
         usage(stderr);
         return 2;

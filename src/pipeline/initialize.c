@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/diag.h"
 #include "../data/manifest.h"
 #include "initialize.h"
 #include "stages.h"
@@ -138,7 +139,7 @@ int cai_initialize(cai_store *st, const char *payload_json, size_t len, cJSON **
     cai_payload p;
     int rc = cai_payload_parse(payload_json, len, "payload.json", &p, err);
     if (rc) return rc;
-    for (int i = 0; i < p.nwarnings; i++) fprintf(stderr, "cai: warning: %s\n", p.warnings[i]);
+    for (int i = 0; i < p.nwarnings; i++) cai_diag(CAI_DIAG_WARN, "%s", p.warnings[i]);
 
     part *ps = NULL;
     size_t n = 0;
