@@ -111,6 +111,229 @@ static int cmp_name(const void *a, const void *b) {
         goto fail;                                                                                                     \
     } while (0)
 
+/* Step 1: the end-of-central-directory record. It is the last 22 bytes plus a comment of up to 65535 bytes:
+ * search that window backwards and require the comment to end exactly at the end of the buffer. */
+static int find_eocd(const uint8_t *buf, size_t len, const char *name, size_t *eocd_out, cai_err *err) {
+    if (len >= 2 && buf[0] == 0x80 && buf[1] <= 5)
+        return cai_seterr(err, CAI_EFORMAT,
+                          "%s: not a ZIP archive: this is a bare pickle (torch.save's legacy format, torch < 1.6, "
+                          "or pickle.dump); re-save it with a current torch.save",
+                          name);
+    if (len < 22) return cai_seterr(err, CAI_EFORMAT, "%s: not a ZIP archive (only %zu bytes)", name, len);
+    size_t lo = len - 22 > 65535 ? len - 22 - 65535 : 0;
+    for (size_t i = len - 22 + 1; i-- > lo;) {
+        if (rd32(buf + i) == SIG_EOCD && i + 22 + rd16(buf + i + 20) == len) {
+            *eocd_out = i;
+            return CAI_OK;
+        }
+    }
+    return cai_seterr(err, CAI_EFORMAT, "%s: not a ZIP archive, or truncated (no end-of-central-directory record)",
+                      name);
+}
+
+/* Where the central directory is, from the end record or its ZIP64 successor. */
+typedef struct {
+    uint64_t n_total, cd_size, cd_off;
+    uint64_t cd_limit; /* the central directory must end before the end records */
+} cdir_loc;
+
+/* Step 2: the end records (ZIP64 when a locator precedes the EOCD), each bound checked. */
+static int read_end_records(const uint8_t *buf, size_t eocd, const char *name, cdir_loc *cd, cai_err *err) {
+    const uint8_t *e = buf + eocd;
+    uint64_t disk = rd16(e + 4), cd_disk = rd16(e + 6), n_disk = rd16(e + 8), n_total = rd16(e + 10);
+    uint64_t cd_size = rd32(e + 12), cd_off = rd32(e + 16);
+    uint64_t cd_limit = eocd;
+    if (eocd >= 20 && rd32(buf + eocd - 20) == SIG_LOC64) {
+        const uint8_t *loc = buf + eocd - 20;
+        uint64_t z64 = rd64(loc + 8);
+        if (rd32(loc + 4) != 0 || rd32(loc + 16) > 1)
+            return cai_seterr(err, CAI_EFORMAT, "%s: multi-disk ZIP archives are not supported", name);
+        if (!in_range(z64, 56, eocd - 20) || rd32(buf + z64) != SIG_EOCD64)
+            return cai_seterr(err, CAI_EFORMAT, "%s: ZIP64 end record out of range or missing (offset %llu)", name,
+                              (unsigned long long)z64);
+        const uint8_t *r = buf + z64;
+        disk = rd32(r + 16);
+        cd_disk = rd32(r + 20);
+        n_disk = rd64(r + 24);
+        n_total = rd64(r + 32);
+        cd_size = rd64(r + 40);
+        cd_off = rd64(r + 48);
+        cd_limit = z64;
+    } else if (n_total == 0xFFFF || cd_size == 0xFFFFFFFFu || cd_off == 0xFFFFFFFFu) {
+        return cai_seterr(err, CAI_EFORMAT, "%s: end record says ZIP64 but there is no ZIP64 locator", name);
+    }
+    if (disk != 0 || cd_disk != 0 || n_disk != n_total)
+        return cai_seterr(err, CAI_EFORMAT, "%s: multi-disk ZIP archives are not supported", name);
+    if (!in_range(cd_off, cd_size, cd_limit))
+        return cai_seterr(err, CAI_EFORMAT, "%s: central directory (offset %llu, %llu bytes) lies outside the archive",
+                          name, (unsigned long long)cd_off, (unsigned long long)cd_size);
+    if (n_total > CAI_ZIP_MAX_ENTRIES)
+        return cai_seterr(err, CAI_EFORMAT, "%s: %llu entries, more than the limit of %d", name,
+                          (unsigned long long)n_total, CAI_ZIP_MAX_ENTRIES);
+    if (n_total * 46 > cd_size)
+        return cai_seterr(err, CAI_EFORMAT, "%s: central directory of %llu bytes cannot hold %llu entries", name,
+                          (unsigned long long)cd_size, (unsigned long long)n_total);
+    *cd = (cdir_loc){n_total, cd_size, cd_off, cd_limit};
+    return CAI_OK;
+}
+
+/* One central-directory entry's fields, with ZIP64 values substituted. */
+typedef struct {
+    uint16_t flags, method, nl, el, cl;
+    uint32_t crc;
+    uint64_t csize, usize, hoff;
+    const char *nm; /* the name: nl bytes, not NUL-terminated */
+} central;
+
+/* Step 3a: the fixed part and the name of central entry k at offset p (bounded by cd_end). */
+static int read_central(const uint8_t *buf, uint64_t p, uint64_t cd_end, const char *name, uint64_t k, central *c,
+                        char sn[160], cai_err *err) {
+    if (!in_range(p, 46, cd_end) || rd32(buf + p) != SIG_CENTRAL)
+        return cai_seterr(err, CAI_EFORMAT, "%s: central directory entry %llu is truncated or corrupt", name,
+                          (unsigned long long)k);
+    const uint8_t *h = buf + p;
+    c->flags = rd16(h + 8);
+    c->method = rd16(h + 10);
+    c->crc = rd32(h + 16);
+    c->csize = rd32(h + 20);
+    c->usize = rd32(h + 24);
+    c->hoff = rd32(h + 42);
+    c->nl = rd16(h + 28);
+    c->el = rd16(h + 30);
+    c->cl = rd16(h + 32);
+    if (!in_range(p + 46, (uint64_t)c->nl + c->el + c->cl, cd_end))
+        return cai_seterr(err, CAI_EFORMAT, "%s: central directory entry %llu runs past the directory", name,
+                          (unsigned long long)k);
+    c->nm = (const char *)h + 46;
+    safe(c->nm, c->nl, sn);
+    if (bad_name(c->nm, c->nl))
+        return cai_seterr(err, CAI_EFORMAT, "%s: entry \"%s\": unsafe or empty name (absolute, '..' or NUL)", name, sn);
+    return CAI_OK;
+}
+
+/* Step 3b: the ZIP64 extra field (sizes, offset, disk) and what CAI supports (one disk, no encryption,
+ * stored or deflate). */
+static int check_central(const uint8_t *buf, uint64_t p, const char *name, const char *sn, central *c, cai_err *err) {
+    const uint8_t *h = buf + p;
+    uint32_t dstart = rd16(h + 34);
+    int bad = 0;
+    size_t x64n = 0;
+    const uint8_t *x64 = find_zip64(h + 46 + c->nl, c->el, &x64n, &bad);
+    if (bad) return cai_seterr(err, CAI_EFORMAT, "%s: entry \"%s\": malformed extra field", name, sn);
+    size_t xp = 0;
+    uint64_t *fields[3] = {&c->usize, &c->csize, &c->hoff};
+    for (int f = 0; f < 3; f++) {
+        if (*fields[f] != 0xFFFFFFFFu) continue;
+        if (!x64 || xp + 8 > x64n)
+            return cai_seterr(err, CAI_EFORMAT,
+                              "%s: entry \"%s\": ZIP64 size/offset marker without a ZIP64 extra field", name, sn);
+        *fields[f] = rd64(x64 + xp);
+        xp += 8;
+    }
+    if (dstart == 0xFFFF) {
+        if (!x64 || xp + 4 > x64n)
+            return cai_seterr(err, CAI_EFORMAT, "%s: entry \"%s\": bad ZIP64 disk number", name, sn);
+        dstart = rd32(x64 + xp);
+    }
+    if (dstart != 0)
+        return cai_seterr(err, CAI_EFORMAT, "%s: entry \"%s\": multi-disk archives are not supported", name, sn);
+    if (c->flags & 0x41) return cai_seterr(err, CAI_EFORMAT, "%s: entry \"%s\" is encrypted: not supported", name, sn);
+    if (c->method != 0 && c->method != 8)
+        return cai_seterr(err, CAI_EFORMAT,
+                          "%s: entry \"%s\": compression method %u not supported (only stored and deflate)", name, sn,
+                          c->method);
+    if (c->method == 0 && c->csize != c->usize)
+        return cai_seterr(err, CAI_EFORMAT, "%s: entry \"%s\": stored entry with compressed size %llu != size %llu",
+                          name, sn, (unsigned long long)c->csize, (unsigned long long)c->usize);
+    return CAI_OK;
+}
+
+/* Step 4: the local header (and data descriptor) must agree with the central directory, and the entry's
+ * bytes must lie before it. Gives where the data starts and where the entry's bytes end. */
+static int check_local(const uint8_t *buf, uint64_t cd_off, const char *name, const char *sn, const central *c,
+                       uint64_t *data_off_out, uint64_t *end_out, cai_err *err) {
+    uint64_t hoff = c->hoff;
+    if (!in_range(hoff, 30, cd_off) || rd32(buf + hoff) != SIG_LOCAL)
+        return cai_seterr(err, CAI_EFORMAT, "%s: entry \"%s\": local header missing or out of range (offset %llu)",
+                          name, sn, (unsigned long long)hoff);
+    const uint8_t *l = buf + hoff;
+    uint16_t lflags = rd16(l + 6), lmethod = rd16(l + 8), lnl = rd16(l + 26), lel = rd16(l + 28);
+    uint64_t lcrc = rd32(l + 14), lcs = rd32(l + 18), lus = rd32(l + 22);
+    if (!in_range(hoff + 30, (uint64_t)lnl + lel, cd_off))
+        return cai_seterr(err, CAI_EFORMAT, "%s: entry \"%s\": local header runs past the data area", name, sn);
+    if (lnl != c->nl || memcmp(l + 30, c->nm, c->nl) != 0)
+        return cai_seterr(err, CAI_EFORMAT, "%s: entry \"%s\": local header names a different entry", name, sn);
+    if (lmethod != c->method)
+        return cai_seterr(err, CAI_EFORMAT, "%s: entry \"%s\": local method %u != central method %u", name, sn, lmethod,
+                          c->method);
+    int bad = 0;
+    size_t l64n = 0;
+    const uint8_t *l64 = find_zip64(l + 30 + lnl, lel, &l64n, &bad);
+    if (bad) return cai_seterr(err, CAI_EFORMAT, "%s: entry \"%s\": malformed local extra field", name, sn);
+    int zip64_local = 0;
+    if (lus == 0xFFFFFFFFu || lcs == 0xFFFFFFFFu) {
+        if (!l64 || l64n < 16)
+            return cai_seterr(err, CAI_EFORMAT, "%s: entry \"%s\": local ZIP64 marker without a ZIP64 extra field",
+                              name, sn);
+        lus = rd64(l64);
+        lcs = rd64(l64 + 8);
+        zip64_local = 1;
+    } else if (l64) {
+        zip64_local = 1;
+    }
+    int desc = (lflags & 8) != 0;
+    if (!(desc && lcrc == 0 && lcs == 0 && lus == 0) && (lcrc != c->crc || lcs != c->csize || lus != c->usize))
+        return cai_seterr(err, CAI_EFORMAT,
+                          "%s: entry \"%s\": local header (crc %08llx, %llu/%llu bytes) disagrees with the central "
+                          "directory (crc %08x, %llu/%llu bytes)",
+                          name, sn, (unsigned long long)lcrc, (unsigned long long)lcs, (unsigned long long)lus, c->crc,
+                          (unsigned long long)c->csize, (unsigned long long)c->usize);
+    uint64_t data_off = hoff + 30 + lnl + lel;
+    if (!in_range(data_off, c->csize, cd_off))
+        return cai_seterr(err, CAI_EFORMAT,
+                          "%s: entry \"%s\": %llu bytes of data at offset %llu run past the data area "
+                          "(truncated archive?)",
+                          name, sn, (unsigned long long)c->csize, (unsigned long long)data_off);
+    uint64_t end = data_off + c->csize;
+    if (desc) { /* optional signature, CRC, sizes (8-byte sizes for ZIP64 entries) */
+        int sig = in_range(end, 4, cd_off) && rd32(buf + end) == SIG_DESC;
+        uint64_t dlen = (sig ? 4 : 0) + 4 + (zip64_local ? 16 : 8);
+        if (!in_range(end, dlen, cd_off))
+            return cai_seterr(err, CAI_EFORMAT, "%s: entry \"%s\": data descriptor runs past the data area", name, sn);
+        const uint8_t *d = buf + end + (sig ? 4 : 0);
+        uint64_t dcs = zip64_local ? rd64(d + 4) : rd32(d + 4);
+        uint64_t dus = zip64_local ? rd64(d + 12) : rd32(d + 8);
+        if (rd32(d) != c->crc || dcs != c->csize || dus != c->usize)
+            return cai_seterr(err, CAI_EFORMAT,
+                              "%s: entry \"%s\": data descriptor disagrees with the central directory", name, sn);
+        end += dlen;
+    }
+    *data_off_out = data_off;
+    *end_out = end;
+    return CAI_OK;
+}
+
+/* Step 5: no two entries may share bytes (overlapping entries are how "zip bombs" multiply data), and no
+ * name may appear twice. Leaves `order` sorted by name, for cai_zip_find's binary search. */
+static int check_layout(cai_zip *z, cai_zip_entry **order, const uint64_t *span_end, const char *name, cai_err *err) {
+    char sn[160], sn2[160];
+    for (size_t k = 0; k < z->n; k++) order[k] = &z->entries[k];
+    qsort(order, z->n, sizeof *order, cmp_off);
+    for (size_t k = 0; k + 1 < z->n; k++) {
+        size_t a = (size_t)(order[k] - z->entries);
+        if (span_end[a] > order[k + 1]->header_off)
+            return cai_seterr(err, CAI_EFORMAT, "%s: entries \"%s\" and \"%s\" overlap", name,
+                              safe(order[k]->name, strlen(order[k]->name), sn),
+                              safe(order[k + 1]->name, strlen(order[k + 1]->name), sn2));
+    }
+    qsort(order, z->n, sizeof *order, cmp_name);
+    for (size_t k = 0; k + 1 < z->n; k++)
+        if (strcmp(order[k]->name, order[k + 1]->name) == 0)
+            return cai_seterr(err, CAI_EFORMAT, "%s: duplicate entry name \"%s\"", name,
+                              safe(order[k]->name, strlen(order[k]->name), sn));
+    return CAI_OK;
+}
+
 int cai_zip_open(const void *vbuf, size_t len, const char *name, cai_zip *z, cai_err *err) {
     const uint8_t *buf = vbuf;
     int rc = CAI_OK;
@@ -124,195 +347,39 @@ int cai_zip_open(const void *vbuf, size_t len, const char *name, cai_zip *z, cai
     z->name = strdup(name);
     if (!z->name) return cai_seterr(err, CAI_ENOMEM, "%s: out of memory", name);
 
-    if (len >= 2 && buf[0] == 0x80 && buf[1] <= 5)
-        FAIL(CAI_EFORMAT,
-             "%s: not a ZIP archive: this is a bare pickle (torch.save's legacy format, torch < 1.6, "
-             "or pickle.dump); re-save it with a current torch.save",
-             name);
-    if (len < 22) FAIL(CAI_EFORMAT, "%s: not a ZIP archive (only %zu bytes)", name, len);
-
-    /* The EOCD is the last 22 bytes plus a comment of up to 65535 bytes: search that window backwards and
-     * require the comment to end exactly at the end of the buffer. */
-    size_t eocd = SIZE_MAX;
-    size_t lo = len - 22 > 65535 ? len - 22 - 65535 : 0;
-    for (size_t i = len - 22 + 1; i-- > lo;) {
-        if (rd32(buf + i) == SIG_EOCD && i + 22 + rd16(buf + i + 20) == len) {
-            eocd = i;
-            break;
-        }
-    }
-    if (eocd == SIZE_MAX)
-        FAIL(CAI_EFORMAT, "%s: not a ZIP archive, or truncated (no end-of-central-directory record)", name);
-
-    const uint8_t *e = buf + eocd;
-    uint64_t disk = rd16(e + 4), cd_disk = rd16(e + 6), n_disk = rd16(e + 8), n_total = rd16(e + 10);
-    uint64_t cd_size = rd32(e + 12), cd_off = rd32(e + 16);
-    uint64_t cd_limit = eocd; /* the central directory must end before the end records */
-    if (eocd >= 20 && rd32(buf + eocd - 20) == SIG_LOC64) {
-        const uint8_t *loc = buf + eocd - 20;
-        uint64_t z64 = rd64(loc + 8);
-        if (rd32(loc + 4) != 0 || rd32(loc + 16) > 1)
-            FAIL(CAI_EFORMAT, "%s: multi-disk ZIP archives are not supported", name);
-        if (!in_range(z64, 56, eocd - 20) || rd32(buf + z64) != SIG_EOCD64)
-            FAIL(CAI_EFORMAT, "%s: ZIP64 end record out of range or missing (offset %llu)", name,
-                 (unsigned long long)z64);
-        const uint8_t *r = buf + z64;
-        disk = rd32(r + 16);
-        cd_disk = rd32(r + 20);
-        n_disk = rd64(r + 24);
-        n_total = rd64(r + 32);
-        cd_size = rd64(r + 40);
-        cd_off = rd64(r + 48);
-        cd_limit = z64;
-    } else if (n_total == 0xFFFF || cd_size == 0xFFFFFFFFu || cd_off == 0xFFFFFFFFu) {
-        FAIL(CAI_EFORMAT, "%s: end record says ZIP64 but there is no ZIP64 locator", name);
-    }
-    if (disk != 0 || cd_disk != 0 || n_disk != n_total)
-        FAIL(CAI_EFORMAT, "%s: multi-disk ZIP archives are not supported", name);
-    if (!in_range(cd_off, cd_size, cd_limit))
-        FAIL(CAI_EFORMAT, "%s: central directory (offset %llu, %llu bytes) lies outside the archive", name,
-             (unsigned long long)cd_off, (unsigned long long)cd_size);
-    if (n_total > CAI_ZIP_MAX_ENTRIES)
-        FAIL(CAI_EFORMAT, "%s: %llu entries, more than the limit of %d", name, (unsigned long long)n_total,
-             CAI_ZIP_MAX_ENTRIES);
-    if (n_total * 46 > cd_size)
-        FAIL(CAI_EFORMAT, "%s: central directory of %llu bytes cannot hold %llu entries", name,
-             (unsigned long long)cd_size, (unsigned long long)n_total);
-
+    size_t eocd = 0;
+    cdir_loc cd = {0};
+    if ((rc = find_eocd(buf, len, name, &eocd, err)) || (rc = read_end_records(buf, eocd, name, &cd, err))) goto fail;
+    uint64_t n_total = cd.n_total;
     z->entries = calloc(n_total ? n_total : 1, sizeof *z->entries);
     span_end = calloc(n_total ? n_total : 1, sizeof *span_end);
     order = calloc(n_total ? n_total : 1, sizeof *order);
     if (!z->entries || !span_end || !order) FAIL(CAI_ENOMEM, "%s: out of memory", name);
 
-    uint64_t p = cd_off, cd_end = cd_off + cd_size;
+    uint64_t p = cd.cd_off, cd_end = cd.cd_off + cd.cd_size;
     for (uint64_t k = 0; k < n_total; k++) {
-        if (!in_range(p, 46, cd_end) || rd32(buf + p) != SIG_CENTRAL)
-            FAIL(CAI_EFORMAT, "%s: central directory entry %llu is truncated or corrupt", name, (unsigned long long)k);
-        const uint8_t *c = buf + p;
-        uint16_t flags = rd16(c + 8), method = rd16(c + 10);
-        uint32_t crc = rd32(c + 16);
-        uint64_t csize = rd32(c + 20), usize = rd32(c + 24), hoff = rd32(c + 42);
-        uint16_t nl = rd16(c + 28), el = rd16(c + 30), cl = rd16(c + 32);
-        uint32_t dstart = rd16(c + 34);
-        if (!in_range(p + 46, (uint64_t)nl + el + cl, cd_end))
-            FAIL(CAI_EFORMAT, "%s: central directory entry %llu runs past the directory", name, (unsigned long long)k);
-        const char *nm = (const char *)c + 46;
-        safe(nm, nl, sn);
-        if (bad_name(nm, nl))
-            FAIL(CAI_EFORMAT, "%s: entry \"%s\": unsafe or empty name (absolute, '..' or NUL)", name, sn);
+        central c;
+        if ((rc = read_central(buf, p, cd_end, name, k, &c, sn, err))) goto fail;
         cai_zip_entry *ent = &z->entries[k];
-        ent->name = malloc((size_t)nl + 1);
+        ent->name = malloc((size_t)c.nl + 1);
         if (!ent->name) FAIL(CAI_ENOMEM, "%s: out of memory", name);
-        memcpy(ent->name, nm, nl);
-        ent->name[nl] = 0;
+        memcpy(ent->name, c.nm, c.nl);
+        ent->name[c.nl] = 0;
         z->n = k + 1;
-
-        int bad = 0;
-        size_t x64n = 0;
-        const uint8_t *x64 = find_zip64(c + 46 + nl, el, &x64n, &bad);
-        if (bad) FAIL(CAI_EFORMAT, "%s: entry \"%s\": malformed extra field", name, sn);
-        size_t xp = 0;
-        uint64_t *fields[3] = {&usize, &csize, &hoff};
-        for (int f = 0; f < 3; f++) {
-            if (*fields[f] != 0xFFFFFFFFu) continue;
-            if (!x64 || xp + 8 > x64n)
-                FAIL(CAI_EFORMAT, "%s: entry \"%s\": ZIP64 size/offset marker without a ZIP64 extra field", name, sn);
-            *fields[f] = rd64(x64 + xp);
-            xp += 8;
-        }
-        if (dstart == 0xFFFF) {
-            if (!x64 || xp + 4 > x64n) FAIL(CAI_EFORMAT, "%s: entry \"%s\": bad ZIP64 disk number", name, sn);
-            dstart = rd32(x64 + xp);
-        }
-        if (dstart != 0) FAIL(CAI_EFORMAT, "%s: entry \"%s\": multi-disk archives are not supported", name, sn);
-        if (flags & 0x41) FAIL(CAI_EFORMAT, "%s: entry \"%s\" is encrypted: not supported", name, sn);
-        if (method != 0 && method != 8)
-            FAIL(CAI_EFORMAT, "%s: entry \"%s\": compression method %u not supported (only stored and deflate)", name,
-                 sn, method);
-        if (method == 0 && csize != usize)
-            FAIL(CAI_EFORMAT, "%s: entry \"%s\": stored entry with compressed size %llu != size %llu", name, sn,
-                 (unsigned long long)csize, (unsigned long long)usize);
-
-        /* The local header must agree with the central directory. */
-        if (!in_range(hoff, 30, cd_off) || rd32(buf + hoff) != SIG_LOCAL)
-            FAIL(CAI_EFORMAT, "%s: entry \"%s\": local header missing or out of range (offset %llu)", name, sn,
-                 (unsigned long long)hoff);
-        const uint8_t *l = buf + hoff;
-        uint16_t lflags = rd16(l + 6), lmethod = rd16(l + 8), lnl = rd16(l + 26), lel = rd16(l + 28);
-        uint64_t lcrc = rd32(l + 14), lcs = rd32(l + 18), lus = rd32(l + 22);
-        if (!in_range(hoff + 30, (uint64_t)lnl + lel, cd_off))
-            FAIL(CAI_EFORMAT, "%s: entry \"%s\": local header runs past the data area", name, sn);
-        if (lnl != nl || memcmp(l + 30, nm, nl) != 0)
-            FAIL(CAI_EFORMAT, "%s: entry \"%s\": local header names a different entry", name, sn);
-        if (lmethod != method)
-            FAIL(CAI_EFORMAT, "%s: entry \"%s\": local method %u != central method %u", name, sn, lmethod, method);
-        size_t l64n = 0;
-        const uint8_t *l64 = find_zip64(l + 30 + lnl, lel, &l64n, &bad);
-        if (bad) FAIL(CAI_EFORMAT, "%s: entry \"%s\": malformed local extra field", name, sn);
-        int zip64_local = 0;
-        if (lus == 0xFFFFFFFFu || lcs == 0xFFFFFFFFu) {
-            if (!l64 || l64n < 16)
-                FAIL(CAI_EFORMAT, "%s: entry \"%s\": local ZIP64 marker without a ZIP64 extra field", name, sn);
-            lus = rd64(l64);
-            lcs = rd64(l64 + 8);
-            zip64_local = 1;
-        } else if (l64) {
-            zip64_local = 1;
-        }
-        int desc = (lflags & 8) != 0;
-        if (!(desc && lcrc == 0 && lcs == 0 && lus == 0) && (lcrc != crc || lcs != csize || lus != usize))
-            FAIL(CAI_EFORMAT,
-                 "%s: entry \"%s\": local header (crc %08llx, %llu/%llu bytes) disagrees with the central "
-                 "directory (crc %08x, %llu/%llu bytes)",
-                 name, sn, (unsigned long long)lcrc, (unsigned long long)lcs, (unsigned long long)lus, crc,
-                 (unsigned long long)csize, (unsigned long long)usize);
-        uint64_t data_off = hoff + 30 + lnl + lel;
-        if (!in_range(data_off, csize, cd_off))
-            FAIL(CAI_EFORMAT,
-                 "%s: entry \"%s\": %llu bytes of data at offset %llu run past the data area "
-                 "(truncated archive?)",
-                 name, sn, (unsigned long long)csize, (unsigned long long)data_off);
-        uint64_t end = data_off + csize;
-        if (desc) { /* optional signature, CRC, sizes (8-byte sizes for ZIP64 entries) */
-            int sig = in_range(end, 4, cd_off) && rd32(buf + end) == SIG_DESC;
-            uint64_t dlen = (sig ? 4 : 0) + 4 + (zip64_local ? 16 : 8);
-            if (!in_range(end, dlen, cd_off))
-                FAIL(CAI_EFORMAT, "%s: entry \"%s\": data descriptor runs past the data area", name, sn);
-            const uint8_t *d = buf + end + (sig ? 4 : 0);
-            uint64_t dcs = zip64_local ? rd64(d + 4) : rd32(d + 4);
-            uint64_t dus = zip64_local ? rd64(d + 12) : rd32(d + 8);
-            if (rd32(d) != crc || dcs != csize || dus != usize)
-                FAIL(CAI_EFORMAT, "%s: entry \"%s\": data descriptor disagrees with the central directory", name, sn);
-            end += dlen;
-        }
-        ent->method = method;
-        ent->crc = crc;
-        ent->csize = csize;
-        ent->usize = usize;
-        ent->header_off = hoff;
+        uint64_t data_off = 0, end = 0;
+        if ((rc = check_central(buf, p, name, sn, &c, err)) ||
+            (rc = check_local(buf, cd.cd_off, name, sn, &c, &data_off, &end, err)))
+            goto fail;
+        ent->method = c.method;
+        ent->crc = c.crc;
+        ent->csize = c.csize;
+        ent->usize = c.usize;
+        ent->header_off = c.hoff;
         ent->data_off = data_off;
         span_end[k] = end;
-        p += 46 + (uint64_t)nl + el + cl;
+        p += 46 + (uint64_t)c.nl + c.el + c.cl;
     }
-
-    /* No two entries may share bytes (overlapping entries are how "zip bombs" multiply data). */
-    for (size_t k = 0; k < z->n; k++) order[k] = &z->entries[k];
-    qsort(order, z->n, sizeof *order, cmp_off);
-    for (size_t k = 0; k + 1 < z->n; k++) {
-        size_t a = (size_t)(order[k] - z->entries);
-        if (span_end[a] > order[k + 1]->header_off) {
-            char sn2[160];
-            FAIL(CAI_EFORMAT, "%s: entries \"%s\" and \"%s\" overlap", name,
-                 safe(order[k]->name, strlen(order[k]->name), sn),
-                 safe(order[k + 1]->name, strlen(order[k + 1]->name), sn2));
-        }
-    }
-    qsort(order, z->n, sizeof *order, cmp_name);
-    for (size_t k = 0; k + 1 < z->n; k++)
-        if (strcmp(order[k]->name, order[k + 1]->name) == 0)
-            FAIL(CAI_EFORMAT, "%s: duplicate entry name \"%s\"", name,
-                 safe(order[k]->name, strlen(order[k]->name), sn));
-    /* Keep the name-sorted order for cai_zip_find's binary search. */
+    if ((rc = check_layout(z, order, span_end, name, err))) goto fail;
     z->by_name = order;
     free(span_end);
     return CAI_OK;
