@@ -12,6 +12,7 @@
 
 #include "../common/util.h"
 #include "stats.h"
+#include "combined.h"
 
 const cai_prices cai_prices_2026 = {
     .lambda_gb_s_x86_64 = 0.0000166667,
@@ -105,26 +106,20 @@ static long count_paths(const cJSON *dp) {
 int cai_cost_from_run(const char *run_dir, double startup_s, double overhead_s, cai_cost_inputs *in, FILE *note,
                       cai_err *err) {
     char path[1200];
-    if ((size_t)snprintf(path, sizeof path, "%s/combined_data.json", run_dir) >= sizeof path)
-        return cai_seterr(err, CAI_EARG, "%s: path too long", run_dir);
-    char *text;
-    size_t len;
-    int rc = cai_read_file(path, &text, &len, err);
+    cJSON *arr;
+    int rc = cai_combined_load(run_dir, &arr, path, sizeof path, err);
     if (rc) return rc;
     cai_run_row row;
     memset(&row, 0, sizeof row);
-    rc = cai_stats_aggregate_json(text, len, path, &row, err);
+    rc = cai_stats_aggregate(arr, path, &row, err);
     if (rc) {
-        free(text);
+        cJSON_Delete(arr);
         return rc;
     }
     /* Counts the aggregate does not keep: partition files and recorded S3 requests. */
-    cJSON *arr = cJSON_ParseWithLength(text, len);
-    free(text);
     long parts = 0, s3req = 0;
     int s3_recorded = 0;
-    for (int i = 0; arr && i < cJSON_GetArraySize(arr); i++) {
-        const cJSON *r = cJSON_GetArrayItem(arr, i);
+    for (const cJSON *r = arr->child; r; r = r->next) {
         parts += count_paths(cJSON_GetObjectItemCaseSensitive(r, "data_path"));
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(r, "s3_num_requests");
         if (s && cJSON_IsNumber(s) && s->valuedouble >= 0) s3req += (long)s->valuedouble, s3_recorded++;

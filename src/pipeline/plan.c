@@ -16,6 +16,7 @@
 
 #include "../common/util.h"
 #include "stats.h"
+#include "combined.h"
 
 static const double P_CAND[] = {1, 2, 5, 10, 15, 20, 25, 30, 40, 50, 60, 75, 100, 125, 150, 200, 250, 300, 400, 500};
 static const int M_CAND[] = {512, 1024, 1769, 3538, 5307, 7076, 8845, 10240};
@@ -340,18 +341,9 @@ int cai_plan_load_bench(const char *text, size_t len, const char *name, cai_plan
 
 int cai_plan_load_run(const char *run_dir, cai_plan_req *r, char *note, size_t note_len, cai_err *err) {
     char path[1200];
-    if ((size_t)snprintf(path, sizeof path, "%s/combined_data.json", run_dir) >= sizeof path)
-        return cai_seterr(err, CAI_EARG, "%s: path too long", run_dir);
-    char *text;
-    size_t len;
-    int rc = cai_read_file(path, &text, &len, err);
+    cJSON *arr;
+    int rc = cai_combined_load(run_dir, &arr, path, sizeof path, err);
     if (rc) return rc;
-    cJSON *arr = cJSON_ParseWithLength(text, len);
-    free(text);
-    if (!arr || !cJSON_IsArray(arr)) {
-        cJSON_Delete(arr);
-        return cai_seterr(err, CAI_EFORMAT, "%s: expected a JSON array of rank records", path);
-    }
     /* CAI records: galaxies / (wall seconds × threads). Seed records: sample_persec on the seed's
      * 10,240 MB Lambda (5.79 vCPU). Wall time includes reading the partition: a conservative rate. */
     double gal = 0, vcpu_s = 0, seed_rate = 0;

@@ -18,6 +18,7 @@
 
 #include "../common/buf.h"
 #include "../common/util.h"
+#include "combined.h"
 
 /* ---------- numbers ---------- */
 
@@ -218,22 +219,17 @@ static double opt_num(const cJSON *rec, const char *const *keys) {
 }
 
 int cai_stats_aggregate_json(const char *text, size_t len, const char *name, cai_run_row *row, cai_err *err) {
-    const char *endp = NULL;
-    cJSON *arr = cJSON_ParseWithLengthOpts(text, len, &endp, 0);
-    if (!arr) {
-        size_t off = (endp && endp >= text && endp <= text + len) ? (size_t)(endp - text) : 0;
-        if (!endp) {
-            const char *ep = cJSON_GetErrorPtr();
-            if (ep && ep >= text && ep <= text + len) off = (size_t)(ep - text);
-        }
-        return cai_seterr(err, CAI_EFORMAT, "%s: malformed JSON near byte %zu (of %zu)", name, off, len);
-    }
+    cJSON *arr;
+    int rc = cai_combined_parse(text, len, name, &arr, err);
+    if (rc) return rc;
+    rc = cai_stats_aggregate(arr, name, row, err);
+    cJSON_Delete(arr);
+    return rc;
+}
+
+int cai_stats_aggregate(const cJSON *arr, const char *name, cai_run_row *row, cai_err *err) {
     int rc = CAI_OK;
     double *cpu = NULL;
-    if (!cJSON_IsArray(arr)) {
-        rc = cai_seterr(err, CAI_EFORMAT, "%s: expected a JSON array of rank records", name);
-        goto out;
-    }
     int n = cJSON_GetArraySize(arr);
     cpu = calloc(n > 0 ? (size_t)n : 1, sizeof *cpu);
     free(row->rank_seconds);
@@ -249,10 +245,6 @@ int cai_stats_aggregate_json(const char *text, size_t len, const char *name, cai
     int n_times = 0;
     for (int i = 0; i < n; i++) {
         const cJSON *r = cJSON_GetArrayItem(arr, i);
-        if (!cJSON_IsObject(r)) {
-            rc = cai_seterr(err, CAI_EFORMAT, "%s: record %d: expected an object", name, i);
-            goto out;
-        }
         /* A rank that got no partition (DATA_PATH null) has nothing to measure; the seed never had one. */
         const cJSON *dp = cJSON_GetObjectItemCaseSensitive(r, "data_path");
         const cJSON *stv = cJSON_GetObjectItemCaseSensitive(r, "status");
@@ -352,7 +344,6 @@ int cai_stats_aggregate_json(const char *text, size_t len, const char *name, cai
     }
 out:
     free(cpu);
-    cJSON_Delete(arr);
     if (rc) {
         free(row->rank_seconds);
         row->rank_seconds = NULL;

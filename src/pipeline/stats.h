@@ -5,6 +5,7 @@
 #ifndef CAI_STATS_H
 #define CAI_STATS_H
 
+#include <cJSON.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -55,6 +56,8 @@ typedef struct {
  * sizes, or no usable records; err names the file, record index and field. row's folder fields are
  * left as they are. */
 int cai_stats_aggregate_json(const char *text, size_t len, const char *name, cai_run_row *row, cai_err *err);
+/* The same over records already read (cai_combined_parse / cai_combined_load). */
+int cai_stats_aggregate(const cJSON *records, const char *name, cai_run_row *row, cai_err *err);
 
 /* Fill duration_s/duration_source/world_size from <run_dir>/summary.json when it records times. */
 void cai_stats_read_summary(const char *run_dir, cai_run_row *row);
