@@ -3,6 +3,8 @@
  * an unknown file is an error that names it and says what was expected. */
 #include "partition.h"
 
+#include <ctype.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,4 +176,21 @@ void cai_partition_release(cai_partition *p, int64_t first, int64_t count) {
     drop_range(&im->file, (const uint8_t *)p->mags + (size_t)first * 5 * msz, (size_t)count * 5 * msz);
     if (p->labels) drop_range(&im->file, p->labels + first, (size_t)count * sizeof(float));
     if (p->ids) drop_range(&im->file, p->ids + first, (size_t)count * sizeof(int64_t));
+}
+
+int cai_partition_number(const char *base, uint64_t *num) {
+    const char *p = base;
+    uint64_t v = 0;
+    if (!isdigit((unsigned char)*p)) return -1;
+    for (; isdigit((unsigned char)*p); p++) {
+        if (p - base >= 18) return -1;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (strcmp(p, ".pt") != 0 && strcmp(p, ".safetensors") != 0) return -1;
+    *num = v;
+    return 0;
+}
+
+void cai_partition_name(uint64_t num, cai_part_format f, char out[CAI_PARTITION_NAME_MAX]) {
+    snprintf(out, CAI_PARTITION_NAME_MAX, "%" PRIu64 ".%s", num, f == CAI_PART_SEEDPT ? "pt" : "safetensors");
 }

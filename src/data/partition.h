@@ -37,6 +37,14 @@ int cai_partition_parse_ex(const void *buf, size_t len, const char *name, unsign
 int cai_partition_open(const char *path, cai_partition *p, cai_err *err);
 void cai_partition_close(cai_partition *p);
 
+/* The naming rule of partition files, one for writers (split, synth) and readers (Initialize, the worker):
+ * "<N>.pt" (the seed's) or "<N>.safetensors" (a CAI shard), N decimal without sign or leading '+', at most
+ * 18 digits, no directory. cai_partition_number: N of such a name, or -1 for any other name.
+ * cai_partition_name: the name of partition N in format f (out must hold 32 bytes). */
+#define CAI_PARTITION_NAME_MAX 32
+int cai_partition_number(const char *base, uint64_t *num);
+void cai_partition_name(uint64_t num, cai_part_format f, char out[CAI_PARTITION_NAME_MAX]);
+
 /* Which format the bytes look like (0 when neither); does not validate beyond the magic. */
 cai_part_format cai_partition_detect(const void *buf, size_t len);
 const char *cai_part_format_name(cai_part_format f); /* "pt", "shard" */

@@ -141,8 +141,8 @@ static int flush(splitter *s, cai_err *err) {
     if (s->fill == 0) return CAI_OK;
     const cai_split_opts *o = s->o;
     int64_t k = ++s->rep->partitions;
-    char key[64], path[4400], pname[32];
-    snprintf(key, sizeof key, "%" PRId64 ".%s", k, o->format == CAI_PART_SEEDPT ? "pt" : "safetensors");
+    char key[CAI_PARTITION_NAME_MAX], path[4400], pname[32];
+    cai_partition_name((uint64_t)k, o->format, key);
     snprintf(pname, sizeof pname, "%" PRId64, k);
     snprintf(path, sizeof path, "%s/%s", o->outdir, key);
     cai_manifest_entry e = {

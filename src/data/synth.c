@@ -380,14 +380,13 @@ int cai_synth_write(const cai_synth_opts *o, cai_synth_report *rep, cai_err *err
     }
     if ((rc = cai_manifest_writer_open(o->outdir, &mw, err))) goto out;
     int64_t nfiles = (o->galaxies + per - 1) / per;
-    const char *ext = fmt == CAI_PART_SHARD ? "safetensors" : "pt";
     for (int64_t f = 0; f < nfiles; f++) {
         int64_t first = f * per, n = o->galaxies - first < per ? o->galaxies - first : per;
         int64_t id0 = o->id_offset + first;
         cai_synth_galaxies(o->seed, id0, n, img, mag, z, o->threads);
         for (int64_t i = 0; i < n; i++) ids[i] = id0 + i;
-        char key[64], path[4400], pname[32];
-        snprintf(key, sizeof key, "%" PRId64 ".%s", f + 1, ext);
+        char key[CAI_PARTITION_NAME_MAX], path[4400], pname[32];
+        cai_partition_name((uint64_t)(f + 1), fmt, key);
         snprintf(pname, sizeof pname, "%" PRId64, f + 1);
         snprintf(path, sizeof path, "%s/%s", o->outdir, key);
         cai_manifest_entry e = {.key = key, .galaxies = n, .id_first = id0, .id_last = id0 + n - 1, .format = fmt};

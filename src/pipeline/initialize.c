@@ -28,20 +28,6 @@ static int cmp_part(const void *a, const void *b) {
     return strcmp(x->key, y->key);
 }
 
-/* "<digits>.pt" or "<digits>.safetensors" → its number; -1 otherwise. */
-int cai_partition_number(const char *base, uint64_t *num) {
-    const char *p = base;
-    uint64_t v = 0;
-    if (!isdigit((unsigned char)*p)) return -1;
-    for (; isdigit((unsigned char)*p); p++) {
-        if (p - base >= 18) return -1;
-        v = v * 10 + (uint64_t)(*p - '0');
-    }
-    if (strcmp(p, ".pt") != 0 && strcmp(p, ".safetensors") != 0) return -1;
-    *num = v;
-    return 0;
-}
-
 static void free_parts(part *ps, size_t n) {
     for (size_t i = 0; i < n; i++) free(ps[i].key);
     free(ps);

@@ -8,11 +8,9 @@
 #include <stdint.h>
 
 #include "../common/err.h"
+#include "../data/partition.h" /* cai_partition_number: the partition naming rule */
 #include "../store/store.h"
 #include "payload.h"
-
-/* The number N of a partition file name "N.pt" / "N.safetensors" (no directory); -1 if not one. */
-int cai_partition_number(const char *base, uint64_t *num);
 
 /* Read <bucket>/<result_path>/jobs.jsonl back into a JSON array of job items (caller frees). */
 int cai_jobs_read(cai_store *st, const char *bucket, const char *result_path, cJSON **jobs_out, cai_err *err);

@@ -251,11 +251,37 @@ static void test_release_drops_pages_keeps_data(void **state) {
     drop(&s);
 }
 
+/* The one naming rule: what split/synth write is what Initialize and the worker read back. */
+static void test_naming_rule(void **state) {
+    (void)state;
+    char name[CAI_PARTITION_NAME_MAX];
+    uint64_t n = 0;
+    cai_partition_name(17, CAI_PART_SHARD, name);
+    assert_string_equal(name, "17.safetensors");
+    assert_int_equal(cai_partition_number(name, &n), 0);
+    assert_int_equal(n, 17);
+    cai_partition_name(3, CAI_PART_SEEDPT, name);
+    assert_string_equal(name, "3.pt");
+    assert_int_equal(cai_partition_number(name, &n), 0);
+    assert_int_equal(n, 3);
+    cai_partition_name(999999999999999999ull, CAI_PART_SHARD, name); /* 18 digits: the longest accepted */
+    assert_int_equal(cai_partition_number(name, &n), 0);
+    assert_true(n == 999999999999999999ull);
+    const char *bad[] = {
+        "x.pt", "1.pt.bak", "1",    "-1.pt", "+1.pt", " 1.pt", "1.PT", "1.safetensor", "1234567890123456789.pt",
+        ".pt",  "dir/1.pt", "1.pt/"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) assert_int_equal(cai_partition_number(bad[i], &n), -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_both_formats_same_view), cmocka_unit_test(test_not_a_partition),
-        cmocka_unit_test(test_truncated_both_formats), cmocka_unit_test(test_safetensors_that_is_not_a_shard),
-        cmocka_unit_test(test_open_corrupt_file),      cmocka_unit_test(test_release_drops_pages_keeps_data),
+        cmocka_unit_test(test_both_formats_same_view),
+        cmocka_unit_test(test_not_a_partition),
+        cmocka_unit_test(test_truncated_both_formats),
+        cmocka_unit_test(test_safetensors_that_is_not_a_shard),
+        cmocka_unit_test(test_open_corrupt_file),
+        cmocka_unit_test(test_release_drops_pages_keeps_data),
+        cmocka_unit_test(test_naming_rule),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
