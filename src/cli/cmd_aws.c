@@ -1,6 +1,7 @@
 /* cmd_aws.c — `cai aws deploy | run | status | logs | fetch`: operate the AWS engine (deploy/aws/template.yaml).
  * CloudFormation, Step Functions and CloudWatch Logs go through the `aws` CLI (src/engine/aws.c); bytes go
  * through CAI's S3 store (uploads with src/store/sync.c: parallel, unchanged objects skipped). */
+#include <getopt.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "../common/util.h"
 #include "../engine/aws.h"
 #include "../pipeline/payload.h"
@@ -69,65 +71,102 @@ static int parse(int argc, char **argv, opts *o) {
     o->data_prefix = "";
     o->result_prefix = "";
     o->outdir = ".";
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define OPT(name, field)                                                                                               \
-    if (!strcmp(a, name)) {                                                                                            \
-        if (!v) return fprintf(stderr, "cai aws: %s needs a value\n", name), -1;                                       \
-        o->field = v;                                                                                                  \
-        i++;                                                                                                           \
-        continue;                                                                                                      \
-    }
-        OPT("--stack", stack)
-        OPT("--code-bucket", code_bucket)
-        OPT("--data-bucket", data_bucket)
-        OPT("--result-bucket", result_bucket)
-        OPT("--data-prefix", data_prefix)
-        OPT("--result-prefix", result_prefix)
-        OPT("--zip", zip)
-        OPT("--weights", weights)
-        OPT("--data", data_dir)
-        OPT("--template", tmpl)
-        OPT("--name", name)
-        OPT("--state-machine-arn", sm_arn)
-        OPT("--stage", stage)
-        OPT("--filter", filter)
-        OPT("-o", outdir)
-        OPT("--out", outdir)
-        OPT("--endpoint-url", aws.endpoint_url)
-        OPT("--region", aws.region)
-#undef OPT
-        if (!strcmp(a, "--param") && v) {
-            if (o->nparams >= 32 || !strchr(v, '='))
-                return fprintf(stderr, "cai aws: --param: expected Key=Value (at most 32), got \"%s\"\n", v), -1;
-            o->params[o->nparams++] = v;
-            i++;
-        } else if (!strcmp(a, "--follow")) {
-            o->follow = 1;
-        } else if ((!strcmp(a, "--interval") || !strcmp(a, "--since")) && v) {
-            char *end;
-            double d = strtod(v, &end);
-            if (*end || !(d > 0 && d < 1e6))
-                return fprintf(stderr, "cai aws: %s: expected a positive number, got \"%s\"\n", a, v), -1;
-            if (a[2] == 'i') o->interval = d;
-            else o->since_min = d;
-            i++;
-        } else if (!strcmp(a, "--limit") && v) {
-            char *end;
-            o->limit = strtol(v, &end, 10);
-            if (*end || o->limit < 1 || o->limit > 10000)
-                return fprintf(stderr, "cai aws: --limit: expected 1..10000, got \"%s\"\n", v), -1;
-            i++;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            exit(0);
-        } else if (a[0] == '-') {
-            return fprintf(stderr, "cai aws: unknown option '%s'\n", a), -1;
-        } else {
-            if (o->npos >= 4) return fprintf(stderr, "cai aws: too many arguments\n"), -1;
-            o->pos[o->npos++] = a;
+    enum {
+        O_STACK = 256,
+        O_CODE,
+        O_DATAB,
+        O_RESB,
+        O_DATAP,
+        O_RESP,
+        O_ZIP,
+        O_WEIGHTS,
+        O_DATA,
+        O_TMPL,
+        O_NAME,
+        O_SM,
+        O_STAGE,
+        O_FILTER,
+        O_ENDPOINT,
+        O_REGION,
+        O_PARAM,
+        O_FOLLOW,
+        O_INTERVAL,
+        O_SINCE,
+        O_LIMIT
+    };
+    static const struct option tab[] = {{"stack", required_argument, 0, O_STACK},
+                                        {"code-bucket", required_argument, 0, O_CODE},
+                                        {"data-bucket", required_argument, 0, O_DATAB},
+                                        {"result-bucket", required_argument, 0, O_RESB},
+                                        {"data-prefix", required_argument, 0, O_DATAP},
+                                        {"result-prefix", required_argument, 0, O_RESP},
+                                        {"zip", required_argument, 0, O_ZIP},
+                                        {"weights", required_argument, 0, O_WEIGHTS},
+                                        {"data", required_argument, 0, O_DATA},
+                                        {"template", required_argument, 0, O_TMPL},
+                                        {"name", required_argument, 0, O_NAME},
+                                        {"state-machine-arn", required_argument, 0, O_SM},
+                                        {"stage", required_argument, 0, O_STAGE},
+                                        {"filter", required_argument, 0, O_FILTER},
+                                        {"out", required_argument, 0, 'o'},
+                                        {"endpoint-url", required_argument, 0, O_ENDPOINT},
+                                        {"region", required_argument, 0, O_REGION},
+                                        {"param", required_argument, 0, O_PARAM},
+                                        {"follow", no_argument, 0, O_FOLLOW},
+                                        {"interval", required_argument, 0, O_INTERVAL},
+                                        {"since", required_argument, 0, O_SINCE},
+                                        {"limit", required_argument, 0, O_LIMIT},
+                                        {"help", no_argument, 0, 'h'},
+                                        {0, 0, 0, 0}};
+    /* The subcommand is argv[1]: getopt sees argv + 1, named "cai aws <sub>" in its messages. */
+    char prog[64];
+    snprintf(prog, sizeof prog, "cai aws %s", argv[1]);
+    char *sub = argv[1];
+    argv[1] = prog;
+    int c, bad = 0;
+    int64_t limit = 0;
+    optind = 1;
+    while (!bad && (c = getopt_long(argc - 1, argv + 1, "ho:", tab, NULL)) != -1) {
+        switch (c) {
+        case O_STACK: o->stack = optarg; break;
+        case O_CODE: o->code_bucket = optarg; break;
+        case O_DATAB: o->data_bucket = optarg; break;
+        case O_RESB: o->result_bucket = optarg; break;
+        case O_DATAP: o->data_prefix = optarg; break;
+        case O_RESP: o->result_prefix = optarg; break;
+        case O_ZIP: o->zip = optarg; break;
+        case O_WEIGHTS: o->weights = optarg; break;
+        case O_DATA: o->data_dir = optarg; break;
+        case O_TMPL: o->tmpl = optarg; break;
+        case O_NAME: o->name = optarg; break;
+        case O_SM: o->sm_arn = optarg; break;
+        case O_STAGE: o->stage = optarg; break;
+        case O_FILTER: o->filter = optarg; break;
+        case 'o': o->outdir = optarg; break;
+        case O_ENDPOINT: o->aws.endpoint_url = optarg; break;
+        case O_REGION: o->aws.region = optarg; break;
+        case O_PARAM:
+            if (o->nparams >= 32 || !strchr(optarg, '=')) {
+                fprintf(stderr, "cai aws: --param: expected Key=Value (at most 32), got \"%s\"\n", optarg);
+                bad = 1;
+            } else o->params[o->nparams++] = optarg;
+            break;
+        case O_FOLLOW: o->follow = 1; break;
+        case O_INTERVAL: bad = cai_arg_double("aws", "--interval", optarg, 1e-3, 1e6, &o->interval); break;
+        case O_SINCE: bad = cai_arg_double("aws", "--since", optarg, 1e-3, 1e6, &o->since_min); break;
+        case O_LIMIT:
+            bad = cai_arg_int("aws", "--limit", optarg, 1, 10000, &limit);
+            o->limit = (long)limit;
+            break;
+        case 'h': usage(stdout); exit(0);
+        default: bad = 1; break;
         }
+    }
+    argv[1] = sub;
+    if (bad) return -1;
+    for (int i = optind + 1; i < argc; i++) {
+        if (o->npos >= 4) return fprintf(stderr, "cai aws: too many arguments\n"), -1;
+        o->pos[o->npos++] = argv[i];
     }
     /* Our S3 store follows the same endpoint as the CLI. */
     if (o->aws.endpoint_url && !getenv("AWS_ENDPOINT_URL")) setenv("AWS_ENDPOINT_URL", o->aws.endpoint_url, 1);
