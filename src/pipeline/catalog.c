@@ -119,10 +119,13 @@ int cai_catalog_csv(const cai_catalog *c, char **out, size_t *len, cai_err *err)
     if (!m) return cai_seterr(err, CAI_ENOMEM, "catalog: out of memory");
     fputs(CAI_PRED_HEADER, m);
     for (size_t i = 0; i < c->n; i++) {
-        if (c->gid[i] >= 0) fprintf(m, "%lld", (long long)c->gid[i]);
-        fprintf(m, ",%d,%d,%.9g,", c->part[i], c->idx[i], (double)c->pred[i]);
-        if (!isnan(c->label[i])) fprintf(m, "%.9g", (double)c->label[i]);
-        fputc('\n', m);
+        cai_pred_row row = {.galaxy_id = c->gid[i],
+                            .partition = c->part[i],
+                            .index = c->idx[i],
+                            .prediction = c->pred[i],
+                            .label = c->label[i],
+                            .has_label = !isnan(c->label[i])};
+        cai_predictions_write_row(m, &row);
     }
     if (fclose(m) != 0) {
         free(*out);

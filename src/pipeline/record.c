@@ -247,3 +247,10 @@ int cai_predictions_parse(const char *buf, size_t len, const char *name,
     }
     return CAI_OK;
 }
+
+void cai_predictions_write_row(FILE *f, const cai_pred_row *r) {
+    if (r->galaxy_id >= 0) fprintf(f, "%lld", (long long)r->galaxy_id);
+    fprintf(f, ",%lld,%lld,%.9g,", (long long)r->partition, (long long)r->index, (double)r->prediction);
+    if (r->has_label) fprintf(f, "%.9g", (double)r->label);
+    fputc('\n', f);
+}

@@ -59,6 +59,11 @@ typedef struct {
     int has_label;
 } cai_pred_row;
 
+/* Write one row in the predictions file's format (the header is CAI_PRED_HEADER): galaxy_id printed only
+ * when >= 0, label only when has_label, floats with %.9g. The one writer, for the worker's per-rank files
+ * and the merged catalog's CSV; cai_predictions_parse reads it back. */
+void cai_predictions_write_row(FILE *f, const cai_pred_row *row);
+
 /* Parse a predictions file (with its header). Calls fn for each row; stops at the first error, which names
  * `name` and the line. */
 int cai_predictions_parse(const char *buf, size_t len, const char *name,

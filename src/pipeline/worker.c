@@ -315,11 +315,13 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
         if (!prc) {
             /* Rows go to the rank's predictions buffer only once the whole partition succeeded. */
             for (int64_t g = 0; g < p.n; g++) {
-                if (p.ids) fprintf(csvf, "%lld,", (long long)p.ids[g]);
-                else fputc(',', csvf);
-                fprintf(csvf, "%lld,%lld,%.9g,", (long long)partno, (long long)g, (double)pred[g]);
-                if (p.labels) fprintf(csvf, "%.9g\n", (double)p.labels[g]);
-                else fputc('\n', csvf);
+                cai_pred_row row = {.galaxy_id = p.ids ? p.ids[g] : -1,
+                                    .partition = partno,
+                                    .index = g,
+                                    .prediction = pred[g],
+                                    .label = p.labels ? p.labels[g] : NAN,
+                                    .has_label = p.labels != NULL};
+                cai_predictions_write_row(csvf, &row);
             }
             size_t msz = p.mag_dtype == CAI_F64 ? 8 : 4;
             galaxies += p.n;
