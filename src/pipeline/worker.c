@@ -25,6 +25,7 @@
 #include "../format/safetensors.h"
 #include "initialize.h"
 #include "payload.h"
+#include "rank_record.h"
 #include "record.h"
 #include "stages.h"
 #include "worker_util.h"
@@ -132,19 +133,6 @@ static void fetch_wait(fetch_job *f) {
 
 /* ---- the rank ---- */
 
-typedef struct {
-    double fetch, fetch_wait, decode, infer, write;
-} stage_times;
-
-static void add_stage_times(cJSON *o, const stage_times *t) {
-    cJSON *s = cJSON_AddObjectToObject(o, "stage_seconds");
-    cJSON_AddNumberToObject(s, "fetch", t->fetch);
-    cJSON_AddNumberToObject(s, "fetch_wait", t->fetch_wait);
-    cJSON_AddNumberToObject(s, "decode", t->decode);
-    cJSON_AddNumberToObject(s, "infer", t->infer);
-    cJSON_AddNumberToObject(s, "write", t->write);
-}
-
 static int is_s3(cai_store *st) { return st && st->url && !strncmp(st->url, "s3://", 5); }
 
 int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJSON **record_out, cai_err *err) {
@@ -156,7 +144,7 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
     int rc = cai_job_parse(job, &j, err);
     if (rc) return rc;
 
-    stage_times tm = {0};
+    cai_stage_seconds tm = {0};
     int64_t galaxies = 0, num_batches = 0, bits = 0;
     int64_t nfailed = 0, nunfinished = 0, ndone = 0;
     int first_rc = CAI_OK;
@@ -390,66 +378,65 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
     double wall1 = cai_wall_now();
     double wall = cai_mono_now() - mono0;
     double cpu = cai_cpu_now() - cpu0;
-    cJSON *r = cJSON_CreateObject();
-    /* The seed's fields, in the seed's order. */
-    cJSON_AddNumberToObject(r, "total_cpu_time (seconds)", cpu);
-    cJSON_AddNumberToObject(r, "total_cpu_memory (MB)", cai_peak_rss_mb());
-    cJSON_AddNumberToObject(r, "execution_time (seconds/batch)", num_batches ? tm.infer / (double)num_batches : 0.0);
-    cJSON_AddNumberToObject(r, "num_batches", (double)num_batches);
-    cJSON_AddNumberToObject(r, "batch_size", (double)j.batch_size);
-    cJSON_AddStringToObject(r, "device", "cpu");
-    cJSON_AddNumberToObject(r, "throughput_bps", wall > 0 ? (double)bits / wall : 0.0);
-    cJSON_AddNumberToObject(r, "sample_persec", wall > 0 ? (double)galaxies / wall : 0.0);
-    cJSON_AddItemToObject(r, "result_path", cJSON_Duplicate(j.result_raw, 1));
-    cJSON_AddItemToObject(r, "data_path", cJSON_Duplicate(j.data_path, 1));
-    if (is_s3(st) && nreq > 0) {
-        cJSON_AddNumberToObject(r, "s3_num_requests", (double)nreq);
-        cJSON_AddNumberToObject(r, "s3_total_time", req_total);
-        cJSON_AddNumberToObject(r, "s3_avg_time", req_total / (double)nreq);
-        cJSON_AddNumberToObject(r, "s3_min_time", req_min);
-        cJSON_AddNumberToObject(r, "s3_max_time", req_max);
-        cJSON_AddNumberToObject(r, "s3_first_request_time", req_first);
-        cJSON_AddNumberToObject(r, "s3_last_response_time", req_last);
-    }
-    /* CAI's fields. */
+    /* The record: typed here, laid out by rank_record.c. */
     char iso0[40], iso1[40];
     cai_iso8601(wall0, iso0, sizeof iso0);
     cai_iso8601(wall1, iso1, sizeof iso1);
-    cJSON_AddNumberToObject(r, "rank", (double)j.rank);
-    cJSON_AddNumberToObject(r, "world_size", (double)j.world_size);
-    cJSON_AddStringToObject(r, "status", status);
-    cJSON_AddNumberToObject(r, "galaxies", (double)galaxies);
-    cJSON_AddNumberToObject(r, "input_bits", (double)bits);
-    cJSON_AddNumberToObject(r, "wall_seconds", wall);
-    cJSON_AddNumberToObject(r, "cpu_seconds", cpu);
-    cJSON_AddNumberToObject(r, "peak_rss_mb", cai_peak_rss_mb());
-    cJSON_AddNumberToObject(r, "start_unix", wall0);
-    cJSON_AddNumberToObject(r, "end_unix", wall1);
-    cJSON_AddStringToObject(r, "start_iso", iso0);
-    cJSON_AddStringToObject(r, "end_iso", iso1);
-    add_stage_times(r, &tm);
-    cJSON_AddNumberToObject(r, "threads", o->threads > 0 ? o->threads : cai_ncpu());
-    cJSON_AddStringToObject(r, "precision", cai_precision_name(prec));
-    cJSON *mj = cJSON_AddObjectToObject(r, "model");
-    if (model_variant[0]) cJSON_AddStringToObject(mj, "variant", model_variant);
-    else if (have_wi && wi.variant[0]) cJSON_AddStringToObject(mj, "variant", wi.variant);
-    if (have_wi) {
-        cJSON_AddStringToObject(mj, "weights_sha256", wi.sha256);
-        if (wi.source[0]) cJSON_AddStringToObject(mj, "source", wi.source);
-        cJSON_AddBoolToObject(mj, "untrained", wi.untrained);
+    int s3 = is_s3(st) && nreq > 0;
+    cai_rank_record rec = {
+        .total_cpu_time = cpu,
+        .total_cpu_memory_mb = cai_peak_rss_mb(),
+        .seconds_per_batch = num_batches ? tm.infer / (double)num_batches : 0.0,
+        .num_batches = num_batches,
+        .batch_size = j.batch_size,
+        .device = "cpu",
+        .throughput_bps = wall > 0 ? (double)bits / wall : 0.0,
+        .sample_persec = wall > 0 ? (double)galaxies / wall : 0.0,
+        .result_path = j.result_raw,
+        .data_path = j.data_path,
+        .has_s3 = s3,
+        .s3_num_requests = nreq,
+        .s3_total_time = req_total,
+        .s3_avg_time = s3 ? req_total / (double)nreq : 0,
+        .s3_min_time = req_min,
+        .s3_max_time = req_max,
+        .s3_first_request_time = req_first,
+        .s3_last_response_time = req_last,
+        .rank = j.rank,
+        .world_size = j.world_size,
+        .status = status,
+        .galaxies = galaxies,
+        .input_bits = bits,
+        .wall_seconds = wall,
+        .cpu_seconds = cpu,
+        .peak_rss_mb = cai_peak_rss_mb(),
+        .start_unix = wall0,
+        .end_unix = wall1,
+        .start_iso = iso0,
+        .end_iso = iso1,
+        .stage_seconds = tm,
+        .threads = o->threads > 0 ? o->threads : cai_ncpu(),
+        .precision = cai_precision_name(prec),
+        .model_variant = model_variant[0] ? model_variant : (have_wi && wi.variant[0]) ? wi.variant : NULL,
+        .has_weights = have_wi,
+        .weights_sha256 = wi.sha256,
+        .weights_source = wi.source,
+        .untrained = wi.untrained,
+        .partitions_total = (int64_t)j.nkeys,
+        .partitions_done = ndone,
+        .partitions_failed = nfailed,
+        .partitions_unfinished = nunfinished,
+        .partitions = parts,
+        .predictions = pkey,
+        .predictions_bytes = (int64_t)csv_len,
+        .error = wrc ? we.msg : fatal ? fatal_msg : nfailed ? failed_list : NULL,
+    };
+    cJSON *r = cai_rank_record_json(&rec);
+    if (!r) {
+        free(csv);
+        cai_job_free(&j);
+        return cai_seterr(err, CAI_ENOMEM, "rank %lld: out of memory building its record", (long long)j.rank);
     }
-    cJSON_AddNumberToObject(r, "partitions_total", (double)j.nkeys);
-    cJSON_AddNumberToObject(r, "partitions_done", (double)ndone);
-    cJSON_AddNumberToObject(r, "partitions_failed", (double)nfailed);
-    cJSON_AddNumberToObject(r, "partitions_unfinished", (double)nunfinished);
-    cJSON_AddItemToObject(r, "partitions", parts);
-    if (galaxies > 0) {
-        cJSON_AddStringToObject(r, "predictions", pkey);
-        cJSON_AddNumberToObject(r, "predictions_bytes", (double)csv_len);
-    }
-    if (wrc) cJSON_AddStringToObject(r, "error", we.msg);
-    else if (fatal) cJSON_AddStringToObject(r, "error", fatal_msg);
-    else if (nfailed) cJSON_AddStringToObject(r, "error", failed_list);
     free(csv);
 
     char *txt = cJSON_Print(r);
