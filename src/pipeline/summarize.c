@@ -67,8 +67,9 @@ static int on_row(const cai_pred_row *r, void *vctx) {
         c->bad_value = r->partition;
         return CAI_EFORMAT;
     }
+    /* A row with an id must fall in its partition's manifest range (seed .pt rows carry none: -1). */
     const cai_part_expect *x = c->pexp ? c->pexp[i] : NULL;
-    if (x && x->sha256[0] && (!x->has_ids || r->galaxy_id < x->id_first || r->galaxy_id > x->id_last)) {
+    if (x && x->sha256[0] && r->galaxy_id != -1 && (!x->has_ids || r->galaxy_id < x->id_first || r->galaxy_id > x->id_last)) {
         c->bad_id = 1;
         c->bad_id_value = r->galaxy_id;
         c->bad_id_part = r->partition;

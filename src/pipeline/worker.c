@@ -280,16 +280,6 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
         int prc = f->rc;
         if (prc) pe = f->err;
         else cJSON_AddStringToObject(pj, "sha256", f->sha256);
-        /* The manifest's size and sha256: a partition replaced or copied over another is refused here, before
-         * its galaxies could be counted as the ones the manifest promised. */
-        if (!prc && j.pexp && j.pexp[i].sha256[0]) {
-            if (f->len != j.pexp[i].bytes)
-                prc = cai_seterr(&pe, CAI_EFORMAT, "%s: %zu bytes, but the manifest says %llu (changed since the "
-                                 "manifest was written?)", key, f->len, (unsigned long long)j.pexp[i].bytes);
-            else if (strcmp(f->sha256, j.pexp[i].sha256) != 0)
-                prc = cai_seterr(&pe, CAI_EFORMAT, "%s: sha256 %.12s… does not match the manifest's %.12s… (changed "
-                                 "since the manifest was written?)", key, f->sha256, j.pexp[i].sha256);
-        }
         cai_partition p;
         memset(&p, 0, sizeof p);
         int parsed = 0;
@@ -304,6 +294,17 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
         if (!prc && j.expected && j.expected[i] >= 0 && j.expected[i] != p.n)
             prc = cai_seterr(&pe, CAI_ESHAPE, "%s: has %lld galaxies, the manifest says %lld", key, (long long)p.n,
                              (long long)j.expected[i]);
+        /* The manifest's size and sha256 (after decoding, so a broken file still reports what is broken in it):
+         * a partition replaced or copied over another is refused here, before its galaxies could be counted as
+         * the ones the manifest promised. */
+        if (!prc && j.pexp && j.pexp[i].sha256[0]) {
+            if (f->len != j.pexp[i].bytes)
+                prc = cai_seterr(&pe, CAI_EFORMAT, "%s: %zu bytes, but the manifest says %llu (changed since the "
+                                 "manifest was written?)", key, f->len, (unsigned long long)j.pexp[i].bytes);
+            else if (strcmp(f->sha256, j.pexp[i].sha256) != 0)
+                prc = cai_seterr(&pe, CAI_EFORMAT, "%s: sha256 %.12s… does not match the manifest's %.12s… (changed "
+                                 "since the manifest was written?)", key, f->sha256, j.pexp[i].sha256);
+        }
         /* Every galaxy id inside the manifest's range for this partition (a partition carrying another's ids
          * would otherwise pass every count). Uniqueness across partitions is Summarize's check. */
         if (!prc && j.pexp && j.pexp[i].sha256[0] && p.n > 0) {
@@ -399,8 +400,9 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
     double w0 = cai_mono_now();
     int wrc = CAI_OK;
     cai_err we = {0};
-    /* Every rank with data writes its predictions file, even with 0 galaxies (empty partitions complete). */
-    if (j.nkeys > 0 && csv) wrc = cai_store_put(st, j.bucket, pkey, csv, csv_len, &we);
+    /* A rank that finished any partition writes its predictions file, even for 0 galaxies (an empty partition
+     * completes like any other). */
+    if (ndone > 0 && csv) wrc = cai_store_put(st, j.bucket, pkey, csv, csv_len, &we);
     tm.write = cai_mono_now() - w0;
 
     /* ok: every partition done; partial: some done, some failed or unfinished; unfinished: the deadline
@@ -467,7 +469,7 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
     cJSON_AddNumberToObject(r, "partitions_unfinished", (double)nunfinished);
     cJSON_AddItemToObject(r, "partitions", parts);
     cai_record_set_identity(r, j.run_id, "");
-    if (j.nkeys > 0 && csv && !wrc) {
+    if (ndone > 0 && csv && !wrc) {
         cJSON_AddStringToObject(r, "predictions", pkey);
         cJSON_AddNumberToObject(r, "predictions_bytes", (double)csv_len);
     }
