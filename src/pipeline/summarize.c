@@ -569,6 +569,10 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
             if (counts3[k] > shown) ml += (size_t)snprintf(msg + ml, sizeof msg - ml, " ...");
             ml += (size_t)snprintf(msg + ml, sizeof msg - ml, "; ");
         }
+        if (ndupids && ml < sizeof msg - 120)
+            ml += (size_t)snprintf(msg + ml, sizeof msg - ml,
+                                   "%lld galaxy id(s) predicted more than once across partitions (e.g. %.0f); ",
+                                   (long long)ndupids, cJSON_GetArrayItem(dupids, 0)->valuedouble);
         int nf = cJSON_GetArraySize(failed);
         if (nf && ml < sizeof msg - 80) {
             ml += (size_t)snprintf(msg + ml, sizeof msg - ml, "%d failed rank(s):", nf);
