@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kill_rounds.sh — issue 9's resume soak: 10 rounds of `cai run --resume`, each killing (SIGKILL) about 20% of the
+# faults_kill_rounds.sh — issue 9's resume soak: 10 rounds of `cai run --resume`, each killing (SIGKILL) about 20% of the
 # rank executions at random moments. After every round the catalog (predictions.csv, read here with python,
 # independently of summary.json) holds no galaxy twice and only galaxies of the data set; whenever the report
 # says complete it holds exactly every galaxy once. A last --resume must finish the run complete.
@@ -50,4 +50,4 @@ for round in $(seq 1 10); do
 done
 [ $kills_total -ge 20 ] || die "only $kills_total workers were killed over 10 rounds"
 [ "$(jget "$RES/summary.json" 'd["galaxies"]')" = 160 ] || die "summary galaxies"
-echo "kill_rounds: ok ($kills_total workers killed over 10 rounds)"
+echo "faults_kill_rounds: ok ($kills_total workers killed over 10 rounds)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# combined_exact.sh — issue 9 item 6: combined_data.json holds exactly the job list's records. A run with
+# faults_combined_exact.sh — issue 9 item 6: combined_data.json holds exactly the job list's records. A run with
 # file_limit 12 and then one with file_limit 6 at the same result_path: combined_data.json has the 6 ranks of
 # the second run, and `cai cost` bills 6 ranks. Before the fix it kept all 12 records (3,000 galaxies under a
 # summary of 1,500) and the bill counted 12 ranks.
@@ -17,4 +17,4 @@ run_cai b --weights w.safetensors || die "the run with file_limit 6"
 "$CAI" cost "$RES" >cost.json 2>cost.err || { cat cost.err; die "cai cost"; }
 cat cost.json
 grep -q "6 ranks with data" cost.json && grep -q "(6 invocations" cost.json || die "cai cost does not bill 6 ranks"
-echo "combined_exact: ok"
+echo "faults_combined_exact: ok"

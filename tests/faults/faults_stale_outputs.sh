@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# stale_outputs.sh — issue 9 item 5: starting a run removes the previous summary and catalog first, a failed
+# faults_stale_outputs.sh — issue 9 item 5: starting a run removes the previous summary and catalog first, a failed
 # Summarize leaves none behind, "complete" is printed only when Summarize succeeded, and ENOSPC is named
 # wherever it happens — cfitsio included. (a) The store's disk fills up at different points of a rerun with
 # other weights: the rerun fails naming ENOSPC, never reports complete, and summary.json, if any, is never the
@@ -62,4 +62,4 @@ rc=0; TMPDIR="$M/tmp" run_cai t --weights w.safetensors || rc=$?
 grep -q "cfitsio" t.err && grep -q "No space left on device" t.err || die "(b) the cfitsio error does not name ENOSPC"
 grep -q "complete:     yes" t.out && die "(b) the report says complete"
 [ ! -f "$RES/summary.json" ] || die "(b) a summary.json was left after the failed Summarize"
-echo "stale_outputs: ok"
+echo "faults_stale_outputs: ok"

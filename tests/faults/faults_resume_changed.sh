@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# resume_changed.sh — issue 9 item 4: --resume checks what it resumes. Records store the weights sha256, each
+# faults_resume_changed.sh — issue 9 item 4: --resume checks what it resumes. Records store the weights sha256, each
 # partition's sha256 and the precision; --resume with other weights, or after a partition changed, refuses and
 # names what changed; --resume=changed reruns exactly the changed ranks. Before the fix --resume with other
 # weights finished "complete" with two models in one catalog, and after the data changed it said "12 of 12
@@ -54,4 +54,4 @@ rc=0; run_cai e --weights w.safetensors --resume || rc=$?
 run_cai f --weights w43.safetensors --resume=changed || die "--resume=changed with other weights"
 grep -q "ranks:        12 (12 run, 0 already complete" f.out || die "not every rank reran with other weights"
 [ "$(jget "$RES/summary.json" 'd["model"]["weights_sha256"]')" = "$(sha256 w43.safetensors)" ] || die "mixed weights"
-echo "resume_changed: ok"
+echo "faults_resume_changed: ok"

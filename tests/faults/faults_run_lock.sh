@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run_lock.sh — issue 9 item 3: a run has an identity and holds its result_path. (a) A second run on the same
+# faults_run_lock.sh — issue 9 item 3: a run has an identity and holds its result_path. (a) A second run on the same
 # result_path while the first is running refuses to start and says who holds it (run id, pid, host, start
 # time); the first finishes complete with one model only. (b) A lock left by a crashed run (its pid is gone)
 # is reported as stale and taken over only with --force. (c) Records carry the run id. Before the fix both
@@ -47,4 +47,4 @@ printf '{"run_id":"alive-1","pid":%d,"host":"%s","start_unix":1,"start_iso":"202
 rc=0; run_cai e --weights w.safetensors --force || rc=$?
 [ $rc -ne 0 ] || die "--force broke the lock of a running process"
 rm -f "$RES/run.lock"
-echo "run_lock: ok"
+echo "faults_run_lock: ok"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# manifest_checked.sh — issue 9 item 1: a run can no longer say "complete" when a partition is not the one the
+# faults_manifest_checked.sh — issue 9 item 1: a run can no longer say "complete" when a partition is not the one the
 # manifest describes. (a) 4.safetensors copied over 3.safetensors: the worker refuses 3 (sha256 differs from the
 # manifest), the run is incomplete and names it. (b) the same copy with a manifest made consistent with it (3's
 # entry now claims the copy's bytes and ids): every count agrees, but galaxy ids repeat across partitions —
@@ -30,4 +30,4 @@ rc=0; run_cai b --weights w.safetensors || rc=$?
 grep -q "complete:     yes" b.out && die "(b) the report says complete"
 [ "$(jget "$RES/summary.json" 'd["complete"]')" = False ] || die "(b) summary.json says complete"
 [ "$(jget "$RES/summary.json" 'd["duplicated_galaxy_ids"]')" = 25 ] || die "(b) 25 duplicated ids not reported"
-echo "manifest_checked: ok"
+echo "faults_manifest_checked: ok"

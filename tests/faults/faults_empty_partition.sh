@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# empty_partition.sh — issue 9 item 2: a 0-galaxy shard (the manifest allows id_first: null) completes like any
+# faults_empty_partition.sh — issue 9 item 2: a 0-galaxy shard (the manifest allows id_first: null) completes like any
 # other partition: its rank writes a (header-only) predictions file, Summarize counts it, the run is complete,
 # and --resume does not run it again. Before the fix the rank named no predictions file, Summarize reported the
 # run incomplete and --resume skipped the rank forever.
@@ -35,4 +35,4 @@ grep -q "complete:     yes" a.out || die "not complete"
 [ "$(jget "$RES/summary.json" 'd["galaxies"]')" = 100 ] || die "galaxies"
 run_cai b --weights w.safetensors --resume || die "--resume failed"
 grep -q "5 of 5 ranks already complete" b.err || die "--resume did not count the empty rank as complete"
-echo "empty_partition: ok"
+echo "faults_empty_partition: ok"
