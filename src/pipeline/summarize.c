@@ -123,18 +123,20 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
             free(b);
         }
     }
-    /* The previous summary and catalog go first: whatever happens below, none of them can be mistaken for
-     * this Summarize's outputs. */
-    if (cai_outputs_invalidate(st, bucket, rp, err)) {
-        free(run_id);
-        return cai_err_prefix(err, "summarize: ");
-    }
     cJSON *jobs = NULL;
     cai_err je = {0};
     int have_jobs = cai_jobs_read(st, bucket, rp, &jobs, &je) == CAI_OK;
     if (!have_jobs && je.code != CAI_ENOTFOUND) {
         free(run_id);
         return cai_seterr(err, je.code, "summarize: %s", je.msg);
+    }
+    /* The previous summary and catalog go first: whatever happens below, none of them can be mistaken for
+     * this Summarize's outputs. Only for a CAI run (a job list): a seed-made result_path may hold nothing but
+     * the seed's combined_data.json, which must not be lost. */
+    if (have_jobs && cai_outputs_invalidate(st, bucket, rp, err)) {
+        cJSON_Delete(jobs);
+        free(run_id);
+        return cai_err_prefix(err, "summarize: ");
     }
     /* The run's identity (CAI_RUN_ID of the job list): records of any other run are not this run's. */
     char *job_run_id = NULL;
@@ -547,7 +549,7 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
     if (rc) {
         /* Never leave a partial set: remove what this Summarize wrote (summary.json first). The store's error
          * names the cause (e.g. "No space left on device"). */
-        cai_outputs_invalidate(st, bucket, rp, NULL);
+        if (have_jobs) cai_outputs_invalidate(st, bucket, rp, NULL);
         cJSON_ReplaceItemInObjectCaseSensitive(sum, "complete", have_jobs ? cJSON_CreateFalse() : cJSON_CreateNull());
         cJSON_DeleteItemFromObjectCaseSensitive(sum, "catalog");
         cai_err_prefix(err, "summarize: ");
