@@ -143,7 +143,8 @@ int cmd_run(int argc, char **argv) {
     cJSON *sum = NULL;
     cai_err err = {0};
     int rc = cai_local_run(&o, &res, &sum, &err);
-    if (sum || res.ranks) report(&res, sum, res.store_url, rc);
+    /* A refused --resume ran nothing: no report, only the refusal. */
+    if (sum || (res.ranks && !(rc && err.code == CAI_ECHANGED))) report(&res, sum, res.store_url, rc);
     cJSON_Delete(sum);
     if (rc) {
         fprintf(stderr, "cai run: %s\n", err.msg[0] ? err.msg : cai_strerror(err.code));
