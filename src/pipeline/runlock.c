@@ -69,6 +69,14 @@ static void read_holder(cai_store *st, const char *bucket, const char *key, hold
     }
 }
 
+/* This process's lock: the run id alone is not enough — a resumed run reuses the id of the run it resumes,
+ * whose crashed process may have left the lock behind. */
+static int is_ours(const holder *h, const char *run_id) {
+    char me[256];
+    hostname(me, sizeof me);
+    return h->parsed && !strcmp(h->run_id, run_id) && h->pid == (long)getpid() && !strcmp(h->host, me);
+}
+
 int cai_run_lock_acquire(cai_store *st, const char *bucket, const char *result_path, const char *run_id, int force,
                          cai_run_lock *lk, cai_err *err) {
     memset(lk, 0, sizeof *lk);
@@ -102,7 +110,7 @@ int cai_run_lock_acquire(cai_store *st, const char *bucket, const char *result_p
         }
         holder h;
         read_holder(st, bucket, lk->key, &h);
-        if (h.parsed && !strcmp(h.run_id, run_id)) { /* our own create, retried by the store */
+        if (is_ours(&h, run_id)) { /* our own create, retried by the store */
             lk->held = 1;
             rc = CAI_OK;
             break;
@@ -136,6 +144,6 @@ void cai_run_lock_release(cai_store *st, cai_run_lock *lk) {
     if (!lk || !lk->held) return;
     holder h;
     read_holder(st, lk->bucket, lk->key, &h);
-    if (h.parsed && !strcmp(h.run_id, lk->run_id)) cai_store_delete(st, lk->bucket, lk->key, NULL);
+    if (is_ours(&h, lk->run_id)) cai_store_delete(st, lk->bucket, lk->key, NULL);
     lk->held = 0;
 }

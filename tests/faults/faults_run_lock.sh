@@ -41,6 +41,14 @@ grep -q "crashed-1" c.err && grep -q "stale" c.err && grep -q -- "--force" c.err
   || die "the refusal does not explain the stale lock and --force"
 run_cai d --weights w.safetensors --force || die "--force did not take over the stale lock"
 grep -q "complete:     yes" d.out || die "not complete after --force"
+# a crash of a run that is then resumed: the lock carries the very run id --resume reuses, and is still stale
+rid=$(python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['CAI_RUN_ID'])" "$RES/jobs.jsonl")
+printf '{"run_id":"%s","pid":%d,"host":"%s","start_unix":1,"start_iso":"2026-01-01T00:00:00Z"}' \
+  "$rid" $dead "$(hostname)" > "$RES/run.lock"
+rc=0; run_cai c2 --weights w.safetensors --resume || rc=$?
+[ $rc -ne 0 ] && grep -q "stale" c2.err || die "--resume went past the stale lock of the run it resumes"
+run_cai d2 --weights w.safetensors --resume --force || die "--resume --force did not take over the stale lock"
+grep -q "12 of 12 ranks already complete" d2.err || die "--resume --force did not resume"
 # a live holder is never broken, even with --force
 printf '{"run_id":"alive-1","pid":%d,"host":"%s","start_unix":1,"start_iso":"2026-01-01T00:00:00Z"}' \
   $$ "$(hostname)" > "$RES/run.lock"

@@ -118,6 +118,9 @@ static void test_stale_lock_needs_force(void **state) {
     cai_run_lock lk;
     assert_int_equal(cai_run_lock_acquire(st, "b", "res/1", "new", 0, &lk, &e), CAI_EBUSY);
     assert_non_null(strstr(e.msg, "stale"));
+    /* a resumed run reuses the crashed run's id: the same id from another process is still not ours */
+    assert_int_equal(cai_run_lock_acquire(st, "b", "res/1", "crashed", 0, &lk, &e), CAI_EBUSY);
+    assert_non_null(strstr(e.msg, "stale"));
     assert_non_null(strstr(e.msg, "--force"));
     assert_int_equal(cai_run_lock_acquire(st, "b", "res/1", "new", 1, &lk, &e), CAI_OK);
     /* someone else takes it over (--force elsewhere): our release leaves theirs alone */
