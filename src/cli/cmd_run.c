@@ -72,6 +72,12 @@ static void report(const cai_local_result *r, const cJSON *sum, const char *stor
         } else {
             printf("metrics:      none (the partitions carry no redshift labels)\n");
         }
+        double ign = jnum(sum, "ignored_records");
+        if (ign > 0)
+            printf("ignored:      %.0f record(s) at this result_path of other runs or of ranks outside the job list\n",
+                   ign);
+        double dup = jnum(sum, "duplicated_galaxy_ids");
+        if (dup > 0) printf("duplicates:   %.0f galaxy id(s) predicted more than once\n", dup);
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(sum, "complete");
         /* "yes" only when Summarize succeeded and every check held: a failed write of the outputs is not a
          * complete run, whatever the checks said. */
