@@ -1,6 +1,8 @@
 /* rank_record.c — see rank_record.h. */
 #include "rank_record.h"
 
+#include "record.h"
+
 static void add_stage_seconds(cJSON *o, const cai_stage_seconds *t) {
     cJSON *s = cJSON_AddObjectToObject(o, "stage_seconds");
     cJSON_AddNumberToObject(s, "fetch", t->fetch);
@@ -66,7 +68,8 @@ cJSON *cai_rank_record_json(cai_rank_record *rec) {
     cJSON_AddNumberToObject(r, "partitions_failed", (double)rec->partitions_failed);
     cJSON_AddNumberToObject(r, "partitions_unfinished", (double)rec->partitions_unfinished);
     cJSON_AddItemToObject(r, "partitions", parts ? parts : cJSON_CreateArray());
-    if (rec->galaxies > 0 && rec->predictions) {
+    cai_record_set_identity(r, rec->run_id, rec->calibration_sha256);
+    if (rec->predictions) {
         cJSON_AddStringToObject(r, "predictions", rec->predictions);
         cJSON_AddNumberToObject(r, "predictions_bytes", (double)rec->predictions_bytes);
     }

@@ -46,8 +46,10 @@ typedef struct {
     const char *weights_sha256, *weights_source /* NULL or "": none */;
     int untrained;
     int64_t partitions_total, partitions_done, partitions_failed, partitions_unfinished;
-    cJSON *partitions;       /* per-partition objects; moved into the JSON by the writer (may be NULL) */
-    const char *predictions; /* the predictions file's key, when galaxies > 0 */
+    cJSON *partitions;  /* per-partition objects; moved into the JSON by the writer (may be NULL) */
+    const char *run_id; /* the run's identity (record.h: cai_record_set_identity) */
+    const char *calibration_sha256;
+    const char *predictions; /* the predictions file's key; NULL: no predictions file */
     int64_t predictions_bytes;
     const char *error; /* NULL: none */
 } cai_rank_record;
