@@ -1,6 +1,6 @@
 /* cmd_run.c — `cai run PAYLOAD.json [--store DIR] [--workers P] [--threads T] [--weights W] [--resume]
- * [--resume=changed] [--force] [--precision fp32|int8]`: Initialize → ranks on a pool of worker processes → Summarize (local engine),
- * then a short report. */
+ * [--resume=changed] [--force] [--precision fp32|int8]`: Initialize → ranks on a pool of worker processes → Summarize
+ * (local engine), then a short report. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -82,8 +82,8 @@ static void report(const cai_local_result *r, const cJSON *sum, const char *stor
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(sum, "complete");
         /* "yes" only when Summarize succeeded and every check held: a failed write of the outputs is not a
          * complete run, whatever the checks said. */
-        printf("complete:     %s\n", cJSON_IsTrue(c) && rc == 0 ? "yes: exactly one prediction per input galaxy"
-                                      : "NO");
+        printf("complete:     %s\n",
+               cJSON_IsTrue(c) && rc == 0 ? "yes: exactly one prediction per input galaxy" : "NO");
     }
     if (r->untrained)
         printf(
@@ -129,7 +129,8 @@ int cmd_run(int argc, char **argv) {
             if (!optarg) o.resume = CAI_RESUME_STRICT;
             else if (!strcmp(optarg, "changed")) o.resume = CAI_RESUME_CHANGED;
             else {
-                fprintf(stderr, "cai run: --resume: expected --resume or --resume=changed, got \"--resume=%s\"\n", optarg);
+                fprintf(stderr, "cai run: --resume: expected --resume or --resume=changed, got \"--resume=%s\"\n",
+                        optarg);
                 return 2;
             }
             break;

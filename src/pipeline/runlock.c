@@ -36,8 +36,8 @@ typedef struct {
     char run_id[CAI_RUN_ID_MAX], host[256], start_iso[40];
     long pid;
     int parsed;
-    int gone;      /* same host and the pid does not exist */
-    int alive_here;/* same host and the pid exists */
+    int gone;       /* same host and the pid does not exist */
+    int alive_here; /* same host and the pid exists */
 } holder;
 
 static void read_holder(cai_store *st, const char *bucket, const char *key, holder *h) {

@@ -111,8 +111,9 @@ static void test_stale_lock_needs_force(void **state) {
     char host[256];
     gethostname(host, sizeof host);
     char body[512];
-    snprintf(body, sizeof body, "{\"run_id\":\"crashed\",\"pid\":%d,\"host\":\"%s\",\"start_iso\":\"2026-01-01T00:00:00Z\"}",
-             (int)dead, host);
+    snprintf(body, sizeof body,
+             "{\"run_id\":\"crashed\",\"pid\":%d,\"host\":\"%s\",\"start_iso\":\"2026-01-01T00:00:00Z\"}", (int)dead,
+             host);
     cai_err e = {0};
     assert_int_equal(cai_store_put(st, "b", "res/1/" CAI_RUN_LOCK_NAME, body, strlen(body), &e), CAI_OK);
     cai_run_lock lk;
