@@ -14,20 +14,20 @@
 #include "pipeline/initialize.h"
 #include "pipeline/stages.h"
 #include "store/store.h"
+#include "tmpdir.h"
 
-#define DEMO                                                                                                   \
-    "{\"bucket\": \"cosmicai-data\", \"file_limit\": \"11\", \"batch_size\": 512, \"object_type\": \"folder\", " \
-    "\"S3_object_name\": \"Anomaly Detection\", \"script\": \"/tmp/Anomaly Detection/Inference/inference.py\", " \
-    "\"result_path\": \"result-partition-100MB/1GB/1\", \"data_bucket\": \"cosmicai-data\", \"data_prefix\": "  \
+#define DEMO                                                                                                           \
+    "{\"bucket\": \"cosmicai-data\", \"file_limit\": \"11\", \"batch_size\": 512, \"object_type\": \"folder\", "       \
+    "\"S3_object_name\": \"Anomaly Detection\", \"script\": \"/tmp/Anomaly Detection/Inference/inference.py\", "       \
+    "\"result_path\": \"result-partition-100MB/1GB/1\", \"data_bucket\": \"cosmicai-data\", \"data_prefix\": "         \
     "\"100MB\"}"
 
-static char root[256];
+static char root[CAI_TEST_DIR_MAX];
 static cai_store *st;
 
 static int setup(void **state) {
     (void)state;
-    snprintf(root, sizeof root, "%s/cai-init-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(root)) return -1;
+    if (cai_test_mkdtemp(root, sizeof root, "init")) return -1;
     cai_err e = {0};
     if (cai_store_open(root, &st, &e)) return -1;
     /* 13 partitions (more than file_limit), plus things that are not partitions. */
@@ -46,9 +46,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
     (void)state;
     cai_store_close(st);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    return system(cmd);
+    return cai_test_rmtree(root);
 }
 
 /* The seed's job array for the demo payload (11 files, world_size defaulting to file_limit), by hand. */
@@ -143,7 +141,8 @@ static void test_numeric_order_and_ceil_split(void **state) {
     int rc;
     cJSON *jobs = init_with("\"file_limit\":11,\"world_size\":4", &e, &rc);
     assert_int_equal(rc, CAI_OK);
-    const char *want[4] = {"[\"100MB/1.pt\",\"100MB/2.pt\",\"100MB/3.pt\"]", "[\"100MB/4.pt\",\"100MB/5.pt\",\"100MB/6.pt\"]",
+    const char *want[4] = {"[\"100MB/1.pt\",\"100MB/2.pt\",\"100MB/3.pt\"]",
+                           "[\"100MB/4.pt\",\"100MB/5.pt\",\"100MB/6.pt\"]",
                            "[\"100MB/7.pt\",\"100MB/8.pt\",\"100MB/9.pt\"]", "[\"100MB/10.pt\",\"100MB/11.pt\"]"};
     assert_int_equal(cJSON_GetArraySize(jobs), 4);
     for (int r = 0; r < 4; r++) {
@@ -178,11 +177,13 @@ static void test_file_limit_above_files_available(void **state) {
     cJSON *jobs = init_with("\"file_limit\":14", &e, &rc);
     assert_null(jobs);
     assert_int_equal(rc, CAI_EPAYLOAD);
-    assert_non_null(strstr(e.msg, "\"file_limit\": 14 partitions requested but only 13 found under cosmicai-data/100MB/"));
+    assert_non_null(
+        strstr(e.msg, "\"file_limit\": 14 partitions requested but only 13 found under cosmicai-data/100MB/"));
     /* and a prefix with nothing */
     char buf[512];
-    snprintf(buf, sizeof buf, "{\"bucket\":\"b\",\"file_limit\":1,\"batch_size\":1,\"result_path\":\"r\",\"data_bucket\":"
-                              "\"nobucket\",\"data_prefix\":\"p\"}");
+    snprintf(buf, sizeof buf,
+             "{\"bucket\":\"b\",\"file_limit\":1,\"batch_size\":1,\"result_path\":\"r\",\"data_bucket\":"
+             "\"nobucket\",\"data_prefix\":\"p\"}");
     rc = cai_initialize(st, buf, strlen(buf), &jobs, &e);
     assert_int_equal(rc, CAI_EPAYLOAD);
     assert_non_null(strstr(e.msg, "only 0 found"));
@@ -203,20 +204,22 @@ static void test_manifest_is_used(void **state) {
     (void)state;
     cai_err e = {0};
     /* The manifest lists 3 shards (none of the .pt files): no listing is needed, counts come along. */
-    const char *man = "{\"key\":\"2.safetensors\",\"galaxies\":20,\"bytes\":1,\"sha256\":\"" /* out of order */
-                      "0000000000000000000000000000000000000000000000000000000000000000\",\"id_first\":20,\"id_last\":39,"
-                      "\"format\":\"shard\"}\n"
-                      "{\"key\":\"1.safetensors\",\"galaxies\":20,\"bytes\":1,\"sha256\":\""
-                      "0000000000000000000000000000000000000000000000000000000000000000\",\"id_first\":0,\"id_last\":19,"
-                      "\"format\":\"shard\"}\n"
-                      "{\"key\":\"10.safetensors\",\"galaxies\":7,\"bytes\":1,\"sha256\":\""
-                      "0000000000000000000000000000000000000000000000000000000000000000\",\"id_first\":40,\"id_last\":46,"
-                      "\"format\":\"shard\"}\n";
+    const char *man =
+        "{\"key\":\"2.safetensors\",\"galaxies\":20,\"bytes\":1,\"sha256\":\"" /* out of order */
+        "0000000000000000000000000000000000000000000000000000000000000000\",\"id_first\":20,\"id_last\":39,"
+        "\"format\":\"shard\"}\n"
+        "{\"key\":\"1.safetensors\",\"galaxies\":20,\"bytes\":1,\"sha256\":\""
+        "0000000000000000000000000000000000000000000000000000000000000000\",\"id_first\":0,\"id_last\":19,"
+        "\"format\":\"shard\"}\n"
+        "{\"key\":\"10.safetensors\",\"galaxies\":7,\"bytes\":1,\"sha256\":\""
+        "0000000000000000000000000000000000000000000000000000000000000000\",\"id_first\":40,\"id_last\":46,"
+        "\"format\":\"shard\"}\n";
     assert_int_equal(cai_store_put(st, "cosmicai-data", "25MB/manifest.jsonl", man, strlen(man), &e), CAI_OK);
     char buf[512];
-    snprintf(buf, sizeof buf, "{\"bucket\":\"cosmicai-data\",\"file_limit\":3,\"batch_size\":8,\"result_path\":\"m/1\","
-                              "\"data_bucket\":\"cosmicai-data\",\"data_prefix\":\"25MB\",\"world_size\":2,"
-                              "\"weights\":\"w.safetensors\"}");
+    snprintf(buf, sizeof buf,
+             "{\"bucket\":\"cosmicai-data\",\"file_limit\":3,\"batch_size\":8,\"result_path\":\"m/1\","
+             "\"data_bucket\":\"cosmicai-data\",\"data_prefix\":\"25MB\",\"world_size\":2,"
+             "\"weights\":\"w.safetensors\"}");
     cJSON *jobs = NULL;
     assert_int_equal(cai_initialize(st, buf, strlen(buf), &jobs, &e), CAI_OK);
     cJSON *j0 = cJSON_GetArrayItem(jobs, 0), *j1 = cJSON_GetArrayItem(jobs, 1);
@@ -263,8 +266,9 @@ static void test_hundred_thousand_partitions(void **state) {
     cai_err e = {0};
     assert_int_equal(cai_store_put(st, "big", "p/manifest.jsonl", man, len, &e), CAI_OK);
     free(man);
-    const char *pl = "{\"bucket\":\"big\",\"file_limit\":100000,\"batch_size\":8,\"result_path\":\"r\","
-                     "\"data_bucket\":\"big\",\"data_prefix\":\"p\"}";
+    const char *pl =
+        "{\"bucket\":\"big\",\"file_limit\":100000,\"batch_size\":8,\"result_path\":\"r\","
+        "\"data_bucket\":\"big\",\"data_prefix\":\"p\"}";
     cJSON *jobs = NULL;
     assert_int_equal(cai_initialize(st, pl, strlen(pl), &jobs, &e), CAI_OK);
     assert_int_equal(cJSON_GetArraySize(jobs), n);

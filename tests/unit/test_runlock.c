@@ -14,14 +14,14 @@
 
 #include "pipeline/runlock.h"
 #include "store/store.h"
+#include "tmpdir.h"
 
-static char root[256];
+static char root[CAI_TEST_DIR_MAX];
 static cai_store *st;
 
 static int setup(void **state) {
     (void)state;
-    snprintf(root, sizeof root, "%s/cai-lock-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(root)) return -1;
+    if (cai_test_mkdtemp(root, sizeof root, "lock")) return -1;
     cai_err e = {0};
     return cai_store_open(root, &st, &e) ? -1 : 0;
 }
@@ -29,9 +29,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
     (void)state;
     cai_store_close(st);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    return system(cmd);
+    return cai_test_rmtree(root);
 }
 
 static void test_put_new_creates_only_once(void **state) {

@@ -13,20 +13,18 @@
 
 #include "common/util.h"
 #include "store/store.h"
+#include "tmpdir.h"
 
-static char root[256];
+static char root[CAI_TEST_DIR_MAX];
 
 static int setup(void **state) {
     (void)state;
-    snprintf(root, sizeof root, "%s/cai-store-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    return mkdtemp(root) ? 0 : -1;
+    return cai_test_mkdtemp(root, sizeof root, "store");
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    return system(cmd);
+    return cai_test_rmtree(root);
 }
 
 static cai_store *open_store(void) {

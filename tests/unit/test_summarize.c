@@ -16,17 +16,17 @@
 #include "pipeline/record.h"
 #include "pipeline/stages.h"
 #include "store/store.h"
+#include "tmpdir.h"
 
 #define NR 12 /* more than 10, so lexicographic order (0, 1, 10, 11, 2...) would show */
 #define G 3   /* galaxies per partition */
 
-static char root[256];
+static char root[CAI_TEST_DIR_MAX];
 static cai_store *st;
 
 static int setup(void **state) {
     (void)state;
-    snprintf(root, sizeof root, "%s/cai-sum-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(root)) return -1;
+    if (cai_test_mkdtemp(root, sizeof root, "sum")) return -1;
     cai_err e = {0};
     if (cai_store_open(root, &st, &e)) return -1;
     for (int i = 1; i <= NR; i++) {
@@ -35,8 +35,10 @@ static int setup(void **state) {
         if (cai_store_put(st, "data", k, "x", 1, &e)) return -1;
     }
     char pl[512];
-    snprintf(pl, sizeof pl, "{\"bucket\":\"b\",\"file_limit\":%d,\"batch_size\":4,\"result_path\":\"run/1\","
-                            "\"data_bucket\":\"data\",\"data_prefix\":\"p\",\"run_id\":\"t1\"}", NR);
+    snprintf(pl, sizeof pl,
+             "{\"bucket\":\"b\",\"file_limit\":%d,\"batch_size\":4,\"result_path\":\"run/1\","
+             "\"data_bucket\":\"data\",\"data_prefix\":\"p\",\"run_id\":\"t1\"}",
+             NR);
     cJSON *jobs = NULL;
     if (cai_initialize(st, pl, strlen(pl), &jobs, &e)) return -1;
     cJSON_Delete(jobs);
@@ -46,9 +48,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
     (void)state;
     cai_store_close(st);
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    return system(cmd);
+    return cai_test_rmtree(root);
 }
 
 /* Rank r handles partition r+1 with G galaxies; prediction = z + 0.01·index. `rows` rows are written;
