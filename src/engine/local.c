@@ -314,6 +314,10 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
             goto out;
         }
         ws = calloc((size_t)P, sizeof *ws);
+        if (!ws) {
+            rc = cai_seterr(err, CAI_ENOMEM, "local engine: out of memory");
+            goto out;
+        }
         for (int i = 0; i < P; i++) ws[i].task_fd = -1;
         for (nw = 0; nw < P; nw++)
             if ((rc = spawn(&ws[nw], result_pipe, st, job_at, nr, res->weights_path, T, prec, ws, nw, err))) goto out;

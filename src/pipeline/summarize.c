@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../common/buf.h"
 #include "../common/util.h"
 #include "catalog.h"
 #include "initialize.h"
@@ -108,6 +109,7 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
     /* The per-run payload (catalog on/off, run_id) and the job list; both optional for a seed-made run. */
     int catalog_on = 1;
     char *run_id = NULL;
+    int oom = 0; /* an allocation failed in a check that could not run: CAI_ENOMEM at the end */
     char key[2300];
     {
         snprintf(key, sizeof key, "%s/payload.json", rp);
@@ -164,13 +166,17 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
                 return cai_seterr(err, je.code, "summarize: %s/jobs.jsonl: %s", rp, je.msg);
             }
             for (size_t i = 0; i < j.nkeys; i++) {
-                if (nex == cap) {
-                    cap = cap ? cap * 2 : 256;
-                    exp_part *ne = realloc(ex, cap * sizeof *ne);
-                    if (!ne) abort();
-                    ex = ne;
+                char *k = NULL;
+                if (cai_grow(&ex, &cap, nex + 1, sizeof *ex, 256) || !(k = strdup(j.keys[i]))) {
+                    cai_job_free(&j);
+                    cJSON_Delete(jobs);
+                    for (size_t q = 0; q < nex; q++) free(ex[q].key);
+                    free(ex);
+                    free(run_id);
+                    free(job_run_id);
+                    return cai_seterr(err, CAI_ENOMEM, "summarize: %s/jobs.jsonl: out of memory", rp);
                 }
-                ex[nex] = (exp_part){strdup(j.keys[i]), j.rank, j.expected ? j.expected[i] : -1, 0, 0, 0};
+                ex[nex] = (exp_part){k, j.rank, j.expected ? j.expected[i] : -1, 0, 0, 0};
                 nex++;
             }
             cai_job_free(&j);
@@ -180,7 +186,14 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
     qsort(ex, nex, sizeof *ex, cmp_exp); /* looked up by key below: O(log n) each, 10^5 partitions stay fast */
     /* Job items by rank, for O(1) access. */
     cJSON **job_at = calloc((size_t)(nranks_expected > 0 ? nranks_expected : 1), sizeof *job_at);
-    if (!job_at) abort();
+    if (!job_at) {
+        cJSON_Delete(jobs);
+        for (size_t i = 0; i < nex; i++) free(ex[i].key);
+        free(ex);
+        free(run_id);
+        free(job_run_id);
+        return cai_seterr(err, CAI_ENOMEM, "summarize: out of memory");
+    }
     {
         int64_t i = 0;
         for (cJSON *jb = jobs ? jobs->child : NULL; jb; jb = jb->next) job_at[i++] = jb;
@@ -423,17 +436,20 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
     cJSON *dupids = cJSON_CreateArray();
     {
         int64_t *ids = malloc((cat.n ? cat.n : 1) * sizeof *ids);
-        if (!ids) abort();
+        if (!ids) oom = 1; /* the check cannot run: the stage fails with CAI_ENOMEM at the end */
         size_t nid = 0;
-        for (size_t k = 0; k < cat.n; k++)
-            if (cat.gid[k] >= 0) ids[nid++] = cat.gid[k];
-        qsort(ids, nid, sizeof *ids, cmp_i64);
-        for (size_t k = 1; k < nid; k++)
-            if (ids[k] == ids[k - 1] && (k < 2 || ids[k - 1] != ids[k - 2])) {
-                ndupids++;
-                if (cJSON_GetArraySize(dupids) < 20) cJSON_AddItemToArray(dupids, cJSON_CreateNumber((double)ids[k]));
-            }
-        free(ids);
+        if (ids) {
+            for (size_t k = 0; k < cat.n; k++)
+                if (cat.gid[k] >= 0) ids[nid++] = cat.gid[k];
+            qsort(ids, nid, sizeof *ids, cmp_i64);
+            for (size_t k = 1; k < nid; k++)
+                if (ids[k] == ids[k - 1] && (k < 2 || ids[k - 1] != ids[k - 2])) {
+                    ndupids++;
+                    if (cJSON_GetArraySize(dupids) < 20)
+                        cJSON_AddItemToArray(dupids, cJSON_CreateNumber((double)ids[k]));
+                }
+            free(ids);
+        }
     }
 
     /* Completeness over the job list's partitions. */
@@ -586,6 +602,7 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
         }
         rc = cai_seterr(err, CAI_EINCOMPLETE, "summarize %s/%s: incomplete run: %s", bucket, rp, msg);
     }
+    if (oom && !rc) rc = cai_seterr(err, CAI_ENOMEM, "summarize %s/%s: out of memory; checks incomplete", bucket, rp);
     if (summary_out) *summary_out = sum;
     else cJSON_Delete(sum);
     cJSON_Delete(combined);
