@@ -49,8 +49,17 @@ typedef struct {
     int status;    /* wait status once reaped */
 } worker;
 
+/* Where a rank is in this run. */
+typedef enum {
+    RANK_TODO = 0, /* to be handed to a worker */
+    RANK_RUNNING,  /* a worker has it */
+    RANK_OK,       /* finished; its record is written */
+    RANK_FAILED,   /* finished with an error, or its worker died */
+    RANK_SKIPPED,  /* --resume: already complete and valid */
+} rank_phase;
+
 typedef struct {
-    int state; /* 0 todo, 1 running, 2 ok, 3 failed, 4 skipped */
+    rank_phase state;
     int64_t galaxies;
     char why[900];
 } rank_state;
@@ -180,6 +189,22 @@ static int spawn(worker *w, int result_pipe[2], cai_store *st, cJSON **job_at, i
     return CAI_OK;
 }
 
+/* Hand every idle live worker the next rank to run (skipping ranks --resume found complete). A worker whose
+ * task pipe cannot be written keeps no rank; the reaper notices it is gone. */
+static void dispatch(worker *ws, int nw, rank_state *rs, int nr, int *next) {
+    for (int i = 0; i < nw; i++) {
+        if (!ws[i].alive || ws[i].busy_rank >= 0) continue;
+        if (*next >= nr) break;
+        int32_t rr = *next;
+        if (write_all(ws[i].task_fd, &rr, sizeof rr) == 0) {
+            ws[i].busy_rank = *next;
+            rs[*next].state = RANK_RUNNING;
+            (*next)++;
+            while (*next < nr && rs[*next].state == RANK_SKIPPED) (*next)++;
+        }
+    }
+}
+
 int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summary_out, cai_err *err) {
     cai_local_result dummy;
     if (!res) res = &dummy;
@@ -265,7 +290,7 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
         cai_err de = {0};
         int crc = o->resume ? cai_rank_check(st, &j, &x, &de) : CAI_ENOTFOUND;
         if (crc == CAI_OK) {
-            rs[r].state = 4;
+            rs[r].state = RANK_SKIPPED;
             res->ranks_skipped++;
         } else {
             if (crc == CAI_ECHANGED && nchanged++ == 0) snprintf(changed_msg, sizeof changed_msg, "%s", de.msg);
@@ -322,39 +347,26 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
         for (nw = 0; nw < P; nw++)
             if ((rc = spawn(&ws[nw], result_pipe, st, job_at, nr, res->weights_path, T, prec, ws, nw, err))) goto out;
         int next = 0, done = 0;
-        while (next < nr && rs[next].state == 4) next++;
-        /* Hand every idle worker a rank. */
-#define DISPATCH()                                                                                              \
-    for (int i = 0; i < nw; i++) {                                                                              \
-        if (!ws[i].alive || ws[i].busy_rank >= 0) continue;                                                    \
-        if (next >= nr) break;                                                                                  \
-        int32_t rr = next;                                                                                      \
-        if (write_all(ws[i].task_fd, &rr, sizeof rr) == 0) {                                                    \
-            ws[i].busy_rank = next;                                                                             \
-            rs[next].state = 1;                                                                                 \
-            next++;                                                                                             \
-            while (next < nr && rs[next].state == 4) next++;                                                    \
-        }                                                                                                       \
-    }
-        DISPATCH();
+        while (next < nr && rs[next].state == RANK_SKIPPED) next++;
+        dispatch(ws, nw, rs, nr, &next);
         while (done < to_run) {
             struct pollfd pfd = {result_pipe[0], POLLIN, 0};
             int pr = poll(&pfd, 1, 200);
             if (pr > 0 && (pfd.revents & POLLIN)) {
                 rank_msg m;
-                if (read_all(result_pipe[0], &m, sizeof m) == 0 && m.rank >= 0 && m.rank < nr && rs[m.rank].state == 1) {
+                if (read_all(result_pipe[0], &m, sizeof m) == 0 && m.rank >= 0 && m.rank < nr && rs[m.rank].state == RANK_RUNNING) {
                     for (int i = 0; i < nw; i++)
                         if (ws[i].busy_rank == m.rank) ws[i].busy_rank = -1;
                     done++;
                     char line[1200];
                     if (m.rc == 0) {
-                        rs[m.rank].state = 2;
+                        rs[m.rank].state = RANK_OK;
                         rs[m.rank].galaxies = m.galaxies;
                         pg.galaxies += m.galaxies;
                         snprintf(line, sizeof line, "rank %d done: %lld galaxies in %.2fs", m.rank,
                                  (long long)m.galaxies, m.wall);
                     } else {
-                        rs[m.rank].state = 3;
+                        rs[m.rank].state = RANK_FAILED;
                         rs[m.rank].galaxies = m.galaxies;
                         pg.galaxies += m.galaxies;
                         pg.failed++;
@@ -365,7 +377,7 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
                     pg.done = done;
                     progress_show(&pg, line);
                 }
-                DISPATCH();
+                dispatch(ws, nw, rs, nr, &next);
                 continue;
             }
             /* Reap dead workers. A worker writes its message before it exits, so once it is reaped its
@@ -390,7 +402,7 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
                 if (ws[i].alive || r < 0) continue;
                 char how[128];
                 describe_status(ws[i].status, how, sizeof how);
-                rs[r].state = 3;
+                rs[r].state = RANK_FAILED;
                 snprintf(rs[r].why, sizeof rs[r].why, "worker pid %d %s while running rank %d", (int)ws[i].pid, how, r);
                 ws[i].busy_rank = -1;
                 done++;
@@ -406,8 +418,7 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
                 if (!ws[i].alive && next < nr && (rc = spawn(&ws[i], result_pipe, st, job_at, nr, res->weights_path, T,
                                                              prec, ws, nw, err)))
                     goto out;
-            DISPATCH();
-#undef DISPATCH
+            dispatch(ws, nw, rs, nr, &next);
         }
         for (int i = 0; i < nw; i++)
             if (ws[i].alive && ws[i].task_fd >= 0) {
@@ -427,7 +438,7 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
     /* 5. Summarize (even after failures: the outputs of the ranks that finished are kept and checked). */
     size_t fl = 0;
     for (int r = 0; r < nr; r++)
-        if (rs[r].state == 3) {
+        if (rs[r].state == RANK_FAILED) {
             res->ranks_failed++;
             if (fl < sizeof failed_msg - 100)
                 fl += (size_t)snprintf(failed_msg + fl, sizeof failed_msg - fl, "%srank %d: %.300s", fl ? "; " : "", r,
