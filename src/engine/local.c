@@ -30,7 +30,7 @@
 #include "../pipeline/runlock.h"
 #include "../pipeline/initialize.h"
 #include "../pipeline/stages.h"
-#include "../pipeline/worker_util.h"
+#include "../pipeline/weightfile.h"
 #include "../store/store.h"
 
 typedef struct {
@@ -270,10 +270,10 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
      *    choosing ranks, since --resume compares each done rank's weights with these. */
     const char *wspec = o->weights ? o->weights : p.weights;
     cai_precision prec = o->precision_set ? o->precision : p.precision;
-    cai_weights_info wi = {0};
+    cai_weightfile_info wi = {0};
     if (wspec) {
-        if ((rc = cai_weights_resolve(st, p.bucket, wspec, res->weights_path, sizeof res->weights_path, err))) goto out;
-        if ((rc = cai_weights_describe(res->weights_path, &wi, err))) goto out;
+        if ((rc = cai_weightfile_resolve(st, p.bucket, wspec, res->weights_path, sizeof res->weights_path, err))) goto out;
+        if ((rc = cai_weightfile_describe(res->weights_path, &wi, err))) goto out;
         res->untrained = wi.untrained;
     }
 
