@@ -90,7 +90,8 @@ static void worker_main(int task_fd, int result_fd, cai_store *st, cJSON **job_a
         memset(&m, 0, sizeof m);
         m.rank = r;
         double t0 = cai_mono_now();
-        cai_worker_opts wo = {.weights = wpath, .model = model, .threads = threads, .precision = prec};
+        cai_worker_opts wo = {.weights = wpath, .model = model, .threads = threads, .precision = prec,
+                              .engine = "local"};
         cJSON *rec = NULL;
         cai_err we = {0};
         m.rc = cai_worker_run(st, job_at[r], &wo, &rec, &we);
