@@ -5,7 +5,8 @@
 # puts in an EXIT trap. Recipe: slurm-wlm 22.05 and munge 0.5 (Debian 12), no systemd.
 #
 #   slurm_have || exit 77          # the packages are missing (CI installs them: scripts/deps.sh test)
-#   slurm_start DIR                # exports SLURM_CONF; returns once the node is idle
+#   slurm_start DIR [CPUS]         # exports SLURM_CONF; returns once the node is idle. CPUS: the node's
+#                                  # CPU count as configured (default nproc; more is allowed, config_overrides)
 #   trap slurm_stop EXIT
 #   slurm_wait_job ID [SECONDS]    # until the job (every array task) has left PENDING/RUNNING
 
@@ -33,7 +34,7 @@ PY
 }
 
 slurm_start() {
-  local D=$1 ncpu ports i
+  local D=$1 ncpu=${2:-$(nproc)} ports i
   SLURM_DIR=$D
   mkdir -p "$D"/state "$D"/spool "$D"/log "$D"/run
   # munged refuses a socket whose every parent directory is not world-searchable, and test directories are
@@ -43,7 +44,6 @@ slurm_start() {
   ln -sfn "$SLURM_MUNGE" "$D"/munge
   dd if=/dev/urandom of="$SLURM_MUNGE"/munge.key bs=1024 count=1 status=none
   chmod 600 "$SLURM_MUNGE"/munge.key
-  ncpu=$(nproc)
   read -r -a ports < <(slurm_free_ports)
   cat > "$D"/slurm.conf <<CONF
 ClusterName=caitest
@@ -72,6 +72,7 @@ AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/filetxt
 JobCompLoc=$D/log/jobcomp.log
 MpiDefault=none
+SlurmdParameters=config_overrides
 ReturnToService=2
 MinJobAge=300
 MailProg=/bin/true
