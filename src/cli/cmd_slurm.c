@@ -21,6 +21,7 @@ static void usage(FILE *f) {
             "  --ranks-per-task K    each array task runs K consecutive ranks, the model loaded once (default 1)\n"
             "  --array-max N         at most N tasks at once (the --array=...%%N throttle)\n"
             "  --sbatch-arg X        one more #SBATCH line for both jobs, e.g. --sbatch-arg=--qos=short (repeatable)\n"
+            "  --prologue LINE       a shell line both jobs run before cai, e.g. 'module load gcc openmpi' (repeatable)\n"
             "  --slurm-dir DIR       scripts and task output (default <store>/<bucket>/<result_path>/slurm;\n"
             "                        required with an S3 store: a path every node sees)\n"
             "  --dry-run             print the scripts and the sbatch commands; submit nothing, write nothing\n"
@@ -39,7 +40,8 @@ static int submit(int argc, char **argv) {
         {"cpus-per-task", required_argument, 0, 'c'},  {"ranks-per-task", required_argument, 0, 'k'},
         {"array-max", required_argument, 0, 'a'},      {"sbatch-arg", required_argument, 0, 'x'},
         {"slurm-dir", required_argument, 0, 'D'},      {"dry-run", no_argument, 0, 'n'},
-        {"resume", required_argument, 0, 'R'},         {"help", no_argument, 0, 'h'},
+        {"resume", required_argument, 0, 'R'},         {"prologue", required_argument, 0, 'L'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     cai_slurm_opts o = {0};
     int c;
@@ -67,6 +69,13 @@ static int submit(int argc, char **argv) {
                 return 2;
             }
             o.sbatch_args[o.nsbatch_args++] = optarg;
+            break;
+        case 'L':
+            if (o.nprologue >= CAI_SLURM_MAX_ARGS) {
+                fprintf(stderr, "cai slurm submit: --prologue: at most %d\n", CAI_SLURM_MAX_ARGS);
+                return 2;
+            }
+            o.prologue[o.nprologue++] = optarg;
             break;
         case 'D': o.slurm_dir = optarg; break;
         case 'n': o.dry_run = 1; break;

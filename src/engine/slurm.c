@@ -177,6 +177,10 @@ static void sbatch_common(FILE *f, const cai_slurm_opts *o) {
     for (int i = 0; i < o->nsbatch_args; i++) fprintf(f, "#SBATCH %s\n", o->sbatch_args[i]);
 }
 
+static void prologue(FILE *f, const cai_slurm_opts *o) {
+    for (int i = 0; i < o->nprologue; i++) fprintf(f, "%s\n", o->prologue[i]);
+}
+
 static char *array_script(const cai_slurm_opts *o, const script_ctx *c, int per_task, size_t *len) {
     char *buf = NULL;
     FILE *f = open_memstream(&buf, len);
@@ -191,6 +195,7 @@ static char *array_script(const cai_slurm_opts *o, const script_ctx *c, int per_
     fprintf(f, "\n#SBATCH --output=%s/%%A_%%a.out\n", c->dir);
     fprintf(f, "#SBATCH --ntasks=1\n#SBATCH --cpus-per-task=%d\n", cpus);
     sbatch_common(f, o);
+    prologue(f, o);
     fprintf(f, "export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-%d}\n", cpus);
     fprintf(f, "exec ");
     shq(f, c->cai);
@@ -222,6 +227,7 @@ static char *summarize_script(const cai_slurm_opts *o, const script_ctx *c, size
     fprintf(f, "#SBATCH --output=%s/summarize_%%j.out\n", c->dir);
     fprintf(f, "#SBATCH --ntasks=1\n#SBATCH --cpus-per-task=1\n");
     sbatch_common(f, o);
+    prologue(f, o);
     fprintf(f, "exec ");
     shq(f, c->cai);
     fprintf(f, " summarize --store ");
@@ -319,6 +325,8 @@ int cai_slurm_submit(const cai_slurm_opts *o, FILE *out, cai_slurm_result *res, 
         return rc;
     for (int i = 0; i < o->nsbatch_args; i++)
         if ((rc = check_line("--sbatch-arg", o->sbatch_args[i], err))) return rc;
+    for (int i = 0; i < o->nprologue; i++)
+        if ((rc = check_line("--prologue", o->prologue[i], err))) return rc;
 
     char *ptxt = NULL;
     size_t plen = 0;

@@ -23,6 +23,8 @@ typedef struct {
     int array_max;             /* the %N throttle; 0: none */
     const char *sbatch_args[CAI_SLURM_MAX_ARGS]; /* extra "#SBATCH" lines, verbatim */
     int nsbatch_args;
+    const char *prologue[CAI_SLURM_MAX_ARGS];    /* shell lines run before cai in both jobs (module load ...) */
+    int nprologue;
     const char *slurm_dir;     /* where scripts and task output go; NULL: <store>/<bucket>/<result_path>/slurm
                                   (a local store), required for S3 stores (a shared file system path) */
     const char *cai_path;      /* the cai the tasks run; NULL: this executable */

@@ -25,7 +25,7 @@ rm -rf "$RES"
 
 # --dry-run: the scripts, line by line; nothing written, nothing submitted (no cluster needed yet).
 "$CAI" slurm submit payload.json --store store --weights w.safetensors --dry-run --partition debug \
-  --account astro --time 00:05:00 --mem 3G --cpus-per-task 2 --array-max 4 --sbatch-arg=--qos=short >dry.txt \
+  --account astro --time 00:05:00 --mem 3G --cpus-per-task 2 --array-max 4 --sbatch-arg=--qos=short --prologue 'module load openmpi' >dry.txt \
   || die "dry run failed"
 S=$(readlink -f store); WA=$(readlink -f w.safetensors); SD=$S/cosmicai-data/result-partition-25MB/1GB/1/slurm
 cat > dry.expected <<EXP
@@ -42,6 +42,7 @@ cat > dry.expected <<EXP
 #SBATCH --time=00:05:00
 #SBATCH --mem=3G
 #SBATCH --qos=short
+module load openmpi
 export OMP_NUM_THREADS=\${SLURM_CPUS_PER_TASK:-2}
 exec '$CAIABS' worker --store '$S' --jobs 'cosmicai-data/result-partition-25MB/1GB/1/jobs.jsonl' --index env --weights '$WA'
 
@@ -57,6 +58,7 @@ exec '$CAIABS' worker --store '$S' --jobs 'cosmicai-data/result-partition-25MB/1
 #SBATCH --time=00:05:00
 #SBATCH --mem=3G
 #SBATCH --qos=short
+module load openmpi
 exec '$CAIABS' summarize --store '$S' 'cosmicai-data' 'result-partition-25MB/1GB/1'
 
 sbatch --parsable $SD/map.sbatch
@@ -64,6 +66,10 @@ sbatch --parsable --dependency=afterany:<array job id> --kill-on-invalid-dep=yes
 EXP
 diff -u dry.expected dry.txt || die "--dry-run output differs (above)"
 [ ! -e "$RES" ] || die "--dry-run wrote under the run folder"
+# --ranks-per-task: 6 ranks in tasks of 4 -> an array of 2 tasks, each told its K
+"$CAI" slurm submit payload.json --store store --weights w.safetensors --dry-run --ranks-per-task 4 >dry2.txt || die "dry run 2"
+grep -qx "#SBATCH --array=0-1" dry2.txt || die "--ranks-per-task 4: the array should be 0-1"
+grep -q -- "--index env --ranks-per-task 4 --weights" dry2.txt || die "--ranks-per-task not passed to the worker"
 # a newline in an #SBATCH value is refused, naming the flag
 "$CAI" slurm submit payload.json --store store --weights w.safetensors --dry-run --account $'a\nb' 2>err.txt \
   && die "a newline in --account was accepted"
