@@ -21,8 +21,10 @@ cp "$RES/predictions.csv" local.csv
 rm -rf "$RES"
 
 # `cai` itself carries no MPI; cai-mpi does.
-ldd "$(readlink -f "$CAI")" | grep -qi 'libmpi' && die "cai links MPI"
-ldd "$CAIMPI" | grep -qi 'libmpi' || die "cai-mpi does not link MPI"
+# (through files: `ldd | grep -q` under pipefail fails when grep closes the pipe early)
+ldd "$(readlink -f "$CAI")" >ldd-cai.txt; ldd "$CAIMPI" >ldd-cai-mpi.txt
+grep -qi 'libmpi' ldd-cai.txt && die "cai links MPI"
+grep -qi 'libmpi' ldd-cai-mpi.txt || die "cai-mpi does not link MPI"
 
 # 1. mpirun -n 3: equal to the local engine.
 mpirun --allow-run-as-root --oversubscribe -n 3 "$CAI" mpi payload.json --store store --weights w.safetensors \
@@ -31,7 +33,7 @@ cat out1.txt err1.txt
 cmp local.csv "$RES/predictions.csv" || die "mpirun: predictions differ from cai run's"
 grep -q "complete:     yes" out1.txt || die "mpirun: not complete"
 [ "$(jget "$RES/0.json" 'd["engine"]')" = mpi ] || die "record engine"
-jget "$RES/0.json" 'd["mpi"]["rank"]' | grep -qE '^[012]$' || die "record MPI rank"
+[[ "$(jget "$RES/0.json" 'd["mpi"]["rank"]')" =~ ^[012]$ ]] || die "record MPI rank"
 # dynamic hand-out: every MPI rank ran jobs (rank 0 included)
 for r in 0 1 2; do grep -q "on MPI rank $r " err1.txt || die "MPI rank $r ran no job"; done
 
@@ -44,7 +46,7 @@ killed=
 for i in $(seq 1 600); do
   if [ "$(ls "$RES" 2>/dev/null | grep -c '^[0-9]*\.json$')" -ge 1 ]; then
     for c in $(pgrep -P $mpr); do
-      if tr '\0' '\n' </proc/$c/environ 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then
+      if grep -qx 'OMPI_COMM_WORLD_RANK=1' < <(tr '\0' '\n' </proc/$c/environ 2>/dev/null); then
         kill -9 "$c" && killed=$c; break 2
       fi
     done
@@ -69,7 +71,7 @@ cmp local.csv "$RES/predictions.csv" || die "after --resume: predictions differ 
 
 # 3. srun --mpi=pmix -n 3 inside sbatch, on a real one-node cluster.
 slurm_have || exit 77
-srun_mpi_ok() { srun --mpi=list 2>&1 | grep -q pmix; }
+srun_mpi_ok() { grep -q pmix < <(srun --mpi=list 2>&1); }
 slurm_start "$W/cluster" 4 || die "cluster start"
 trap slurm_stop EXIT
 srun_mpi_ok || skip "this SLURM has no pmix MPI plugin"

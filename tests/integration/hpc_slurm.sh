@@ -96,7 +96,7 @@ cmp local.csv "$RES/predictions.csv" || die "predictions.csv differs from cai ru
 [ "$(jget "$RES/2.json" 'd["engine"]')" = slurm ] || die "record engine"
 [ "$(jget "$RES/2.json" 'd["slurm"]["array_job_id"]')" = "$AJ" ] || die "record array job id"
 [ "$(jget "$RES/2.json" 'd["slurm"]["array_task_id"]')" = 2 ] || die "record array task id"
-jget "$RES/2.json" 'd["slurm"]["job_id"]' | grep -qE '^[0-9]+$' || die "record job id"
+[[ "$(jget "$RES/2.json" 'd["slurm"]["job_id"]')" =~ ^[0-9]+$ ]] || die "record job id"
 "$CAI" slurm status cosmicai-data/result-partition-25MB/1GB/1 --store store >st.txt || { cat st.txt; die "status of a complete run should exit 0"; }
 cat st.txt
 grep -q "total: 6 complete, 0 failed, 0 missing of 6 ranks; 360 galaxies" st.txt || die "status totals"
