@@ -433,6 +433,7 @@ static int root(const mpi_opts *o, int size, int threads) {
             report r;
             MPI_Recv(&r, (int)sizeof r, MPI_BYTE, s.MPI_SOURCE, TAG_REPORT, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
             int src = s.MPI_SOURCE;
+            if (src > 0 && src < size && inflight[src] >= 0) r.rank = inflight[src]; /* the job we sent it */
             pthread_mutex_lock(&d.mu);
             account(&d, &r, src, o->quiet, &galaxies, &ndone, &nfail);
             int next = su.status == 0 && !r.quit ? take_next(&d) : -1;

@@ -656,7 +656,7 @@ int cai_slurm_status(const char *store_url, const char *run, FILE *out, int *com
 
     fprintf(out, "run %s/%s: %lld ranks, %d submission%s\n", bucket, rp, nr, nsub, nsub == 1 ? "" : "s");
     fprintf(out, "%-6s %-9s %-14s %-11s %-6s %s\n", "rank", "state", "slurm task", "job state", "exit", "detail");
-    long long ncomplete = 0, nfailed = 0, nmissing = 0, galaxies = 0;
+    long long ncomplete = 0, nfailed = 0, nmissing = 0, nqueued = 0, galaxies = 0;
     double t0 = INFINITY, t1 = -INFINITY;
     long long r = 0;
     for (cJSON *jb = jobs->child; jb; jb = jb->next, r++) {
@@ -686,13 +686,14 @@ int cai_slurm_status(const char *store_url, const char *run, FILE *out, int *com
                 const char *why = jstr(rec, "error");
                 const char *rs = jstr(rec, "status");
                 snprintf(detail, sizeof detail, "%s: %.600s", rs ? rs : "?", why ? why : de.msg);
+            } else if (!strcmp(ts[r].state, "PENDING") || !strcmp(ts[r].state, "RUNNING") ||
+                       !strcmp(ts[r].state, "CONFIGURING")) {
+                state = ts[r].state[0] == 'P' ? "pending" : "running";
+                nqueued++;
             } else {
                 nmissing++;
-                if (ts[r].state[0] && strcmp(ts[r].state, "COMPLETED") && strcmp(ts[r].state, "PENDING") &&
-                    strcmp(ts[r].state, "RUNNING"))
-                    snprintf(detail, sizeof detail, "no record; the task ended %s", ts[r].state);
-                else if (!ts[r].state[0])
-                    snprintf(detail, sizeof detail, "no record");
+                if (ts[r].state[0]) snprintf(detail, sizeof detail, "no record; the task ended %s", ts[r].state);
+                else snprintf(detail, sizeof detail, "no record");
             }
             cJSON_Delete(rec);
             cai_job_free(&j);
@@ -703,8 +704,9 @@ int cai_slurm_status(const char *store_url, const char *run, FILE *out, int *com
         fprintf(out, "%-6lld %-9s %-14s %-11s %-6s %s\n", r, state, ts[r].job[0] ? ts[r].job : "-",
                 ts[r].state[0] ? ts[r].state : "-", ts[r].exit_code[0] ? ts[r].exit_code : "-", detail);
     }
-    fprintf(out, "total: %lld complete, %lld failed, %lld missing of %lld ranks; %lld galaxies predicted\n", ncomplete,
-            nfailed, nmissing, nr, galaxies);
+    fprintf(out, "total: %lld complete, %lld failed, %lld missing", ncomplete, nfailed, nmissing);
+    if (nqueued) fprintf(out, ", %lld pending or running", nqueued);
+    fprintf(out, " of %lld ranks; %lld galaxies predicted\n", nr, galaxies);
     if (t1 > t0) fprintf(out, "wall time (records' first start to last end): %.2f s\n", t1 - t0);
     if (last_sum) fprintf(out, "summarize: %s\n", sum_state);
     snprintf(key, sizeof key, "%s/summary.json", rp);
@@ -714,9 +716,9 @@ int cai_slurm_status(const char *store_url, const char *run, FILE *out, int *com
         fprintf(out, "summary.json: complete=%s\n", cJSON_IsTrue(cpl) ? "true" : "false");
         cJSON_Delete(sj);
     }
-    if (!nfailed && !nmissing) {
+    if (!nfailed && !nmissing && !nqueued) {
         if (complete) *complete = 1;
-    } else {
+    } else if (!nqueued) {
         fprintf(out, "to finish: cai slurm submit --resume %s/%s --store %s\n", bucket, rp, store_url ? store_url : ".");
     }
 done:

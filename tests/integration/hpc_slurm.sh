@@ -79,13 +79,20 @@ slurm_start "$W/cluster" || die "cluster start"
 trap slurm_stop EXIT
 
 # 1. A clean run: equal to the local engine's, complete.
-"$CAI" slurm submit payload.json --store store --weights w.safetensors --cpus-per-task 1 >sub.txt 2>&1 \
-  || { cat sub.txt; die "submit failed"; }
+# (held at first, so that status sees every task pending; then released)
+"$CAI" slurm submit payload.json --store store --weights w.safetensors --cpus-per-task 1 --sbatch-arg=--hold \
+  >sub.txt 2>&1 || { cat sub.txt; die "submit failed"; }
 cat sub.txt
 AJ=$(sed -n 's/^cai slurm: array job \([0-9]*\):.*/\1/p' sub.txt)
 SJ=$(sed -n 's/^cai slurm: summarize job \([0-9]*\) .*/\1/p' sub.txt)
 [ -n "$AJ" ] && [ -n "$SJ" ] || die "submit did not print both job ids"
 grep -q "squeue -j $AJ,$SJ" sub.txt || die "submit did not print how to follow the jobs"
+"$CAI" slurm status cosmicai-data/result-partition-25MB/1GB/1 --store store >st0.txt && die "status of a queued run should exit 1"
+cat st0.txt
+grep -q "total: 0 complete, 0 failed, 0 missing, 6 pending or running of 6 ranks" st0.txt || die "status of held tasks"
+grep -qE "^0 +pending +${AJ}_\[0-5\] +PENDING" st0.txt || die "status does not show rank 0 pending in the array"
+grep -q "summarize: job $SJ PENDING" st0.txt || die "status does not show the pending Summarize job"
+scontrol release "$AJ" && scontrol release "$SJ" || die "scontrol release"
 slurm_wait_job "$SJ" 180 || die "summarize job"
 [ "$(slurm_job_states "$SJ")" = COMPLETED ] || { cat "$RES"/slurm/*.out; die "summarize job not COMPLETED"; }
 [ "$(slurm_job_states "$AJ" | sort -u)" = COMPLETED ] || die "array tasks not all COMPLETED"
