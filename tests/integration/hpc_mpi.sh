@@ -26,6 +26,14 @@ ldd "$(readlink -f "$CAI")" >ldd-cai.txt; ldd "$CAIMPI" >ldd-cai-mpi.txt
 grep -qi 'libmpi' ldd-cai.txt && die "cai links MPI"
 grep -qi 'libmpi' ldd-cai-mpi.txt || die "cai-mpi does not link MPI"
 
+# Bad input: a payload error on rank 0 stops every rank with the field named; no cai-mpi is a clear error.
+echo '{"bucket": "b", "file_limit": "eleven"}' > bad.json
+rc=0; mpirun --allow-run-as-root --oversubscribe -n 2 "$CAI" mpi bad.json --store store >bo.txt 2>be.txt || rc=$?
+[ $rc -ne 0 ] || die "a bad payload succeeded"
+grep -q 'bad.json: field "file_limit"' be.txt || { cat be.txt; die "the payload error does not name the field"; }
+rc=0; CAI_MPI=/nonexistent/cai-mpi "$CAI" mpi payload.json 2>be.txt || rc=$?
+[ $rc = 1 ] && grep -q "cannot run /nonexistent/cai-mpi" be.txt || { cat be.txt; die "missing cai-mpi"; }
+
 # 1. mpirun -n 3: equal to the local engine.
 mpirun --allow-run-as-root --oversubscribe -n 3 "$CAI" mpi payload.json --store store --weights w.safetensors \
   --threads 1 >out1.txt 2>err1.txt || { cat out1.txt err1.txt; die "mpirun cai mpi failed"; }
