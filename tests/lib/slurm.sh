@@ -20,6 +20,8 @@ slurm_have() {
       echo "skip: $b is not installed (Debian packages slurm-wlm munge; scripts/deps.sh test installs them)"; return 1; }
   done
   export PATH=$PATH:/usr/sbin
+  # slurmd launches jobs as their owner, which needs root (CI and these machines run the suite as root)
+  [ "$(id -u)" = 0 ] || { echo "skip: the test cluster's slurmd needs root (run the suite as root, as CI does)"; return 1; }
 }
 
 # Two free TCP ports on loopback (the kernel picks them: no collision with another test cluster).
