@@ -28,7 +28,11 @@ CFLAGS  += -std=gnu11 $(OPT) -g $(ARCH) -fopenmp -Wall -Wextra $(WERROR) -Wno-un
 LDLIBS  += -ldnnl -lcurl -lcjson -lcfitsio -lcrypto -lz -lm -lpthread -fopenmp
 SAN     ?=
 
-LIB_SRC   := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
+# src/engine/mpi*.c is the MPI engine: its own binary (cai-mpi, built with mpicc), never in libcai, so that
+# cai and the Lambda package carry no MPI.
+LIB_SRC   := $(shell find src -name '*.c' ! -path 'src/cli/*' ! -path 'src/engine/mpi*' | sort)
+MPI_SRC   := $(sort $(wildcard src/engine/mpi*.c))
+MPICC     ?= mpicc
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
@@ -44,7 +48,7 @@ BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
         check-deps valgrind install uninstall deb
 all: programs $(TESTS) $(BENCHES)
 # What `make install` needs (and all a package build compiles: no tests, no benchmarks).
-programs: $(BUILD)/cai $(BUILD)/libcai.a $(BUILD)/cai.1
+programs: $(BUILD)/cai $(BUILD)/cai-mpi $(BUILD)/libcai.a $(BUILD)/cai.1
 
 # -MMD -MP: each object depends on the headers it actually includes (build/obj/**/*.d), not on all of them.
 # An object whose .d is missing (e.g. built before this rule) is rebuilt, so it cannot miss a header change.
@@ -61,6 +65,12 @@ $(BUILD)/libcai.a: $(LIB_OBJ)
 
 $(BUILD)/cai: $(CLI_OBJ) $(BUILD)/libcai.a
 	$(CC) $(CFLAGS) $(SAN) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libcai.a $(LDLIBS)
+
+# OMPI_CC: mpicc wraps $(CC), so the sanitizer build uses the same compiler and flags. It compiles its
+# sources itself, so it depends on every header (MPI_HDRS) rather than on .d files.
+MPI_HDRS := $(shell find src -name '*.h')
+$(BUILD)/cai-mpi: $(MPI_SRC) $(BUILD)/libcai.a $(MPI_HDRS)
+	OMPI_CC=$(CC) $(MPICC) $(CPPFLAGS) $(CFLAGS) $(SAN) $(LDFLAGS) -o $@ $(MPI_SRC) $(BUILD)/libcai.a $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcai.a
 	@mkdir -p $(dir $@)
@@ -86,7 +96,7 @@ INCLUDEDIR  ?= $(PREFIX)/include
 MANDIR      ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 INSTALL     ?= install
-INSTALL_BINS  := $(BUILD)/cai
+INSTALL_BINS  := $(BUILD)/cai $(BUILD)/cai-mpi
 INSTALL_MAN1  := $(BUILD)/cai.1
 INSTALL_LIBS  := $(BUILD)/libcai.a
 # Public headers: the library's, by layer (include/cai/<layer>/x.h, so their "../common/err.h" includes

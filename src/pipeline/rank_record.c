@@ -55,6 +55,12 @@ cJSON *cai_rank_record_json(cai_rank_record *rec) {
     cJSON_AddStringToObject(r, "end_iso", rec->end_iso ? rec->end_iso : "");
     add_stage_seconds(r, &rec->stage_seconds);
     cJSON_AddNumberToObject(r, "threads", rec->threads);
+    /* Who ran it: the same record whatever the engine, plus its name and (SLURM, MPI) the scheduler's ids. */
+    if (rec->engine) cJSON_AddStringToObject(r, "engine", rec->engine);
+    if (cJSON_IsObject(rec->engine_info))
+        for (const cJSON *it = rec->engine_info->child; it; it = it->next)
+            if (it->string && !cJSON_GetObjectItemCaseSensitive(r, it->string))
+                cJSON_AddItemToObject(r, it->string, cJSON_Duplicate(it, 1));
     cJSON_AddStringToObject(r, "precision", rec->precision ? rec->precision : "fp32");
     cJSON *mj = cJSON_AddObjectToObject(r, "model");
     if (rec->model_variant && rec->model_variant[0]) cJSON_AddStringToObject(mj, "variant", rec->model_variant);

@@ -40,6 +40,8 @@ typedef struct {
     const char *start_iso, *end_iso;
     cai_stage_seconds stage_seconds;
     int threads;
+    const char *engine;       /* who ran it ("local", "slurm", "mpi", ...) or NULL */
+    const cJSON *engine_info; /* the scheduler's ids (an object: its members are copied in), or NULL */
     const char *precision;
     const char *model_variant; /* NULL: not known */
     int has_weights;           /* the weights file was described: the three below are set */

@@ -379,6 +379,8 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
         .end_iso = iso1,
         .stage_seconds = tm,
         .threads = o->threads > 0 ? o->threads : cai_ncpu(),
+        .engine = o->engine,
+        .engine_info = o->engine_info,
         .precision = cai_precision_name(prec),
         .model_variant = model_variant[0] ? model_variant : (have_wi && wi.variant[0]) ? wi.variant : NULL,
         .has_weights = have_wi,

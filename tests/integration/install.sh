@@ -13,11 +13,11 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 W=$(mktemp -d "$TMPDIR/inst.XXXX")
 version=$(sed -n 's/^#define CAI_VERSION_STRING "\(.*\)"/\1/p' "$REPO/src/common/version.h")
 [ -n "$version" ] || die "no CAI_VERSION_STRING in src/common/version.h"
-mk() { make -s --no-print-directory -C "$REPO" BUILD="$CAI_BUILD" -o "$CAI_BUILD/cai" -o "$CAI_BUILD/libcai.a" "$@"; }
+mk() { make -s --no-print-directory -C "$REPO" BUILD="$CAI_BUILD" -o "$CAI_BUILD/cai" -o "$CAI_BUILD/cai-mpi" -o "$CAI_BUILD/libcai.a" "$@"; }
 
 D=$W/root
 mk install DESTDIR="$D" PREFIX=/usr >"$W/install.log" 2>&1 || { cat "$W/install.log"; die "make install"; }
-for f in usr/bin/cai usr/share/man/man1/cai.1 usr/lib/libcai.a usr/lib/pkgconfig/cai.pc \
+for f in usr/bin/cai usr/bin/cai-mpi usr/share/man/man1/cai.1 usr/lib/libcai.a usr/lib/pkgconfig/cai.pc \
          usr/include/cai/common/err.h usr/include/cai/common/version.h usr/include/cai/model/model.h \
          usr/include/cai/pipeline/stages.h usr/include/cai/store/store.h usr/include/cai/data/manifest.h; do
   [ -f "$D/$f" ] || die "missing $f after make install"

@@ -19,8 +19,11 @@ cl=$(cd "$REPO" && dpkg-parsechangelog -S Version)
 
 make -s --no-print-directory -C "$REPO" deb DEB_DIR="$W/deb" >"$W/build.log" 2>&1 \
   || { tail -30 "$W/build.log"; die "make deb"; }
-deb=$W/deb/cai_${version}_amd64.deb dev=$W/deb/libcai-dev_${version}_amd64.deb
-[ -f "$deb" ] && [ -f "$dev" ] || die "expected $deb and $dev; got: $(ls "$W/deb")"
+deb=$W/deb/cai_${version}_amd64.deb dev=$W/deb/libcai-dev_${version}_amd64.deb mpi=$W/deb/cai-mpi_${version}_amd64.deb
+[ -f "$deb" ] && [ -f "$dev" ] && [ -f "$mpi" ] || die "expected $deb, $mpi and $dev; got: $(ls "$W/deb")"
+dpkg-deb -f "$mpi" Depends | grep -q libopenmpi || die "cai-mpi Depends lacks libopenmpi: $(dpkg-deb -f "$mpi" Depends)"
+! dpkg-deb -f "$deb" Depends | grep -q mpi || die "cai (not cai-mpi) depends on MPI: $(dpkg-deb -f "$deb" Depends)"
+dpkg-deb -c "$mpi" | grep -q ' ./usr/bin/cai-mpi$' || die "no usr/bin/cai-mpi in cai-mpi"
 depends=$(dpkg-deb -f "$deb" Depends)
 for lib in libdnnl libcurl libcjson1 libcfitsio libssl3 libc6; do
   [[ "$depends" == *"$lib"* ]] || die "Depends lacks $lib (not from shlibs?): $depends"
