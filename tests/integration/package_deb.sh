@@ -23,7 +23,8 @@ deb=$W/deb/cai_${version}_amd64.deb dev=$W/deb/libcai-dev_${version}_amd64.deb m
 [ -f "$deb" ] && [ -f "$dev" ] && [ -f "$mpi" ] || die "expected $deb, $mpi and $dev; got: $(ls "$W/deb")"
 dpkg-deb -f "$mpi" Depends | grep -q libopenmpi || die "cai-mpi Depends lacks libopenmpi: $(dpkg-deb -f "$mpi" Depends)"
 ! dpkg-deb -f "$deb" Depends | grep -q mpi || die "cai (not cai-mpi) depends on MPI: $(dpkg-deb -f "$deb" Depends)"
-dpkg-deb -c "$mpi" | grep -q ' ./usr/bin/cai-mpi$' || die "no usr/bin/cai-mpi in cai-mpi"
+dpkg-deb -c "$mpi" > "$W/mpi.list"
+grep -q ' ./usr/bin/cai-mpi$' "$W/mpi.list" || die "no usr/bin/cai-mpi in cai-mpi: $(cat "$W/mpi.list")"
 depends=$(dpkg-deb -f "$deb" Depends)
 for lib in libdnnl libcurl libcjson1 libcfitsio libssl3 libc6; do
   [[ "$depends" == *"$lib"* ]] || die "Depends lacks $lib (not from shlibs?): $depends"
