@@ -38,6 +38,9 @@ static double jnum(const cJSON *o, const char *k) {
 }
 
 static void report(const cai_local_result *r, const cJSON *sum, const char *store) {
+    /* "s3://" (named buckets as they are) + "/" + bucket would print "s3:///bucket/...": no separator then. */
+    size_t sl = strlen(store);
+    const char *sep = sl && store[sl - 1] == '/' ? "" : "/";
     printf("\n== cai run report ==\n");
     printf("ranks:        %d (%d run, %d already complete, %d failed)\n", r->ranks, r->ranks_run, r->ranks_skipped,
            r->ranks_failed);
@@ -54,12 +57,12 @@ static void report(const cai_local_result *r, const cJSON *sum, const char *stor
         const cJSON *fits = cJSON_GetObjectItemCaseSensitive(cat, "fits");
         const cJSON *csv = cJSON_GetObjectItemCaseSensitive(cat, "csv");
         if (cJSON_IsString(b) && cJSON_IsString(fits)) {
-            printf("catalog:      %s/%s/%s\n", store, b->valuestring, fits->valuestring);
-            printf("              %s/%s/%s\n", store, b->valuestring, csv->valuestring);
+            printf("catalog:      %s%s%s/%s\n", store, sep, b->valuestring, fits->valuestring);
+            printf("              %s%s%s/%s\n", store, sep, b->valuestring, csv->valuestring);
         }
         const cJSON *rp = cJSON_GetObjectItemCaseSensitive(sum, "result_path");
         if (cJSON_IsString(b) && cJSON_IsString(rp))
-            printf("summary:      %s/%s/%s/summary.json\n", store, b->valuestring, rp->valuestring);
+            printf("summary:      %s%s%s/%s/summary.json\n", store, sep, b->valuestring, rp->valuestring);
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(sum, "metrics");
         if (cJSON_IsObject(m)) {
             printf("metrics:      n=%.0f  MAE=%.4f  MSE=%.5f  bias=%.4f  sigma_NMAD=%.4f  R2=%.3f  outliers(|dz|>0.05)=%.1f%%\n",
@@ -94,14 +97,20 @@ int cmd_run(int argc, char **argv) {
     optind = 1;
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         switch (c) {
-        case 's': o.store_url = optarg; break;
+        case 's':
+            if (cai_arg_path("run", "--store", optarg)) return 2;
+            o.store_url = optarg;
+            break;
         case 'P':
             if (cai_arg_int32("run", "--workers", optarg, 1, 4096, &o.workers)) return 2;
             break;
         case 't':
             if (cai_arg_int32("run", "--threads", optarg, 1, 1024, &o.threads)) return 2;
             break;
-        case 'w': o.weights = optarg; break;
+        case 'w':
+            if (cai_arg_path("run", "--weights", optarg)) return 2;
+            o.weights = optarg;
+            break;
         case 'p':
             if (cai_precision_parse(optarg, &o.precision)) {
                 fprintf(stderr, "cai run: --precision: expected fp32 or int8, got \"%s\"\n", optarg);

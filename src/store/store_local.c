@@ -37,7 +37,9 @@ static int check_segments(const char *what, const char *s, int allow_trailing_sl
         return cai_seterr(err, CAI_EARG, "store: empty %s", what);
     }
     if (s[0] == '/') return cai_seterr(err, CAI_EARG, "store: %s '%s' is absolute (keys are relative)", what, s);
-    if (n > 1024) return cai_seterr(err, CAI_EARG, "store: %s is longer than 1024 bytes", what);
+    if (n > CAI_STORE_MAX_KEY)
+        return cai_seterr(err, CAI_EARG, "store: %s is longer than %d bytes", what, CAI_STORE_MAX_KEY);
+    int segs = 0;
     if (s[n - 1] == '/' && !allow_trailing_slash)
         return cai_seterr(err, CAI_EARG, "store: %s '%s' ends with '/'", what, s);
     const char *p = s;
@@ -51,6 +53,8 @@ static int check_segments(const char *what, const char *s, int allow_trailing_sl
         for (size_t i = 0; i < len; i++)
             if ((unsigned char)p[i] < 0x20)
                 return cai_seterr(err, CAI_EARG, "store: %s has a control character", what);
+        if (++segs > CAI_STORE_MAX_SEGMENTS)
+            return cai_seterr(err, CAI_EARG, "store: %s has more than %d path segments", what, CAI_STORE_MAX_SEGMENTS);
         if (!e) break;
         p = e + 1;
     }
@@ -380,7 +384,7 @@ static int is_tmp_name(const char *name) {
 }
 
 static int walk(const char *dirpath, const char *keypfx, const char *prefix, list_acc *a, int depth, cai_err *err) {
-    if (depth > 64) return cai_seterr(err, CAI_EIO, "store: %s: directories nested too deep", dirpath);
+    if (depth > CAI_STORE_MAX_SEGMENTS) return cai_seterr(err, CAI_EIO, "store: %s: directories nested too deep", dirpath);
     /* Prune: descend only if this directory's key prefix is compatible with the wanted prefix. */
     size_t kp = strlen(keypfx), pp = strlen(prefix);
     size_t m = kp < pp ? kp : pp;
