@@ -1,5 +1,5 @@
 /* cmd_run.c — `cai run PAYLOAD.json [--store DIR] [--workers P] [--threads T] [--weights W] [--resume]
- * [--precision fp32|int8]`: Initialize → ranks on a pool of worker processes → Summarize (local engine),
+ * [--precision fp32|int8] [--rank-timeout S]`: Initialize → ranks on a pool of worker processes → Summarize (local engine),
  * then a short report. */
 #include <errno.h>
 #include <getopt.h>
@@ -28,6 +28,8 @@ static void usage(FILE *f) {
             "  --threads T          threads per worker (default: cores / workers)\n"
             "  --precision P        fp32 (default) or int8\n"
             "  --resume             skip ranks whose record and predictions are complete and valid\n"
+            "  --rank-timeout S     kill a worker whose rank runs longer than S seconds and fail that rank\n"
+            "                       (0: never; default: 300 s + the rank's galaxies at 2 galaxies/s)\n"
             "  --progress           force the progress bar;  --no-progress: plain lines\n"
             "  -q, --quiet          no per-rank lines\n");
 }
@@ -86,6 +88,7 @@ int cmd_run(int argc, char **argv) {
                                          {"weights", required_argument, 0, 'w'},
                                          {"precision", required_argument, 0, 'p'},
                                          {"resume", no_argument, 0, 'r'},
+                                         {"rank-timeout", required_argument, 0, 'T'},
                                          {"progress", no_argument, 0, 'B'},
                                          {"no-progress", no_argument, 0, 'N'},
                                          {"quiet", no_argument, 0, 'q'},
@@ -119,6 +122,13 @@ int cmd_run(int argc, char **argv) {
             o.precision_set = 1;
             break;
         case 'r': o.resume = 1; break;
+        case 'T': {
+            int64_t secs;
+            if (cai_arg_int("run", "--rank-timeout", optarg, 0, 30LL * 86400, &secs)) return 2;
+            o.rank_timeout = (double)secs;
+            o.rank_timeout_set = 1;
+            break;
+        }
         case 'B': o.progress = 1; break;
         case 'N': o.progress = 0; break;
         case 'q': o.quiet = 1; break;
