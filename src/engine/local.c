@@ -159,20 +159,25 @@ static void progress_show(progress *p, const char *line) {
  * so each rank gets a deadline; past it the worker is killed and the rank fails naming the timeout. Default:
  * CAI_RANK_TIMEOUT_BASE seconds (model load, a slow disk) plus the rank's galaxies at a conservative
  * CAI_RANK_TIMEOUT_RATE galaxies/s, far below any measured rate (BENCHMARKS.md), so a slow machine is never
- * mistaken for a stuck one. Galaxies come from the manifest, else from the partitions' sizes (one image is
- * 5x32x32 float32 = 20 KiB). `--rank-timeout S` sets it for every rank; 0 turns it off. */
+ * mistaken for a stuck one. Galaxies come from the manifest, else from the partitions' sizes on a local store
+ * (one image is 5x32x32 float32 = 20 KiB; a stat is free), else (S3 without a manifest, where a HEAD per
+ * partition would delay the start) CAI_UNKNOWN_PART_GALAXIES per partition, a 1 GB seed partition.
+ * `--rank-timeout S` sets it for every rank; 0 turns it off. */
 #define CAI_RANK_TIMEOUT_BASE 300.0
 #define CAI_RANK_TIMEOUT_RATE 2.0
 #define CAI_GALAXY_BYTES 20480.0
+#define CAI_UNKNOWN_PART_GALAXIES 50000.0
 
 static double rank_timeout(cai_store *st, const cai_job *j, double given) {
     if (given >= 0) return given;
     double galaxies = 0;
+    int remote = !strncmp(st->url, "s3://", 5);
     for (size_t k = 0; k < j->nkeys; k++) {
         uint64_t size = 0;
         if (j->expected && j->expected[k] >= 0) galaxies += (double)j->expected[k];
-        else if (cai_store_head(st, j->data_bucket, j->keys[k], &size, NULL) == CAI_OK)
+        else if (!remote && cai_store_head(st, j->data_bucket, j->keys[k], &size, NULL) == CAI_OK)
             galaxies += (double)size / CAI_GALAXY_BYTES;
+        else galaxies += CAI_UNKNOWN_PART_GALAXIES;
     }
     return CAI_RANK_TIMEOUT_BASE + galaxies / CAI_RANK_TIMEOUT_RATE;
 }

@@ -29,4 +29,11 @@ rm "$D/2.safetensors"; mv keep2 "$D/2.safetensors"
 # Without a manifest (the partitions come from a listing) a FIFO is still listed and refused, not skipped.
 rm "$D/manifest.jsonl"; mv "$D/2.safetensors" keep2; mkfifo "$D/2.safetensors"
 run_bad 2.safetensors "a FIFO"
+# A FIFO or a device as the weights path: refused at once, not a hang or an endless read.
+mkfifo wfifo
+for wp in wfifo /dev/zero; do
+  rc=0; timeout 60 "$CAI" run payload.json --store store --weights "$wp" --workers 1 --no-progress >out.txt 2>err.txt || rc=$?
+  [ $rc -ne 124 ] || die "--weights $wp: the run hung"
+  [ $rc -ne 0 ] && grep -q "not a regular file" err.txt || { cat err.txt; die "--weights $wp: exit $rc"; }
+done
 echo "faults_store_special: ok"
