@@ -308,8 +308,9 @@ static int l_head(cai_store *s, const char *bucket, const char *key, uint64_t *s
     int rc = open_parent(ls, bucket, key, 0, rel, sizeof rel, &dfd, &last, err);
     if (rc) return rc;
     struct stat st;
-    if (fstatat(dfd, last, &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISLNK(st.st_mode)) {
-        rc = seg_kind_err(ls, dfd, last, bucket, key, S_ISLNK(st.st_mode) ? ELOOP : errno, err);
+    int e = fstatat(dfd, last, &st, AT_SYMLINK_NOFOLLOW) != 0 ? errno : S_ISLNK(st.st_mode) ? ELOOP : 0;
+    if (e) {
+        rc = seg_kind_err(ls, dfd, last, bucket, key, e, err);
         close(dfd);
         return rc;
     }
