@@ -50,6 +50,7 @@ static const char *const names[CAI_ECODE_COUNT] = {
     [CAI_EINCOMPLETE] = "incomplete results",
     [CAI_EDNNL] = "oneDNN error",
     [CAI_EINTERNAL] = "internal error",
+    [CAI_ES3_RETRY] = "S3 error (retryable)",
 };
 
 const char *cai_strerror(cai_code code) {

@@ -25,6 +25,7 @@ typedef enum {
     CAI_EINCOMPLETE, /* completeness check failed: missing/duplicated predictions or failed ranks */
     CAI_EDNNL,       /* oneDNN returned an error */
     CAI_EINTERNAL,   /* a bug: an invariant did not hold */
+    CAI_ES3_RETRY,   /* S3 kept answering a retryable error (throttling, 5xx) until the retries ran out */
     CAI_ECODE_COUNT
 } cai_code;
 

@@ -450,7 +450,10 @@ static int s3_perform(s3_store *s, const s3_req *q, s3_resp *r, long ok_extra, c
                 backoff(s, attempt);
                 continue;
             }
-            rc = cai_seterr(err, CAI_ENET, "%s: %s failed after %d attempt%s: %s (curl %d%s%s)", where, q->op,
+            /* A transport error curl will not get past by retrying (a certificate that does not verify, an
+             * unsupported protocol, a malformed URL) is permanent: not CAI_ENET, which the state machine retries. */
+            rc = cai_seterr(err, transport_retryable(cc) ? CAI_ENET : CAI_ES3,
+                            "%s: %s failed after %d attempt%s: %s (curl %d%s%s)", where, q->op,
                             attempt, attempt == 1 ? "" : "s", curl_easy_strerror(cc), (int)cc,
                             curl_msg[0] ? ": " : "", curl_msg);
             break;

@@ -5,7 +5,8 @@
 #   worker: ranks -> records; a bad job -> /error naming the partition, and the loop goes on; an event too
 #     close to its deadline -> not started, nothing written; a deadline mid-rank -> stops between partitions,
 #     reports the unfinished ones; weights loaded once for all events
-#   summarize: the Initialize answer -> combined_data.json
+#   summarize: the Initialize answer -> combined_data.json; an incomplete run -> an answer with complete=false,
+#     the complete ranks' outputs and each failed rank's cause (from the Map's ResultWriter) in summary.json
 #   init errors (missing weights, bad CAI_STAGE) -> /init/error; protocol errors (bad request id, oversized
 #     event) -> the runtime stops instead of guessing.
 set -euo pipefail
@@ -162,6 +163,52 @@ e = r["errors"]["s-bad"]
 assert e["type"] == "CAI.BadPayload" and "result_path" in e["body"]["errorMessage"], e
 '
 echo "ok: summarize: combined_data.json from both ranks; an event without result_path -> /error"
+
+# ---- Summarize over an incomplete run (rank 1 failed: no record). It must answer, not fail: the outputs of
+# rank 0 are written, "complete": false sends the state machine to its Incomplete state, and summary.json
+# carries each failed rank's cause from the Map's ResultWriter files (or the Map's own error, after Catch).
+rm "$STORE/results/runs/1/1.json"
+python3 - "$W" <<'EOF'
+import json, os, sys
+W = sys.argv[1]
+a = json.load(open(W + "/init.rec.json"))["responses"]["init-ok"]
+jobs = json.load(open(W + "/jobs.json"))
+d = W + "/store/results/runs/1/cai-map-runs/run-x"
+os.makedirs(d, exist_ok=True)
+cause = json.dumps({"errorMessage": "worker: rank 1: s3://data/parts/9.pt: GET failed: NoSuchKey (404)",
+                    "errorType": "CAI.NotFound"})
+failed = [{"ExecutionArn": "arn:aws:states:us-east-1:123456789012:execution:x/y:1", "Input": json.dumps(jobs[1]),
+           "Error": "CAI.NotFound", "Cause": cause, "Status": "FAILED"}]
+json.dump(failed, open(d + "/FAILED_0.json", "w"))
+json.dump({"DestinationBucket": "results", "ResultFiles": {"FAILED": [{"Key": "runs/1/cai-map-runs/run-x/FAILED_0.json",
+           "Size": os.path.getsize(d + "/FAILED_0.json")}], "PENDING": [], "SUCCEEDED": []}},
+          open(d + "/manifest.json", "w"))
+a1 = dict(a, map={"MapRunArn": "arn:aws:states:us-east-1:123456789012:mapRun:x/y:z",
+                  "ResultWriterDetails": {"Bucket": "results", "Key": "runs/1/cai-map-runs/run-x/manifest.json"}})
+a2 = dict(a, map={"Error": "States.ExceedToleratedFailureThreshold", "Cause": "The specified tolerated failure threshold was exceeded"})
+json.dump([{"id": "s-inc", "event": a1}], open(W + "/ev-s2.json", "w"))
+json.dump([{"id": "s-maperr", "event": a2}], open(W + "/ev-s3.json", "w"))
+EOF
+run_fn sum2 "$W/ev-s2.json" "${BASE[@]}" CAI_STAGE=summarize -- --max-events 1
+check sum2 '
+assert not r["errors"], r["errors"]
+a = r["responses"]["s-inc"]
+assert a["complete"] is False and a["error"] == "CAI.Incomplete" and a["failed_ranks"] == 1, a
+assert "failed rank" in a["cause"], a
+s = json.load(open(W + "/store/results/runs/1/summary.json"))
+f = [x for x in s["failed_ranks"] if x["rank"] == 1]
+assert len(f) == 1 and f[0]["error"] == "CAI.NotFound" and "9.pt" in f[0]["cause"], s["failed_ranks"]
+combined = json.load(open(W + "/store/results/runs/1/combined_data.json"))
+assert [x["rank"] for x in combined] == [0], combined
+'
+run_fn sum3 "$W/ev-s3.json" "${BASE[@]}" CAI_STAGE=summarize -- --max-events 1
+check sum3 '
+a = r["responses"]["s-maperr"]
+assert a["complete"] is False and a["error"] == "CAI.Incomplete", a
+s = json.load(open(W + "/store/results/runs/1/summary.json"))
+assert s["map_error"]["error"] == "States.ExceedToleratedFailureThreshold", s.get("map_error")
+'
+echo "ok: summarize over a failed rank: answers complete=false, writes rank 0's outputs, summary.json names rank 1's cause"
 
 # ---- Scale: Initialize over 100,000 partitions (listed by a manifest). The answer must stay tiny whatever
 # the count; the 100,000 jobs go to jobs.jsonl for the Distributed Map's ItemReader.
