@@ -614,6 +614,16 @@ static int do_resume(opts *o) {
     char *in = cJSON_PrintUnformatted(input);
     cJSON_Delete(input);
     if (!in) return fprintf(stderr, "cai aws run: out of memory\n"), 1;
+    /* A recognisable execution name: resume-<UTC time>-<pid> (unless --name). */
+    char nm[80];
+    if (!o->name) {
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        snprintf(nm, sizeof nm, "resume-%04d%02d%02dT%02d%02d%02dZ-%ld", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                 tm.tm_hour, tm.tm_min, tm.tm_sec, (long)getpid());
+        o->name = nm;
+    }
     int r = start_and_follow(o, sm, in);
     free(in);
     return r;
