@@ -14,7 +14,17 @@
 /* The number N of a partition file name "N.pt" / "N.safetensors" (no directory); -1 if not one. */
 int cai_partition_number(const char *base, uint64_t *num);
 
-/* Read <bucket>/<result_path>/jobs.jsonl back into a JSON array of job items (caller frees). */
+/* Read <bucket>/<result_path>/jobs.jsonl back into a JSON array of job items (caller frees), each with its
+ * DATA_PATH in full (lines that reference their keys are resolved, see below). */
 int cai_jobs_read(cai_store *st, const char *bucket, const char *result_path, cJSON **jobs_out, cai_err *err);
+
+/* Job lines are bounded: each is a Step Functions child execution's input, limited to 256 KiB. A rank whose
+ * line would pass CAI_JOB_LINE_MAX bytes (10,000+ partitions) gets its keys (DATA_PATH, and
+ * CAI_PARTITION_GALAXIES) in <result_path>/jobs/<rank>.json instead, and its line names them:
+ * "CAI_DATA_PATH_REF": {"key": K, "count": N, "first": FIRST_KEY, "last": LAST_KEY} (no DATA_PATH).
+ * cai_job_resolve returns a copy of such a job with the keys back in (reading K from S3_BUCKET, checking
+ * count); a job without a reference is copied as it is. */
+#define CAI_JOB_LINE_MAX (192u * 1024)
+int cai_job_resolve(cai_store *st, const cJSON *job, cJSON **out, cai_err *err);
 
 #endif
