@@ -51,6 +51,46 @@ assert n >= 12, "expected the per-function statements, found %d" % n
 print("ok: %d IAM statements, none with a wildcard action" % n)
 EOF
 
+# 2b. The deployer policy in docs/aws.md (what the person running `cai aws` needs), parsed and checked.
+python3 - docs/aws.md "$T" <<'EOF' || fail "deployer policy in docs/aws.md"
+import json, re, sys
+from cfnlint.decode import decode
+doc = open(sys.argv[1]).read()
+sec = doc[doc.index("### What the deployer needs"):]
+pol = json.loads(re.search(r"```json\n(.*?)\n```", sec, re.S).group(1))
+allowed = {}
+for st in pol["Statement"]:
+    assert st["Effect"] == "Allow", st
+    acts = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+    res = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+    for a in acts:
+        assert a != "*" and not a.endswith(":*"), "wildcard action " + a
+        if "*" in res:
+            assert a in ("lambda:GetAccountSettings", "cloudformation:ValidateTemplate"), "Resource * for " + a
+        if a == "iam:PassRole":
+            svc = st["Condition"]["StringEquals"]["iam:PassedToService"]
+            assert sorted(svc) == ["lambda.amazonaws.com", "states.amazonaws.com"], svc
+        allowed.setdefault(a, []).extend(res)
+# What `cai aws` calls (src/cli/cmd_aws.c, src/engine/aws.c) and what the template's resources need.
+need = ["cloudformation:DescribeStacks", "cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet",
+        "cloudformation:DescribeChangeSet", "cloudformation:DescribeStackResources", "cloudformation:GetTemplateSummary",
+        "lambda:GetAccountSettings", "states:StartExecution", "states:DescribeExecution", "states:ListMapRuns",
+        "states:DescribeMapRun", "logs:FilterLogEvents", "s3:GetObject", "s3:PutObject", "s3:ListBucket",
+        "iam:PassRole", "iam:CreateRole", "iam:PutRolePolicy"]
+tpl, _ = decode(sys.argv[2])
+types = {r["Type"] for r in tpl["Resources"].values()}
+for t in types:
+    need += {"AWS::Lambda::Function": ["lambda:CreateFunction", "lambda:UpdateFunctionCode",
+                                       "lambda:UpdateFunctionConfiguration", "lambda:PutFunctionConcurrency"],
+             "AWS::StepFunctions::StateMachine": ["states:CreateStateMachine", "states:UpdateStateMachine"],
+             "AWS::Logs::LogGroup": ["logs:CreateLogGroup", "logs:PutRetentionPolicy"],
+             "AWS::IAM::Role": ["iam:CreateRole", "iam:PutRolePolicy"]}[t]
+missing = sorted(set(a for a in need if a not in allowed))
+assert not missing, "the deployer policy lacks " + ", ".join(missing)
+print("ok: deployer policy: %d statements, no wildcard action, PassRole only to Lambda/Step Functions, covers %d needed actions"
+      % (len(pol["Statement"]), len(set(need))))
+EOF
+
 # 3. asl-validator on the definition with sample substitutions, and a mutation it must catch.
 subst() {
   sed -e 's/\${MaxConcurrency}/1000/; s/\${ToleratedFailurePercentage}/5.0/; s/\${AWS::Partition}/aws/g' \
@@ -118,6 +158,12 @@ mc, rc = int(P["MaxConcurrency"]["Default"]), int(P["WorkerReservedConcurrency"]
 assert 0 < mc <= 100 and mc <= rc, (mc, rc)
 w = tpl["Resources"]["WorkerFunction"]["Properties"]
 assert "ReservedConcurrentExecutions" in w, "the worker needs ReservedConcurrentExecutions"
+import re
+src = open("src/cli/cmd_aws.c").read()
+for macro, key in (("TPL_MAX_CONCURRENCY", "MaxConcurrency"), ("TPL_WORKER_RESERVED", "WorkerReservedConcurrency"),
+                   ("TPL_MEMORY_MB", "MemorySize")):
+    v = int(re.search(r"#define %s (\d+)" % macro, src).group(1))
+    assert v == int(P[key]["Default"]), "cmd_aws.c's %s (%d) differs from the template's %s default" % (macro, v, key)
 print("ok: defaults: MemorySize %s MB, MaxConcurrency %d, WorkerReservedConcurrency %d" % (P["MemorySize"]["Default"], mc, rc))
 EOF
 
