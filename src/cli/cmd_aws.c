@@ -209,20 +209,42 @@ static void rm_tree_shallow(const char *dir, const char *const *names) {
     rmdir(dir);
 }
 
-/* The stack as CloudFormation knows it: Stacks[0] of describe-stacks over all stacks (so that a missing stack
- * is not an error the CLI prints), or NULL when there is none (or only a deleted one). */
+/* The stack as CloudFormation knows it (Stacks[0] of describe-stacks --stack-name, which the deployer policy
+ * allows on the stack alone), or NULL when there is none. "does not exist" is the CLI's answer for a first
+ * deploy: kept off the terminal; any other failure is reported. */
 static cJSON *stack_find(opts *o, cai_err *err) {
-    const char *args[] = {"cloudformation", "describe-stacks", NULL};
-    cJSON *all = NULL;
-    if (cai_aws_run(&o->aws, args, &all, err)) return NULL;
-    cJSON *found = NULL, *s;
-    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(all, "Stacks")) {
-        const char *n = jstr(s, "StackName"), *st = jstr(s, "StackStatus");
-        if (n && !strcmp(n, o->stack) && !(st && !strcmp(st, "DELETE_COMPLETE"))) {
-            found = cJSON_Duplicate(s, 1);
-            break;
-        }
+    char ep[4096];
+    snprintf(ep, sizeof ep, "%s/cai-aws-stderr.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    int fd = mkstemp(ep);
+    if (fd < 0) {
+        cai_seterr(err, CAI_EIO, "mkstemp: %s", strerror(errno));
+        return NULL;
     }
+    close(fd);
+    cai_aws q = o->aws;
+    q.stderr_path = ep;
+    const char *args[] = {"cloudformation", "describe-stacks", "--stack-name", o->stack, NULL};
+    cJSON *all = NULL;
+    cai_err e = {0};
+    int rc = cai_aws_run(&q, args, &all, &e);
+    char *msg = NULL;
+    size_t ml = 0;
+    cai_err re = {0};
+    if (rc) cai_read_file(ep, &msg, &ml, &re);
+    unlink(ep);
+    if (rc) {
+        int absent = msg && strstr(msg, "does not exist");
+        if (!absent) {
+            if (msg) fputs(msg, stderr);
+            *err = e;
+        }
+        free(msg);
+        return NULL;
+    }
+    cJSON *found = NULL;
+    const cJSON *s = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(all, "Stacks"), 0);
+    const char *st = jstr(s, "StackStatus");
+    if (s && !(st && !strcmp(st, "DELETE_COMPLETE"))) found = cJSON_Duplicate(s, 1);
     cJSON_Delete(all);
     return found;
 }

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,8 @@ int cai_aws_run(const cai_aws *a, const char *const *args, cJSON **out, cai_err 
     }
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
+    if (a->stderr_path)
+        posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, a->stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (out) {
         posix_spawn_file_actions_adddup2(&fa, pfd[1], STDOUT_FILENO);
         posix_spawn_file_actions_addclose(&fa, pfd[0]);

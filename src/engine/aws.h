@@ -18,6 +18,7 @@ typedef struct {
     const char *endpoint_url; /* --endpoint-url (moto, LocalStack); NULL: AWS */
     const char *region;       /* --region; NULL: the CLI's own configuration */
     const char *profile;      /* --profile; NULL: the CLI's own (AWS_PROFILE or default) */
+    const char *stderr_path;  /* NULL: the CLI's stderr passes through; else it goes to this file */
 } cai_aws;
 
 /* Run `aws [--endpoint-url E] [--region R] --output json ARGS...` with stderr passed through. With out,
