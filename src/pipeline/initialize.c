@@ -143,6 +143,9 @@ static cJSON *str_or_null(const cJSON *v) { return v ? cJSON_Duplicate(v, 1) : c
 
 static int job_line_ref(cai_store *st, const cai_payload *p, const cJSON *j, const char *rank, char **line,
                         cai_err *err);
+/* The per-partition fields of a job, which grow with its partition count: what a job-line reference moves
+ * out of the line (DATA_PATH first: it sets the count). */
+static const char *const ref_fields[] = {"DATA_PATH", "CAI_PARTITION_GALAXIES", "CAI_PARTITION_MANIFEST"};
 
 int cai_initialize(cai_store *st, const char *payload_json, size_t len, cJSON **jobs_out, cai_err *err) {
     return cai_initialize_run(st, payload_json, len, NULL, jobs_out, err);
@@ -333,9 +336,10 @@ static int job_line_ref(cai_store *st, const cai_payload *p, const cJSON *j, con
                         cai_err *err) {
     const cJSON *dp = cJSON_GetObjectItemCaseSensitive(j, "DATA_PATH");
     cJSON *keys = cJSON_CreateObject();
-    cJSON_AddItemToObject(keys, "DATA_PATH", cJSON_Duplicate(dp, 1));
-    const cJSON *gl = cJSON_GetObjectItemCaseSensitive(j, "CAI_PARTITION_GALAXIES");
-    if (gl) cJSON_AddItemToObject(keys, "CAI_PARTITION_GALAXIES", cJSON_Duplicate(gl, 1));
+    for (size_t i = 0; i < sizeof ref_fields / sizeof ref_fields[0]; i++) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, ref_fields[i]);
+        if (f) cJSON_AddItemToObject(keys, ref_fields[i], cJSON_Duplicate(f, 1));
+    }
     char *txt = cJSON_PrintUnformatted(keys);
     cJSON_Delete(keys);
     char key[2100];
@@ -344,8 +348,8 @@ static int job_line_ref(cai_store *st, const cai_payload *p, const cJSON *j, con
     free(txt);
     if (rc) return rc;
     cJSON *l = cJSON_Duplicate(j, 1);
-    cJSON_DeleteItemFromObjectCaseSensitive(l, "DATA_PATH");
-    cJSON_DeleteItemFromObjectCaseSensitive(l, "CAI_PARTITION_GALAXIES");
+    for (size_t i = 0; i < sizeof ref_fields / sizeof ref_fields[0]; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(l, ref_fields[i]);
     cJSON *ref = cJSON_AddObjectToObject(l, "CAI_DATA_PATH_REF");
     int n = cJSON_GetArraySize(dp);
     cJSON_AddStringToObject(ref, "key", key);
@@ -375,17 +379,23 @@ int cai_job_resolve(cai_store *st, const cJSON *job, cJSON **out, cai_err *err) 
     cJSON *keys = n <= JOB_REF_CAP ? cJSON_ParseWithLength((const char *)d, n) : NULL;
     free(d);
     const cJSON *dp = cJSON_GetObjectItemCaseSensitive(keys, "DATA_PATH");
-    const cJSON *gl = cJSON_GetObjectItemCaseSensitive(keys, "CAI_PARTITION_GALAXIES");
-    if (!cJSON_IsArray(dp) || cJSON_GetArraySize(dp) != (int)c->valuedouble ||
-        (gl && (!cJSON_IsArray(gl) || cJSON_GetArraySize(gl) != cJSON_GetArraySize(dp)))) {
+    int bad = !cJSON_IsArray(dp) || cJSON_GetArraySize(dp) != (int)c->valuedouble;
+    for (size_t i = 1; !bad && i < sizeof ref_fields / sizeof ref_fields[0]; i++) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(keys, ref_fields[i]);
+        bad = f && (!cJSON_IsArray(f) || cJSON_GetArraySize(f) != cJSON_GetArraySize(dp));
+    }
+    if (bad) {
         cJSON_Delete(keys);
         return cai_seterr(err, CAI_EFORMAT, "s3://%s/%s: expected {\"DATA_PATH\": [%.0f keys], ...} (the rank's key list)",
                           b->valuestring, k->valuestring, c->valuedouble);
     }
     cJSON *full = cJSON_Duplicate(job, 1);
     cJSON_DeleteItemFromObjectCaseSensitive(full, "CAI_DATA_PATH_REF");
-    cJSON_AddItemToObject(full, "DATA_PATH", cJSON_Duplicate(dp, 1));
-    if (gl) cJSON_AddItemToObject(full, "CAI_PARTITION_GALAXIES", cJSON_Duplicate(gl, 1));
+    for (size_t i = 0; i < sizeof ref_fields / sizeof ref_fields[0]; i++) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(keys, ref_fields[i]);
+        cJSON_DeleteItemFromObjectCaseSensitive(full, ref_fields[i]);
+        if (f) cJSON_AddItemToObject(full, ref_fields[i], cJSON_Duplicate(f, 1));
+    }
     cJSON_Delete(keys);
     *out = full;
     return 0;

@@ -23,8 +23,8 @@ int cai_outputs_invalidate(cai_store *st, const char *bucket, const char *result
 int cai_jobs_read(cai_store *st, const char *bucket, const char *result_path, cJSON **jobs_out, cai_err *err);
 
 /* Job lines are bounded: each is a Step Functions child execution's input, limited to 256 KiB. A rank whose
- * line would pass CAI_JOB_LINE_MAX bytes (10,000+ partitions) gets its keys (DATA_PATH, and
- * CAI_PARTITION_GALAXIES) in <result_path>/jobs/<rank>.json instead, and its line names them:
+ * line would pass CAI_JOB_LINE_MAX bytes (a few thousand partitions) gets its per-partition fields (DATA_PATH,
+ * CAI_PARTITION_GALAXIES, CAI_PARTITION_MANIFEST) in <result_path>/jobs/<rank>.json instead, and its line names them:
  * "CAI_DATA_PATH_REF": {"key": K, "count": N, "first": FIRST_KEY, "last": LAST_KEY} (no DATA_PATH).
  * cai_job_resolve returns a copy of such a job with the keys back in (reading K from S3_BUCKET, checking
  * count); a job without a reference is copied as it is. */
