@@ -21,6 +21,10 @@ int cai_arg_double(const char *cmd, const char *flag, const char *s, double lo, 
 /* Parse a Lambda architecture: "x86_64" (or "x86") or "arm64". */
 int cai_arg_arch(const char *cmd, const char *s, cai_arch *out);
 
+/* A path-like value (--store, --weights, --job): refuse one that looks like a flag ("--store -q" would
+ * otherwise create a directory "-q"). Prints the message and returns -1; "-" alone is allowed (stdin). */
+int cai_arg_path(const char *cmd, const char *flag, const char *s);
+
 /* Parse a partition format name: "shard" (CAI shard) or "pt" (the seed's torch layout). */
 int cai_arg_format(const char *cmd, const char *s, cai_part_format *out);
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "args.h"
 #include "commands.h"
 #include "common/err.h"
 #include "pipeline/stages.h"
@@ -16,7 +17,10 @@ int cmd_summarize(int argc, char **argv) {
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 's': store = optarg; break;
+        case 's':
+            if (cai_arg_path("summarize", "--store", optarg)) return 2;
+            store = optarg;
+            break;
         case 'h':
             printf(
                 "usage: cai summarize [--store DIR|s3://...] BUCKET RESULT_PATH\n\n"

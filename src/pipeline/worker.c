@@ -18,6 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../common/util.h"
@@ -73,7 +76,7 @@ static void fetch_wait(fetch_job *f) {
 
 static int is_s3(cai_store *st) { return st && st->url && !strncmp(st->url, "s3://", 5); }
 
-int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJSON **record_out, cai_err *err) {
+static int worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJSON **record_out, cai_err *err) {
     if (record_out) *record_out = NULL;
     cai_worker_opts defaults = {0};
     if (!o) o = &defaults;
@@ -432,5 +435,16 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
         rc = CAI_OK;
     }
     cai_job_free(&j);
+    return rc;
+}
+
+/* A job line whose keys did not fit (CAI_DATA_PATH_REF, see initialize.h) is resolved first. */
+int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJSON **record_out, cai_err *err) {
+    if (!cJSON_GetObjectItemCaseSensitive(job, "CAI_DATA_PATH_REF")) return worker_run(st, job, o, record_out, err);
+    if (record_out) *record_out = NULL;
+    cJSON *full = NULL;
+    int rc = cai_job_resolve(st, job, &full, err);
+    if (!rc) rc = worker_run(st, full, o, record_out, err);
+    cJSON_Delete(full);
     return rc;
 }
