@@ -15,6 +15,7 @@
 
 #include "engine/aws.h"
 #include "store/aws_creds.h"
+#include "tmpdir.h"
 
 typedef struct {
     char keys[8][64], vals[8][128];
@@ -81,7 +82,7 @@ static void test_ini_hostile(void **state) {
     assert_non_null(strstr(e.msg, "NUL"));
 }
 
-static char dir[] = "/tmp/test_aws_creds.XXXXXX";
+static char dir[CAI_TEST_DIR_MAX];
 
 static void write_file(const char *name, const char *text) {
     char p[256];
@@ -114,7 +115,7 @@ static void clean_env(void) {
 
 static void test_chain_files(void **state) {
     (void)state;
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(cai_test_mkdtemp(dir, sizeof dir, "creds"), 0);
     clean_env();
     cai_err e = {0};
     cai_aws_provider *p = NULL;
@@ -152,9 +153,7 @@ static void test_chain_files(void **state) {
     char p1[256], p2[256];
     snprintf(p1, sizeof p1, "%s/credentials", dir);
     snprintf(p2, sizeof p2, "%s/config", dir);
-    unlink(p1);
-    unlink(p2);
-    rmdir(dir);
+    assert_int_equal(cai_test_rmtree(dir), 0);
 }
 
 static void test_concurrency_rule(void **state) {
