@@ -23,6 +23,11 @@ int cai_model_load(const char *path, cai_precision prec, cai_model **out, cai_er
         return rc;
     }
     m->prec = prec;
+    if (prec == CAI_PREC_INT8 && (rc = cai_calibrate(m, err))) {
+        cai_err_prefix(err, "%s: int8 calibration: ", path);
+        cai_model_free(m);
+        return rc;
+    }
     for (int i = 0; i < m->st.ntensors; i++) {
         const cai_st_tensor *t = &m->st.tensors[i];
         if (t->dtype != CAI_ST_F32) continue; /* num_batches_tracked is not a parameter */

@@ -48,14 +48,16 @@ int64_t cai_model_nparams(const cai_model *m);
 double cai_model_macs(const cai_model *m);
 double cai_model_load_seconds(const cai_model *m);
 
-/* Measured matmul throughput on the model's own block GEMM shapes (M = 17*batch rows; K, N in
- * {192, 576, 768}), in GFLOP/s (fp32) or GOP/s (int8 s8 x s8 -> s32), with `threads` threads, for about
- * `seconds`. The fp32 limit of the engine is peak / (2 * macs). */
+/* Measured matmul throughput on the model's own block GEMM shapes (K, N in {192, 576, 768}), in GFLOP/s
+ * (fp32) or GOP/s (int8 u8 x s8 -> s32), for about `seconds`, threaded as a session is: each of `threads`
+ * threads multiplies its own sub-batch (M = 17 * min(128, batch / threads) rows) alone. The fp32 limit of
+ * the engine is peak / (2 * macs). */
 int cai_gemm_peak(int threads, cai_precision prec, int batch, double seconds, double *gflops, cai_err *err);
 
-/* A session holds activation buffers and uses `threads` threads (0 = all cores). It works in sub-batches
- * of min(max_batch, 128) galaxies (faster in cache, and peak RSS no longer grows with the batch), and
- * gives a chunk at most one thread per 8 galaxies. */
+/* A session uses `threads` threads (0 = all cores), each with its own lane (activation buffers, oneDNN
+ * primitives): a thread runs whole sub-batches of at most 128 galaxies alone (faster in cache, no barriers
+ * between layers, and peak RSS does not grow with the batch); a call smaller than threads × 128 galaxies
+ * is shared out evenly, at least 8 galaxies per thread. */
 cai_session *cai_session_new(const cai_model *m, int max_batch, int threads, cai_err *err);
 void cai_session_free(cai_session *s);
 
