@@ -22,7 +22,7 @@ static void usage(FILE *f) {
                "<result_path>/<rank>.json. The job is one item of the job array (or line R of jobs.jsonl).\n\n"
                "  --weights W      weights (default: the job's CAI_WEIGHTS)\n"
                "  --threads T      threads (default: all cores)\n"
-               "  --precision P    fp32 (default) or int8\n"
+               "  --precision P    auto (default: int8 where the CPU has VNNI), fp32 or int8\n"
                "  --deadline S     stop cleanly S seconds from now (what is done is written)\n");
 }
 
@@ -58,7 +58,7 @@ int cmd_worker(int argc, char **argv) {
             break;
         case 'p':
             if (cai_precision_parse(optarg, &wo.precision)) {
-                fprintf(stderr, "cai worker: --precision: expected fp32 or int8, got \"%s\"\n", optarg);
+                fprintf(stderr, "cai worker: --precision: expected auto, fp32 or int8, got \"%s\"\n", optarg);
                 return 2;
             }
             break;

@@ -9,7 +9,9 @@
 #include "../common/err.h"
 #include "../common/util.h"
 
-typedef enum { CAI_PREC_FP32 = 0, CAI_PREC_INT8 = 1 } cai_precision;
+/* auto (0, so the default wherever a precision is left unset): int8 where the CPU has VNNI (AVX512_VNNI or
+ * AVX_VNNI: int8 GEMMs ~3x fp32 there), fp32 elsewhere. Resolved at load; cai_model_precision says which. */
+typedef enum { CAI_PREC_AUTO = 0, CAI_PREC_FP32 = 1, CAI_PREC_INT8 = 2 } cai_precision;
 
 typedef struct cai_model cai_model;     /* read-only after load: share it between threads */
 typedef struct cai_session cai_session; /* one per thread of use: activation buffers + primitives */
@@ -40,6 +42,13 @@ int cai_weights_random(const char *path, const char *variant, uint64_t seed, cai
  * hyper-parameters come from __metadata__, with the seed's defaults when absent. */
 int cai_model_load(const char *path, cai_precision prec, cai_model **out, cai_err *err);
 void cai_model_free(cai_model *m);
+
+/* What `auto` becomes on this CPU (fp32 and int8 stay as they are). */
+cai_precision cai_precision_resolve(cai_precision p);
+/* "auto", "fp32" or "int8". */
+const char *cai_precision_label(cai_precision p);
+/* The precision the model was loaded in: fp32 or int8, never auto. */
+cai_precision cai_model_precision(const cai_model *m);
 
 /* "vit" or "vitae"; number of parameters; bytes of weights. */
 const char *cai_model_variant(const cai_model *m);
