@@ -721,13 +721,14 @@ static int vit_branch(lane *s, const float *images, int64_t n, cai_err *err) {
     for (int l = 0; l < c->depth; l++) {
         const cai_block *bw = &W->blocks[l];
         if (c->vitae) pcm(s, bw, n); /* convX from the block input, before attention */
-        /* int8 (q8): LayerNorm, attention and fc1 write u8 for the next Linear; see block_linear */
-        const int q8 = s->int8 && bw->qkv.wq;
-        layernorm(s->xn, s->x, bw->norm1_w, bw->norm1_b, M, D, c->ln_eps, s->qa, q8 ? &bw->qkv : NULL);
+        /* int8: LayerNorm, attention and fc1 write u8 for the next Linear; see block_linear */
+        const cai_linear *q_qkv = s->int8 && bw->qkv.wq ? &bw->qkv : NULL, *q_proj = s->int8 && bw->proj.wq ? &bw->proj : NULL;
+        const cai_linear *q_fc1 = s->int8 && bw->fc1.wq ? &bw->fc1 : NULL, *q_fc2 = s->int8 && bw->fc2.wq ? &bw->fc2 : NULL;
+        layernorm(s->xn, s->x, bw->norm1_w, bw->norm1_b, M, D, c->ln_eps, s->qa, q_qkv);
         if (s->calib) range_update(s->calib[l][0], s->xn, M * D);
         if ((rc = block_linear(s, &bw->qkv, M, s->xn, s->qa, D, s->big, 3 * D, CAI_POST_NONE, 0, NULL, err)))
             return rc;
-        attention(s->xn, s->qa, q8 ? &bw->proj : NULL, s->big, n, c);
+        attention(s->xn, s->qa, q_proj, s->big, n, c);
         if (s->calib) range_update(s->calib[l][1], s->xn, M * D);
         if ((rc = block_linear(s, &bw->proj, M, s->xn, s->qa, D, s->x, D, CAI_POST_NONE, 1, NULL, err)))
             return rc; /* x += */
@@ -736,10 +737,10 @@ static int vit_branch(lane *s, const float *images, int64_t n, cai_err *err) {
             for (int64_t b = 0; b < n; b++)
                 for (int i = 0; i < NP * D; i++) s->x[(b * T + 1) * D + i] += s->convx[b * NP * D + i];
         }
-        layernorm(s->xn, s->x, bw->norm2_w, bw->norm2_b, M, D, c->ln_eps, s->qa, q8 ? &bw->fc1 : NULL);
+        layernorm(s->xn, s->x, bw->norm2_w, bw->norm2_b, M, D, c->ln_eps, s->qa, q_fc1);
         if (s->calib) range_update(s->calib[l][2], s->xn, M * D);
-        if ((rc = block_linear(s, &bw->fc1, M, s->xn, s->qa, D, q8 ? (void *)s->qh : s->big, c->hidden,
-                               CAI_POST_GELU, 0, q8 ? &bw->fc2 : NULL, err)))
+        if ((rc = block_linear(s, &bw->fc1, M, s->xn, s->qa, D, q_fc1 && q_fc2 ? (void *)s->qh : s->big, c->hidden,
+                               CAI_POST_GELU, 0, q_fc1 ? q_fc2 : NULL, err)))
             return rc;
         if (s->calib) range_update(s->calib[l][3], s->big, M * c->hidden);
         if ((rc = block_linear(s, &bw->fc2, M, s->big, s->qh, c->hidden, s->x, D, CAI_POST_NONE, 1, NULL, err)))
