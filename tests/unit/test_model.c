@@ -289,9 +289,10 @@ static void test_nan_isolation(void **state) {
     (void)state;
     cai_err e = {0};
     const char *paths[2] = {vit_path, vitae_path};
-    for (int v = 0; v < 2; v++) {
+    for (int pv = 0; pv < 4; pv++) { /* vit, vitae; fp32, then int8 (static scales: no galaxy moves another) */
+        const int v = pv % 2;
         cai_model *m;
-        assert_int_equal(cai_model_load(paths[v], CAI_PREC_FP32, &m, &e), CAI_OK);
+        assert_int_equal(cai_model_load(paths[v], pv < 2 ? CAI_PREC_FP32 : CAI_PREC_INT8, &m, &e), CAI_OK);
         const int n = 40;
         float *img = malloc((size_t)n * CAI_IMG_FLOATS * sizeof(float));
         double *mg = malloc((size_t)n * 5 * sizeof(double));
