@@ -2,6 +2,7 @@
  * 2880-byte records); we write columns in chunks so memory stays at one copy of the catalog. */
 #include "catalog.h"
 
+#include <errno.h>
 #include <fitsio.h>
 #include <math.h>
 #include <stdio.h>
@@ -48,9 +49,15 @@ void cai_catalog_free(cai_catalog *c) {
     memset(c, 0, sizeof *c);
 }
 
-static int fits_fail(int status, const char *path, const char *what, cai_err *err) {
+/* cfitsio reports a failed write as status 106/107/108 without the cause; the C library's errno from the
+ * fwrite/fflush underneath is still set (nothing after the failing call touches the file), so name it —
+ * "No space left on device" is what a user must see when TMPDIR is full. */
+static int fits_fail(int status, int saved_errno, const char *path, const char *what, cai_err *err) {
     char msg[FLEN_STATUS];
     fits_get_errstatus(status, msg);
+    if (saved_errno && (status == WRITE_ERROR || status == FILE_NOT_CREATED || status == FILE_NOT_CLOSED))
+        return cai_seterr(err, CAI_EIO, "%s: cfitsio %s failed: %s (status %d): %s", path, what, msg, status,
+                          strerror(saved_errno));
     return cai_seterr(err, CAI_EIO, "%s: cfitsio %s failed: %s (status %d)", path, what, msg, status);
 }
 
@@ -60,7 +67,8 @@ int cai_catalog_write_fits(const cai_catalog *c, const cai_catalog_meta *m, cons
     char fname[4200];
     snprintf(fname, sizeof fname, "!%s", path); /* '!' = overwrite */
     remove(path);
-    if (fits_create_file(&f, fname, &status)) return fits_fail(status, path, "create", err);
+    errno = 0;
+    if (fits_create_file(&f, fname, &status)) return fits_fail(status, errno, path, "create", err);
     int ncol = c->any_label ? 5 : 4;
     char *ttype[] = {"GALAXY_ID", "PARTITION", "INDEX", "Z_PRED", "Z_TRUE"};
     char *tform[] = {"K", "J", "J", "E", "E"};
@@ -89,9 +97,9 @@ int cai_catalog_write_fits(const cai_catalog *c, const cai_catalog_meta *m, cons
     fits_write_key(f, TSTRING, "CAIVER", "0.1.0", "cai version", &status);
     fits_write_date(f, &status);
     if (status) {
-        int s2 = 0;
+        int e = errno, s2 = 0;
         fits_close_file(f, &s2);
-        return fits_fail(status, path, "header", err);
+        return fits_fail(status, e, path, "header", err);
     }
     /* Columns in chunks of rows (cfitsio buffers and converts to big-endian). */
     const size_t chunk = 1 << 16;
@@ -105,9 +113,11 @@ int cai_catalog_write_fits(const cai_catalog *c, const cai_catalog_meta *m, cons
         if (ncol == 5) fits_write_col(f, TFLOAT, 5, row, 1, (LONGLONG)k, (void *)(c->label + r), &status);
     }
     if (!status) fits_write_chksum(f, &status);
-    int s2 = 0;
+    int e = status ? errno : 0, s2 = 0;
+    if (!status) errno = 0; /* the close flushes cfitsio's buffers: that is where a full disk shows */
     fits_close_file(f, &s2);
-    if (status || s2) return fits_fail(status ? status : s2, path, "write", err);
+    if (!status && s2) e = errno;
+    if (status || s2) return fits_fail(status ? status : s2, e, path, "write", err);
     return CAI_OK;
 }
 
