@@ -26,7 +26,7 @@ static void usage(FILE *f) {
             "  --weights W          model weights (safetensors); default: the payload's \"weights\"\n"
             "  --workers P          worker processes (default: the payload's, else the number of cores)\n"
             "  --threads T          threads per worker (default: cores / workers)\n"
-            "  --precision P        fp32 (default) or int8\n"
+            "  --precision P        auto (default: int8 where the CPU has VNNI), fp32 or int8\n"
             "  --resume             skip ranks whose record and predictions are complete and valid; refuse if one\n"
             "                       was made from other weights, precision or data (it names them)\n"
             "  --resume=changed     the same, but rerun exactly the ranks whose inputs changed\n"
@@ -130,7 +130,7 @@ int cmd_run(int argc, char **argv) {
             break;
         case 'p':
             if (cai_precision_parse(optarg, &o.precision)) {
-                fprintf(stderr, "cai run: --precision: expected fp32 or int8, got \"%s\"\n", optarg);
+                fprintf(stderr, "cai run: --precision: expected auto, fp32 or int8, got \"%s\"\n", optarg);
                 return 2;
             }
             o.precision_set = 1;

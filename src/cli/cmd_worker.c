@@ -35,7 +35,7 @@ static void usage(FILE *f) {
                "  --engine NAME       the record's \"engine\" (default: from the index variable, else \"worker\")\n"
                "  --weights W         weights (default: the job's CAI_WEIGHTS)\n"
                "  --threads T         threads (default: SLURM_CPUS_PER_TASK when set, else all cores)\n"
-               "  --precision P       fp32 (default) or int8\n"
+               "  --precision P       auto (default: int8 where the CPU has VNNI), fp32 or int8\n"
                "  --deadline S        stop cleanly S seconds from now (what is done is written)\n\n"
                "Exit status: 0 when every rank it ran succeeded; 1 (2 for bad arguments) otherwise.\n");
 }
@@ -132,7 +132,7 @@ int cmd_worker(int argc, char **argv) {
             break;
         case 'p':
             if (cai_precision_parse(optarg, &wo.precision)) {
-                fprintf(stderr, "cai worker: --precision: expected fp32 or int8, got \"%s\"\n", optarg);
+                fprintf(stderr, "cai worker: --precision: expected auto, fp32 or int8, got \"%s\"\n", optarg);
                 return 2;
             }
             break;

@@ -61,9 +61,10 @@ int cai_lambda_config_from_env(cai_lambda_config *c, cai_err *err) {
     if (copy_env(c->weights_cache, sizeof c->weights_cache, "CAI_WEIGHTS_CACHE", "/tmp/cai-weights.safetensors", err))
         return err->code;
     const char *p = getenv("CAI_PRECISION");
-    if (!p || !*p || !strcasecmp(p, "fp32")) c->precision = CAI_PREC_FP32;
+    if (!p || !*p || !strcasecmp(p, "auto")) c->precision = CAI_PREC_AUTO;
+    else if (!strcasecmp(p, "fp32")) c->precision = CAI_PREC_FP32;
     else if (!strcasecmp(p, "int8")) c->precision = CAI_PREC_INT8;
-    else return cai_seterr(err, CAI_EARG, "environment CAI_PRECISION: expected fp32 or int8, got \"%s\"", p);
+    else return cai_seterr(err, CAI_EARG, "environment CAI_PRECISION: expected auto, fp32 or int8, got \"%s\"", p);
     const char *t = getenv("CAI_THREADS");
     if (t && *t) {
         char *end;

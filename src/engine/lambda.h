@@ -33,7 +33,7 @@ typedef enum {
  *   CAI_STAGE        initialize | worker | summarize | auto | echo      (template sets one per function)
  *   CAI_STORE        store URL, default "s3://" (the payload's buckets as they are)
  *   CAI_WEIGHTS      local path or s3://BUCKET/KEY; default $LAMBDA_TASK_ROOT/weights.safetensors
- *   CAI_PRECISION    fp32 | int8 (default fp32)
+ *   CAI_PRECISION    auto | fp32 | int8 (default auto: int8 where the CPU has VNNI)
  *   CAI_THREADS      worker threads, 0 = all vCPUs
  *   CAI_DEADLINE_MARGIN_S  seconds kept free before the invocation deadline (default 10)
  *   CAI_WEIGHTS_CACHE      where S3 weights are downloaded (default /tmp/cai-weights.safetensors) */

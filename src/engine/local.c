@@ -273,7 +273,9 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
     }
 
     /* 3. Which ranks to run: every rank, or with --resume those not done from these same inputs. */
-    if ((rc = cai_run_select(st, &plan, o->resume, wspec ? wi.sha256 : NULL, cai_precision_name(prec), "", err)))
+    /* `auto` as the workers will resolve it: the records say what ran (int8 or fp32), never "auto" */
+    if ((rc = cai_run_select(st, &plan, o->resume, wspec ? wi.sha256 : NULL,
+                             cai_precision_name(cai_precision_resolve(prec)), "", err)))
         goto out;
     for (int r = 0; r < nr; r++)
         if (!plan.todo[r]) rs[r].state = 4;

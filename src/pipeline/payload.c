@@ -219,6 +219,7 @@ static int check_prefix_limits(const char *name, const char *field, const char *
 int cai_precision_parse(const char *s, cai_precision *out) {
     if (!strcasecmp(s, "fp32") || !strcasecmp(s, "float32")) return *out = CAI_PREC_FP32, 0;
     if (!strcasecmp(s, "int8")) return *out = CAI_PREC_INT8, 0;
+    if (!strcasecmp(s, "auto")) return *out = CAI_PREC_AUTO, 0;
     return -1;
 }
 
@@ -227,7 +228,9 @@ int64_t cai_payload_max_world_size(int64_t file_limit) {
     return a > b ? a : b;
 }
 
-const char *cai_precision_name(cai_precision p) { return p == CAI_PREC_INT8 ? "int8" : "fp32"; }
+const char *cai_precision_name(cai_precision p) {
+    return p == CAI_PREC_INT8 ? "int8" : p == CAI_PREC_FP32 ? "fp32" : "auto";
+}
 
 void cai_payload_free(cai_payload *p) {
     if (!p) return;
@@ -322,7 +325,7 @@ int cai_payload_parse(const char *json, size_t len, const char *name, cai_payloa
     if ((rc = get_str(o, name, "precision", 0, 0, &prec, err))) goto fail;
     if (prec) {
         if (cai_precision_parse(prec, &p->precision)) {
-            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"precision\": expected \"fp32\" or \"int8\", got \"%s\"",
+            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"precision\": expected \"auto\", \"fp32\" or \"int8\", got \"%s\"",
                             name, prec);
             free(prec);
             goto fail;

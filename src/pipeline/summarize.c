@@ -240,7 +240,7 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
     double first_start = INFINITY, last_end = -INFINITY, cpu_total = 0, rss_max = 0, infer_total = 0;
     int64_t galaxies = 0, ranks_ok = 0;
     int untrained = -1;
-    char variant[32] = "", wsha[65] = "";
+    char variant[32] = "", wsha[65] = "", precision[16] = "";
     int mixed_weights = 0;
     char *seen_rank = calloc((size_t)(nranks_expected > 0 ? nranks_expected : 1), 1);
     int64_t ignored_outside = 0, ignored_other_run = 0;
@@ -296,6 +296,9 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
         const cJSON *ms = cJSON_GetObjectItemCaseSensitive(mj, "weights_sha256");
         const cJSON *mu = cJSON_GetObjectItemCaseSensitive(mj, "untrained");
         if (cJSON_IsString(mv) && !variant[0]) snprintf(variant, sizeof variant, "%s", mv->valuestring);
+        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(rec, "precision"); /* what each rank ran */
+        if (cJSON_IsString(pr) && !precision[0]) snprintf(precision, sizeof precision, "%s", pr->valuestring);
+        else if (cJSON_IsString(pr) && strcmp(precision, pr->valuestring)) snprintf(precision, sizeof precision, "mixed");
         if (cJSON_IsString(ms)) {
             if (!wsha[0]) snprintf(wsha, sizeof wsha, "%s", ms->valuestring);
             else if (strcmp(wsha, ms->valuestring)) mixed_weights = 1;
@@ -510,6 +513,7 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
     cJSON_AddNumberToObject(sum, "cpu_seconds_total", cpu_total);
     cJSON_AddNumberToObject(sum, "infer_seconds_total", infer_total);
     cJSON_AddNumberToObject(sum, "peak_rss_mb_max", rss_max);
+    if (precision[0]) cJSON_AddStringToObject(sum, "precision", precision);
     cJSON *mj = cJSON_AddObjectToObject(sum, "model");
     if (variant[0]) cJSON_AddStringToObject(mj, "variant", variant);
     if (wsha[0]) cJSON_AddStringToObject(mj, "weights_sha256", mixed_weights ? "mixed" : wsha);

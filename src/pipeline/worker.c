@@ -437,6 +437,7 @@ static int worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o,
     }
     char model_variant[16] = "";
     if (model) snprintf(model_variant, sizeof model_variant, "%s", cai_model_variant(model));
+    if (model) prec = cai_model_precision(model); /* what ran: `auto` resolved */
     if (sess) cai_session_free(sess);
     if (own_model) cai_model_free(own_model);
     model = own_model = NULL;
