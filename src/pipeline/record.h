@@ -17,8 +17,7 @@
 
 #include "../common/err.h"
 #include "../store/store.h"
-
-#define CAI_PRED_HEADER "galaxy_id,partition,index,prediction,label\n"
+#include "predictions.h"
 
 typedef struct {
     const char *bucket;       /* S3_BUCKET */
@@ -48,20 +47,5 @@ void cai_predictions_key(const char *result_path, int64_t rank, char *out, size_
  * the same DATA_PATH as the job, and (when it has galaxies) its predictions file exists with the byte size
  * the record names. Otherwise CAI_ENOTFOUND / CAI_EINCOMPLETE with the reason in err. */
 int cai_rank_done(cai_store *st, const cai_job *j, cai_err *err);
-
-/* One parsed line of a predictions file. */
-typedef struct {
-    int64_t galaxy_id; /* -1 when empty */
-    int64_t partition;
-    int64_t index;
-    float prediction;
-    float label;       /* NaN when empty */
-    int has_label;
-} cai_pred_row;
-
-/* Parse a predictions file (with its header). Calls fn for each row; stops at the first error, which names
- * `name` and the line. */
-int cai_predictions_parse(const char *buf, size_t len, const char *name,
-                          int (*fn)(const cai_pred_row *row, void *ctx), void *ctx, cai_err *err);
 
 #endif
