@@ -20,8 +20,9 @@ CFLAGS  ?=
 WERROR  ?= -Werror
 CFLAGS  += -std=gnu11 $(OPT) -g $(ARCH) -fopenmp -Wall -Wextra $(WERROR) -Wno-unused-parameter \
            -Wshadow -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing -pthread \
-           -I src -I/usr/include/cjson
-LDLIBS  += -ldnnl -lcurl -lcjson -lcfitsio -lcrypto -lz -lm -lpthread -fopenmp
+           -I src -I/usr/include/cjson -I/usr/include/hdf5/serial
+LDLIBS  += -ldnnl -lcurl -lcjson -lcfitsio -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -lcrypto -lz -lm -lpthread \
+           -fopenmp
 SAN     ?=
 
 LIB_SRC   := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
+#include "../pipeline/calibrate.h"
 #include "../pipeline/payload.h"
 #include "../pipeline/record.h"
 #include "../pipeline/stages.h"
@@ -189,6 +190,31 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
     size_t plen;
     int rc = cai_read_file(o->payload_path, &ptxt, &plen, err);
     if (rc) return rc;
+    /* Command-line catalog options become payload fields, so the job items and Summarize see them too. */
+    if (o->calibration || o->tta > 0 || o->csv) {
+        cJSON *pj = cJSON_ParseWithLength(ptxt, plen);
+        if (cJSON_IsObject(pj)) {
+            if (o->calibration) {
+                cJSON_DeleteItemFromObjectCaseSensitive(pj, "calibration");
+                cJSON_AddStringToObject(pj, "calibration", o->calibration);
+            }
+            if (o->tta > 0) {
+                cJSON_DeleteItemFromObjectCaseSensitive(pj, "tta");
+                cJSON_AddNumberToObject(pj, "tta", o->tta);
+            }
+            if (o->csv) {
+                cJSON_DeleteItemFromObjectCaseSensitive(pj, "catalog_csv");
+                cJSON_AddBoolToObject(pj, "catalog_csv", 1);
+            }
+            char *t2 = cJSON_Print(pj);
+            if (t2) {
+                free(ptxt);
+                ptxt = t2;
+                plen = strlen(t2);
+            }
+        }
+        cJSON_Delete(pj); /* not an object: cai_payload_parse reports it below */
+    }
     cai_payload p;
     rc = cai_payload_parse(ptxt, plen, o->payload_path, &p, err);
     if (rc) {
@@ -259,6 +285,13 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
         cai_weights_info wi;
         if ((rc = cai_weights_describe(res->weights_path, &wi, err))) goto out;
         res->untrained = wi.untrained;
+        if (p.calibration) { /* refuse a calibration for other weights before any rank runs */
+            cai_calib cal;
+            rc = cai_calib_fetch(st, p.bucket, p.calibration, &cal, err);
+            if (!rc) rc = cai_calib_check(&cal, p.calibration, wi.sha256, p.tta, err);
+            cai_calib_free(&cal);
+            if (rc) goto out;
+        }
     }
 
     /* 4. The pool. */

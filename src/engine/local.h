@@ -21,6 +21,9 @@ typedef struct {
     int resume;               /* skip ranks whose record + predictions are complete and valid */
     int progress;             /* -1: a bar when stderr is a TTY; 0: plain lines; 1: bar */
     int quiet;                /* no per-rank lines */
+    const char *calibration;  /* NULL: the payload's "calibration" (calib.json: path or key in the bucket) */
+    int tta;                  /* 0: the payload's "tta"; 8: test-time augmentation */
+    int csv;                  /* 1: also write catalog.csv (payload "catalog_csv") */
 } cai_local_opts;
 
 /* The outcome, for the report. */

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../common/util.h"
 #include "flags.h"
@@ -244,6 +245,98 @@ void cai_calib_free(cai_calib *c) {
     free_bins(c->zb, c->nz);
     free_bins(c->mb, c->nm);
     memset(c, 0, sizeof *c);
+}
+
+/* ---- from runs ---- */
+
+typedef struct {
+    float *p, *z, *m;
+    int64_t n, cap;
+} pairs;
+
+static int on_pair(const cai_pred_row *r, void *ctx) {
+    pairs *a = ctx;
+    if (!r->has_label) return CAI_OK;
+    if (a->n == a->cap) {
+        int64_t nc = a->cap ? a->cap * 2 : 4096;
+        float *np = realloc(a->p, (size_t)nc * sizeof *np);
+        if (np) a->p = np;
+        float *nz = realloc(a->z, (size_t)nc * sizeof *nz);
+        if (nz) a->z = nz;
+        float *nm = realloc(a->m, (size_t)nc * 5 * sizeof *nm);
+        if (nm) a->m = nm;
+        if (!np || !nz || !nm) return CAI_ENOMEM;
+        a->cap = nc;
+    }
+    a->p[a->n] = r->prediction;
+    a->z[a->n] = r->label;
+    memcpy(a->m + a->n * 5, r->mag, 5 * sizeof(float));
+    a->n++;
+    return CAI_OK;
+}
+
+int cai_calib_from_runs(char *const *runs, int nruns, const cai_calib_opts *o, cai_calib *c, cJSON **sources,
+                        cai_err *err) {
+    memset(c, 0, sizeof *c);
+    *sources = cJSON_CreateArray();
+    pairs a = {0};
+    char wsha[65] = "", first[512] = "";
+    int tta = 0, rc = CAI_OK;
+    for (int i = 0; i < nruns && !rc; i++) {
+        char path[4200];
+        char *buf;
+        size_t len;
+        snprintf(path, sizeof path, "%s/summary.json", runs[i]);
+        if ((rc = cai_read_file(path, &buf, &len, err))) {
+            cai_err_prefix(err, "run %s (expected a run's result folder): ", runs[i]);
+            break;
+        }
+        cJSON *sj = cJSON_ParseWithLength(buf, len);
+        free(buf);
+        const cJSON *ws = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(sj, "model"), "weights_sha256");
+        const cJSON *tj = cJSON_GetObjectItemCaseSensitive(sj, "tta");
+        int rt = cJSON_IsNumber(tj) && tj->valuedouble == 8 ? 8 : 1;
+        if (!cJSON_IsString(ws) || strlen(ws->valuestring) != 64) {
+            rc = cai_seterr(err, CAI_EFORMAT, "%s: field \"model.weights_sha256\": missing (a calibration belongs to "
+                            "one set of weights)", path);
+        } else if (wsha[0] && strcmp(wsha, ws->valuestring)) {
+            rc = cai_seterr(err, CAI_EARG, "%s used weights sha256 %.16s..., but %s used %.16s...: calibrate one set of "
+                            "weights at a time", runs[i], ws->valuestring, first, wsha);
+        } else if (tta && tta != rt) {
+            rc = cai_seterr(err, CAI_EARG, "%s: tta %d, but %s used tta %d: calibrate one setting at a time", runs[i], rt,
+                            first, tta);
+        } else {
+            snprintf(wsha, sizeof wsha, "%s", ws->valuestring);
+            if (!first[0]) snprintf(first, sizeof first, "%s", runs[i]);
+            tta = rt;
+        }
+        cJSON_Delete(sj);
+        if (rc) break;
+        snprintf(path, sizeof path, "%s/predictions.csv", runs[i]);
+        if ((rc = cai_read_file(path, &buf, &len, err))) {
+            cai_err_prefix(err, "run %s (the run's catalog must be on): ", runs[i]);
+            break;
+        }
+        int64_t before = a.n;
+        rc = cai_predictions_parse(buf, len, path, on_pair, &a, err);
+        free(buf);
+        if (rc == CAI_ENOMEM && !err->msg[0]) cai_seterr(err, CAI_ENOMEM, "calibrate: out of memory");
+        if (!rc && a.n == before)
+            rc = cai_seterr(err, CAI_EARG, "%s: no galaxy has a true redshift (label): nothing to calibrate with", path);
+        cJSON *so = cJSON_CreateObject();
+        cJSON_AddStringToObject(so, "run", runs[i]);
+        cJSON_AddNumberToObject(so, "labelled_galaxies", (double)(a.n - before));
+        cJSON_AddItemToArray(*sources, so);
+    }
+    if (!rc) rc = cai_calib_build(a.p, a.z, a.m, a.n, wsha, tta, o, c, err);
+    free(a.p);
+    free(a.z);
+    free(a.m);
+    if (rc) {
+        cJSON_Delete(*sources);
+        *sources = NULL;
+    }
+    return rc;
 }
 
 /* ---- JSON ---- */
@@ -520,6 +613,18 @@ int cai_calib_load(const char *path, cai_calib *c, cai_err *err) {
         return cai_err_prefix(err, "calibration: ");
     }
     rc = cai_calib_parse(buf, len, path, c, err);
+    free(buf);
+    return rc;
+}
+
+int cai_calib_fetch(cai_store *st, const char *bucket, const char *spec, cai_calib *c, cai_err *err) {
+    memset(c, 0, sizeof *c);
+    if (access(spec, R_OK) == 0 || !st || !bucket) return cai_calib_load(spec, c, err);
+    uint8_t *buf;
+    size_t len;
+    if (cai_store_get(st, bucket, spec, &buf, &len, err))
+        return cai_err_prefix(err, "calibration '%s' (neither a local file nor a key in bucket %s): ", spec, bucket);
+    int rc = cai_calib_parse((const char *)buf, len, spec, c, err);
     free(buf);
     return rc;
 }

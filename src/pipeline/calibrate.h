@@ -1,8 +1,9 @@
 /* calibrate.h — per-galaxy redshift uncertainty from an empirical calibration: the residuals
  * Δ = (z_pred − z_true)/(1 + z_true) of galaxies with known redshifts, binned by predicted z (and, within
  * each z bin, by r magnitude), give quantile intervals, Z_ERR and P_OUTLIER for new galaxies.
- * Owns: building a calibration, its JSON file (cai-calibration/1), loading it strictly, applying it.
- * Must not touch: stores, run layouts (cmd_calibrate reads runs), the model.
+ * Owns: building a calibration (from arrays, or from finished runs' predictions.csv + summary.json), its JSON
+ * file (cai-calibration/1), loading it strictly (from a path or a store key), applying it.
+ * Must not touch: the model, the stages.
  * Method and assumption (the calibration set is representative): docs/science.md. */
 #ifndef CAI_CALIBRATE_H
 #define CAI_CALIBRATE_H
@@ -11,6 +12,7 @@
 #include <stdint.h>
 
 #include "../common/err.h"
+#include "../store/store.h"
 #include "predictions.h"
 
 #define CAI_CALIB_FORMAT "cai-calibration/1"
@@ -65,12 +67,19 @@ void cai_calib_stats_of(double *d, int64_t n, cai_calib_stats *s);
 int cai_calib_build(const float *pred, const float *z, const float *mags, int64_t n, const char *weights_sha256,
                     int tta, const cai_calib_opts *o, cai_calib *c, cai_err *err);
 void cai_calib_free(cai_calib *c);
+/* Build from finished runs: each `runs[i]` is a run's result folder (local) holding predictions.csv and
+ * summary.json. All runs must be of the same weights (summary "model.weights_sha256") and TTA setting.
+ * *sources gets [{"run", "galaxies", "weights_sha256"}...] for the file. */
+int cai_calib_from_runs(char *const *runs, int nruns, const cai_calib_opts *o, cai_calib *c, cJSON **sources,
+                        cai_err *err);
 
 /* The JSON file (caller frees with cJSON_Delete). sources: the runs it came from (may be NULL). */
 cJSON *cai_calib_to_json(const cai_calib *c, const cJSON *sources);
 /* Parse and check every field; errors name `name` and the field. Records the bytes' sha256. */
 int cai_calib_parse(const char *buf, size_t len, const char *name, cai_calib *c, cai_err *err);
 int cai_calib_load(const char *path, cai_calib *c, cai_err *err);
+/* spec: a readable local file, else a key in `bucket` of `st` (the payload's "calibration" may be either). */
+int cai_calib_fetch(cai_store *st, const char *bucket, const char *spec, cai_calib *c, cai_err *err);
 
 /* Refuse a calibration made for other weights or another TTA setting, naming both. */
 int cai_calib_check(const cai_calib *c, const char *name, const char *weights_sha256, int tta, cai_err *err);

@@ -218,6 +218,8 @@ int cai_initialize(cai_store *st, const char *payload_json, size_t len, cJSON **
         /* CAI's extras: only new names, so the seed's readers are unaffected. */
         if (p.weights) cJSON_AddStringToObject(j, "CAI_WEIGHTS", p.weights);
         if (p.precision_given) cJSON_AddStringToObject(j, "CAI_PRECISION", cai_precision_name(p.precision));
+        if (p.calibration) cJSON_AddStringToObject(j, "CAI_CALIBRATION", p.calibration);
+        if (p.tta > 1) cJSON_AddNumberToObject(j, "CAI_TTA", p.tta);
         if (from_manifest && take) {
             int64_t g = 0;
             for (size_t i = 0; i < take; i++) g += ps[next + i].galaxies;

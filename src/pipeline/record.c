@@ -129,6 +129,15 @@ int cai_job_parse(const cJSON *job, cai_job *j, cai_err *err) {
     if (cJSON_IsString(w) && *w->valuestring) j->weights = w->valuestring;
     const cJSON *pr = cJSON_GetObjectItemCaseSensitive(job, "CAI_PRECISION");
     if (cJSON_IsString(pr)) j->precision = pr->valuestring;
+    const cJSON *cal = cJSON_GetObjectItemCaseSensitive(job, "CAI_CALIBRATION");
+    if (cJSON_IsString(cal) && *cal->valuestring) j->calibration = cal->valuestring;
+    const cJSON *tta = cJSON_GetObjectItemCaseSensitive(job, "CAI_TTA");
+    j->tta = 1;
+    if (tta && !(cJSON_IsNumber(tta) && (tta->valuedouble == 1 || tta->valuedouble == 8))) {
+        cai_job_free(j);
+        return cai_seterr(err, CAI_EPAYLOAD, "job: field \"CAI_TTA\": expected 1 or 8");
+    }
+    if (tta) j->tta = (int)tta->valuedouble;
     return CAI_OK;
 }
 

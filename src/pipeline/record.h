@@ -3,10 +3,7 @@
  * Owns: names and layout of `<result_path>/<rank>.json` and `<result_path>/predictions/<rank>.csv`.
  * Must not touch: inference, process management.
  *
- * Predictions file (CSV, one galaxy per line, in partition order then index order):
- *     galaxy_id,partition,index,prediction,label
- * galaxy_id is empty for seed .pt partitions (they carry no ids: (partition, index) identifies a galaxy);
- * label is empty when the partition has none. prediction is printed with %.9g (a float32 round-trips).
+ * Predictions file (CSV, one galaxy per line, in partition order then index order): predictions.h.
  * The record is the commit marker: it is written after the predictions file, and names its byte size. */
 #ifndef CAI_RECORD_H
 #define CAI_RECORD_H
@@ -30,6 +27,8 @@ typedef struct {
     int64_t *expected;        /* CAI_PARTITION_GALAXIES (per key) or NULL */
     const char *weights;      /* CAI_WEIGHTS or NULL */
     const char *precision;    /* CAI_PRECISION or NULL */
+    const char *calibration;  /* CAI_CALIBRATION or NULL */
+    int tta;                  /* CAI_TTA (1 or 8; 1 when absent) */
     const cJSON *data_path;   /* DATA_PATH as given */
     const cJSON *result_raw;  /* RESULT_PATH as given */
 } cai_job;

@@ -43,7 +43,7 @@ static void drop(galaxies *g) {
 }
 
 static cai_shard_data data_of(const galaxies *g, int with_z) {
-    return (cai_shard_data){g->n, g->images, g->mags, g->ids, with_z ? g->z : NULL, "7"};
+    return (cai_shard_data){g->n, g->images, g->mags, g->ids, with_z ? g->z : NULL, "7", NULL, NULL, NULL};
 }
 
 static void test_roundtrip_buffer(void **state) {
