@@ -49,7 +49,18 @@ void cai_calib_stats_of(double *d, int64_t n, cai_calib_stats *s) {
     s->bias = sum / (double)n;
     s->out05 = (double)o05 / (double)n;
     s->out15 = (double)o15 / (double)n;
-    for (int k = 0; k < CAI_CALIB_NQ; k++) s->q[k] = cai_quantile_sorted(d, n, qlev[k]);
+    /* Interval quantiles at the Weibull plotting positions k/(n+1) (Hyndman & Fan type 6): for exchangeable
+     * data P(new value <= x_(k)) = k/(n+1) exactly, so a bin of a few hundred galaxies does not under-cover
+     * the way numpy's (k-1)/(n-1) positions do (by about 2/n: 0.8% at n = 250 for the 95% interval). */
+    for (int k = 0; k < CAI_CALIB_NQ; k++) {
+        double pos = qlev[k] * (double)(n + 1) - 1.0; /* 0-based */
+        if (pos <= 0) s->q[k] = d[0];
+        else if (pos >= (double)(n - 1)) s->q[k] = d[n - 1];
+        else {
+            int64_t i = (int64_t)floor(pos);
+            s->q[k] = d[i] + (pos - (double)i) * (d[i + 1] - d[i]);
+        }
+    }
     s->median = s->q[2];
     double *a = malloc((size_t)n * sizeof *a);
     if (!a) {

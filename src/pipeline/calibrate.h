@@ -58,7 +58,7 @@ typedef struct {
 
 /* Quantile q (0..1) of sorted x[0..n) with numpy's default linear interpolation. */
 double cai_quantile_sorted(const double *x, int64_t n, double q);
-/* Stats of Δ values (sorted in place). */
+/* Stats of Δ values (sorted in place). Quantiles at the k/(n+1) positions (type 6; see calibrate.c). */
 void cai_calib_stats_of(double *d, int64_t n, cai_calib_stats *s);
 
 /* Build from n galaxies: predictions, true redshifts, magnitudes (n×5 ugriz, may be NULL or hold NaN).
