@@ -484,7 +484,7 @@ static void get_bins(rd *r, const cJSON *o, const char *k, const char *lok, cons
                      cai_calib_bin **out, int *nout) {
     if (r->rc) return;
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!cJSON_IsArray(a) || (sub == 0 && !strcmp(k, "by_z_pred") && cJSON_GetArraySize(a) < 1) ||
+    if (!cJSON_IsArray(a) || (!strcmp(k, "by_z_pred") && cJSON_GetArraySize(a) < 1) ||
         cJSON_GetArraySize(a) > 100000) {
         r->rc = cai_seterr(r->err, a ? CAI_EFORMAT : CAI_EKEY, "%s: field \"%s\": %s", r->name, k,
                            a ? "expected a non-empty array of bins" : "missing");
