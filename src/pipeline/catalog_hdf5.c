@@ -13,13 +13,14 @@
 #include "flags.h"
 
 static int str_attr(hid_t obj, const char *name, const char *val) {
+    /* variable-length UTF-8: h5py gives a Python str (fixed-length strings come back as bytes) */
     hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, strlen(val) > 0 ? strlen(val) : 1);
-    H5Tset_strpad(t, H5T_STR_NULLTERM);
+    H5Tset_size(t, H5T_VARIABLE);
     H5Tset_cset(t, H5T_CSET_UTF8);
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = a < 0 || H5Awrite(a, t, val[0] ? val : "") < 0;
+    const char *v = val;
+    int rc = a < 0 || H5Awrite(a, t, &v) < 0;
     if (a >= 0) H5Aclose(a);
     H5Sclose(sp);
     H5Tclose(t);
