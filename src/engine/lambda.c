@@ -60,6 +60,7 @@ int cai_lambda_config_from_env(cai_lambda_config *c, cai_err *err) {
     if (copy_env(c->weights, sizeof c->weights, "CAI_WEIGHTS", dflt, err)) return err->code;
     if (copy_env(c->weights_cache, sizeof c->weights_cache, "CAI_WEIGHTS_CACHE", "/tmp/cai-weights.safetensors", err))
         return err->code;
+    if (copy_env(c->calibration, sizeof c->calibration, "CAI_CALIBRATION", "", err)) return err->code;
     const char *p = getenv("CAI_PRECISION");
     if (!p || !*p || !strcasecmp(p, "fp32")) c->precision = CAI_PREC_FP32;
     else if (!strcasecmp(p, "int8")) c->precision = CAI_PREC_INT8;
@@ -531,6 +532,7 @@ static int do_worker(cai_lambda_env *e, cai_store *st, const cJSON *job, double 
                          .model = e->model,
                          .threads = e->cfg.threads,
                          .precision = e->cfg.precision,
+                         .calibration = e->cfg.calibration[0] ? e->cfg.calibration : NULL,
                          .deadline_unix = deadline_unix > 0 ? deadline_unix - e->cfg.margin_s : 0};
     cJSON *rec = NULL;
     if (cai_worker_run(st, job, &o, &rec, err)) {
@@ -559,13 +561,14 @@ static int do_worker(cai_lambda_env *e, cai_store *st, const cJSON *job, double 
     return *resp ? 0 : cai_seterr(err, CAI_ENOMEM, "lambda: out of memory");
 }
 
-static int do_summarize(cai_store *st, const cJSON *ev, char **resp, cai_err *err) {
+static int do_summarize(cai_store *st, const cJSON *ev, const char *calibration, char **resp, cai_err *err) {
     const char *bucket = get_str(ev, "bucket"), *rp = get_str(ev, "result_path");
     if (!bucket || !rp)
         return cai_seterr(err, CAI_EPAYLOAD, "summarize event: fields \"bucket\" and \"result_path\" must be strings "
                                              "(the Initialize answer or the run payload)");
     cJSON *summary = NULL;
-    if (cai_summarize(st, bucket, rp, &summary, err)) return err->code;
+    cai_summarize_opts so = {.calibration = calibration};
+    if (cai_summarize_ex(st, bucket, rp, &so, &summary, err)) return err->code;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "bucket", bucket);
     cJSON_AddStringToObject(o, "result_path", rp);
@@ -633,7 +636,7 @@ int cai_lambda_handle(cai_lambda_env *e, const char *body, size_t len, double de
     switch (stage) {
     case CAI_STAGE_INITIALIZE: r = do_initialize(e, st, body, len, response, &err); break;
     case CAI_STAGE_WORKER: r = do_worker(e, st, ev, deadline_unix, response, &extra, &err); break;
-    default: r = do_summarize(st, ev, response, &err); break;
+    default: r = do_summarize(st, ev, e->cfg.calibration[0] ? e->cfg.calibration : NULL, response, &err); break;
     }
     if (r) cai_err_prefix(&err, "%s: ", cai_lambda_stage_name(stage));
 done:
