@@ -446,7 +446,8 @@ static double get_num(rd *r, const cJSON *o, const char *path, const char *k, in
 
 static void get_stats(rd *r, const cJSON *o, const char *path, cai_calib_stats *s) {
     double n = get_num(r, o, path, "n", 0);
-    if (!r->rc && (n < 1 || n != floor(n) || n > 9e15)) {
+    if (r->rc) return;
+    if (n < 1 || n != floor(n) || n > 9e15) {
         r->rc = cai_seterr(r->err, CAI_EFORMAT, "%s: field \"%sn\": expected a count >= 1", r->name, path);
         return;
     }
@@ -571,10 +572,11 @@ int cai_calib_parse(const char *buf, size_t len, const char *name, cai_calib *c,
     if (!r.rc) snprintf(c->weights_sha256, sizeof c->weights_sha256, "%s", w->valuestring);
     double tta = get_num(&r, o, "", "tta", 0);
     if (!r.rc && tta != 1 && tta != 8) r.rc = cai_seterr(err, CAI_EFORMAT, "%s: field \"tta\": expected 1 or 8", name);
-    c->tta = (int)tta;
-    double n = get_num(&r, o, "", "galaxies", 0);
-    c->n = (int64_t)n;
-    c->skipped = (int64_t)get_num(&r, o, "", "skipped", 0);
+    if (!r.rc) c->tta = (int)tta;
+    double n = get_num(&r, o, "", "galaxies", 0), sk = get_num(&r, o, "", "skipped", 0);
+    if (!r.rc && (n < 0 || n > 9e15 || n != floor(n) || sk < 0 || sk > 9e15 || sk != floor(sk)))
+        r.rc = cai_seterr(err, CAI_EFORMAT, "%s: fields \"galaxies\", \"skipped\": expected counts", name);
+    if (!r.rc) c->n = (int64_t)n, c->skipped = (int64_t)sk;
     const cJSON *zr = cJSON_GetObjectItemCaseSensitive(o, "z_pred_range");
     if (!r.rc && (!cJSON_IsArray(zr) || cJSON_GetArraySize(zr) != 2 || !cJSON_IsNumber(zr->child) ||
                   !cJSON_IsNumber(zr->child->next) || !(zr->child->valuedouble <= zr->child->next->valuedouble)))
