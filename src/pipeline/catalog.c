@@ -178,7 +178,7 @@ int cai_catalog_write_fits(const cai_catalog *c, const cai_catalog_meta *m, cons
     fits_create_tbl(f, BINARY_TBL, 0, ncol, ttype, tform, tunit, "PREDICTIONS", &status);
     long long nulv = -1;
     for (int i = 0; i < ncol && !status; i++) {
-        char kw[16];
+        char kw[24];
         snprintf(kw, sizeof kw, "TTYPE%d", i + 1);
         fits_modify_comment(f, kw, (char *)cols[i].desc, &status);
         snprintf(kw, sizeof kw, "TCOMM%d", i + 1);
@@ -216,7 +216,7 @@ int cai_catalog_write_fits(const cai_catalog *c, const cai_catalog_meta *m, cons
     fits_write_date(f, &status); /* DATE = UTC time of writing */
     if (c->has & CAI_PCOL_FLAGS)
         for (int b = 0; b < CAI_FLAG_NBITS; b++) {
-            char kw[16], cm[48];
+            char kw[24], cm[48];
             snprintf(kw, sizeof kw, "FLAGB%d", b);
             snprintf(cm, sizeof cm, "FLAGS bit %d (value %u)", b, 1u << b);
             fits_write_key(f, TSTRING, kw, (void *)cai_flag_desc(b), cm, &status);

@@ -251,7 +251,7 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
     int64_t galaxies = 0, ranks_ok = 0;
     int untrained = -1;
     char variant[32] = "", wsha[65] = "";
-    int mixed_weights = 0;
+    int mixed_weights = 0, rec_tta = 0; /* the TTA setting the ranks say they used (0: none says) */
     char *seen_rank = calloc((size_t)(nranks_expected > 0 ? nranks_expected : 1), 1);
     for (size_t i = 0; i < nrr; i++) {
         cJSON *rec = rr[i].rec;
@@ -303,6 +303,8 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
             else if (strcmp(wsha, ms->valuestring)) mixed_weights = 1;
         }
         if (cJSON_IsBool(mu)) untrained = untrained == 1 ? 1 : cJSON_IsTrue(mu);
+        int rtta = num_or(rec, "tta", 1) == 8 ? 8 : 1;
+        if (rtta > rec_tta) rec_tta = rtta;
 
         if (strcmp(sts, "ok") != 0 && strcmp(sts, "empty") != 0) {
             cJSON *fo = cJSON_CreateObject();
@@ -414,6 +416,7 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
     }
     int complete = have_jobs && nmissing == 0 && ndup == 0 && nmis == 0 && cJSON_GetArraySize(failed) == 0;
 
+    if (rec_tta > 0) tta = rec_tta; /* what the ranks did, over what the payload asked */
     /* Calibration: applied to every catalog row; refused when made for other weights. */
     cai_calib cal;
     memset(&cal, 0, sizeof cal);

@@ -46,6 +46,9 @@ echo "held-out coverage: 68% -> $c68, 95% -> $c95"
 python3 -c "import sys; sys.exit(0 if abs($c68-0.68) <= 0.03 and abs($c95-0.95) <= 0.02 else 1)" \
   || die "coverage $c68 / $c95 outside 0.68±0.03 / 0.95±0.02"
 "$SYSPY" "$PY/check_catalog.py" $T --ids ids.csv || die "catalog files"
+if command -v fitsverify >/dev/null; then
+  fitsverify -q -e $T/predictions.fits | grep -q "OK" || { fitsverify $T/predictions.fits; die "fitsverify"; }
+fi
 # Summarize alone can apply a calibration to a run made without one.
 "$CAI" summarize --store store --calibration calib.json cosmicai-data r/cal >/dev/null || die "summarize --calibration"
 jget $S/r/cal/summary.json 'd["catalog"]["columns"]' | grep -q Z_LO95 || die "summarize did not add the intervals"
