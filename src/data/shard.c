@@ -262,6 +262,7 @@ static int make_writer(const cai_shard_data *d, cai_st_writer **out, cai_err *er
     *out = NULL;
     if (!d || d->n < 0 || (d->n > 0 && (!d->images || !d->mags || !d->ids)))
         return cai_seterr(err, CAI_EARG, "shard writer: missing arrays or negative galaxy count");
+    if (!d->ra != !d->dec) return cai_seterr(err, CAI_EARG, "shard writer: ra without dec (or dec without ra)");
     cai_st_writer *w = cai_st_writer_new();
     if (!w) return cai_seterr(err, CAI_ENOMEM, "shard writer: out of memory");
     int64_t n = d->n;
@@ -282,7 +283,6 @@ static int make_writer(const cai_shard_data *d, cai_st_writer **out, cai_err *er
         {"ra", CAI_ST_F64, 1, s1, d->ra, (size_t)n * sizeof(double)},
         {"dec", CAI_ST_F64, 1, s1, d->dec, (size_t)n * sizeof(double)},
     };
-    if (!d->ra != !d->dec) return cai_seterr(err, CAI_EARG, "shard writer: ra without dec (or dec without ra)");
     char buf[80];
     int rc = cai_st_writer_meta(w, "cai.format", CAI_SHARD_FORMAT, err);
     snprintf(buf, sizeof buf, "%" PRId64, n);
