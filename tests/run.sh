@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every test: the cmocka unit binaries in $CAI_BUILD/tests, then each tests/integration/*.sh.
+# Run every test: the cmocka unit binaries in $CAI_BUILD/tests, then each tests/integration/*.sh and tests/faults/*.sh.
 # Integration scripts get CAI (the cai binary), CAI_BUILD, TORCH_PY (/usr/bin/python3 with torch),
 # FIXTURES (tests/fixtures) and a private TMPDIR; each exits 0 to pass, 77 to skip. With FUZZ_SECONDS set, each
 # fuzzer in build/fuzz then runs that many seconds as one more test.
@@ -29,6 +29,8 @@ run_one() { # name, command...
 }
 for t in "$CAI_BUILD"/tests/test_*; do [ -x "$t" ] && run_one "unit/$(basename "$t")" "$t"; done
 for t in tests/integration/*.sh; do [ -f "$t" ] && run_one "integration/$(basename "$t" .sh)" bash "$t"; done
+# The fault suite (issue 9): each finding of the adversarial review as a test that failed before its fix.
+for t in tests/faults/*.sh; do [ -f "$t" ] && run_one "faults/$(basename "$t" .sh)" bash "$t"; done
 # With FUZZ_SECONDS set (make test sets it), each built fuzzer runs that long on its seed corpus and counts
 # as one test (fuzz/run.sh, with its own ASAN_OPTIONS: non-zero on a crash, leak, sanitizer error, timeout).
 if [ -n "${FUZZ_SECONDS:-}" ]; then

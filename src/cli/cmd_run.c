@@ -1,5 +1,5 @@
 /* cmd_run.c — `cai run PAYLOAD.json [--store DIR] [--workers P] [--threads T] [--weights W] [--resume]
- * [--precision fp32|int8]`: Initialize → ranks on a pool of worker processes → Summarize (local engine),
+ * [--resume=changed] [--force] [--precision fp32|int8]`: Initialize → ranks on a pool of worker processes → Summarize (local engine),
  * then a short report. */
 #include <errno.h>
 #include <getopt.h>
@@ -27,7 +27,10 @@ static void usage(FILE *f) {
             "  --workers P          worker processes (default: the payload's, else the number of cores)\n"
             "  --threads T          threads per worker (default: cores / workers)\n"
             "  --precision P        fp32 (default) or int8\n"
-            "  --resume             skip ranks whose record and predictions are complete and valid\n"
+            "  --resume             skip ranks whose record and predictions are complete and valid; refuse if one\n"
+            "                       was made from other weights, precision or data (it names them)\n"
+            "  --resume=changed     the same, but rerun exactly the ranks whose inputs changed\n"
+            "  --force              take over the result_path from a run that crashed (its lock is stale)\n"
             "  --calibration C      calib.json from `cai calibrate` (payload \"calibration\"): per-galaxy Z_ERR,\n"
             "                       Z_LO68/Z_HI68, Z_LO95/Z_HI95, P_OUTLIER; refused when made for other weights\n"
             "  --tta 8              test-time augmentation: mean of 8 flips/rotations, spread Z_STD (8x compute)\n"
@@ -41,8 +44,9 @@ static double jnum(const cJSON *o, const char *k) {
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
-static void report(const cai_local_result *r, const cJSON *sum, const char *store) {
+static void report(const cai_local_result *r, const cJSON *sum, const char *store, int rc) {
     printf("\n== cai run report ==\n");
+    if (r->run_id[0]) printf("run id:       %s\n", r->run_id);
     printf("ranks:        %d (%d run, %d already complete, %d failed)\n", r->ranks, r->ranks_run, r->ranks_skipped,
            r->ranks_failed);
     if (sum) {
@@ -72,8 +76,17 @@ static void report(const cai_local_result *r, const cJSON *sum, const char *stor
         } else {
             printf("metrics:      none (the partitions carry no redshift labels)\n");
         }
+        double ign = jnum(sum, "ignored_records");
+        if (ign > 0)
+            printf("ignored:      %.0f record(s) at this result_path of other runs or of ranks outside the job list\n",
+                   ign);
+        double dup = jnum(sum, "duplicated_galaxy_ids");
+        if (dup > 0) printf("duplicates:   %.0f galaxy id(s) predicted more than once\n", dup);
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(sum, "complete");
-        printf("complete:     %s\n", cJSON_IsTrue(c) ? "yes: exactly one prediction per input galaxy" : "NO");
+        /* "yes" only when Summarize succeeded and every check held: a failed write of the outputs is not a
+         * complete run, whatever the checks said. */
+        printf("complete:     %s\n", cJSON_IsTrue(c) && rc == 0 ? "yes: exactly one prediction per input galaxy"
+                                      : "NO");
     }
     if (r->untrained)
         printf("NOTE:         these weights are UNTRAINED (random, fixed seed): the predictions are NOT physical\n"
@@ -86,7 +99,8 @@ int cmd_run(int argc, char **argv) {
                                          {"threads", required_argument, 0, 't'},
                                          {"weights", required_argument, 0, 'w'},
                                          {"precision", required_argument, 0, 'p'},
-                                         {"resume", no_argument, 0, 'r'},
+                                         {"resume", optional_argument, 0, 'r'},
+                                         {"force", no_argument, 0, 'F'},
                                          {"calibration", required_argument, 0, 'C'},
                                          {"tta", required_argument, 0, 'T'},
                                          {"csv", no_argument, 0, 'V'},
@@ -116,7 +130,15 @@ int cmd_run(int argc, char **argv) {
             }
             o.precision_set = 1;
             break;
-        case 'r': o.resume = 1; break;
+        case 'r':
+            if (!optarg) o.resume = CAI_RESUME_STRICT;
+            else if (!strcmp(optarg, "changed")) o.resume = CAI_RESUME_CHANGED;
+            else {
+                fprintf(stderr, "cai run: --resume: expected --resume or --resume=changed, got \"--resume=%s\"\n", optarg);
+                return 2;
+            }
+            break;
+        case 'F': o.force = 1; break;
         case 'C': o.calibration = optarg; break;
         case 'T':
             if (cai_arg_int32("run", "--tta", optarg, 1, 8, &o.tta) || (o.tta != 1 && o.tta != 8)) {
@@ -142,7 +164,8 @@ int cmd_run(int argc, char **argv) {
     cJSON *sum = NULL;
     cai_err err = {0};
     int rc = cai_local_run(&o, &res, &sum, &err);
-    if (sum || res.ranks) report(&res, sum, res.store_url);
+    /* A refused --resume ran nothing: no report, only the refusal. */
+    if (sum || (res.ranks && !(rc && err.code == CAI_ECHANGED))) report(&res, sum, res.store_url, rc);
     cJSON_Delete(sum);
     if (rc) {
         fprintf(stderr, "cai run: %s\n", err.msg[0] ? err.msg : cai_strerror(err.code));

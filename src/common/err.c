@@ -50,6 +50,8 @@ static const char *const names[CAI_ECODE_COUNT] = {
     [CAI_EINCOMPLETE] = "incomplete results",
     [CAI_EDNNL] = "oneDNN error",
     [CAI_EINTERNAL] = "internal error",
+    [CAI_EBUSY] = "in use by another run",
+    [CAI_ECHANGED] = "inputs changed since the results were made",
 };
 
 const char *cai_strerror(cai_code code) {

@@ -25,6 +25,8 @@ typedef enum {
     CAI_EINCOMPLETE, /* completeness check failed: missing/duplicated predictions or failed ranks */
     CAI_EDNNL,       /* oneDNN returned an error */
     CAI_EINTERNAL,   /* a bug: an invariant did not hold */
+    CAI_EBUSY,       /* held by someone else: another run holds the result_path's lock; the object exists */
+    CAI_ECHANGED,    /* --resume: a done rank was computed from other weights, data or settings */
     CAI_ECODE_COUNT
 } cai_code;
 

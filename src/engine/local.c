@@ -28,6 +28,8 @@
 #include "../pipeline/calibrate.h"
 #include "../pipeline/payload.h"
 #include "../pipeline/record.h"
+#include "../pipeline/runlock.h"
+#include "../pipeline/initialize.h"
 #include "../pipeline/stages.h"
 #include "../pipeline/worker_util.h"
 #include "../store/store.h"
@@ -232,10 +234,26 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
     int nw = 0;
     int result_pipe[2] = {-1, -1};
     char failed_msg[1024] = "";
+    cai_run_lock lock = {0};
     if ((rc = cai_store_open(url, &st, err))) goto out;
 
+    /* 0. The run's identity and its hold on result_path: a second run on the same result_path refuses to
+     *    start (naming the holder) instead of mixing its results into this one. A resumed run keeps the id of
+     *    the run it resumes, so that run's records still count. */
+    if (o->resume) {
+        cJSON *old = NULL;
+        if (cai_jobs_read(st, p.bucket, p.result_path, &old, NULL) == CAI_OK && old->child) {
+            const cJSON *ri = cJSON_GetObjectItemCaseSensitive(old->child, "CAI_RUN_ID");
+            if (cJSON_IsString(ri)) snprintf(res->run_id, sizeof res->run_id, "%s", ri->valuestring);
+        }
+        cJSON_Delete(old);
+    }
+    if (!res->run_id[0] && p.run_id) snprintf(res->run_id, sizeof res->run_id, "%s", p.run_id);
+    if (!res->run_id[0]) cai_run_id_new(res->run_id);
+    if ((rc = cai_run_lock_acquire(st, p.bucket, p.result_path, res->run_id, o->force, &lock, err))) goto out;
+
     /* 1. Initialize. */
-    if ((rc = cai_initialize(st, ptxt, plen, &jobs, err))) goto out;
+    if ((rc = cai_initialize_run(st, ptxt, plen, res->run_id, &jobs, err))) goto out;
     int nr = cJSON_GetArraySize(jobs);
     res->ranks = nr;
     rs = calloc((size_t)(nr ? nr : 1), sizeof *rs);
@@ -249,49 +267,72 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
         goto out;
     }
 
-    /* 2. Which ranks to run. Without --resume, stale records of an earlier run at this result_path are
-     *    removed first, so that a rank that dies now cannot be mistaken for done. */
-    int to_run = 0;
+    /* 2. Weights: CLI over payload; resolved once (a bucket key is fetched once) and described — before
+     *    choosing ranks, since --resume compares each done rank's weights with these. */
+    const char *wspec = o->weights ? o->weights : p.weights;
+    cai_precision prec = o->precision_set ? o->precision : p.precision;
+    cai_weights_info wi = {0};
+    if (wspec) {
+        if ((rc = cai_weights_resolve(st, p.bucket, wspec, res->weights_path, sizeof res->weights_path, err))) goto out;
+        if ((rc = cai_weights_describe(res->weights_path, &wi, err))) goto out;
+        res->untrained = wi.untrained;
+    }
+    /* A calibration must be for these weights (and TTA setting): refused before any rank runs; its sha256
+     * is part of each rank's identity for --resume. */
+    char calsha[65] = "";
+    if (p.calibration) {
+        cai_calib cal;
+        rc = cai_calib_fetch(st, p.bucket, p.calibration, &cal, err);
+        if (!rc) rc = cai_calib_check(&cal, p.calibration, wspec ? wi.sha256 : NULL, p.tta, err);
+        if (!rc) snprintf(calsha, sizeof calsha, "%s", cal.sha256);
+        cai_calib_free(&cal);
+        if (rc) goto out;
+    }
+
+    /* 3. Which ranks to run. Without --resume, stale records of an earlier run at this result_path are
+     *    removed first, so that a rank that dies now cannot be mistaken for done. With it, a done rank is
+     *    kept only if it is this run's and was made from the same weights, precision, calibration and data;
+     *    a changed one is refused by name (--resume) or rerun (--resume=changed). */
+    int to_run = 0, nchanged = 0;
+    char changed_msg[1100] = "";
+    cai_rank_expect x = {res->run_id, wspec ? wi.sha256 : NULL, cai_precision_name(prec), calsha, 1};
     for (int r = 0; r < nr; r++) {
         cai_job j;
         if ((rc = cai_job_parse(job_at[r], &j, err))) goto out;
         cai_err de = {0};
-        if (o->resume && cai_rank_done(st, &j, &de) == CAI_OK) {
+        int crc = o->resume ? cai_rank_check(st, &j, &x, &de) : CAI_ENOTFOUND;
+        if (crc == CAI_OK) {
             rs[r].state = 4;
             res->ranks_skipped++;
         } else {
-            char key[2048];
-            cai_record_key(j.result_path, j.rank, key, sizeof key);
-            cai_store_delete(st, j.bucket, key, NULL);
+            if (crc == CAI_ECHANGED && nchanged++ == 0) snprintf(changed_msg, sizeof changed_msg, "%s", de.msg);
+            if (o->resume != CAI_RESUME_STRICT || crc != CAI_ECHANGED) {
+                char key[2048];
+                cai_record_key(j.result_path, j.rank, key, sizeof key);
+                cai_store_delete(st, j.bucket, key, NULL);
+            }
             to_run++;
         }
         cai_job_free(&j);
     }
+    res->ranks_changed = nchanged;
+    if (nchanged && o->resume == CAI_RESUME_STRICT) {
+        rc = cai_seterr(err, CAI_ECHANGED,
+                        "--resume: %d done rank(s) were made from other inputs, e.g. %s; rerun with --resume=changed "
+                        "to redo exactly those ranks, or without --resume to start over",
+                        nchanged, changed_msg);
+        goto out;
+    }
     res->ranks_run = to_run;
+    if (nchanged)
+        fprintf(stderr, "cai run: --resume=changed: %d done rank(s) changed since they ran (e.g. %s): running them again\n",
+                nchanged, changed_msg);
     if (o->resume && res->ranks_skipped)
         fprintf(stderr, "cai run: --resume: %d of %d ranks already complete, %d to run\n", res->ranks_skipped, nr,
                 to_run);
-
-    /* 3. Weights: CLI over payload; resolved once (a bucket key is fetched once) and described. */
-    const char *wspec = o->weights ? o->weights : p.weights;
-    cai_precision prec = o->precision_set ? o->precision : p.precision;
-    if (to_run > 0) {
-        if (!wspec) {
-            rc = cai_seterr(err, CAI_EARG,
-                            "no weights: pass --weights W.safetensors or set \"weights\" in the payload");
-            goto out;
-        }
-        if ((rc = cai_weights_resolve(st, p.bucket, wspec, res->weights_path, sizeof res->weights_path, err))) goto out;
-        cai_weights_info wi;
-        if ((rc = cai_weights_describe(res->weights_path, &wi, err))) goto out;
-        res->untrained = wi.untrained;
-        if (p.calibration) { /* refuse a calibration for other weights before any rank runs */
-            cai_calib cal;
-            rc = cai_calib_fetch(st, p.bucket, p.calibration, &cal, err);
-            if (!rc) rc = cai_calib_check(&cal, p.calibration, wi.sha256, p.tta, err);
-            cai_calib_free(&cal);
-            if (rc) goto out;
-        }
+    if (to_run > 0 && !wspec) {
+        rc = cai_seterr(err, CAI_EARG, "no weights: pass --weights W.safetensors or set \"weights\" in the payload");
+        goto out;
     }
 
     /* 4. The pool. */
@@ -447,6 +488,7 @@ out:
         free(ws);
     }
     if (result_pipe[0] >= 0) close(result_pipe[0]), close(result_pipe[1]);
+    if (st) cai_run_lock_release(st, &lock);
     res->wall_seconds = cai_mono_now() - t_start;
     free(rs);
     free(job_at);

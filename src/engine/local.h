@@ -10,6 +10,12 @@
 #include "../common/err.h"
 #include "../model/model.h"
 
+enum {
+    CAI_RESUME_NO = 0,  /* run every rank (their old records are deleted first) */
+    CAI_RESUME_STRICT,  /* --resume: skip done ranks; refuse if one was made from other weights/data/settings */
+    CAI_RESUME_CHANGED, /* --resume=changed: skip done ranks, rerun exactly the changed ones */
+};
+
 typedef struct {
     const char *payload_path; /* the run payload (JSON file) */
     const char *store_url;    /* NULL: the payload's "store", else "." */
@@ -18,7 +24,8 @@ typedef struct {
     int threads;              /* 0: the payload's, else max(1, cores / workers) */
     int precision_set;        /* 1: use `precision`, overriding the payload */
     cai_precision precision;
-    int resume;               /* skip ranks whose record + predictions are complete and valid */
+    int resume;               /* CAI_RESUME_*: skip ranks whose record + predictions are complete and valid */
+    int force;                /* take over the result_path lock of a run that is gone (after a crash) */
     int progress;             /* -1: a bar when stderr is a TTY; 0: plain lines; 1: bar */
     int quiet;                /* no per-rank lines */
     const char *calibration;  /* NULL: the payload's "calibration" (calib.json: path or key in the bucket) */
@@ -35,6 +42,8 @@ typedef struct {
     double map_seconds;       /* the ranks only */
     char weights_path[4096];
     char store_url[1024];     /* the store actually used */
+    char run_id[64];          /* the run's identity (a resumed run keeps the id of the run it resumes) */
+    int ranks_changed;        /* --resume=changed: done ranks rerun because their inputs changed */
     int untrained;
 } cai_local_result;
 

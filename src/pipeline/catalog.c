@@ -3,6 +3,7 @@
  * rows so memory stays at one copy of the catalog plus one chunk. */
 #include "catalog.h"
 
+#include <errno.h>
 #include <fitsio.h>
 #include <math.h>
 #include <stdio.h>
@@ -153,9 +154,15 @@ static void utc_now(char *buf, size_t n) {
     strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tmv);
 }
 
-static int fits_fail(int status, const char *path, const char *what, cai_err *err) {
+/* cfitsio reports a failed write as status 106/107/108 without the cause; the C library's errno from the
+ * fwrite/fflush underneath is still set (nothing after the failing call touches the file), so name it —
+ * "No space left on device" is what a user must see when TMPDIR is full. */
+static int fits_fail(int status, int saved_errno, const char *path, const char *what, cai_err *err) {
     char msg[FLEN_STATUS];
     fits_get_errstatus(status, msg);
+    if (saved_errno && (status == WRITE_ERROR || status == FILE_NOT_CREATED || status == FILE_NOT_CLOSED))
+        return cai_seterr(err, CAI_EIO, "%s: cfitsio %s failed: %s (status %d): %s", path, what, msg, status,
+                          strerror(saved_errno));
     return cai_seterr(err, CAI_EIO, "%s: cfitsio %s failed: %s (status %d)", path, what, msg, status);
 }
 
@@ -165,7 +172,8 @@ int cai_catalog_write_fits(const cai_catalog *c, const cai_catalog_meta *m, cons
     char fname[4200];
     snprintf(fname, sizeof fname, "!%s", path); /* '!' = overwrite */
     remove(path);
-    if (fits_create_file(&f, fname, &status)) return fits_fail(status, path, "create", err);
+    errno = 0;
+    if (fits_create_file(&f, fname, &status)) return fits_fail(status, errno, path, "create", err);
     cai_catcol cols[32];
     int ncol = cai_catalog_cols(c, cols);
     char *ttype[32], *tform[32], *tunit[32];
@@ -224,9 +232,9 @@ int cai_catalog_write_fits(const cai_catalog *c, const cai_catalog_meta *m, cons
     fits_write_comment(f, "Nulls: integer columns use TNULLn (-1); floating columns use IEEE NaN.", &status);
     fits_write_comment(f, "Redshifts and P_OUTLIER are dimensionless. Intervals: docs/science.md.", &status);
     if (status) {
-        int s2 = 0;
+        int e = errno, s2 = 0;
         fits_close_file(f, &s2);
-        return fits_fail(status, path, "header", err);
+        return fits_fail(status, e, path, "header", err);
     }
     /* Columns in chunks of rows (cfitsio buffers and converts to big-endian). */
     const size_t chunk = 1 << 15;
@@ -256,9 +264,11 @@ int cai_catalog_write_fits(const cai_catalog *c, const cai_catalog_meta *m, cons
     }
     free(buf);
     if (!status) fits_write_chksum(f, &status);
-    int s2 = 0;
+    int e = status ? errno : 0, s2 = 0;
+    if (!status) errno = 0; /* the close flushes cfitsio's buffers: that is where a full disk shows */
     fits_close_file(f, &s2);
-    if (status || s2) return fits_fail(status ? status : s2, path, "write", err);
+    if (!status && s2) e = errno;
+    if (status || s2) return fits_fail(status ? status : s2, e, path, "write", err);
     return CAI_OK;
 }
 

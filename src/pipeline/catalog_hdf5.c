@@ -2,6 +2,7 @@
  * the FITS columns, with "unit" and "description" attributes; the provenance as root attributes. h5py reads
  * it as f["Z_PRED"][:], f.attrs["weights_sha256"]. Nulls as in FITS: -1 for ids (attribute "null"), NaN for
  * floats. */
+#include <errno.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -39,8 +40,10 @@ static int i64_attr(hid_t obj, const char *name, long long v) {
 int cai_catalog_write_hdf5(const cai_catalog *c, const cai_catalog_meta *m, const char *path, cai_err *err) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* errors become our messages, not HDF5's stderr dump */
     remove(path);
+    errno = 0; /* HDF5 does not say why a write failed; the C library's errno does ("No space left on device") */
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return cai_seterr(err, CAI_EIO, "%s: cannot create the HDF5 file", path);
+    if (f < 0) return cai_seterr(err, CAI_EIO, "%s: cannot create the HDF5 file%s%s", path, errno ? ": " : "",
+                                 errno ? strerror(errno) : "");
     int bad = 0;
     char date[32], keys[16][24], vals[16][160];
     time_t t = time(NULL);
@@ -99,7 +102,10 @@ int cai_catalog_write_hdf5(const cai_catalog *c, const cai_catalog_meta *m, cons
         H5Sclose(sp);
     }
     free(buf);
-    if (H5Fclose(f) < 0) bad = 1;
-    if (bad) return cai_seterr(err, CAI_EIO, "%s: writing the HDF5 catalog failed", path);
+    int e = bad ? errno : 0;
+    if (H5Fclose(f) < 0) bad = 1, e = e ? e : errno;
+    if (bad)
+        return cai_seterr(err, CAI_EIO, "%s: writing the HDF5 catalog failed%s%s", path, e ? ": " : "",
+                          e ? strerror(e) : "");
     return CAI_OK;
 }

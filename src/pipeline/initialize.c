@@ -13,12 +13,16 @@
 
 #include "../data/manifest.h"
 #include "initialize.h"
+#include "runlock.h"
 #include "stages.h"
 
 typedef struct {
     char *key;
     uint64_t num;      /* partition number from the file name */
     int64_t galaxies;  /* from the manifest; -1 when unknown */
+    uint64_t bytes;    /* from the manifest: size, sha256 and id range, checked by the worker */
+    char sha256[65];
+    int64_t id_first, id_last;
 } part;
 
 static int cmp_part(const void *a, const void *b) {
@@ -87,6 +91,10 @@ static int read_manifest(cai_store *st, const char *bucket, const char *prefix, 
         }
         ps[n].num = num;
         ps[n].galaxies = m.v[i].galaxies;
+        ps[n].bytes = m.v[i].bytes;
+        memcpy(ps[n].sha256, m.v[i].sha256, sizeof ps[n].sha256);
+        ps[n].id_first = m.v[i].id_first;
+        ps[n].id_last = m.v[i].id_last;
         n++;
     }
     cai_manifest_free(&m);
@@ -134,10 +142,34 @@ static int list_parts(cai_store *st, const char *bucket, const char *prefix, par
 static cJSON *str_or_null(const cJSON *v) { return v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull(); }
 
 int cai_initialize(cai_store *st, const char *payload_json, size_t len, cJSON **jobs_out, cai_err *err) {
+    return cai_initialize_run(st, payload_json, len, NULL, jobs_out, err);
+}
+
+/* A run's merged outputs, which a new run must never leave behind from the previous one. */
+static const char *const run_outputs[] = {"summary.json", "combined_data.json", "predictions.fits",
+                                          "predictions.csv", "predictions.h5", "catalog.csv", NULL};
+
+int cai_outputs_invalidate(cai_store *st, const char *bucket, const char *result_path, cai_err *err) {
+    /* summary.json first: it is what says "complete", so it must never outlive the others. */
+    for (int i = 0; run_outputs[i]; i++) {
+        char key[2300];
+        snprintf(key, sizeof key, "%s/%s", result_path, run_outputs[i]);
+        int rc = cai_store_delete(st, bucket, key, err);
+        if (rc) return cai_err_prefix(err, "cannot remove the previous run's %s: ", run_outputs[i]);
+    }
+    return CAI_OK;
+}
+
+int cai_initialize_run(cai_store *st, const char *payload_json, size_t len, const char *run_id_in, cJSON **jobs_out,
+                       cai_err *err) {
     if (jobs_out) *jobs_out = NULL;
     cai_payload p;
     int rc = cai_payload_parse(payload_json, len, "payload.json", &p, err);
     if (rc) return rc;
+    char run_id[CAI_RUN_ID_MAX];
+    if (run_id_in && *run_id_in) snprintf(run_id, sizeof run_id, "%s", run_id_in);
+    else if (p.run_id && *p.run_id) snprintf(run_id, sizeof run_id, "%s", p.run_id);
+    else cai_run_id_new(run_id);
     for (int i = 0; i < p.nwarnings; i++) fprintf(stderr, "cai: warning: %s\n", p.warnings[i]);
 
     part *ps = NULL;
@@ -220,6 +252,25 @@ int cai_initialize(cai_store *st, const char *payload_json, size_t len, cJSON **
         if (p.precision_given) cJSON_AddStringToObject(j, "CAI_PRECISION", cai_precision_name(p.precision));
         if (p.calibration) cJSON_AddStringToObject(j, "CAI_CALIBRATION", p.calibration);
         if (p.tta > 1) cJSON_AddNumberToObject(j, "CAI_TTA", p.tta);
+        cJSON_AddStringToObject(j, "CAI_RUN_ID", run_id);
+        if (from_manifest && take) {
+            cJSON *pm = cJSON_CreateArray();
+            for (size_t i = 0; i < take; i++) {
+                const part *q = &ps[next + i];
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddNumberToObject(e, "bytes", (double)q->bytes);
+                cJSON_AddStringToObject(e, "sha256", q->sha256);
+                if (q->galaxies > 0) {
+                    cJSON_AddNumberToObject(e, "id_first", (double)q->id_first);
+                    cJSON_AddNumberToObject(e, "id_last", (double)q->id_last);
+                } else {
+                    cJSON_AddNullToObject(e, "id_first");
+                    cJSON_AddNullToObject(e, "id_last");
+                }
+                cJSON_AddItemToArray(pm, e);
+            }
+            cJSON_AddItemToObject(j, "CAI_PARTITION_MANIFEST", pm);
+        }
         if (from_manifest && take) {
             int64_t g = 0;
             for (size_t i = 0; i < take; i++) g += ps[next + i].galaxies;
@@ -248,6 +299,9 @@ int cai_initialize(cai_store *st, const char *payload_json, size_t len, cJSON **
     cJSON_Delete(pj);
     char key[2048];
     if (!pjs) rc = cai_seterr(err, CAI_ENOMEM, "initialize: out of memory");
+    /* A new run (or a resumed one) first removes the previous run's summary and catalog, so they can never be
+     * read as this run's: they come back only when this run's Summarize succeeds. */
+    if (!rc) rc = cai_outputs_invalidate(st, p.bucket, p.result_path, err);
     if (!rc) rc = cai_store_put(st, p.bucket, "payload.json", pjs, strlen(pjs), err);
     snprintf(key, sizeof key, "%s/payload.json", p.result_path);
     if (!rc) rc = cai_store_put(st, p.bucket, key, pjs, strlen(pjs), err);

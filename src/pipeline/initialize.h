@@ -14,6 +14,10 @@
 /* The number N of a partition file name "N.pt" / "N.safetensors" (no directory); -1 if not one. */
 int cai_partition_number(const char *base, uint64_t *num);
 
+/* Remove a run's merged outputs (summary.json first, then combined_data.json and the catalog) so that
+ * none of them outlives the run that made it. Called by Initialize and Summarize. */
+int cai_outputs_invalidate(cai_store *st, const char *bucket, const char *result_path, cai_err *err);
+
 /* Read <bucket>/<result_path>/jobs.jsonl back into a JSON array of job items (caller frees). */
 int cai_jobs_read(cai_store *st, const char *bucket, const char *result_path, cJSON **jobs_out, cai_err *err);
 

@@ -1,6 +1,8 @@
 /* record.c — job items, output keys, resume validation, predictions-file parsing (see record.h). */
 #include "record.h"
 
+#include "../common/util.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -56,6 +58,7 @@ void cai_job_free(cai_job *j) {
     free(j->data_prefix);
     free(j->result_path);
     free(j->expected);
+    free(j->pexp);
     memset(j, 0, sizeof *j);
 }
 
@@ -125,6 +128,44 @@ int cai_job_parse(const cJSON *job, cai_job *j, cai_err *err) {
         const cJSON *g = pg->child;
         for (size_t i = 0; i < n; i++, g = g->next) j->expected[i] = cJSON_IsNumber(g) ? (int64_t)g->valuedouble : -1;
     }
+    const cJSON *pm = cJSON_GetObjectItemCaseSensitive(job, "CAI_PARTITION_MANIFEST");
+    if (pm && n) {
+        if (!cJSON_IsArray(pm) || (size_t)cJSON_GetArraySize(pm) != n) {
+            cai_job_free(j);
+            return cai_seterr(err, CAI_EPAYLOAD, "job: field \"CAI_PARTITION_MANIFEST\": expected a list of %zu objects "
+                              "(one per DATA_PATH key)", n);
+        }
+        if (!(j->pexp = calloc(n, sizeof *j->pexp))) {
+            cai_job_free(j);
+            return cai_seterr(err, CAI_ENOMEM, "job: out of memory");
+        }
+        const cJSON *e = pm->child;
+        for (size_t i = 0; i < n; i++, e = e->next) {
+            const cJSON *by = cJSON_GetObjectItemCaseSensitive(e, "bytes");
+            const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "sha256");
+            const cJSON *i0 = cJSON_GetObjectItemCaseSensitive(e, "id_first");
+            const cJSON *i1 = cJSON_GetObjectItemCaseSensitive(e, "id_last");
+            int ok = cJSON_IsObject(e) && cJSON_IsNumber(by) && by->valuedouble >= 0 && by->valuedouble < 9e15 &&
+                     cJSON_IsString(sh) && strlen(sh->valuestring) == 64 &&
+                     strspn(sh->valuestring, "0123456789abcdef") == 64 &&
+                     ((cJSON_IsNumber(i0) && cJSON_IsNumber(i1) && fabs(i0->valuedouble) < 9e15 &&
+                       fabs(i1->valuedouble) < 9e15 && i0->valuedouble <= i1->valuedouble) ||
+                      (cJSON_IsNull(i0) && cJSON_IsNull(i1)));
+            if (!ok) {
+                cai_job_free(j);
+                return cai_seterr(err, CAI_EPAYLOAD, "job: field \"CAI_PARTITION_MANIFEST\"[%zu]: expected "
+                                  "{\"bytes\": N, \"sha256\": 64 hex, \"id_first\": A, \"id_last\": B (A <= B, or "
+                                  "both null)}", i);
+            }
+            j->pexp[i].bytes = (uint64_t)by->valuedouble;
+            memcpy(j->pexp[i].sha256, sh->valuestring, 65);
+            j->pexp[i].has_ids = cJSON_IsNumber(i0);
+            j->pexp[i].id_first = j->pexp[i].has_ids ? (int64_t)i0->valuedouble : 0;
+            j->pexp[i].id_last = j->pexp[i].has_ids ? (int64_t)i1->valuedouble : -1;
+        }
+    }
+    const cJSON *ri = cJSON_GetObjectItemCaseSensitive(job, "CAI_RUN_ID");
+    if (cJSON_IsString(ri) && *ri->valuestring) j->run_id = ri->valuestring;
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(job, "CAI_WEIGHTS");
     if (cJSON_IsString(w) && *w->valuestring) j->weights = w->valuestring;
     const cJSON *pr = cJSON_GetObjectItemCaseSensitive(job, "CAI_PRECISION");
@@ -149,7 +190,54 @@ void cai_predictions_key(const char *result_path, int64_t rank, char *out, size_
     snprintf(out, n, "%s/predictions/%lld.csv", result_path, (long long)rank);
 }
 
-int cai_rank_done(cai_store *st, const cai_job *j, cai_err *err) {
+void cai_record_set_identity(cJSON *rec, const char *run_id, const char *calibration_sha256) {
+    cJSON_DeleteItemFromObjectCaseSensitive(rec, "run_id");
+    cJSON_DeleteItemFromObjectCaseSensitive(rec, "calibration_sha256");
+    if (run_id) cJSON_AddStringToObject(rec, "run_id", run_id);
+    cJSON_AddStringToObject(rec, "calibration_sha256", calibration_sha256 ? calibration_sha256 : "");
+}
+
+static const char *rec_str(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* The recorded partitions against the job's: every ok partition's sha256 equals the manifest's (or, with
+ * hash_data, the object's as it is now). */
+static int check_data(cai_store *st, const cai_job *j, const cJSON *r, int hash_data, cai_err *err) {
+    const cJSON *parts = cJSON_GetObjectItemCaseSensitive(r, "partitions");
+    for (size_t i = 0; i < j->nkeys; i++) {
+        const cJSON *pj = NULL;
+        for (const cJSON *p = cJSON_IsArray(parts) ? parts->child : NULL; p; p = p->next) {
+            const char *k = rec_str(p, "key");
+            if (k && !strcmp(k, j->keys[i])) pj = p;
+        }
+        const char *rsha = pj ? rec_str(pj, "sha256") : NULL;
+        if (!rsha)
+            return cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: record has no sha256 for %s (an older cai?)",
+                              (long long)j->rank, j->keys[i]);
+        char now[65] = "";
+        if (j->pexp && j->pexp[i].sha256[0]) {
+            memcpy(now, j->pexp[i].sha256, sizeof now);
+        } else if (hash_data) {
+            uint8_t *b;
+            size_t l;
+            cai_err ge = {0};
+            if (cai_store_get(st, j->data_bucket, j->keys[i], &b, &l, &ge))
+                return cai_seterr(err, CAI_ECHANGED, "rank %lld: partition %s: %s", (long long)j->rank, j->keys[i],
+                                  ge.msg);
+            cai_sha256_hex(b, l, now);
+            free(b);
+        }
+        if (now[0] && strcmp(now, rsha) != 0)
+            return cai_seterr(err, CAI_ECHANGED,
+                              "rank %lld: data partition %s changed since it ran (sha256 was %.12s…, is now %.12s…)",
+                              (long long)j->rank, j->keys[i], rsha, now);
+    }
+    return CAI_OK;
+}
+
+int cai_rank_check(cai_store *st, const cai_job *j, const cai_rank_expect *x, cai_err *err) {
     char key[2048];
     cai_record_key(j->result_path, j->rank, key, sizeof key);
     uint8_t *buf;
@@ -166,7 +254,7 @@ int cai_rank_done(cai_store *st, const cai_job *j, cai_err *err) {
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(r, "status");
     const cJSON *dp = cJSON_GetObjectItemCaseSensitive(r, "data_path");
     const cJSON *pb = cJSON_GetObjectItemCaseSensitive(r, "predictions_bytes");
-    const cJSON *gal = cJSON_GetObjectItemCaseSensitive(r, "galaxies");
+    const cJSON *pk = cJSON_GetObjectItemCaseSensitive(r, "predictions");
     if (!cJSON_IsString(status) ||
         (strcmp(status->valuestring, "ok") != 0 && strcmp(status->valuestring, "empty") != 0)) {
         rc = cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: record status is %s", (long long)j->rank,
@@ -174,17 +262,44 @@ int cai_rank_done(cai_store *st, const cai_job *j, cai_err *err) {
     } else if (!dp || !cJSON_Compare(dp, j->data_path, 1)) {
         rc = cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: record is for another DATA_PATH (an older run?)",
                         (long long)j->rank);
-    } else if (cJSON_IsNumber(gal) && gal->valuedouble > 0) {
+    } else if (j->nkeys > 0) {
+        /* Every rank with data names its predictions file, even one of 0 galaxies (empty partitions). */
         char pkey[2048];
         cai_predictions_key(j->result_path, j->rank, pkey, sizeof pkey);
         uint64_t size = 0;
         cai_err e2 = {0};
-        if (cai_store_head(st, j->bucket, pkey, &size, &e2))
+        if (!cJSON_IsString(pk))
+            rc = cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: record names no predictions file", (long long)j->rank);
+        else if (cai_store_head(st, j->bucket, pkey, &size, &e2))
             rc = cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: predictions file missing: %s", (long long)j->rank, e2.msg);
         else if (!cJSON_IsNumber(pb) || (uint64_t)pb->valuedouble != size)
             rc = cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: predictions file has %llu bytes, record says %.0f",
                             (long long)j->rank, (unsigned long long)size, cJSON_IsNumber(pb) ? pb->valuedouble : -1.0);
     }
+    if (!rc && x) {
+        const char *rid = rec_str(r, "run_id");
+        const cJSON *mj = cJSON_GetObjectItemCaseSensitive(r, "model");
+        const char *wsha = rec_str(mj, "weights_sha256");
+        const char *prec = rec_str(r, "precision");
+        const char *cal = rec_str(r, "calibration_sha256");
+        if (x->run_id && (!rid || strcmp(rid, x->run_id) != 0))
+            rc = cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: record of another run (%s)", (long long)j->rank,
+                            rid ? rid : "no run id");
+        else if (j->nkeys > 0 && x->weights_sha256 && (!wsha || strcmp(wsha, x->weights_sha256) != 0))
+            rc = cai_seterr(err, CAI_ECHANGED, "rank %lld: computed with other weights (sha256 %.12s…, these are %.12s…)",
+                            (long long)j->rank, wsha ? wsha : "unknown", x->weights_sha256);
+        else if (j->nkeys > 0 && x->precision && (!prec || strcmp(prec, x->precision) != 0))
+            rc = cai_seterr(err, CAI_ECHANGED, "rank %lld: computed in precision %s, this run uses %s",
+                            (long long)j->rank, prec ? prec : "unknown", x->precision);
+        else if (j->nkeys > 0 && x->calibration_sha256 && strcmp(cal ? cal : "", x->calibration_sha256) != 0)
+            rc = cai_seterr(err, CAI_ECHANGED, "rank %lld: computed with calibration %.12s…, this run uses %.12s…",
+                            (long long)j->rank, cal && *cal ? cal : "(none)",
+                            *x->calibration_sha256 ? x->calibration_sha256 : "(none)");
+        else
+            rc = check_data(st, j, r, x->hash_data, err);
+    }
     cJSON_Delete(r);
     return rc;
 }
+
+int cai_rank_done(cai_store *st, const cai_job *j, cai_err *err) { return cai_rank_check(st, j, NULL, err); }

@@ -16,6 +16,15 @@
 #include "../store/store.h"
 #include "predictions.h"
 
+/* What the manifest says about one partition of a job (CAI_PARTITION_MANIFEST, parallel to DATA_PATH). The
+ * worker checks the bytes against bytes/sha256 and every galaxy id against [id_first, id_last]. */
+typedef struct {
+    uint64_t bytes;
+    char sha256[65];          /* "" when unknown */
+    int has_ids;              /* 0 for an empty partition (id_first: null) */
+    int64_t id_first, id_last;
+} cai_part_expect;
+
 typedef struct {
     const char *bucket;       /* S3_BUCKET */
     const char *data_bucket;  /* DATA_BUCKET */
@@ -29,6 +38,8 @@ typedef struct {
     const char *precision;    /* CAI_PRECISION or NULL */
     const char *calibration;  /* CAI_CALIBRATION or NULL */
     int tta;                  /* CAI_TTA (1 or 8; 1 when absent) */
+    const char *run_id;       /* CAI_RUN_ID or NULL (a job list written before runs had ids) */
+    cai_part_expect *pexp;    /* CAI_PARTITION_MANIFEST (per key) or NULL */
     const cJSON *data_path;   /* DATA_PATH as given */
     const cJSON *result_raw;  /* RESULT_PATH as given */
 } cai_job;
@@ -46,5 +57,28 @@ void cai_predictions_key(const char *result_path, int64_t rank, char *out, size_
  * the same DATA_PATH as the job, and (when it has galaxies) its predictions file exists with the byte size
  * the record names. Otherwise CAI_ENOTFOUND / CAI_EINCOMPLETE with the reason in err. */
 int cai_rank_done(cai_store *st, const cai_job *j, cai_err *err);
+
+/* ---- A rank's identity: what its predictions depend on. Written into every record (one place:
+ * cai_record_set_identity) and compared by --resume (cai_rank_check). Record fields:
+ *   run_id               the run that wrote it (Summarize ignores records of other runs)
+ *   model.weights_sha256 the weights file's sha256 (written by the worker with the model description)
+ *   precision            "fp32" / "int8"
+ *   calibration_sha256   the calibration file's sha256; "" when none
+ *   partitions[].sha256  each partition's bytes as read */
+void cai_record_set_identity(cJSON *rec, const char *run_id, const char *calibration_sha256);
+
+typedef struct {
+    const char *run_id;             /* NULL: any run */
+    const char *weights_sha256;     /* NULL: not checked */
+    const char *precision;          /* NULL: not checked */
+    const char *calibration_sha256; /* NULL: not checked; "" = none */
+    int hash_data;                  /* partitions the job has no manifest sha256 for: fetch and hash them */
+} cai_rank_expect;
+
+/* cai_rank_done, and then: the record is of run x->run_id, and was computed with the same weights,
+ * precision, calibration and partition bytes (against the job's manifest sha256, or the data as it is now
+ * with hash_data). CAI_OK: done and unchanged; CAI_ECHANGED: done but from other inputs (err names which);
+ * anything else: not done (run it). */
+int cai_rank_check(cai_store *st, const cai_job *j, const cai_rank_expect *x, cai_err *err);
 
 #endif

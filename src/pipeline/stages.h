@@ -16,6 +16,13 @@
  * over world_size ranks exactly as the seed does, write <bucket>/payload.json (seed) and a per-run copy
  * plus the job list under <bucket>/<result_path>/. *jobs_out: the seed's job array (caller frees). */
 int cai_initialize(cai_store *st, const char *payload_json, size_t len, cJSON **jobs_out, cai_err *err);
+/* The same with the run's identity: run_id (NULL: the payload's "run_id", else a fresh one) goes into every
+ * job item as CAI_RUN_ID and from there into every rank record; Summarize counts only records of that run.
+ * A resumed run passes the id of the run it resumes. Initialize also removes the previous summary.json,
+ * combined_data.json and catalog at result_path, and puts each partition's manifest entry (bytes, sha256,
+ * id range) into its job (CAI_PARTITION_MANIFEST) for the worker to check. */
+int cai_initialize_run(cai_store *st, const char *payload_json, size_t len, const char *run_id, cJSON **jobs_out,
+                       cai_err *err);
 
 typedef struct {
     const char *weights;       /* local path to weights; NULL: take it from the job/payload */

@@ -50,8 +50,11 @@ typedef struct {
     int64_t *counts;   /* rows per partition number in this rank's file (indexed via map) */
     int64_t *nums;
     size_t nnum;
+    const cai_part_expect **pexp; /* per nums index: the manifest entry of that partition, or NULL */
     int bad_partition;
     int64_t bad_value;
+    int bad_id;                   /* a row's galaxy id outside its partition's manifest range */
+    int64_t bad_id_value, bad_id_part;
 } rows_ctx;
 
 static int on_row(const cai_pred_row *r, void *vctx) {
@@ -64,6 +67,14 @@ static int on_row(const cai_pred_row *r, void *vctx) {
         c->bad_value = r->partition;
         return CAI_EFORMAT;
     }
+    /* A row with an id must fall in its partition's manifest range (seed .pt rows carry none: -1). */
+    const cai_part_expect *x = c->pexp ? c->pexp[i] : NULL;
+    if (x && x->sha256[0] && r->galaxy_id != -1 && (!x->has_ids || r->galaxy_id < x->id_first || r->galaxy_id > x->id_last)) {
+        c->bad_id = 1;
+        c->bad_id_value = r->galaxy_id;
+        c->bad_id_part = r->partition;
+        return CAI_EFORMAT;
+    }
     c->counts[i]++;
     cai_err e;
     return cai_catalog_add(c->cat, r, &e);
@@ -71,6 +82,11 @@ static int on_row(const cai_pred_row *r, void *vctx) {
 
 static void add_str_list(cJSON *arr, const char *s) {
     if (cJSON_GetArraySize(arr) < 1000) cJSON_AddItemToArray(arr, cJSON_CreateString(s));
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
 }
 
 static double num_or(const cJSON *o, const char *k, double dflt) {
@@ -159,6 +175,25 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
         free(calspec);
         return cai_seterr(err, je.code, "summarize: %s", je.msg);
     }
+    /* The previous summary and catalog go first: whatever happens below, none of them can be mistaken for
+     * this Summarize's outputs. Only for a CAI run (a job list): a seed-made result_path may hold nothing but
+     * the seed's combined_data.json, which must not be lost. */
+    if (have_jobs && cai_outputs_invalidate(st, bucket, rp, err)) {
+        cJSON_Delete(jobs);
+        free(run_id);
+        free(calspec);
+        return cai_err_prefix(err, "summarize: ");
+    }
+    /* The run's identity (CAI_RUN_ID of the job list): records of any other run are not this run's. */
+    char *job_run_id = NULL;
+    if (have_jobs && jobs->child) {
+        const cJSON *ri = cJSON_GetObjectItemCaseSensitive(jobs->child, "CAI_RUN_ID");
+        if (cJSON_IsString(ri) && *ri->valuestring) {
+            job_run_id = strdup(ri->valuestring);
+            free(run_id);
+            run_id = strdup(ri->valuestring);
+        }
+    }
     exp_part *ex = NULL;
     size_t nex = 0;
     int64_t nranks_expected = have_jobs ? cJSON_GetArraySize(jobs) : 0;
@@ -168,9 +203,11 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
             cai_job j;
             if (cai_job_parse(jb, &j, &je)) {
                 cJSON_Delete(jobs);
+                for (size_t i = 0; i < nex; i++) free(ex[i].key);
                 free(ex);
                 free(run_id);
                 free(calspec);
+                free(job_run_id);
                 return cai_seterr(err, je.code, "summarize: %s/jobs.jsonl: %s", rp, je.msg);
             }
             for (size_t i = 0; i < j.nkeys; i++) {
@@ -207,6 +244,7 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
         free(ex);
         free(run_id);
         free(calspec);
+        free(job_run_id);
         return cai_err_prefix(err, "summarize: ");
     }
     rank_rec *rr = calloc(kl.n ? kl.n : 1, sizeof *rr);
@@ -253,30 +291,37 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
     char variant[32] = "", wsha[65] = "";
     int mixed_weights = 0, rec_tta = 0; /* the TTA setting the ranks say they used (0: none says) */
     char *seen_rank = calloc((size_t)(nranks_expected > 0 ? nranks_expected : 1), 1);
+    int64_t ignored_outside = 0, ignored_other_run = 0;
+    char *other_run_rank = calloc((size_t)(nranks_expected > 0 ? nranks_expected : 1), 1);
     for (size_t i = 0; i < nrr; i++) {
         cJSON *rec = rr[i].rec;
-        cJSON_AddItemReferenceToArray(combined, rec);
         int64_t r = rr[i].rank;
         const cJSON *status = cJSON_GetObjectItemCaseSensitive(rec, "status");
         const char *sts = cJSON_IsString(status) ? status->valuestring : "ok"; /* a seed record has no status */
-        int in_jobs = !have_jobs || r < nranks_expected;
-        if (have_jobs && !in_jobs) {
-            char w[2300];
-            snprintf(w, sizeof w, "%s/%lld.json: rank outside the job list (world size %lld); ignored", rp, (long long)r,
-                     (long long)nranks_expected);
-            add_str_list(warnings, w);
+        /* combined_data.json holds exactly the job list's records of this run: a rank beyond the job list
+         * (an earlier run with more ranks) or a record of another run is left out, and counted. */
+        if (have_jobs && r >= nranks_expected) {
+            ignored_outside++;
+            continue;
+        }
+        const cJSON *rid = cJSON_GetObjectItemCaseSensitive(rec, "run_id");
+        if (job_run_id && (!cJSON_IsString(rid) || strcmp(rid->valuestring, job_run_id) != 0)) {
+            ignored_other_run++;
+            other_run_rank[r] = 1;
             continue;
         }
         if (have_jobs) seen_rank[r] = 1;
         /* A record from an older run at the same result_path does not count. */
+        cai_job j;
+        int have_job = 0;
         if (have_jobs) {
-            cai_job j;
             cJSON *jb = job_at[r];
             if (jb && cai_job_parse(jb, &j, NULL) == CAI_OK) {
+                have_job = 1;
                 const cJSON *dp = cJSON_GetObjectItemCaseSensitive(rec, "data_path");
                 int same = dp && cJSON_Compare(dp, j.data_path, 1);
-                cai_job_free(&j);
                 if (!same) {
+                    cai_job_free(&j);
                     cJSON *fo = cJSON_CreateObject();
                     cJSON_AddNumberToObject(fo, "rank", (double)r);
                     cJSON_AddStringToObject(fo, "reason", "record names another DATA_PATH than the job (stale record?)");
@@ -285,6 +330,7 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
                 }
             }
         }
+        cJSON_AddItemReferenceToArray(combined, rec);
         double s0 = num_or(rec, "start_unix", NAN), s1 = num_or(rec, "end_unix", NAN);
         if (isfinite(s0) && s0 < first_start) first_start = s0;
         if (isfinite(s1) && s1 > last_end) last_end = s1;
@@ -322,6 +368,7 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
         int64_t *nums = calloc(np ? np : 1, sizeof *nums), *counts = calloc(np ? np : 1, sizeof *counts);
         int64_t *want = calloc(np ? np : 1, sizeof *want);
         const char **pkeys = calloc(np ? np : 1, sizeof *pkeys);
+        const cai_part_expect **pexp = calloc(np ? np : 1, sizeof *pexp);
         size_t nok = 0;
         for (const cJSON *pj = parts ? parts->child : NULL; pj; pj = pj->next) {
             const cJSON *ps = cJSON_GetObjectItemCaseSensitive(pj, "status");
@@ -330,6 +377,8 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
             nums[nok] = (int64_t)num_or(pj, "partition", -1);
             want[nok] = (int64_t)num_or(pj, "galaxies", 0);
             pkeys[nok] = pk->valuestring;
+            for (size_t q = 0; have_job && j.pexp && q < j.nkeys; q++)
+                if (!strcmp(j.keys[q], pk->valuestring)) pexp[nok] = &j.pexp[q];
             nok++;
         }
         const cJSON *pred_key = cJSON_GetObjectItemCaseSensitive(rec, "predictions");
@@ -341,12 +390,16 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
             cai_err pe = {0};
             size_t before = cat.n;
             if (cai_store_get(st, bucket, pred_key->valuestring, &b, &l, &pe) == CAI_OK) {
-                rows_ctx c = {&cat, counts, nums, nok, 0, 0};
+                rows_ctx c = {&cat, counts, nums, nok, pexp, 0, 0, 0, 0, 0};
                 int prc = cai_predictions_parse((const char *)b, l, pred_key->valuestring, on_row, &c, &pe);
                 free(b);
                 if (prc) {
                     rows_ok = 0;
-                    if (c.bad_partition)
+                    if (c.bad_id)
+                        snprintf(why, sizeof why, "%s: galaxy id %lld of partition %lld is outside the manifest's id "
+                                 "range for it", pred_key->valuestring, (long long)c.bad_id_value,
+                                 (long long)c.bad_id_part);
+                    else if (c.bad_partition)
                         snprintf(why, sizeof why, "%s: rows for partition %lld, which the record does not list as done",
                                  pred_key->valuestring, (long long)c.bad_value);
                     else
@@ -390,6 +443,8 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
         free(counts);
         free(want);
         free(pkeys);
+        free(pexp);
+        if (have_job) cai_job_free(&j);
     }
     /* Ranks with no record at all. */
     for (int64_t r = 0; have_jobs && r < nranks_expected; r++)
@@ -397,11 +452,39 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
             cJSON *fo = cJSON_CreateObject();
             cJSON_AddNumberToObject(fo, "rank", (double)r);
             cJSON_AddStringToObject(fo, "status", "missing");
-            cJSON_AddStringToObject(fo, "reason", "no rank record (the worker did not finish)");
+            cJSON_AddStringToObject(fo, "reason", other_run_rank[r] ? "only a record of another run (this run's worker "
+                                                                      "did not finish)"
+                                                                    : "no rank record (the worker did not finish)");
             cJSON_AddItemToArray(failed, fo);
         }
     free(seen_rank);
+    free(other_run_rank);
     free(job_at);
+    if (ignored_outside || ignored_other_run) {
+        char w[300];
+        snprintf(w, sizeof w, "ignored %lld record(s) of other runs and %lld of ranks outside the job list",
+                 (long long)ignored_other_run, (long long)ignored_outside);
+        add_str_list(warnings, w);
+    }
+
+    /* Galaxy ids unique across the run (shards carry ids; a seed .pt galaxy is identified by (partition,
+     * index), unique once partitions are). */
+    int64_t ndupids = 0;
+    cJSON *dupids = cJSON_CreateArray();
+    {
+        int64_t *ids = malloc((cat.n ? cat.n : 1) * sizeof *ids);
+        if (!ids) abort();
+        size_t nid = 0;
+        for (size_t k = 0; k < cat.n; k++)
+            if (cat.rows[k].galaxy_id >= 0) ids[nid++] = cat.rows[k].galaxy_id;
+        qsort(ids, nid, sizeof *ids, cmp_i64);
+        for (size_t k = 1; k < nid; k++)
+            if (ids[k] == ids[k - 1] && (k < 2 || ids[k - 1] != ids[k - 2])) {
+                ndupids++;
+                if (cJSON_GetArraySize(dupids) < 20) cJSON_AddItemToArray(dupids, cJSON_CreateNumber((double)ids[k]));
+            }
+        free(ids);
+    }
 
     /* Completeness over the job list's partitions. */
     cJSON *missing = cJSON_CreateArray(), *dup = cJSON_CreateArray(), *mismatch = cJSON_CreateArray();
@@ -414,7 +497,8 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
         else if (ex[e].seen > 1) ndup++, add_str_list(dup, ex[e].key);
         else if (ex[e].expected >= 0 && ex[e].rows != ex[e].expected) nmis++, add_str_list(mismatch, ex[e].key);
     }
-    int complete = have_jobs && nmissing == 0 && ndup == 0 && nmis == 0 && cJSON_GetArraySize(failed) == 0;
+    int complete = have_jobs && nmissing == 0 && ndup == 0 && nmis == 0 && ndupids == 0 &&
+                   cJSON_GetArraySize(failed) == 0;
 
     if (rec_tta > 0) tta = rec_tta; /* what the ranks did, over what the payload asked */
     /* Calibration: applied to every catalog row; refused when made for other weights. */
@@ -539,12 +623,16 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
     } else {
         cJSON_AddNullToObject(sum, "metrics");
     }
-    if (have_jobs) cJSON_AddBoolToObject(sum, "complete", complete);
+    /* "complete" only when every check held and every output was written (summary.json itself last). */
+    if (have_jobs) cJSON_AddBoolToObject(sum, "complete", complete && !rc);
     else cJSON_AddNullToObject(sum, "complete"); /* a seed-made run: no job list to check against */
     cJSON_AddItemToObject(sum, "failed_ranks", failed);
     cJSON_AddItemToObject(sum, "missing_partitions", missing);
     cJSON_AddItemToObject(sum, "duplicated_partitions", dup);
     cJSON_AddItemToObject(sum, "miscounted_partitions", mismatch);
+    cJSON_AddNumberToObject(sum, "duplicated_galaxy_ids", (double)ndupids);
+    cJSON_AddItemToObject(sum, "duplicated_galaxy_id_examples", dupids);
+    cJSON_AddNumberToObject(sum, "ignored_records", (double)(ignored_outside + ignored_other_run));
     cJSON_AddItemToObject(sum, "warnings", warnings);
     cJSON_AddNumberToObject(sum, "summarize_seconds", cai_mono_now() - m0);
     if (!rc) {
@@ -553,7 +641,14 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
         rc = txt ? cai_store_put(st, bucket, key, txt, strlen(txt), err) : cai_seterr(err, CAI_ENOMEM, "out of memory");
         free(txt);
     }
-    if (rc) cai_err_prefix(err, "summarize: ");
+    if (rc) {
+        /* Never leave a partial set: remove what this Summarize wrote (summary.json first). The store's error
+         * names the cause (e.g. "No space left on device"). */
+        if (have_jobs) cai_outputs_invalidate(st, bucket, rp, NULL);
+        cJSON_ReplaceItemInObjectCaseSensitive(sum, "complete", have_jobs ? cJSON_CreateFalse() : cJSON_CreateNull());
+        cJSON_DeleteItemFromObjectCaseSensitive(sum, "catalog");
+        cai_err_prefix(err, "summarize: ");
+    }
 
     if (!rc && have_jobs && !complete) {
         /* Name what is wrong: missing/duplicated partitions first, then failed ranks. */
@@ -571,6 +666,10 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
             if (counts3[k] > shown) ml += (size_t)snprintf(msg + ml, sizeof msg - ml, " ...");
             ml += (size_t)snprintf(msg + ml, sizeof msg - ml, "; ");
         }
+        if (ndupids && ml < sizeof msg - 120)
+            ml += (size_t)snprintf(msg + ml, sizeof msg - ml,
+                                   "%lld galaxy id(s) predicted more than once across partitions (e.g. %.0f); ",
+                                   (long long)ndupids, cJSON_GetArrayItem(dupids, 0)->valuedouble);
         int nf = cJSON_GetArraySize(failed);
         if (nf && ml < sizeof msg - 80) {
             ml += (size_t)snprintf(msg + ml, sizeof msg - ml, "%d failed rank(s):", nf);
@@ -594,5 +693,6 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
     for (size_t i = 0; i < nex; i++) free(ex[i].key);
     free(ex);
     free(run_id);
+    free(job_run_id);
     return rc;
 }

@@ -108,6 +108,7 @@ typedef struct {
     size_t len;
     int rc;
     cai_err err;
+    char sha256[65];           /* of the bytes fetched (hashed in the read-ahead thread, hidden behind compute) */
     double t_start, t_end;     /* unix */
     double seconds;
     pthread_t th;
@@ -119,6 +120,7 @@ static void *fetch_main(void *arg) {
     double m0 = cai_mono_now();
     f->t_start = cai_wall_now();
     f->rc = cai_store_get(f->st, f->bucket, f->key, &f->data, &f->len, &f->err);
+    if (f->rc == CAI_OK) cai_sha256_hex(f->data, f->len, f->sha256);
     f->seconds = cai_mono_now() - m0;
     f->t_end = cai_wall_now();
     return NULL;
@@ -303,6 +305,7 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
         cai_err pe = {0};
         int prc = f->rc;
         if (prc) pe = f->err;
+        else cJSON_AddStringToObject(pj, "sha256", f->sha256);
         cai_partition p;
         memset(&p, 0, sizeof p);
         int parsed = 0;
@@ -317,6 +320,28 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
         if (!prc && j.expected && j.expected[i] >= 0 && j.expected[i] != p.n)
             prc = cai_seterr(&pe, CAI_ESHAPE, "%s: has %lld galaxies, the manifest says %lld", key, (long long)p.n,
                              (long long)j.expected[i]);
+        /* The manifest's size and sha256 (after decoding, so a broken file still reports what is broken in it):
+         * a partition replaced or copied over another is refused here, before its galaxies could be counted as
+         * the ones the manifest promised. */
+        if (!prc && j.pexp && j.pexp[i].sha256[0]) {
+            if (f->len != j.pexp[i].bytes)
+                prc = cai_seterr(&pe, CAI_EFORMAT, "%s: %zu bytes, but the manifest says %llu (changed since the "
+                                 "manifest was written?)", key, f->len, (unsigned long long)j.pexp[i].bytes);
+            else if (strcmp(f->sha256, j.pexp[i].sha256) != 0)
+                prc = cai_seterr(&pe, CAI_EFORMAT, "%s: sha256 %.12s… does not match the manifest's %.12s… (changed "
+                                 "since the manifest was written?)", key, f->sha256, j.pexp[i].sha256);
+        }
+        /* Every galaxy id inside the manifest's range for this partition (a partition carrying another's ids
+         * would otherwise pass every count). Uniqueness across partitions is Summarize's check. */
+        if (!prc && j.pexp && j.pexp[i].sha256[0] && p.n > 0) {
+            if (!j.pexp[i].has_ids)
+                prc = cai_seterr(&pe, CAI_EFORMAT, "%s: has %lld galaxies, the manifest says none", key, (long long)p.n);
+            for (int64_t g = 0; !prc && p.ids && g < p.n; g++)
+                if (p.ids[g] < j.pexp[i].id_first || p.ids[g] > j.pexp[i].id_last)
+                    prc = cai_seterr(&pe, CAI_EFORMAT, "%s: galaxy %lld has id %lld, outside the manifest's range "
+                                     "%lld..%lld", key, (long long)g, (long long)p.ids[g],
+                                     (long long)j.pexp[i].id_first, (long long)j.pexp[i].id_last);
+        }
         if (!prc && (size_t)p.n > pred_cap) {
             float *np = realloc(pred, (size_t)p.n * sizeof *np);
             if (np) pred = np;
@@ -434,7 +459,9 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
     double w0 = cai_mono_now();
     int wrc = CAI_OK;
     cai_err we = {0};
-    if (galaxies > 0) wrc = cai_store_put(st, j.bucket, pkey, csv, csv_len, &we);
+    /* A rank that finished any partition writes its predictions file, even for 0 galaxies (an empty partition
+     * completes like any other). */
+    if (ndone > 0 && csv) wrc = cai_store_put(st, j.bucket, pkey, csv, csv_len, &we);
     tm.write = cai_mono_now() - w0;
 
     /* ok: every partition done; partial: some done, some failed or unfinished; unfinished: the deadline
@@ -494,6 +521,8 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
         cJSON_AddStringToObject(cj, "source", calspec);
         cJSON_AddStringToObject(cj, "sha256", cal.sha256);
     }
+    char calsha[65];
+    snprintf(calsha, sizeof calsha, "%s", have_cal ? cal.sha256 : "");
     cai_calib_free(&cal);
     cJSON *mj = cJSON_AddObjectToObject(r, "model");
     if (model_variant[0]) cJSON_AddStringToObject(mj, "variant", model_variant);
@@ -508,7 +537,8 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
     cJSON_AddNumberToObject(r, "partitions_failed", (double)nfailed);
     cJSON_AddNumberToObject(r, "partitions_unfinished", (double)nunfinished);
     cJSON_AddItemToObject(r, "partitions", parts);
-    if (galaxies > 0) {
+    cai_record_set_identity(r, j.run_id, calsha);
+    if (ndone > 0 && csv && !wrc) {
         cJSON_AddStringToObject(r, "predictions", pkey);
         cJSON_AddNumberToObject(r, "predictions_bytes", (double)csv_len);
     }

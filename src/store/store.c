@@ -28,6 +28,10 @@ int cai_store_get_range(cai_store *s, const char *b, const char *k, uint64_t off
 int cai_store_put(cai_store *s, const char *b, const char *k, const void *d, size_t n, cai_err *e) {
     return s->ops->put(s, b, k, d, n, e);
 }
+int cai_store_put_new(cai_store *s, const char *b, const char *k, const void *d, size_t n, cai_err *e) {
+    if (!s->ops->put_new) return cai_seterr(e, CAI_EINTERNAL, "store %s: no create-if-absent operation", s->url);
+    return s->ops->put_new(s, b, k, d, n, e);
+}
 int cai_store_list(cai_store *s, const char *b, const char *p, cai_keylist *out, cai_err *e) {
     return s->ops->list(s, b, p, out, e);
 }

@@ -27,6 +27,8 @@ typedef struct {
     int (*head)(cai_store *s, const char *bucket, const char *key, uint64_t *size, cai_err *err);
     int (*del)(cai_store *s, const char *bucket, const char *key, cai_err *err);
     void (*close)(cai_store *s);
+    /* Create only if absent (CAI_EBUSY when the object exists), atomically: a run's lock object. */
+    int (*put_new)(cai_store *s, const char *bucket, const char *key, const void *data, size_t len, cai_err *err);
 } cai_store_ops;
 
 struct cai_store {
@@ -47,6 +49,11 @@ int cai_store_get_range(cai_store *s, const char *bucket, const char *key, uint6
                         uint8_t **data, size_t *got, cai_err *err);
 int cai_store_put(cai_store *s, const char *bucket, const char *key, const void *data, size_t len,
                   cai_err *err);
+/* put_new: create the object only if it does not exist yet — one winner among concurrent callers (local: an
+ * O_EXCL-style link(2) of a complete temp file; S3: a conditional PUT with If-None-Match: *). CAI_EBUSY when it
+ * exists already. */
+int cai_store_put_new(cai_store *s, const char *bucket, const char *key, const void *data, size_t len,
+                      cai_err *err);
 int cai_store_list(cai_store *s, const char *bucket, const char *prefix, cai_keylist *out, cai_err *err);
 int cai_store_head(cai_store *s, const char *bucket, const char *key, uint64_t *size, cai_err *err);
 int cai_store_delete(cai_store *s, const char *bucket, const char *key, cai_err *err);

@@ -123,6 +123,7 @@ typedef struct {
     const char *range;    /* "bytes=a-b" */
     const char *ctype;    /* Content-Type */
     const char *meta_sha; /* x-amz-meta-sha256 value */
+    int if_none_match;    /* conditional PUT: "If-None-Match: *" (create only if absent) */
     const char *op;       /* "GET", "PUT", "LIST"... for messages */
     size_t max_body;      /* cap on a success body (0: unlimited) */
     int body_may_error;   /* CompleteMultipartUpload: a 200 can carry <Error> */
@@ -359,6 +360,7 @@ static int s3_perform(s3_store *s, const s3_req *q, s3_resp *r, long ok_extra, c
         snprintf(hbuf, sizeof hbuf, "x-amz-meta-sha256: %s", q->meta_sha);
         hl = curl_slist_append(hl, hbuf);
     }
+    if (q->if_none_match) hl = curl_slist_append(hl, "If-None-Match: *");
     snprintf(hbuf, sizeof hbuf, "Content-Type: %s", q->ctype ? q->ctype : "application/octet-stream");
     if (q->body || !strcmp(q->method, "POST")) hl = curl_slist_append(hl, hbuf);
     /* No "Expect:" here to suppress 100-continue: curl 7.88 puts such an empty header in SignedHeaders
@@ -930,9 +932,30 @@ static void s3_close(cai_store *st) {
     free(s);
 }
 
+/* Create-if-absent: S3's conditional write (If-None-Match: *) answers 412 PreconditionFailed when the key
+ * exists. A 412 after a retried attempt may be our own first attempt having landed: the caller (run lock)
+ * reads the object back and compares it with what it wrote. */
+static int s3_put_new(cai_store *st, const char *b, const char *k, const void *data, size_t len, cai_err *err) {
+    s3_store *s = (s3_store *)st;
+    const char *rb;
+    cai_s3_buf rk = {0};
+    int rc = map_key(s, b, k, &rb, &rk, err);
+    if (rc) return rc;
+    char sha[65];
+    cai_sha256_hex(data ? data : "", data ? len : 0, sha);
+    s3_req q = {.method = "PUT", .bucket = rb, .key = rk.p, .body = data ? data : (const void *)"", .body_len = len,
+                .body_sha = sha, .meta_sha = sha, .op = "PUT (If-None-Match)", .if_none_match = 1};
+    s3_resp r = {0};
+    rc = s3_perform(s, &q, &r, 412, err);
+    if (!rc && r.status == 412) rc = cai_seterr(err, CAI_EBUSY, "s3://%s/%s exists", rb, rk.p);
+    cai_s3_buf_free(&r.body);
+    cai_s3_buf_free(&rk);
+    return rc;
+}
+
 static const cai_store_ops s3_ops = {
     .get = s3_get, .get_range = s3_get_range, .put = s3_put, .list = s3_list,
-    .head = s3_head, .del = s3_del, .close = s3_close,
+    .head = s3_head, .del = s3_del, .close = s3_close, .put_new = s3_put_new,
 };
 
 /* ---------- s3.h ---------- */

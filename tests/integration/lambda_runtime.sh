@@ -91,6 +91,7 @@ W = sys.argv[1]
 jobs = [json.loads(l) for l in open(W + "/store/results/runs/1/jobs.jsonl")]
 json.dump(jobs, open(W + "/jobs.json", "w"))
 bad = dict(jobs[1], DATA_PATH="parts/99.pt", RESULT_PATH="runs/bad", CAI_PARTITION_GALAXIES=[1], CAI_EXPECTED_GALAXIES=1)
+bad.pop("CAI_PARTITION_MANIFEST", None)  # per-key manifest entries must match DATA_PATH: this job has none
 json.dump([{"id": "w-0", "event": jobs[0]}, {"id": "w-bad", "event": bad},
            {"id": "w-late", "event": jobs[1], "deadline_in_ms": 1500}], open(W + "/ev-w1.json", "w"))
 EOF

@@ -87,7 +87,11 @@ static void test_demo_payload_matches_seed_field_for_field(void **state) {
             }
         }
         assert_null(wi);
-        assert_null(gi); /* no CAI extras unless asked for */
+        /* no CAI extras unless asked for, but the run's identity, always last */
+        if (gi) {
+            assert_string_equal(gi->string, "CAI_RUN_ID");
+            assert_null(gi->next);
+        }
     }
     cJSON_Delete(want);
     /* jobs.jsonl holds the same items, one per line */

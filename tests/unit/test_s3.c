@@ -134,6 +134,27 @@ static void test_roundtrip_head_delete(void **state) {
     cai_store_close(s);
 }
 
+/* Create-if-absent (the run lock's primitive): a conditional PUT with If-None-Match: * — the second create
+ * of a key is CAI_EBUSY and leaves the first object as it was. */
+static void test_put_new_is_conditional(void **state) {
+    (void)state;
+    cai_store *s = open_ok(url_pass);
+    cai_err e = {0};
+    cai_store_delete(s, bucket, "locks/run.lock", &e);
+    assert_int_equal(cai_store_put_new(s, bucket, "locks/run.lock", "first", 5, &e), CAI_OK);
+    assert_int_equal(cai_store_put_new(s, bucket, "locks/run.lock", "second", 6, &e), CAI_EBUSY);
+    uint8_t *got;
+    size_t len;
+    assert_int_equal(cai_store_get(s, bucket, "locks/run.lock", &got, &len, &e), CAI_OK);
+    assert_int_equal(len, 5);
+    assert_memory_equal(got, "first", 5);
+    free(got);
+    assert_int_equal(cai_store_delete(s, bucket, "locks/run.lock", &e), CAI_OK);
+    assert_int_equal(cai_store_put_new(s, bucket, "locks/run.lock", "third", 5, &e), CAI_OK);
+    assert_int_equal(cai_store_delete(s, bucket, "locks/run.lock", &e), CAI_OK);
+    cai_store_close(s);
+}
+
 static void test_no_such_bucket(void **state) {
     (void)state;
     cai_store *s = open_ok(url_pass);
@@ -633,6 +654,7 @@ int main(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_head_delete),
+        cmocka_unit_test(test_put_new_is_conditional),
         cmocka_unit_test(test_no_such_bucket),
         cmocka_unit_test(test_ranged_get),
         cmocka_unit_test(test_multipart),

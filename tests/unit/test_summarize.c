@@ -72,6 +72,7 @@ static void write_rank(int r, int partno, int rows) {
              "{\"total_cpu_time (seconds)\": 1.5, \"total_cpu_memory (MB)\": 100, \"num_batches\": 1,"
              "\"batch_size\": 4, \"device\": \"cpu\", \"result_path\": \"run/1\", \"data_path\": \"p/%d.pt\","
              "\"rank\": %d, \"status\": \"ok\", \"galaxies\": %d, \"start_unix\": %d, \"end_unix\": %d,"
+             "\"run_id\": \"t1\","
              "\"model\": {\"variant\": \"vitae\", \"weights_sha256\": \"abc\", \"untrained\": true},"
              "\"partitions\": [{\"key\": \"%s\", \"partition\": %d, \"status\": \"ok\", \"galaxies\": %d}],"
              "\"predictions\": \"%s\", \"predictions_bytes\": %zu}",
@@ -219,8 +220,128 @@ static void test_malformed_predictions_file(void **state) {
     cJSON_Delete(sum);
 }
 
+/* A record of another run (another run id) at this result_path is ignored, counted, and left out of
+ * combined_data.json; its rank counts as missing. */
+static void test_record_of_another_run_is_ignored(void **state) {
+    (void)state;
+    for (int r = 0; r < NR; r++) write_rank(r, r + 1, G);
+    char rkey[256];
+    cai_record_key("run/1", 4, rkey, sizeof rkey);
+    uint8_t *b;
+    size_t l;
+    cai_err e = {0};
+    assert_int_equal(cai_store_get(st, "b", rkey, &b, &l, &e), CAI_OK);
+    cJSON *rec = cJSON_ParseWithLength((const char *)b, l);
+    free(b);
+    cJSON_ReplaceItemInObject(rec, "run_id", cJSON_CreateString("another-run"));
+    char *txt = cJSON_PrintUnformatted(rec);
+    cJSON_Delete(rec);
+    assert_int_equal(cai_store_put(st, "b", rkey, txt, strlen(txt), &e), CAI_OK);
+    free(txt);
+    cJSON *sum = NULL;
+    assert_int_equal(cai_summarize(st, "b", "run/1", &sum, &e), CAI_EINCOMPLETE);
+    assert_non_null(strstr(e.msg, "p/5.pt"));
+    assert_int_equal(cJSON_GetObjectItem(sum, "ignored_records")->valueint, 1);
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(sum, "complete")));
+    cJSON_Delete(sum);
+    assert_int_equal(cai_store_get(st, "b", "run/1/combined_data.json", &b, &l, &e), CAI_OK);
+    cJSON *comb = cJSON_ParseWithLength((const char *)b, l);
+    free(b);
+    assert_int_equal(cJSON_GetArraySize(comb), NR - 1);
+    cJSON_Delete(comb);
+}
+
+/* Records of ranks beyond the job list (an earlier run with a larger file_limit) are not in
+ * combined_data.json: it holds exactly the job list's records. */
+static void test_combined_holds_exactly_the_job_list(void **state) {
+    (void)state;
+    for (int r = 0; r < NR; r++) write_rank(r, r + 1, G);
+    for (int r = NR; r < NR + 3; r++) write_rank(r, 1, G); /* leftovers of a bigger run */
+    cJSON *sum = NULL;
+    cai_err e = {0};
+    int rc = cai_summarize(st, "b", "run/1", &sum, &e);
+    if (rc) fail_msg("%s", e.msg);
+    assert_int_equal(cJSON_GetObjectItem(sum, "ignored_records")->valueint, 3);
+    cJSON_Delete(sum);
+    uint8_t *b;
+    size_t l;
+    assert_int_equal(cai_store_get(st, "b", "run/1/combined_data.json", &b, &l, &e), CAI_OK);
+    cJSON *comb = cJSON_ParseWithLength((const char *)b, l);
+    free(b);
+    assert_int_equal(cJSON_GetArraySize(comb), NR);
+    cJSON_Delete(comb);
+}
+
+/* Galaxy ids must be unique across the run: two partitions carrying the same ids (consistent counts, a
+ * manifest made after the copy) are not a complete run. */
+static void test_duplicate_galaxy_ids_are_caught(void **state) {
+    (void)state;
+    for (int r = 0; r < NR; r++) write_rank(r, r + 1, G);
+    for (int r = 2; r <= 3; r++) { /* ranks 2 and 3 both claim galaxy ids 100..102 */
+        char pkey[256], csv[512] = CAI_PRED_HEADER;
+        for (int i = 0; i < G; i++) {
+            char line[96];
+            snprintf(line, sizeof line, "%d,%d,%d,0.1,0.1\n", 100 + i, r + 1, i);
+            strcat(csv, line);
+        }
+        cai_predictions_key("run/1", r, pkey, sizeof pkey);
+        cai_err e = {0};
+        assert_int_equal(cai_store_put(st, "b", pkey, csv, strlen(csv), &e), CAI_OK);
+        /* keep the record's byte count honest */
+        char rkey[256];
+        cai_record_key("run/1", r, rkey, sizeof rkey);
+        uint8_t *b;
+        size_t l;
+        assert_int_equal(cai_store_get(st, "b", rkey, &b, &l, &e), CAI_OK);
+        cJSON *rec = cJSON_ParseWithLength((const char *)b, l);
+        free(b);
+        cJSON_ReplaceItemInObject(rec, "predictions_bytes", cJSON_CreateNumber((double)strlen(csv)));
+        char *txt = cJSON_PrintUnformatted(rec);
+        cJSON_Delete(rec);
+        assert_int_equal(cai_store_put(st, "b", rkey, txt, strlen(txt), &e), CAI_OK);
+        free(txt);
+    }
+    cJSON *sum = NULL;
+    cai_err e = {0};
+    assert_int_equal(cai_summarize(st, "b", "run/1", &sum, &e), CAI_EINCOMPLETE);
+    assert_int_equal(cJSON_GetObjectItem(sum, "duplicated_galaxy_ids")->valueint, G);
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(sum, "complete")));
+    cJSON_Delete(sum);
+}
+
+/* A rank whose only partition has 0 galaxies completes: its predictions file is the header alone. */
+static void test_empty_partition_completes(void **state) {
+    (void)state;
+    for (int r = 0; r < NR; r++) write_rank(r, r + 1, r == 6 ? 0 : G);
+    char rkey[256];
+    cai_record_key("run/1", 6, rkey, sizeof rkey);
+    uint8_t *b;
+    size_t l;
+    cai_err e = {0};
+    assert_int_equal(cai_store_get(st, "b", rkey, &b, &l, &e), CAI_OK);
+    cJSON *rec = cJSON_ParseWithLength((const char *)b, l);
+    free(b);
+    cJSON_ReplaceItemInObject(rec, "galaxies", cJSON_CreateNumber(0));
+    cJSON_ReplaceItemInObject(cJSON_GetArrayItem(cJSON_GetObjectItem(rec, "partitions"), 0), "galaxies",
+                              cJSON_CreateNumber(0));
+    char *txt = cJSON_PrintUnformatted(rec);
+    cJSON_Delete(rec);
+    assert_int_equal(cai_store_put(st, "b", rkey, txt, strlen(txt), &e), CAI_OK);
+    free(txt);
+    cJSON *sum = NULL;
+    int rc = cai_summarize(st, "b", "run/1", &sum, &e);
+    if (rc) fail_msg("%s", e.msg);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(sum, "complete")));
+    assert_int_equal(cJSON_GetObjectItem(sum, "galaxies")->valueint, (NR - 1) * G);
+    cJSON_Delete(sum);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_record_of_another_run_is_ignored, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_combined_holds_exactly_the_job_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_duplicate_galaxy_ids_are_caught, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_partition_completes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_complete_run, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_rank_is_incomplete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_miscounted_rows_are_caught, setup, teardown),

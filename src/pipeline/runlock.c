@@ -1,0 +1,149 @@
+/* runlock.c — run ids and the result_path lock object (see runlock.h). */
+#define _GNU_SOURCE
+#include "runlock.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/util.h"
+
+void cai_run_id_new(char out[CAI_RUN_ID_MAX]) {
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    uint32_t rnd = 0;
+    if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) /* no entropy source: time and pid still differ */
+        rnd = (uint32_t)(cai_mono_now() * 1e9) ^ ((uint32_t)getpid() << 16);
+    char ts[32];
+    strftime(ts, sizeof ts, "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(out, CAI_RUN_ID_MAX, "%s-%ld-%08x", ts, (long)getpid(), rnd);
+}
+
+static void hostname(char *h, size_t n) {
+    if (gethostname(h, n) != 0) snprintf(h, n, "unknown");
+    h[n - 1] = 0;
+}
+
+/* What the lock says about its holder, and whether that holder is gone. */
+typedef struct {
+    char run_id[CAI_RUN_ID_MAX], host[256], start_iso[40];
+    long pid;
+    int parsed;
+    int gone;      /* same host and the pid does not exist */
+    int alive_here;/* same host and the pid exists */
+} holder;
+
+static void read_holder(cai_store *st, const char *bucket, const char *key, holder *h) {
+    memset(h, 0, sizeof *h);
+    uint8_t *b;
+    size_t l;
+    if (cai_store_get(st, bucket, key, &b, &l, NULL) != CAI_OK) return;
+    cJSON *j = cJSON_ParseWithLength((const char *)b, l);
+    free(b);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return;
+    }
+    const cJSON *v;
+    if (cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(j, "run_id")))
+        snprintf(h->run_id, sizeof h->run_id, "%s", v->valuestring);
+    if (cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(j, "host")))
+        snprintf(h->host, sizeof h->host, "%s", v->valuestring);
+    if (cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(j, "start_iso")))
+        snprintf(h->start_iso, sizeof h->start_iso, "%s", v->valuestring);
+    if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(j, "pid"))) h->pid = (long)v->valuedouble;
+    cJSON_Delete(j);
+    h->parsed = h->run_id[0] != 0;
+    char me[256];
+    hostname(me, sizeof me);
+    if (h->parsed && h->pid > 0 && !strcmp(h->host, me)) {
+        if (kill((pid_t)h->pid, 0) == 0 || errno == EPERM) h->alive_here = 1;
+        else if (errno == ESRCH) h->gone = 1;
+    }
+}
+
+/* This process's lock: the run id alone is not enough — a resumed run reuses the id of the run it resumes,
+ * whose crashed process may have left the lock behind. */
+static int is_ours(const holder *h, const char *run_id) {
+    char me[256];
+    hostname(me, sizeof me);
+    return h->parsed && !strcmp(h->run_id, run_id) && h->pid == (long)getpid() && !strcmp(h->host, me);
+}
+
+int cai_run_lock_acquire(cai_store *st, const char *bucket, const char *result_path, const char *run_id, int force,
+                         cai_run_lock *lk, cai_err *err) {
+    memset(lk, 0, sizeof *lk);
+    snprintf(lk->run_id, sizeof lk->run_id, "%s", run_id);
+    snprintf(lk->bucket, sizeof lk->bucket, "%s", bucket);
+    snprintf(lk->key, sizeof lk->key, "%s/%s", result_path, CAI_RUN_LOCK_NAME);
+    char host[256], iso[40];
+    hostname(host, sizeof host);
+    double now = cai_wall_now();
+    cai_iso8601(now, iso, sizeof iso);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "run_id", run_id);
+    cJSON_AddNumberToObject(j, "pid", (double)getpid());
+    cJSON_AddStringToObject(j, "host", host);
+    cJSON_AddNumberToObject(j, "start_unix", now);
+    cJSON_AddStringToObject(j, "start_iso", iso);
+    char *txt = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!txt) return cai_seterr(err, CAI_ENOMEM, "run lock: out of memory");
+    int rc = CAI_OK;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        cai_err pe = {0};
+        rc = cai_store_put_new(st, bucket, lk->key, txt, strlen(txt), &pe);
+        if (rc == CAI_OK) {
+            lk->held = 1;
+            break;
+        }
+        if (rc != CAI_EBUSY) {
+            rc = cai_seterr(err, rc, "cannot lock %s/%s: %s", bucket, result_path, pe.msg);
+            break;
+        }
+        holder h;
+        read_holder(st, bucket, lk->key, &h);
+        if (is_ours(&h, run_id)) { /* our own create, retried by the store */
+            lk->held = 1;
+            rc = CAI_OK;
+            break;
+        }
+        if (force && attempt == 0 && !h.alive_here) {
+            fprintf(stderr, "cai: --force: breaking the lock on %s/%s held by run %s (pid %ld on %s, started %s)%s\n",
+                    bucket, result_path, h.parsed ? h.run_id : "(unreadable lock)", h.pid, h.host[0] ? h.host : "?",
+                    h.start_iso[0] ? h.start_iso : "?", h.gone ? ": that process is gone" : "");
+            cai_store_delete(st, bucket, lk->key, NULL);
+            continue;
+        }
+        if (!h.parsed)
+            rc = cai_seterr(err, CAI_EBUSY,
+                            "%s/%s is locked by another run (%s/%s exists but is unreadable: being written?); "
+                            "retry, or pass --force if no run is using it",
+                            bucket, result_path, bucket, lk->key);
+        else
+            rc = cai_seterr(err, CAI_EBUSY, "%s/%s is in use by run %s (pid %ld on host %s, started %s)%s", bucket,
+                            result_path, h.run_id, h.pid, h.host, h.start_iso,
+                            h.gone ? ": that process is no longer running, so the lock is stale (a crash?): rerun "
+                                     "with --force to take it over"
+                            : h.alive_here ? ": wait for it to finish, or use another result_path"
+                                           : ": wait for it to finish; if it crashed, rerun with --force");
+        break;
+    }
+    free(txt);
+    return rc;
+}
+
+void cai_run_lock_release(cai_store *st, cai_run_lock *lk) {
+    if (!lk || !lk->held) return;
+    holder h;
+    read_holder(st, lk->bucket, lk->key, &h);
+    if (is_ours(&h, lk->run_id)) cai_store_delete(st, lk->bucket, lk->key, NULL);
+    lk->held = 0;
+}

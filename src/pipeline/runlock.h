@@ -1,0 +1,39 @@
+/* runlock.h — a run's identity and its exclusive hold on <bucket>/<result_path>/.
+ * Owns: run ids, the lock object `<result_path>/run.lock` (who holds it: run id, pid, host, start time) and
+ * taking over a stale one (--force). Must not touch: what a run computes, process management (engines call
+ * this around Initialize … Summarize).
+ *
+ * Why a lock object in the store rather than flock(2): the store may be S3, and the same protocol then
+ * works for every engine — the local store creates it with link(2) (an O_EXCL create that also holds on
+ * NFS), S3 with a conditional PUT (If-None-Match: *). Exactly one of two racing runs wins; the loser is
+ * told who holds the result_path. */
+#ifndef CAI_RUNLOCK_H
+#define CAI_RUNLOCK_H
+
+#include "../common/err.h"
+#include "../store/store.h"
+
+#define CAI_RUN_LOCK_NAME "run.lock"
+#define CAI_RUN_ID_MAX 64
+
+typedef struct {
+    char run_id[CAI_RUN_ID_MAX];
+    char bucket[256];
+    char key[2100];
+    int held;
+} cai_run_lock;
+
+/* A fresh run id: "<UTC yyyymmddThhmmssZ>-<pid>-<8 random hex>" (sorts by start time; unique). */
+void cai_run_id_new(char out[CAI_RUN_ID_MAX]);
+
+/* Take the lock for run_id. CAI_EBUSY when another run holds it; the message names the holder (run id, pid,
+ * host, start time) and says whether that process is gone (same host, pid not running: a crash). With
+ * force, a lock whose holder is gone — or cannot be checked from here (another host) — is broken and taken;
+ * a holder still running on this host is never broken. */
+int cai_run_lock_acquire(cai_store *st, const char *bucket, const char *result_path, const char *run_id, int force,
+                         cai_run_lock *lk, cai_err *err);
+
+/* Release the lock if it is still ours (a --force from elsewhere may have taken it). */
+void cai_run_lock_release(cai_store *st, cai_run_lock *lk);
+
+#endif
