@@ -237,6 +237,28 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
     cai_run_lock lock = {0};
     if ((rc = cai_store_open(url, &st, err))) goto out;
 
+    /* A calibration must be for these weights (and this TTA setting): refused before anything is written.
+     * Its sha256 is part of each rank's identity for --resume. */
+    char calsha[65] = "";
+    if (p.calibration) {
+        const char *cws = o->weights ? o->weights : p.weights;
+        cai_weights_info cwi;
+        cai_calib cal;
+        if (!cws) {
+            rc = cai_seterr(err, CAI_EARG, "--calibration %s: no weights to check it against (pass --weights)",
+                            p.calibration);
+            goto out;
+        }
+        if ((rc = cai_weights_resolve(st, p.bucket, cws, res->weights_path, sizeof res->weights_path, err)) ||
+            (rc = cai_weights_describe(res->weights_path, &cwi, err)))
+            goto out;
+        rc = cai_calib_fetch(st, p.bucket, p.calibration, &cal, err);
+        if (!rc) rc = cai_calib_check(&cal, p.calibration, cwi.sha256, p.tta, err);
+        if (!rc) snprintf(calsha, sizeof calsha, "%s", cal.sha256);
+        cai_calib_free(&cal);
+        if (rc) goto out;
+    }
+
     /* 0. The run's identity and its hold on result_path: a second run on the same result_path refuses to
      *    start (naming the holder) instead of mixing its results into this one. A resumed run keeps the id of
      *    the run it resumes, so that run's records still count. */
@@ -276,17 +298,6 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
         if ((rc = cai_weights_resolve(st, p.bucket, wspec, res->weights_path, sizeof res->weights_path, err))) goto out;
         if ((rc = cai_weights_describe(res->weights_path, &wi, err))) goto out;
         res->untrained = wi.untrained;
-    }
-    /* A calibration must be for these weights (and TTA setting): refused before any rank runs; its sha256
-     * is part of each rank's identity for --resume. */
-    char calsha[65] = "";
-    if (p.calibration) {
-        cai_calib cal;
-        rc = cai_calib_fetch(st, p.bucket, p.calibration, &cal, err);
-        if (!rc) rc = cai_calib_check(&cal, p.calibration, wspec ? wi.sha256 : NULL, p.tta, err);
-        if (!rc) snprintf(calsha, sizeof calsha, "%s", cal.sha256);
-        cai_calib_free(&cal);
-        if (rc) goto out;
     }
 
     /* 3. Which ranks to run. Without --resume, stale records of an earlier run at this result_path are

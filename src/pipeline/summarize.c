@@ -167,12 +167,23 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
             free(b);
         }
     }
+    /* A calibration that cannot be read or parsed is refused before anything is touched (whether it belongs
+     * to the run's weights is checked once the records have said which weights those are). */
+    cai_calib cal;
+    memset(&cal, 0, sizeof cal);
+    if (calspec && cai_calib_fetch(st, bucket, calspec, &cal, err)) {
+        free(run_id);
+        free(calspec);
+        cai_calib_free(&cal);
+        return cai_err_prefix(err, "summarize: ");
+    }
     cJSON *jobs = NULL;
     cai_err je = {0};
     int have_jobs = cai_jobs_read(st, bucket, rp, &jobs, &je) == CAI_OK;
     if (!have_jobs && je.code != CAI_ENOTFOUND) {
         free(run_id);
         free(calspec);
+        cai_calib_free(&cal);
         return cai_seterr(err, je.code, "summarize: %s", je.msg);
     }
     /* The previous summary and catalog go first: whatever happens below, none of them can be mistaken for
@@ -182,6 +193,7 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
         cJSON_Delete(jobs);
         free(run_id);
         free(calspec);
+        cai_calib_free(&cal);
         return cai_err_prefix(err, "summarize: ");
     }
     /* The run's identity (CAI_RUN_ID of the job list): records of any other run are not this run's. */
@@ -207,6 +219,7 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
                 free(ex);
                 free(run_id);
                 free(calspec);
+                cai_calib_free(&cal);
                 free(job_run_id);
                 return cai_seterr(err, je.code, "summarize: %s/jobs.jsonl: %s", rp, je.msg);
             }
@@ -244,6 +257,7 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
         free(ex);
         free(run_id);
         free(calspec);
+        cai_calib_free(&cal);
         free(job_run_id);
         return cai_err_prefix(err, "summarize: ");
     }
@@ -502,16 +516,11 @@ int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_
 
     if (rec_tta > 0) tta = rec_tta; /* what the ranks did, over what the payload asked */
     /* Calibration: applied to every catalog row; refused when made for other weights. */
-    cai_calib cal;
-    memset(&cal, 0, sizeof cal);
     int have_cal = 0;
     cai_err cal_err = {0};
-    if (calspec) {
-        if (cai_calib_fetch(st, bucket, calspec, &cal, &cal_err) == CAI_OK &&
-            cai_calib_check(&cal, calspec, wsha[0] && !mixed_weights ? wsha : NULL, tta, &cal_err) == CAI_OK) {
-            have_cal = 1;
-            cai_catalog_apply_calib(&cat, &cal);
-        }
+    if (calspec && cai_calib_check(&cal, calspec, wsha[0] && !mixed_weights ? wsha : NULL, tta, &cal_err) == CAI_OK) {
+        have_cal = 1;
+        cai_catalog_apply_calib(&cat, &cal);
     }
 
     /* Outputs. */

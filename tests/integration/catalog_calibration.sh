@@ -54,10 +54,11 @@ fi
 jget $S/r/cal/summary.json 'd["catalog"]["columns"]' | grep -q Z_LO95 || die "summarize did not add the intervals"
 # A calibration for other weights is refused, by name, before any rank runs.
 "$CAI" convert --init vitae --seed 43 w2.safetensors >/dev/null 2>&1
-sed -i 's#"w.safetensors"#"w2.safetensors"#' payload.json
+sed -i 's#"r/test"#"r/refused"#' payload.json
 if "$CAI" run payload.json --store store --weights w2.safetensors --no-progress -q --calibration calib.json \
     >out.txt 2>err.txt; then die "a calibration for other weights was accepted"; fi
 grep -q "calib.json" err.txt && grep -q "weights" err.txt || { cat err.txt; die "refusal does not name it"; }
+[ ! -e $S/r/refused/jobs.jsonl ] || die "a refused calibration still initialized the run"
 # A damaged calibration is refused naming the field.
 python3 -c "import json; d=json.load(open('calib.json')); d['by_z_pred'][0]['quantiles']=[1,0,0,0,0]; json.dump(d, open('bad.json','w'))"
 "$CAI" summarize --store store --calibration bad.json cosmicai-data r/cal >/dev/null 2>err.txt && die "bad calibration accepted"
