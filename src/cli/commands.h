@@ -20,5 +20,7 @@ int cmd_lambda(int argc, char **argv);
 int cmd_aws(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_slurm(int argc, char **argv);
+int cmd_mpi(int argc, char **argv);
 
 #endif

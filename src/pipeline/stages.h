@@ -32,6 +32,8 @@ typedef struct {
     double deadline_unix;      /* 0: none. Stop cleanly before it; report what is unfinished. */
     const char *calibration;   /* calib.json (local path or key in the bucket); NULL: the job's CAI_CALIBRATION */
     int tta;                   /* 8: test-time augmentation; 0: the job's CAI_TTA (default 1) */
+    const char *engine;        /* the record's "engine" ("local", "aws", "slurm", "mpi", ...); NULL: not written */
+    const cJSON *engine_info;  /* an object whose members are copied into the record (scheduler ids); may be NULL */
 } cai_worker_opts;
 
 /* Worker: run one job item (an element of the job array). Writes <bucket>/<result_path>/<rank>.json and
