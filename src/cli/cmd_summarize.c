@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "args.h"
 #include "commands.h"
 #include "common/err.h"
 #include "pipeline/stages.h"
@@ -20,7 +21,10 @@ int cmd_summarize(int argc, char **argv) {
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 's': store = optarg; break;
+        case 's':
+            if (cai_arg_path("summarize", "--store", optarg)) return 2;
+            store = optarg;
+            break;
         case 'C': so.calibration = optarg; break;
         case 'V': so.csv = 1; break;
         case 'h':

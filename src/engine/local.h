@@ -24,6 +24,8 @@ typedef struct {
     int force;                /* take over the result_path lock of a run that is gone (after a crash) */
     int progress;             /* -1: a bar when stderr is a TTY; 0: plain lines; 1: bar */
     int quiet;                /* no per-rank lines */
+    int rank_timeout_set;     /* 1: use rank_timeout for every rank; 0: the default from each rank's size */
+    double rank_timeout;      /* seconds; 0 = no timeout (local.c explains the default) */
     const char *calibration;  /* NULL: the payload's "calibration" (calib.json: path or key in the bucket) */
     int tta;                  /* 0: the payload's "tta"; 8: test-time augmentation */
     int csv;                  /* 1: also write catalog.csv (payload "catalog_csv") */

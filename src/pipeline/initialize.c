@@ -322,6 +322,43 @@ out:
     return rc;
 }
 
+int cai_jobs_parse(const uint8_t *buf, size_t len, const char *name, cJSON **jobs_out, cai_err *err) {
+    *jobs_out = NULL;
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr) return cai_seterr(err, CAI_ENOMEM, "%s: out of memory", name);
+    size_t line = 0;
+    for (size_t off = 0; off < len;) {
+        const uint8_t *nl = memchr(buf + off, '\n', len - off);
+        size_t e = nl ? (size_t)(nl - buf) : len;
+        line++;
+        const char *s = (const char *)buf + off;
+        size_t l = e - off;
+        off = e + 1;
+        if (l == 0) continue;
+        /* cJSON would stop at a NUL and accept the prefix: a line is the whole line or an error. */
+        if (memchr(s, 0, l)) {
+            cJSON_Delete(arr);
+            return cai_seterr(err, CAI_EFORMAT, "%s line %zu: a NUL byte", name, line);
+        }
+        const char *end = NULL;
+        cJSON *j = cJSON_ParseWithLengthOpts(s, l, &end, 0);
+        if (!cJSON_IsObject(j)) {
+            cJSON_Delete(j);
+            cJSON_Delete(arr);
+            return cai_seterr(err, CAI_EFORMAT, "%s line %zu: not a JSON object", name, line);
+        }
+        for (; end && end < s + l; end++)
+            if (*end != ' ' && *end != '\t' && *end != '\r') {
+                cJSON_Delete(j);
+                cJSON_Delete(arr);
+                return cai_seterr(err, CAI_EFORMAT, "%s line %zu: text after the JSON object", name, line);
+            }
+        cJSON_AddItemToArray(arr, j);
+    }
+    *jobs_out = arr;
+    return CAI_OK;
+}
+
 int cai_jobs_read(cai_store *st, const char *bucket, const char *result_path, cJSON **jobs_out, cai_err *err) {
     *jobs_out = NULL;
     char key[2048];
@@ -330,26 +367,9 @@ int cai_jobs_read(cai_store *st, const char *bucket, const char *result_path, cJ
     size_t len;
     int rc = cai_store_get(st, bucket, key, &buf, &len, err);
     if (rc) return rc;
-    cJSON *arr = cJSON_CreateArray();
-    size_t line = 0;
-    for (size_t off = 0; off < len;) {
-        size_t e = off;
-        while (e < len && buf[e] != '\n') e++;
-        line++;
-        const char *s = (const char *)buf + off;
-        size_t l = e - off;
-        off = e + 1;
-        if (l == 0) continue;
-        cJSON *j = cJSON_ParseWithLength(s, l);
-        if (!cJSON_IsObject(j)) {
-            cJSON_Delete(j);
-            cJSON_Delete(arr);
-            free(buf);
-            return cai_seterr(err, CAI_EFORMAT, "%s/%s line %zu: not a JSON object", bucket, key, line);
-        }
-        cJSON_AddItemToArray(arr, j);
-    }
+    char name[2400];
+    snprintf(name, sizeof name, "%s/%s", bucket, key);
+    rc = cai_jobs_parse(buf, len, name, jobs_out, err);
     free(buf);
-    *jobs_out = arr;
-    return CAI_OK;
+    return rc;
 }

@@ -19,6 +19,8 @@ int cai_partition_number(const char *base, uint64_t *num);
 int cai_outputs_invalidate(cai_store *st, const char *bucket, const char *result_path, cai_err *err);
 
 /* Read <bucket>/<result_path>/jobs.jsonl back into a JSON array of job items (caller frees). */
+/* The same from bytes: one JSON object per line, blank lines skipped; `name` prefixes messages. */
+int cai_jobs_parse(const uint8_t *buf, size_t len, const char *name, cJSON **jobs_out, cai_err *err);
 int cai_jobs_read(cai_store *st, const char *bucket, const char *result_path, cJSON **jobs_out, cai_err *err);
 
 #endif
