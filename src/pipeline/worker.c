@@ -205,7 +205,7 @@ static void add_stage_times(cJSON *o, const stage_times *t) {
 
 static int is_s3(cai_store *st) { return st && st->url && !strncmp(st->url, "s3://", 5); }
 
-int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJSON **record_out, cai_err *err) {
+static int worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJSON **record_out, cai_err *err) {
     if (record_out) *record_out = NULL;
     cai_worker_opts defaults = {0};
     if (!o) o = &defaults;
@@ -629,5 +629,16 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
         rc = CAI_OK;
     }
     cai_job_free(&j);
+    return rc;
+}
+
+/* A job line whose keys did not fit (CAI_DATA_PATH_REF, see initialize.h) is resolved first. */
+int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJSON **record_out, cai_err *err) {
+    if (!cJSON_GetObjectItemCaseSensitive(job, "CAI_DATA_PATH_REF")) return worker_run(st, job, o, record_out, err);
+    if (record_out) *record_out = NULL;
+    cJSON *full = NULL;
+    int rc = cai_job_resolve(st, job, &full, err);
+    if (!rc) rc = worker_run(st, full, o, record_out, err);
+    cJSON_Delete(full);
     return rc;
 }
