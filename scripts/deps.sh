@@ -4,12 +4,12 @@
 # Node.js for the state-machine validator, SLURM + munge for the HPC engine's one-node test cluster).
 set -euo pipefail
 want=(gcc make pkg-config libdnnl-dev libcurl4-openssl-dev libssl-dev libcjson-dev libcfitsio-dev zlib1g-dev
-      libcmocka-dev gnuplot-nox openmpi-bin libopenmpi-dev zip unzip)
+      libcmocka-dev gnuplot-nox openmpi-bin libopenmpi-dev zip unzip libhdf5-dev)
 # Packaging (make deb, tests/integration/package_deb.sh) and the style check (make format-check).
 pack=(dpkg-dev debhelper fakeroot clang-format groff-base)
 if [ "${1:-build}" = test ]; then
   want+=(python3-torch libopenblas0-openmp clang libclang-rt-14-dev nodejs busybox-static fitsverify
-         slurm-wlm munge "${pack[@]}")
+         slurm-wlm munge python3-astropy python3-h5py "${pack[@]}")
 fi
 missing=()
 for p in "${want[@]}"; do

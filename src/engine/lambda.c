@@ -60,8 +60,9 @@ int cai_lambda_config_from_env(cai_lambda_config *c, cai_err *err) {
     if (copy_env(c->weights, sizeof c->weights, "CAI_WEIGHTS", dflt, err)) return err->code;
     if (copy_env(c->weights_cache, sizeof c->weights_cache, "CAI_WEIGHTS_CACHE", "/tmp/cai-weights.safetensors", err))
         return err->code;
+    if (copy_env(c->calibration, sizeof c->calibration, "CAI_CALIBRATION", "", err)) return err->code;
     const char *p = getenv("CAI_PRECISION");
-    c->precision = CAI_PREC_FP32;
+    c->precision = CAI_PREC_AUTO;
     if (p && *p && cai_precision_parse(p, &c->precision))
         return cai_seterr(err, CAI_EARG, "environment CAI_PRECISION: expected " CAI_PRECISION_EXPECTED ", got \"%s\"", p);
     const char *t = getenv("CAI_THREADS");
@@ -535,6 +536,7 @@ static int do_worker(cai_lambda_env *e, cai_store *st, const cJSON *job, double 
                          .model = e->model,
                          .threads = e->cfg.threads,
                          .precision = e->cfg.precision,
+                         .calibration = e->cfg.calibration[0] ? e->cfg.calibration : NULL,
                          .deadline_unix = deadline_unix > 0 ? deadline_unix - e->cfg.margin_s : 0,
                          .engine = "aws"};
     cJSON *rec = NULL;
@@ -658,14 +660,15 @@ static int map_failures(cai_store *st, const cJSON *map, cJSON *summary) {
 /* Summarize always answers (the state machine's Check state reads "complete"): an incomplete run is not a
  * Lambda error, because the outputs of the complete ranks are written and a failed Task would hide that.
  * The event's "map" is the Map's ResultWriter answer, or {Error, Cause} when the Map itself failed (Catch). */
-static int do_summarize(cai_store *st, const cJSON *ev, char **resp, cai_err *err) {
+static int do_summarize(cai_store *st, const cJSON *ev, const char *calibration, char **resp, cai_err *err) {
     const char *bucket = get_str(ev, "bucket"), *rp = get_str(ev, "result_path");
     if (!bucket || !rp)
         return cai_seterr(err, CAI_EPAYLOAD, "summarize event: fields \"bucket\" and \"result_path\" must be strings "
                                              "(the Initialize answer or the run payload)");
     cJSON *summary = NULL;
     cai_err se = {0};
-    int rc = cai_summarize(st, bucket, rp, &summary, &se);
+    cai_summarize_opts so = {.calibration = calibration};
+    int rc = cai_summarize_ex(st, bucket, rp, &so, &summary, &se);
     if (rc && rc != CAI_EINCOMPLETE) {
         cJSON_Delete(summary);
         *err = se;
@@ -765,7 +768,7 @@ int cai_lambda_handle(cai_lambda_env *e, const char *body, size_t len, double de
     switch (stage) {
     case CAI_STAGE_INITIALIZE: r = do_initialize(e, st, body, len, response, &err); break;
     case CAI_STAGE_WORKER: r = do_worker(e, st, ev, deadline_unix, response, &extra, &err); break;
-    default: r = do_summarize(st, ev, response, &err); break;
+    default: r = do_summarize(st, ev, e->cfg.calibration[0] ? e->cfg.calibration : NULL, response, &err); break;
     }
     if (r) cai_err_prefix(&err, "%s: ", cai_lambda_stage_name(stage));
 done:
