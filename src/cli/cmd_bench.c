@@ -111,13 +111,13 @@ int cmd_bench(int argc, char **argv) {
             for (char *sp, *tok = strtok_r(buf, ",", &sp); tok; tok = strtok_r(NULL, ",", &sp)) {
                 cai_precision p;
                 if (cai_precision_parse(tok, &p) || nprec == 3) {
-                    fprintf(stderr, "cai bench: --precision: expected a list of fp32, int8, auto, got \"%s\"\n", v);
+                    fprintf(stderr, "cai bench: --precision: expected " CAI_PRECISION_EXPECTED " (or a list of them, up to 3), got \"%s\"\n", v);
                     return 2;
                 }
                 precs[nprec++] = p;
             }
             if (!nprec) {
-                fprintf(stderr, "cai bench: --precision: expected a list of fp32, int8, auto, got \"%s\"\n", v);
+                fprintf(stderr, "cai bench: --precision: expected " CAI_PRECISION_EXPECTED " (or a list of them, up to 3), got \"%s\"\n", v);
                 return 2;
             }
         } else if (!strcmp(a, "--dz-galaxies")) {

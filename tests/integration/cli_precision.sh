@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# cli_precision.sh — one precision parser for every entry point: `cai predict --precision INT8` is accepted
-# as a payload's "INT8" is (before, predict refused what a payload accepted), and a bad name is refused by
+# cli_precision.sh — one precision parser for every entry point: `cai predict --precision INT8` (and auto, any case) is
+# accepted as a payload's "INT8" is (before, predict refused what a payload accepted), and a bad name is refused by
 # predict, run, worker and bench alike with the same message naming the flag.
 set -euo pipefail
 : "${CAI:?}" "${TMPDIR:?}"
@@ -10,7 +10,7 @@ cd "$W"
 "$CAI" convert --init vit --seed 3 w.safetensors >/dev/null || die "cai convert --init"
 "$CAI" synth --galaxies 8 --seed 1 -o d -q >/dev/null || die "cai synth"
 in=$(ls d/*.safetensors | head -1)
-for p in fp32 FP32 Float32 int8 INT8 Int8; do
+for p in fp32 FP32 Float32 int8 INT8 Int8 auto AUTO; do
   "$CAI" predict --weights w.safetensors "$in" -o "out-$p.csv" --precision "$p" -q --threads 1 \
     || die "cai predict --precision $p was refused"
   [ "$(wc -l < "out-$p.csv")" = 9 ] || die "--precision $p: expected 8 predictions"
@@ -21,6 +21,6 @@ for cmd in predict run worker bench; do
   msg=$("$CAI" "$cmd" --precision fp16 x 2>&1 >/dev/null); rc=$?
   set -e
   [ $rc = 2 ] || die "cai $cmd --precision fp16: exit $rc, expected 2"
-  [[ "$msg" == *"cai $cmd: --precision: expected fp32 or int8, got \"fp16\""* ]] || die "cai $cmd: message: $msg"
+  [[ "$msg" == *"cai $cmd: --precision: expected auto, fp32 or int8"*"got \"fp16\""* ]] || die "cai $cmd: message: $msg"
 done
 echo "cli_precision: ok"
