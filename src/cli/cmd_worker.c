@@ -61,6 +61,7 @@ int cmd_worker(int argc, char **argv) {
                 fprintf(stderr, "cai worker: --precision: expected fp32 or int8, got \"%s\"\n", optarg);
                 return 2;
             }
+            wo.precision_set = 1; /* over the job's CAI_PRECISION */
             break;
         case 'd': {
             double s = strtod(optarg, &end);

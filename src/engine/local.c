@@ -101,7 +101,10 @@ static void worker_main(int task_fd, int result_fd, cai_store *parent_st, cJSON 
         memset(&m, 0, sizeof m);
         m.rank = r;
         double t0 = cai_mono_now();
-        cai_worker_opts wo = {.weights = wpath, .model = model, .threads = threads, .precision = prec};
+        /* prec is the engine's choice (--precision over the payload's): a rank whose model this process failed
+         * to load loads it in that too, never in the job's CAI_PRECISION. */
+        cai_worker_opts wo = {.weights = wpath, .model = model, .threads = threads, .precision = prec,
+                              .precision_set = 1};
         cJSON *rec = NULL;
         cai_err we = {0};
         if (src) m.rc = src, snprintf(we.msg, sizeof we.msg, "worker pid %ld cannot open the store: %.900s", (long)getpid(),

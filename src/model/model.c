@@ -45,6 +45,7 @@ void cai_model_free(cai_model *m) {
     free(m);
 }
 
+cai_precision cai_model_precision(const cai_model *m) { return m->prec; }
 const char *cai_model_variant(const cai_model *m) { return m->cfg.vitae ? "vitae" : "vit"; }
 int64_t cai_model_nparams(const cai_model *m) { return m->nparams; }
 double cai_model_macs(const cai_model *m) { return cai_config_macs(&m->cfg); }

@@ -41,6 +41,9 @@ int cai_weights_random(const char *path, const char *variant, uint64_t seed, cai
 int cai_model_load(const char *path, cai_precision prec, cai_model **out, cai_err *err);
 void cai_model_free(cai_model *m);
 
+/* The precision the model was loaded in (what its forward passes run): what a rank record must say. */
+cai_precision cai_model_precision(const cai_model *m);
+
 /* "vit" or "vitae"; number of parameters; bytes of weights. */
 const char *cai_model_variant(const cai_model *m);
 int64_t cai_model_nparams(const cai_model *m);

@@ -169,8 +169,11 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
     cai_weights_info wi = {0};
     int have_wi = 0;
     char wpath[4096] = "";
+    /* The precision to load a model in. The record states the precision that ran, taken from the model
+     * itself below: a caller's model (local pool) was loaded in whatever the engine chose, which can differ
+     * from the job's CAI_PRECISION (--precision on the command line over the payload's). */
     cai_precision prec = o->precision;
-    if (j.precision) cai_precision_parse(j.precision, &prec);
+    if (j.precision && !o->precision_set) cai_precision_parse(j.precision, &prec);
     float *pred = NULL;
     size_t pred_cap = 0;
     char *csv = NULL;
@@ -387,6 +390,7 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
     }
     char model_variant[16] = "";
     if (model) snprintf(model_variant, sizeof model_variant, "%s", cai_model_variant(model));
+    if (model) prec = cai_model_precision(model); /* what ran */
     if (sess) cai_session_free(sess);
     if (own_model) cai_model_free(own_model);
     model = own_model = NULL;
