@@ -1,28 +1,36 @@
-/* cmd_summarize.c — `cai summarize --store S BUCKET RESULT_PATH`: the Summarize stage alone. */
+/* cmd_summarize.c — `cai summarize --store S BUCKET RESULT_PATH [--release-lock]`: the Summarize stage alone; with
+ * --release-lock it then releases the run's lock (taken by `cai initialize --lock`), whatever Summarize's outcome. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "commands.h"
 #include "common/err.h"
+#include "pipeline/initialize.h"
+#include "pipeline/runlock.h"
 #include "pipeline/stages.h"
 #include "store/store.h"
 
 int cmd_summarize(int argc, char **argv) {
     static const struct option opts[] = {{"store", required_argument, 0, 's'},
+                                         {"release-lock", no_argument, 0, 'r'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *store = ".";
-    int c;
+    int c, release = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 's': store = optarg; break;
+        case 'r': release = 1; break;
         case 'h':
-            printf("usage: cai summarize [--store DIR|s3://...] BUCKET RESULT_PATH\n\n"
+            printf("usage: cai summarize [--store DIR|s3://...] BUCKET RESULT_PATH [--release-lock]\n\n"
                    "Read every <rank>.json under BUCKET/RESULT_PATH (no 1,000 cap), write combined_data.json,\n"
                    "predictions.fits, predictions.csv and summary.json, check that every input galaxy has exactly one\n"
-                   "prediction, and print summary.json. Exit 1 when the run is incomplete.\n");
+                   "prediction, and print summary.json. Exit 1 when the run is incomplete.\n"
+                   "  --release-lock  then release the run's lock (`cai initialize --lock`), whatever the outcome: only\n"
+                   "                  if the run of jobs.jsonl (its CAI_RUN_ID) holds it\n");
             return 0;
         default: return 2;
         }
@@ -42,6 +50,22 @@ int cmd_summarize(int argc, char **argv) {
         free(out);
     }
     if (rc) fprintf(stderr, "cai summarize: %s\n", err.msg[0] ? err.msg : cai_strerror(err.code));
+    if (release && st) {
+        /* The lock belongs to the run of the job list: another run's lock is never released from here. */
+        cai_err le = {0};
+        cJSON *jobs = NULL;
+        int lrc = cai_jobs_read(st, argv[optind], argv[optind + 1], &jobs, &le);
+        const cJSON *ri = !lrc && jobs && jobs->child ? cJSON_GetObjectItemCaseSensitive(jobs->child, "CAI_RUN_ID") : NULL;
+        if (!lrc && !cJSON_IsString(ri))
+            lrc = cai_seterr(&le, CAI_EARG, "%s/%s/jobs.jsonl names no run (CAI_RUN_ID): no lock to release", argv[optind],
+                             argv[optind + 1]);
+        if (!lrc) lrc = cai_run_lock_release_run(st, argv[optind], argv[optind + 1], ri->valuestring, &le);
+        if (lrc) fprintf(stderr, "cai summarize: --release-lock: %s\n", le.msg[0] ? le.msg : cai_strerror(le.code));
+        else fprintf(stderr, "cai summarize: released the lock of run %s on %s/%s\n", ri->valuestring, argv[optind],
+                     argv[optind + 1]);
+        cJSON_Delete(jobs);
+        if (lrc && !rc) rc = lrc, err = le;
+    }
     cJSON_Delete(sum);
     cai_store_close(st);
     return rc ? cai_exit_status(err.code) : 0;
