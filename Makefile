@@ -24,7 +24,11 @@ CFLAGS  += -std=gnu11 $(OPT) -g $(ARCH) -fopenmp -Wall -Wextra $(WERROR) -Wno-un
 LDLIBS  += -ldnnl -lcurl -lcjson -lcfitsio -lcrypto -lz -lm -lpthread -fopenmp
 SAN     ?=
 
-LIB_SRC   := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
+# src/engine/mpi*.c is the MPI engine: its own binary (cai-mpi, built with mpicc), never in libcai, so that
+# cai and the Lambda package carry no MPI.
+LIB_SRC   := $(shell find src -name '*.c' ! -path 'src/cli/*' ! -path 'src/engine/mpi*' | sort)
+MPI_SRC   := $(sort $(wildcard src/engine/mpi*.c))
+MPICC     ?= mpicc
 CLI_SRC   := $(sort $(wildcard src/cli/*.c))
 TEST_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
@@ -36,7 +40,7 @@ TESTS   := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCHES := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps deps-test demo test test-fast asan bench fuzz clean lambda-package format check-deps valgrind
-all: $(BUILD)/cai $(TESTS) $(BENCHES)
+all: $(BUILD)/cai $(BUILD)/cai-mpi $(TESTS) $(BENCHES)
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -48,6 +52,10 @@ $(BUILD)/libcai.a: $(LIB_OBJ)
 
 $(BUILD)/cai: $(CLI_OBJ) $(BUILD)/libcai.a
 	$(CC) $(CFLAGS) $(SAN) -o $@ $(CLI_OBJ) $(BUILD)/libcai.a $(LDLIBS)
+
+# OMPI_CC: mpicc wraps $(CC), so the sanitizer build uses the same compiler and flags.
+$(BUILD)/cai-mpi: $(MPI_SRC) $(BUILD)/libcai.a $(HDRS)
+	OMPI_CC=$(CC) $(MPICC) $(CFLAGS) $(SAN) -o $@ $(MPI_SRC) $(BUILD)/libcai.a $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcai.a $(HDRS)
 	@mkdir -p $(dir $@)

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages CAI needs, only those missing. `deps.sh build` for building and running
 # cai; `deps.sh test` adds what the tests need (PyTorch for the golden vectors, clang for the fuzzers,
-# Node.js for the state-machine validator).
+# Node.js for the state-machine validator, SLURM + munge for the HPC engine's one-node test cluster).
 set -euo pipefail
 want=(gcc make pkg-config libdnnl-dev libcurl4-openssl-dev libssl-dev libcjson-dev libcfitsio-dev zlib1g-dev
       libcmocka-dev gnuplot-nox openmpi-bin libopenmpi-dev zip unzip)
 if [ "${1:-build}" = test ]; then
-  want+=(python3-torch libopenblas0-openmp clang libclang-rt-14-dev nodejs busybox-static fitsverify)
+  want+=(python3-torch libopenblas0-openmp clang libclang-rt-14-dev nodejs busybox-static fitsverify
+         slurm-wlm munge)
 fi
 missing=()
 for p in "${want[@]}"; do

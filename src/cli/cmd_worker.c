@@ -1,5 +1,7 @@
-/* cmd_worker.c — `cai worker --store S (--job JOB.json | --jobs BUCKET/RESULT_PATH --rank R)`: one rank of
- * the map stage, as an engine would run it. */
+/* cmd_worker.c — `cai worker`: ranks of the map stage, as an engine runs them. One job item from a file
+ * (--job), or line(s) of the run's jobs.jsonl chosen by a task index (--jobs ... --index I|env): the
+ * shard-index contract of engine/array.h, which is all SLURM arrays, AWS Batch array jobs and Kubernetes
+ * Indexed Jobs need. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -10,31 +12,99 @@
 #include "commands.h"
 #include "common/err.h"
 #include "common/util.h"
+#include "engine/array.h"
 #include "pipeline/initialize.h"
 #include "pipeline/payload.h"
+#include "pipeline/record.h"
 #include "pipeline/stages.h"
+#include "pipeline/worker_util.h"
 #include "store/store.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: cai worker [--store S] --job JOB.json [options]\n"
-               "       cai worker [--store S] --jobs BUCKET/RESULT_PATH --rank R [options]\n\n"
-               "Run one rank: fetch its partitions, infer, write <result_path>/predictions/<rank>.csv and then\n"
-               "<result_path>/<rank>.json. The job is one item of the job array (or line R of jobs.jsonl).\n\n"
-               "  --weights W      weights (default: the job's CAI_WEIGHTS)\n"
-               "  --threads T      threads (default: all cores)\n"
-               "  --precision P    fp32 (default) or int8\n"
-               "  --deadline S     stop cleanly S seconds from now (what is done is written)\n");
+               "       cai worker [--store S] --jobs BUCKET/RESULT_PATH[/jobs.jsonl] --index I|env [options]\n\n"
+               "Run ranks of the map stage: fetch their partitions, infer, write <result_path>/predictions/<rank>.csv\n"
+               "and then <result_path>/<rank>.json. The job is one item of the job array (--job), or line I of the\n"
+               "run's jobs.jsonl in the store (--jobs, the run's folder BUCKET/RESULT_PATH).\n\n"
+               "  --index I|env       the task index; `env`: the first set of SLURM_ARRAY_TASK_ID,\n"
+               "                      AWS_BATCH_JOB_ARRAY_INDEX, JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs),\n"
+               "                      OMPI_COMM_WORLD_RANK, PMIX_RANK (the one used is printed)\n"
+               "  --rank R            the same as --index R\n"
+               "  --index-base B      subtracted from the index (SLURM arrays starting at 1: --index-base 1)\n"
+               "  --ranks-per-task K  task I runs ranks I*K .. I*K+K-1 (default 1), the model loaded once\n"
+               "  --engine NAME       the record's \"engine\" (default: from the index variable, else \"worker\")\n"
+               "  --weights W         weights (default: the job's CAI_WEIGHTS)\n"
+               "  --threads T         threads (default: SLURM_CPUS_PER_TASK when set, else all cores)\n"
+               "  --precision P       fp32 (default) or int8\n"
+               "  --deadline S        stop cleanly S seconds from now (what is done is written)\n\n"
+               "Exit status: 0 when every rank it ran succeeded; 1 (2 for bad arguments) otherwise.\n");
+}
+
+/* Run ranks [first, last) of `all`; the model is loaded once for all of them. */
+static int run_ranks(cai_store *st, cJSON *all, long long first, long long last, cai_worker_opts *wo, cai_err *err) {
+    cJSON **at = calloc((size_t)(last - first), sizeof *at);
+    if (!at) return cai_seterr(err, CAI_ENOMEM, "out of memory");
+    long long i = 0;
+    for (cJSON *jb = all->child; jb && i < last; jb = jb->next, i++)
+        if (i >= first) at[i - first] = jb;
+    cai_model *model = NULL;
+    char wpath[4096];
+    if (last - first > 1) {
+        /* Resolve the weights as the worker would (CLI, else the job's CAI_WEIGHTS) and load them once. */
+        cai_job j;
+        cai_err e = {0};
+        if (cai_job_parse(at[0], &j, &e) == CAI_OK) {
+            const char *spec = wo->weights ? wo->weights : j.weights;
+            if (spec && cai_weights_resolve(st, j.bucket, spec, wpath, sizeof wpath, &e) == CAI_OK &&
+                cai_model_load(wpath, wo->precision, &model, &e) == CAI_OK) {
+                wo->model = model;
+                wo->weights = wpath;
+            }
+            cai_job_free(&j);
+        }
+    }
+    int rc = CAI_OK, nfail = 0;
+    char msg[sizeof err->msg] = "";
+    for (long long r = first; r < last; r++) {
+        cJSON *rec = NULL;
+        cai_err we = {0};
+        int wrc = cai_worker_run(st, at[r - first], wo, &rec, &we);
+        if (rec) {
+            char *out = cJSON_Print(rec);
+            if (out) puts(out);
+            free(out);
+            fflush(stdout);
+        }
+        cJSON_Delete(rec);
+        if (wrc && last - first > 1) {
+            fprintf(stderr, "cai worker: %s\n", we.msg[0] ? we.msg : cai_strerror(we.code));
+        }
+        if (wrc && !nfail++) rc = wrc, snprintf(msg, sizeof msg, "%s", we.msg);
+    }
+    if (model) cai_model_free(model);
+    free(at);
+    if (nfail > 1) return cai_seterr(err, rc, "%d of %lld ranks failed (first: %.900s)", nfail, last - first, msg);
+    if (nfail) return cai_seterr(err, rc, "%s", msg);
+    return CAI_OK;
 }
 
 int cmd_worker(int argc, char **argv) {
-    static const struct option opts[] = {{"store", required_argument, 0, 's'},  {"job", required_argument, 0, 'j'},
-                                         {"jobs", required_argument, 0, 'J'},   {"rank", required_argument, 0, 'r'},
-                                         {"weights", required_argument, 0, 'w'}, {"threads", required_argument, 0, 't'},
+    static const struct option opts[] = {{"store", required_argument, 0, 's'},
+                                         {"job", required_argument, 0, 'j'},
+                                         {"jobs", required_argument, 0, 'J'},
+                                         {"rank", required_argument, 0, 'r'},
+                                         {"index", required_argument, 0, 'i'},
+                                         {"index-base", required_argument, 0, 'b'},
+                                         {"ranks-per-task", required_argument, 0, 'k'},
+                                         {"engine", required_argument, 0, 'e'},
+                                         {"weights", required_argument, 0, 'w'},
+                                         {"threads", required_argument, 0, 't'},
                                          {"precision", required_argument, 0, 'p'},
                                          {"deadline", required_argument, 0, 'd'},
-                                         {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    const char *store = ".", *jobfile = NULL, *jobs = NULL;
-    long rank = -1;
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *store = ".", *jobfile = NULL, *jobs = NULL, *index = NULL, *engine = NULL;
+    int64_t base = 0, per_task = 1;
     cai_worker_opts wo = {0};
     int c;
     optind = 1;
@@ -45,13 +115,14 @@ int cmd_worker(int argc, char **argv) {
         case 'j': jobfile = optarg; break;
         case 'J': jobs = optarg; break;
         case 'r':
-            errno = 0;
-            rank = strtol(optarg, &end, 10);
-            if (errno || *end || end == optarg || rank < 0) {
-                fprintf(stderr, "cai worker: --rank: expected a non-negative integer, got \"%s\"\n", optarg);
-                return 2;
-            }
+        case 'i': index = optarg; break;
+        case 'b':
+            if (cai_arg_int("worker", "--index-base", optarg, 0, 1000000000, &base)) return 2;
             break;
+        case 'k':
+            if (cai_arg_int("worker", "--ranks-per-task", optarg, 1, 1000000000, &per_task)) return 2;
+            break;
+        case 'e': engine = optarg; break;
         case 'w': wo.weights = optarg; break;
         case 't':
             if (cai_arg_int32("worker", "--threads", optarg, 1, 1024, &wo.threads)) return 2;
@@ -76,11 +147,24 @@ int cmd_worker(int argc, char **argv) {
         default: usage(stderr); return 2;
         }
     }
-    if (optind != argc || (!jobfile == !jobs) || (jobs && rank < 0)) {
-        fprintf(stderr, "cai worker: give either --job JOB.json, or --jobs BUCKET/RESULT_PATH with --rank R\n");
+    if (optind != argc || (!jobfile == !jobs) || (jobs && !index) || (jobfile && index)) {
+        fprintf(stderr, "cai worker: give either --job JOB.json, or --jobs BUCKET/RESULT_PATH with --index I|env\n");
         return 2;
     }
     cai_err err = {0};
+    cai_array_index ix = {0};
+    if (jobs && cai_array_index_resolve(index, base, &ix, &err)) {
+        fprintf(stderr, "cai worker: %s\n", err.msg);
+        return 2;
+    }
+    if (!wo.threads && cai_array_threads_from_env(&wo.threads, &err)) {
+        fprintf(stderr, "cai worker: %s\n", err.msg);
+        return 2;
+    }
+    wo.engine = engine ? engine : ix.engine ? ix.engine : "worker";
+    cJSON *info = cai_array_engine_info(wo.engine);
+    wo.engine_info = info;
+
     cai_store *st = NULL;
     cJSON *job = NULL, *all = NULL, *rec = NULL;
     int rc = cai_store_open(store, &st, &err);
@@ -93,25 +177,43 @@ int cmd_worker(int argc, char **argv) {
             free(txt);
             if (!job) rc = cai_seterr(&err, CAI_EPAYLOAD, "%s: not valid JSON", jobfile);
         }
-    } else if (!rc) {
-        const char *slash = strchr(jobs, '/');
-        if (!slash) rc = cai_seterr(&err, CAI_EARG, "--jobs: expected BUCKET/RESULT_PATH, got \"%s\"", jobs);
-        else {
-            char *bucket = strndup(jobs, (size_t)(slash - jobs));
-            rc = cai_jobs_read(st, bucket, slash + 1, &all, &err);
-            free(bucket);
-            if (!rc && rank >= cJSON_GetArraySize(all))
-                rc = cai_seterr(&err, CAI_EARG, "--rank %ld: the job list has %d ranks", rank, cJSON_GetArraySize(all));
-            if (!rc) job = cJSON_DetachItemFromArray(all, (int)rank);
+        if (!rc) rc = cai_worker_run(st, job, &wo, &rec, &err);
+        if (rec) {
+            char *out = cJSON_Print(rec);
+            if (out) puts(out);
+            free(out);
         }
-    }
-    if (!rc) rc = cai_worker_run(st, job, &wo, &rec, &err);
-    if (rec) {
-        char *out = cJSON_Print(rec);
-        if (out) puts(out);
-        free(out);
+    } else if (!rc) {
+        /* BUCKET/RESULT_PATH, with or without the trailing /jobs.jsonl. */
+        char *run = strdup(jobs);
+        size_t rl = run ? strlen(run) : 0;
+        while (rl > 0 && run[rl - 1] == '/') run[--rl] = 0;
+        if (rl > 11 && !strcmp(run + rl - 11, "/jobs.jsonl")) run[rl -= 11] = 0;
+        char *slash = run ? strchr(run, '/') : NULL;
+        if (!run) rc = cai_seterr(&err, CAI_ENOMEM, "out of memory");
+        else if (!slash || slash == run || !slash[1])
+            rc = cai_seterr(&err, CAI_EARG, "--jobs: expected BUCKET/RESULT_PATH[/jobs.jsonl], got \"%s\"", jobs);
+        else {
+            *slash = 0;
+            rc = cai_jobs_read(st, run, slash + 1, &all, &err);
+            long long first = 0, last = 0;
+            char name[1100];
+            snprintf(name, sizeof name, "%s/%s/jobs.jsonl", run, slash + 1);
+            if (!rc) rc = cai_array_ranks(&ix, per_task, cJSON_GetArraySize(all), name, &first, &last, &err);
+            if (!rc) {
+                char which[64];
+                if (last - first > 1) snprintf(which, sizeof which, "ranks %lld..%lld", first, last - 1);
+                else snprintf(which, sizeof which, "rank %lld", first);
+                if (ix.var[0])
+                    fprintf(stderr, "cai worker: index %lld from %s=%lld (base %lld): %s of %s\n", ix.index, ix.var,
+                            ix.raw, (long long)base, which, name);
+                rc = run_ranks(st, all, first, last, &wo, &err);
+            }
+        }
+        free(run);
     }
     if (rc) fprintf(stderr, "cai worker: %s\n", err.msg[0] ? err.msg : cai_strerror(err.code));
+    cJSON_Delete(info);
     cJSON_Delete(rec);
     cJSON_Delete(job);
     cJSON_Delete(all);

@@ -26,6 +26,8 @@ static const struct {
     {"bench", cmd_bench, "[--weights W]                   measure galaxies/s on this machine"},
     {"lambda", cmd_lambda, "                                Lambda custom-runtime loop (the bootstrap)"},
     {"aws", cmd_aws, "deploy|run|status|logs|fetch       operate the AWS engine"},
+    {"slurm", cmd_slurm, "submit|status                   the HPC engine on SLURM job arrays"},
+    {"mpi", cmd_mpi, "PAYLOAD.json (under mpirun/srun)   the HPC engine on MPI (runs cai-mpi)"},
 };
 
 static void usage(FILE *f) {

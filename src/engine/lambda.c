@@ -534,7 +534,8 @@ static int do_worker(cai_lambda_env *e, cai_store *st, const cJSON *job, double 
                          .model = e->model,
                          .threads = e->cfg.threads,
                          .precision = e->cfg.precision,
-                         .deadline_unix = deadline_unix > 0 ? deadline_unix - e->cfg.margin_s : 0};
+                         .deadline_unix = deadline_unix > 0 ? deadline_unix - e->cfg.margin_s : 0,
+                         .engine = "aws"};
     cJSON *rec = NULL;
     if (cai_worker_run(st, job, &o, &rec, err)) {
         *extra = cJSON_CreateObject();

@@ -27,7 +27,7 @@
 #include "../common/util.h"
 #include "../pipeline/payload.h"
 #include "../pipeline/record.h"
-#include "../pipeline/runlock.h"
+#include "../pipeline/runplan.h"
 #include "../pipeline/initialize.h"
 #include "../pipeline/stages.h"
 #include "../pipeline/worker_util.h"
@@ -104,7 +104,7 @@ static void worker_main(int task_fd, int result_fd, cai_store *parent_st, cJSON 
         /* prec is the engine's choice (--precision over the payload's): a rank whose model this process failed
          * to load loads it in that too, never in the job's CAI_PRECISION. */
         cai_worker_opts wo = {.weights = wpath, .model = model, .threads = threads, .precision = prec,
-                              .precision_set = 1};
+                              .precision_set = 1, .engine = "local"};
         cJSON *rec = NULL;
         cai_err we = {0};
         if (src) m.rc = src, snprintf(we.msg, sizeof we.msg, "worker pid %ld cannot open the store: %.900s", (long)getpid(),
@@ -216,42 +216,23 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
     const char *url = o->store_url ? o->store_url : p.store ? p.store : ".";
     snprintf(res->store_url, sizeof res->store_url, "%s", url);
     cai_store *st = NULL;
-    cJSON *jobs = NULL;
+    cai_run_plan plan = {0};
     rank_state *rs = NULL;
-    cJSON **job_at = NULL;
     worker *ws = NULL;
     int nw = 0;
     int result_pipe[2] = {-1, -1};
     char failed_msg[1024] = "";
-    cai_run_lock lock = {0};
     if ((rc = cai_store_open(url, &st, err))) goto out;
 
-    /* 0. The run's identity and its hold on result_path: a second run on the same result_path refuses to
-     *    start (naming the holder) instead of mixing its results into this one. A resumed run keeps the id of
-     *    the run it resumes, so that run's records still count. */
-    if (o->resume) {
-        cJSON *old = NULL;
-        if (cai_jobs_read(st, p.bucket, p.result_path, &old, NULL) == CAI_OK && old->child) {
-            const cJSON *ri = cJSON_GetObjectItemCaseSensitive(old->child, "CAI_RUN_ID");
-            if (cJSON_IsString(ri)) snprintf(res->run_id, sizeof res->run_id, "%s", ri->valuestring);
-        }
-        cJSON_Delete(old);
-    }
-    if (!res->run_id[0] && p.run_id) snprintf(res->run_id, sizeof res->run_id, "%s", p.run_id);
-    if (!res->run_id[0]) cai_run_id_new(res->run_id);
-    if ((rc = cai_run_lock_acquire(st, p.bucket, p.result_path, res->run_id, o->force, &lock, err))) goto out;
-
-    /* 1. Initialize. */
-    if ((rc = cai_initialize_run(st, ptxt, plen, res->run_id, &jobs, err))) goto out;
-    int nr = cJSON_GetArraySize(jobs);
+    /* 0-1. The run's identity, its hold on result_path (a second run refuses to start, naming the holder)
+     *      and Initialize: the same for every engine (pipeline/runplan.h). */
+    if ((rc = cai_run_open(st, &p, ptxt, plen, o->resume, o->force, &plan, err))) goto out;
+    snprintf(res->run_id, sizeof res->run_id, "%s", plan.run_id);
+    int nr = plan.nr;
     res->ranks = nr;
+    cJSON **job_at = plan.job_at;
     rs = calloc((size_t)(nr ? nr : 1), sizeof *rs);
-    job_at = calloc((size_t)(nr ? nr : 1), sizeof *job_at); /* O(1) access: cJSON arrays are lists */
-    if (job_at) {
-        int i = 0;
-        for (cJSON *jb = jobs->child; jb; jb = jb->next) job_at[i++] = jb;
-    }
-    if (!rs || !job_at) {
+    if (!rs) {
         rc = cai_seterr(err, CAI_ENOMEM, "local engine: out of memory");
         goto out;
     }
@@ -267,40 +248,15 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
         res->untrained = wi.untrained;
     }
 
-    /* 3. Which ranks to run. Without --resume, stale records of an earlier run at this result_path are
-     *    removed first, so that a rank that dies now cannot be mistaken for done. With it, a done rank is
-     *    kept only if it is this run's and was made from the same weights, precision, calibration and data;
-     *    a changed one is refused by name (--resume) or rerun (--resume=changed). */
-    int to_run = 0, nchanged = 0;
-    char changed_msg[1100] = "";
-    cai_rank_expect x = {res->run_id, wspec ? wi.sha256 : NULL, cai_precision_name(prec), "", 1};
-    for (int r = 0; r < nr; r++) {
-        cai_job j;
-        if ((rc = cai_job_parse(job_at[r], &j, err))) goto out;
-        cai_err de = {0};
-        int crc = o->resume ? cai_rank_check(st, &j, &x, &de) : CAI_ENOTFOUND;
-        if (crc == CAI_OK) {
-            rs[r].state = 4;
-            res->ranks_skipped++;
-        } else {
-            if (crc == CAI_ECHANGED && nchanged++ == 0) snprintf(changed_msg, sizeof changed_msg, "%s", de.msg);
-            if (o->resume != CAI_RESUME_STRICT || crc != CAI_ECHANGED) {
-                char key[2048];
-                cai_record_key(j.result_path, j.rank, key, sizeof key);
-                cai_store_delete(st, j.bucket, key, NULL);
-            }
-            to_run++;
-        }
-        cai_job_free(&j);
-    }
-    res->ranks_changed = nchanged;
-    if (nchanged && o->resume == CAI_RESUME_STRICT) {
-        rc = cai_seterr(err, CAI_ECHANGED,
-                        "--resume: %d done rank(s) were made from other inputs, e.g. %s; rerun with --resume=changed "
-                        "to redo exactly those ranks, or without --resume to start over",
-                        nchanged, changed_msg);
+    /* 3. Which ranks to run: every rank, or with --resume those not done from these same inputs. */
+    if ((rc = cai_run_select(st, &plan, o->resume, wspec ? wi.sha256 : NULL, cai_precision_name(prec), "", err)))
         goto out;
-    }
+    for (int r = 0; r < nr; r++)
+        if (!plan.todo[r]) rs[r].state = 4;
+    int to_run = plan.to_run, nchanged = plan.changed;
+    res->ranks_skipped = plan.skipped;
+    res->ranks_changed = nchanged;
+    const char *changed_msg = plan.changed_msg;
     res->ranks_run = to_run;
     if (nchanged)
         fprintf(stderr, "cai run: --resume=changed: %d done rank(s) changed since they ran (e.g. %s): running them again\n",
@@ -466,11 +422,9 @@ out:
         free(ws);
     }
     if (result_pipe[0] >= 0) close(result_pipe[0]), close(result_pipe[1]);
-    if (st) cai_run_lock_release(st, &lock);
+    cai_run_close(st, &plan);
     res->wall_seconds = cai_mono_now() - t_start;
     free(rs);
-    free(job_at);
-    cJSON_Delete(jobs);
     cai_store_close(st);
     cai_payload_free(&p);
     free(ptxt);

@@ -9,12 +9,8 @@
 
 #include "../common/err.h"
 #include "../model/model.h"
+#include "../pipeline/runplan.h" /* CAI_RESUME_* */
 
-enum {
-    CAI_RESUME_NO = 0,  /* run every rank (their old records are deleted first) */
-    CAI_RESUME_STRICT,  /* --resume: skip done ranks; refuse if one was made from other weights/data/settings */
-    CAI_RESUME_CHANGED, /* --resume=changed: skip done ranks, rerun exactly the changed ones */
-};
 
 typedef struct {
     const char *payload_path; /* the run payload (JSON file) */

@@ -31,6 +31,21 @@ static void hostname(char *h, size_t n) {
     h[n - 1] = 0;
 }
 
+/* A process that has exited but not been reaped (its parent, e.g. an MPI launcher, is still tearing down,
+ * or a container's init never reaps) still answers kill(pid, 0): it is gone all the same. Linux only;
+ * elsewhere, or when /proc cannot be read, the kill(2) test decides. */
+static int zombie(pid_t pid) {
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *rp = strrchr(buf, ')'); /* comm may hold spaces and parentheses: the state follows the last ')' */
+    return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
 /* What the lock says about its holder, and whether that holder is gone. */
 typedef struct {
     char run_id[CAI_RUN_ID_MAX], host[256], start_iso[40], what[128]; /* what: a detached lock's holder */
@@ -66,7 +81,8 @@ static void read_holder(cai_store *st, const char *bucket, const char *key, hold
     char me[256];
     hostname(me, sizeof me);
     if (h->parsed && h->pid > 0 && !strcmp(h->host, me)) {
-        if (kill((pid_t)h->pid, 0) == 0 || errno == EPERM) h->alive_here = 1;
+        if (zombie((pid_t)h->pid)) h->gone = 1;
+        else if (kill((pid_t)h->pid, 0) == 0 || errno == EPERM) h->alive_here = 1;
         else if (errno == ESRCH) h->gone = 1;
     }
 }

@@ -31,6 +31,8 @@ typedef struct {
     cai_precision precision;   /* for a model this worker loads: the job's CAI_PRECISION, else this ... */
     int precision_set;         /* ... unless set: then this (a command-line --precision overrides the payload) */
     double deadline_unix;      /* 0: none. Stop cleanly before it; report what is unfinished. */
+    const char *engine;        /* the record's "engine" ("local", "aws", "slurm", "mpi", ...); NULL: not written */
+    const cJSON *engine_info;  /* an object whose members are copied into the record (scheduler ids); may be NULL */
 } cai_worker_opts;
 
 /* Worker: run one job item (an element of the job array). Writes <bucket>/<result_path>/<rank>.json and

@@ -458,6 +458,12 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
     cJSON_AddStringToObject(r, "end_iso", iso1);
     add_stage_times(r, &tm);
     cJSON_AddNumberToObject(r, "threads", o->threads > 0 ? o->threads : cai_ncpu());
+    /* Who ran it: the same record whatever the engine, plus its name and (SLURM, MPI) the scheduler's ids. */
+    if (o->engine) cJSON_AddStringToObject(r, "engine", o->engine);
+    if (cJSON_IsObject(o->engine_info))
+        for (const cJSON *it = o->engine_info->child; it; it = it->next)
+            if (it->string && !cJSON_GetObjectItemCaseSensitive(r, it->string))
+                cJSON_AddItemToObject(r, it->string, cJSON_Duplicate(it, 1));
     cJSON_AddStringToObject(r, "precision", cai_precision_name(prec));
     cJSON *mj = cJSON_AddObjectToObject(r, "model");
     if (model_variant[0]) cJSON_AddStringToObject(mj, "variant", model_variant);
