@@ -77,6 +77,11 @@ EOF
 chmod 755 "$STAGE/bootstrap" "$STAGE/bin/cai"
 [ -n "$WEIGHTS" ] && cp -L "$WEIGHTS" "$STAGE/weights.safetensors"
 
+# Lambda runs the code as a non-root user: every file must be world-readable (and the programs executable),
+# whatever the builder's umask made of the copies (`umask 077` would leave lib/*.so rw-------).
+chmod -R u=rwX,go=rX "$STAGE"
+chmod 755 "$STAGE/bootstrap" "$STAGE/bin/cai" "$STAGE/lib/$LOADER"
+
 # Deterministic-ish zip: fixed order, no extra attributes; permissions kept (bootstrap must be executable).
 rm -f "$OUT_ABS"
 (cd "$STAGE" && find . -type f | sed 's|^\./||' | LC_ALL=C sort | zip -q -X -9 "$OUT_ABS" -@)

@@ -29,6 +29,19 @@ int cai_arg_int32(const char *cmd, const char *flag, const char *s, int min, int
     return 0;
 }
 
+int cai_arg_path(const char *cmd, const char *flag, const char *s) {
+    if (!*s) {
+        fprintf(stderr, "cai %s: %s: expected a path, got an empty value\n", cmd, flag);
+        return -1;
+    }
+    if (s[0] == '-' && s[1]) {
+        fprintf(stderr, "cai %s: %s: expected a path, got \"%s\", which looks like an option (write ./%s for a "
+                        "file of that name)\n", cmd, flag, s, s);
+        return -1;
+    }
+    return 0;
+}
+
 int cai_arg_format(const char *cmd, const char *s, cai_part_format *out) {
     if (!strcmp(s, "shard")) *out = CAI_PART_SHARD;
     else if (!strcmp(s, "pt")) *out = CAI_PART_SEEDPT;

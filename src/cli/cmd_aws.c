@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
+#include "../data/zip.h"
 #include "../engine/aws.h"
 #include "../pipeline/payload.h"
 #include "../store/store.h"
@@ -23,30 +24,44 @@ static void usage(FILE *f) {
             "\n"
             "  deploy --stack S --code-bucket B --data-bucket D --result-bucket R [--data-prefix P]\n"
             "         [--result-prefix P] [--zip build/lambda/cai-lambda.zip] [--weights W.safetensors]\n"
-            "         [--data DIR] [--template deploy/aws/template.yaml] [--param Key=Value]...\n"
+            "         [--data DIR] [--template deploy/aws/template.yaml] [--param Key=Value]... [--no-preflight]\n"
             "      upload the package (and weights, and DIR's partitions to D/P) in parallel, skipping objects\n"
-            "      already there with the same checksum, then `aws cloudformation deploy` the template\n"
+            "      already there with the same checksum, then `aws cloudformation deploy` the template.\n"
+            "      --data-prefix and --result-prefix are required on the first deploy (the roles may touch only\n"
+            "      what is under them; '' means the whole bucket); later deploys keep every parameter not given.\n"
+            "      Pre-flight: refuses a package with no weights.safetensors unless weights are (or were) given,\n"
+            "      a stack stuck in ROLLBACK_COMPLETE, and concurrency the account cannot grant\n"
             "  run --stack S PAYLOAD.json [--name NAME] [--follow] [--state-machine-arn ARN]\n"
             "      check the payload here, then start an execution with it; prints the execution ARN\n"
+            "  run --resume EXECUTION_ARN|s3://BUCKET/RESULT_PATH [--stack S | --state-machine-arn ARN] [--follow]\n"
+            "      rerun only the ranks of that run with no complete record (failed, timed out, never started),\n"
+            "      then Summarize over all of them\n"
             "  status EXECUTION_ARN [--follow] [--interval SECONDS]\n"
             "      status and Distributed Map progress; the wall time from Step Functions' start/stop dates\n"
             "  logs --stack S [--stage initialize|worker|summarize] [--since MINUTES] [--limit N] [--filter P]\n"
-            "      recent CloudWatch log events of one function (default: worker, last 30 minutes)\n"
+            "      the newest N (default 100) CloudWatch log events of one function in the window (default:\n"
+            "      worker, last 30 minutes), oldest first\n"
+            "  credentials\n"
+            "      which link of the default chain gives the credentials (key id masked), their expiry, and the\n"
+            "      Region with where it came from; the error lists every link tried\n"
             "  fetch EXECUTION_ARN [-o DIR]\n"
             "      download combined_data.json, summary.json, the catalog (predictions.csv/.fits) and\n"
             "      payload.json of the run; writes DIR/execution.json with the measured wall time\n"
             "\n"
-            "Common: --endpoint-url URL (moto, LocalStack: also used for S3), --region R. Credentials and the\n"
-            "region come from the usual AWS variables/profiles. The `aws` CLI must be installed (or CAI_AWS_CLI).\n");
+            "Common: --endpoint-url URL (moto, LocalStack: also used for S3), --region R, --profile P.\n"
+            "Credentials and the Region come from the AWS default chain (environment, AWS_PROFILE/default in\n"
+            "~/.aws/credentials and ~/.aws/config incl. credential_process, container, EC2 instance role), the\n"
+            "same for CAI's S3 requests and for the `aws` CLI, which gets the resolved profile and Region.\n"
+            "The `aws` CLI must be installed (or CAI_AWS_CLI).\n");
 }
 
 typedef struct {
     cai_aws aws;
     const char *stack, *code_bucket, *data_bucket, *result_bucket, *data_prefix, *result_prefix;
-    const char *zip, *weights, *data_dir, *tmpl, *name, *sm_arn, *stage, *filter, *outdir;
+    const char *zip, *weights, *data_dir, *tmpl, *name, *sm_arn, *stage, *filter, *outdir, *resume;
     const char *params[32];
     int nparams;
-    int follow;
+    int follow, no_preflight;
     double interval, since_min;
     long limit;
     const char *pos[4];
@@ -66,8 +81,6 @@ static int parse(int argc, char **argv, opts *o) {
     o->interval = 5;
     o->since_min = 30;
     o->limit = 100;
-    o->data_prefix = "";
-    o->result_prefix = "";
     o->outdir = ".";
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -97,6 +110,8 @@ static int parse(int argc, char **argv, opts *o) {
         OPT("--out", outdir)
         OPT("--endpoint-url", aws.endpoint_url)
         OPT("--region", aws.region)
+        OPT("--profile", aws.profile)
+        OPT("--resume", resume)
 #undef OPT
         if (!strcmp(a, "--param") && v) {
             if (o->nparams >= 32 || !strchr(v, '='))
@@ -105,6 +120,8 @@ static int parse(int argc, char **argv, opts *o) {
             i++;
         } else if (!strcmp(a, "--follow")) {
             o->follow = 1;
+        } else if (!strcmp(a, "--no-preflight")) {
+            o->no_preflight = 1;
         } else if ((!strcmp(a, "--interval") || !strcmp(a, "--since")) && v) {
             char *end;
             double d = strtod(v, &end);
@@ -129,9 +146,17 @@ static int parse(int argc, char **argv, opts *o) {
             o->pos[o->npos++] = a;
         }
     }
-    /* Our S3 store follows the same endpoint as the CLI. */
+    /* Our S3 store follows the same endpoint, profile and Region as the CLI. */
     if (o->aws.endpoint_url && !getenv("AWS_ENDPOINT_URL")) setenv("AWS_ENDPOINT_URL", o->aws.endpoint_url, 1);
-    if (o->aws.region && !getenv("AWS_REGION")) setenv("AWS_REGION", o->aws.region, 1);
+    if (o->aws.profile) setenv("AWS_PROFILE", o->aws.profile, 1);
+    if (o->aws.region) setenv("AWS_REGION", o->aws.region, 1);
+    /* And the CLI gets the Region our chain resolves (env, then the profile's config), so both sides agree
+     * even where the CLI's own lookup would differ (AWS_REGION is not read by AWS CLI v1). */
+    if (!o->aws.region) {
+        static char region[64];
+        cai_err e = {0};
+        if (cai_aws_region(region, sizeof region, &e) == 0) o->aws.region = region;
+    }
     return 0;
 }
 
@@ -142,6 +167,15 @@ static int need(const char *v, const char *flag, const char *cmd) {
 }
 
 /* ---------------------------------------------------------------- deploy */
+
+static const char *jstr(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+static double jnum(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
 
 /* Put `src` into dir/name: a hard link when possible (no copy of an 80 MB zip), else a copy. */
 static int stage_file(const char *src, const char *dir, const char *name, cai_err *err) {
@@ -175,6 +209,126 @@ static void rm_tree_shallow(const char *dir, const char *const *names) {
     rmdir(dir);
 }
 
+/* The stack as CloudFormation knows it (Stacks[0] of describe-stacks --stack-name, which the deployer policy
+ * allows on the stack alone), or NULL when there is none. "does not exist" is the CLI's answer for a first
+ * deploy: kept off the terminal; any other failure is reported. */
+static cJSON *stack_find(opts *o, cai_err *err) {
+    char ep[4096];
+    snprintf(ep, sizeof ep, "%s/cai-aws-stderr.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    int fd = mkstemp(ep);
+    if (fd < 0) {
+        cai_seterr(err, CAI_EIO, "mkstemp: %s", strerror(errno));
+        return NULL;
+    }
+    close(fd);
+    cai_aws q = o->aws;
+    q.stderr_path = ep;
+    const char *args[] = {"cloudformation", "describe-stacks", "--stack-name", o->stack, NULL};
+    cJSON *all = NULL;
+    cai_err e = {0};
+    int rc = cai_aws_run(&q, args, &all, &e);
+    char *msg = NULL;
+    size_t ml = 0;
+    cai_err re = {0};
+    if (rc) cai_read_file(ep, &msg, &ml, &re);
+    unlink(ep);
+    if (rc) {
+        int absent = msg && strstr(msg, "does not exist");
+        if (!absent) {
+            if (msg) fputs(msg, stderr);
+            *err = e;
+        }
+        free(msg);
+        return NULL;
+    }
+    cJSON *found = NULL;
+    const cJSON *s = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(all, "Stacks"), 0);
+    const char *st = jstr(s, "StackStatus");
+    if (s && !(st && !strcmp(st, "DELETE_COMPLETE"))) found = cJSON_Duplicate(s, 1);
+    cJSON_Delete(all);
+    return found;
+}
+
+/* A parameter's value in the existing stack, or NULL. */
+static const char *stack_param(const cJSON *stack, const char *key) {
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(stack, "Parameters")) {
+        const char *k = jstr(p, "ParameterKey");
+        if (k && !strcmp(k, key)) return jstr(p, "ParameterValue");
+    }
+    return NULL;
+}
+
+/* --param KEY=V's value, or NULL. */
+static const char *given_param(const opts *o, const char *key) {
+    size_t n = strlen(key);
+    for (int i = 0; i < o->nparams; i++)
+        if (!strncmp(o->params[i], key, n) && o->params[i][n] == '=') return o->params[i] + n + 1;
+    return NULL;
+}
+
+/* A parameter's effective value for this deploy: given, else the stack's (kept), else the template's default. */
+static long param_num(const opts *o, const cJSON *stack, const char *key, long dflt) {
+    const char *v = given_param(o, key);
+    if (!v) v = stack_param(stack, key);
+    return v ? strtol(v, NULL, 10) : dflt;
+}
+
+/* Does the package bring weights.safetensors? (Read from the zip's central directory.) */
+static int zip_has_weights(const char *zip, cai_err *err) {
+    cai_file f;
+    if (cai_file_map(zip, &f, err)) return -1;
+    cai_zip z;
+    int rc = cai_zip_open(f.data, f.len, zip, &z, err);
+    int has = rc ? -1 : cai_zip_find(&z, "weights.safetensors") != NULL;
+    if (!rc) cai_zip_close(&z);
+    cai_file_unmap(&f);
+    return has;
+}
+
+/* Template defaults the pre-flight needs (deploy/aws/template.yaml; aws_template.sh checks they agree). */
+#define TPL_MAX_CONCURRENCY 50
+#define TPL_WORKER_RESERVED 50
+#define TPL_MEMORY_MB 3008
+
+static int preflight_account(opts *o, const cJSON *stack) {
+    long mem = param_num(o, stack, "MemorySize", TPL_MEMORY_MB);
+    if (mem > 3008)
+        fprintf(stderr, "cai aws deploy: note: MemorySize %ld MB: new accounts accept at most 3008 MB until AWS raises "
+                        "the limit (a refusal rolls the stack back); ask AWS Support for 10,240 MB first\n", mem);
+    const char *args[] = {"lambda", "get-account-settings", NULL};
+    cJSON *r = NULL;
+    cai_err e = {0};
+    if (cai_aws_run(&o->aws, args, &r, &e)) {
+        fprintf(stderr, "cai aws deploy: warning: could not read the account's Lambda limits (%s); concurrency not "
+                        "checked\n", e.msg);
+        return 0;
+    }
+    const cJSON *lim = cJSON_GetObjectItemCaseSensitive(r, "AccountLimit");
+    cai_aws_concurrency c = {
+        .account_limit = (long)jnum(lim, "ConcurrentExecutions"),
+        .unreserved = (long)jnum(lim, "UnreservedConcurrentExecutions"),
+        .own_reserved = stack ? param_num(o, stack, "WorkerReservedConcurrency", 0) : 0,
+        .reserved = param_num(o, stack, "WorkerReservedConcurrency", TPL_WORKER_RESERVED),
+        .max_concurrency = param_num(o, stack, "MaxConcurrency", TPL_MAX_CONCURRENCY),
+    };
+    /* own_reserved: what the stack's worker holds now, given back when the deploy changes it. Only known for
+     * an existing stack, from its parameter (the value CloudFormation applied). */
+    if (stack) {
+        const char *prev = stack_param(stack, "WorkerReservedConcurrency");
+        c.own_reserved = prev ? strtol(prev, NULL, 10) : 0;
+    }
+    cJSON_Delete(r);
+    if (c.account_limit <= 0) return 0;
+    printf("account: Lambda concurrency %ld (%ld unreserved); worker reserves %ld, map runs %ld at once\n",
+           c.account_limit, c.unreserved, c.reserved, c.max_concurrency);
+    if (cai_aws_check_concurrency(&c, &e)) {
+        fprintf(stderr, "cai aws deploy: %s\n", e.msg);
+        return 2;
+    }
+    return 0;
+}
+
 static int do_deploy(opts *o) {
     if (need(o->stack, "--stack", "deploy") || need(o->code_bucket, "--code-bucket", "deploy") ||
         need(o->data_bucket, "--data-bucket", "deploy") || need(o->result_bucket, "--result-bucket", "deploy"))
@@ -186,20 +340,68 @@ static int do_deploy(opts *o) {
     if (stat(o->tmpl, &sb))
         return fprintf(stderr, "cai aws deploy: template %s: %s (run from the source tree or pass --template)\n",
                        o->tmpl, strerror(errno)), 1;
+
+    /* ---- pre-flight: everything that would make the stack fail or the workers fail at init */
+    cJSON *stack = stack_find(o, &err);
+    if (err.code) return die(&err);
+    const char *status = jstr(stack, "StackStatus");
+    if (status && !strcmp(status, "ROLLBACK_COMPLETE")) {
+        fprintf(stderr, "cai aws deploy: stack %s is in ROLLBACK_COMPLETE: its first deploy failed (see `aws "
+                        "cloudformation describe-stack-events --stack-name %s`) and CloudFormation cannot update it. "
+                        "Delete it (`aws cloudformation delete-stack --stack-name %s`) and deploy again\n",
+                o->stack, o->stack, o->stack);
+        cJSON_Delete(stack);
+        return 1;
+    }
+    /* A parameter not passed keeps its value (aws cloudformation deploy sends UsePreviousValue for it), so a
+     * redeploy never resets the weights key or widens the roles to the whole bucket. A first deploy must say
+     * which prefixes the roles may touch. */
+    if (!stack && (!o->data_prefix || !o->result_prefix)) {
+        fprintf(stderr, "cai aws deploy: %s is required on the first deploy of stack %s: the functions may read "
+                        "(write) only under it (pass '' to allow the whole bucket)\n",
+                !o->data_prefix ? "--data-prefix" : "--result-prefix", o->stack);
+        return 2;
+    }
+    const char *prev_wkey = stack_param(stack, "WeightsKey");
+    if (!o->weights && (!prev_wkey || !*prev_wkey)) {
+        int has = zip_has_weights(o->zip, &err);
+        if (has < 0) {
+            cJSON_Delete(stack);
+            return die(&err);
+        }
+        if (!has && !o->no_preflight) {
+            fprintf(stderr, "cai aws deploy: %s has no weights.safetensors, and no --weights was given%s: every "
+                            "worker would fail at init. Pass --weights W.safetensors, or package them with "
+                            "scripts/lambda-package.sh --weights W.safetensors\n",
+                    o->zip, stack ? " (nor by an earlier deploy)" : "");
+            cJSON_Delete(stack);
+            return 2;
+        }
+    }
+    if (!o->no_preflight) {
+        int r = preflight_account(o, stack);
+        if (r) {
+            cJSON_Delete(stack);
+            return r;
+        }
+    }
+    const char *data_prefix = o->data_prefix ? o->data_prefix : stack_param(stack, "DataPrefix");
+    if (!data_prefix) data_prefix = "";
+
     /* Content-addressed keys: a new zip is a new key, so CloudFormation sees a change and updates the code. */
     char zsha[13], wsha[13] = "", zkey[128], wkey[128] = "", zname[64], wname[64] = "";
-    if (file_sha12(o->zip, zsha, &err)) return die(&err);
+    if (file_sha12(o->zip, zsha, &err)) return cJSON_Delete(stack), die(&err);
     snprintf(zname, sizeof zname, "cai-lambda-%s.zip", zsha);
     snprintf(zkey, sizeof zkey, "cai/%s", zname);
     if (o->weights) {
-        if (file_sha12(o->weights, wsha, &err)) return die(&err);
+        if (file_sha12(o->weights, wsha, &err)) return cJSON_Delete(stack), die(&err);
         snprintf(wname, sizeof wname, "weights-%s.safetensors", wsha);
         snprintf(wkey, sizeof wkey, "cai/%s", wname);
     }
     char tmpl[4096];
     snprintf(tmpl, sizeof tmpl, "%s/cai-aws-deploy.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     char *dir = mkdtemp(tmpl);
-    if (!dir) return fprintf(stderr, "cai aws deploy: mkdtemp: %s\n", strerror(errno)), 1;
+    if (!dir) return cJSON_Delete(stack), fprintf(stderr, "cai aws deploy: mkdtemp: %s\n", strerror(errno)), 1;
     const char *names[] = {zname, o->weights ? wname : NULL, NULL};
     cai_store *st = NULL;
     int rc = stage_file(o->zip, dir, zname, &err);
@@ -214,24 +416,34 @@ static int do_deploy(opts *o) {
         printf("code  s3://%s/cai/: %s\n", o->code_bucket, line);
     }
     rm_tree_shallow(dir, names);
+    /* Weights kept from an earlier deploy must still be there. */
+    if (!rc && !o->weights && prev_wkey && *prev_wkey && !o->no_preflight) {
+        uint64_t sz;
+        cai_err he = {0};
+        if (cai_store_head(st, o->code_bucket, prev_wkey, &sz, &he)) {
+            rc = cai_seterr(&err, he.code, "the stack's weights s3://%s/%s (kept from the last deploy): %s; pass "
+                                           "--weights W.safetensors", o->code_bucket, prev_wkey, he.msg);
+        }
+    }
     if (!rc && o->data_dir) {
-        rc = cai_sync_upload(st, o->data_dir, o->data_bucket, o->data_prefix, &so, &res, &err);
+        rc = cai_sync_upload(st, o->data_dir, o->data_bucket, data_prefix, &so, &res, &err);
         cai_sync_summary(&res, line, sizeof line);
-        printf("data  s3://%s/%s: %s\n", o->data_bucket, o->data_prefix, line);
+        printf("data  s3://%s/%s: %s\n", o->data_bucket, data_prefix, line);
     }
     cai_store_close(st);
-    if (rc) return die(&err);
+    if (rc) return cJSON_Delete(stack), die(&err);
 
-    /* The deploy itself. */
+    /* The deploy itself: only what was given, plus the code, which is new whenever the zip is. */
     char p[16][1200];
     int np = 0;
     snprintf(p[np++], sizeof p[0], "CodeBucket=%s", o->code_bucket);
     snprintf(p[np++], sizeof p[0], "CodeKey=%s", zkey);
-    snprintf(p[np++], sizeof p[0], "WeightsKey=%s", wkey);
+    if (o->weights || !stack) snprintf(p[np++], sizeof p[0], "WeightsKey=%s", wkey);
     snprintf(p[np++], sizeof p[0], "DataBucket=%s", o->data_bucket);
-    snprintf(p[np++], sizeof p[0], "DataPrefix=%s", o->data_prefix);
+    if (o->data_prefix) snprintf(p[np++], sizeof p[0], "DataPrefix=%s", o->data_prefix);
     snprintf(p[np++], sizeof p[0], "ResultBucket=%s", o->result_bucket);
-    snprintf(p[np++], sizeof p[0], "ResultPrefix=%s", o->result_prefix);
+    if (o->result_prefix) snprintf(p[np++], sizeof p[0], "ResultPrefix=%s", o->result_prefix);
+    cJSON_Delete(stack);
     const char *args[64];
     int k = 0;
     args[k++] = "cloudformation";
@@ -257,14 +469,6 @@ static int do_deploy(opts *o) {
 
 /* ---------------------------------------------------------------- status */
 
-static const char *jstr(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-static double jnum(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
 
 /* describe-execution, plus the Distributed Map's item counts when a map run exists. */
 static int describe(opts *o, const char *exec_arn, cJSON **desc, cJSON **counts, cai_err *err) {
@@ -341,7 +545,114 @@ static int follow_status(opts *o, const char *exec_arn) {
 
 /* ---------------------------------------------------------------- run */
 
+static int start_and_follow(opts *o, const char *arn, const char *input);
+
+/* --resume: the run's payload (from the execution's input, or <result_path>/payload.json), the ranks with no
+ * complete record, a job list of just those next to the run's, and a new execution that maps over it (the
+ * state machine's Resume state skips Initialize) and then summarizes the whole run. */
+static int do_resume(opts *o) {
+    if (o->npos) return fprintf(stderr, "cai aws run --resume: takes no PAYLOAD.json (the run's own is used)\n"), 2;
+    cai_err err = {0};
+    char *payload = NULL, sm[1024] = "";
+    cai_store *st = NULL;
+    int rc = 0;
+    if (!strncmp(o->resume, "arn:", 4)) {
+        cJSON *desc = NULL;
+        const char *a[] = {"stepfunctions", "describe-execution", "--execution-arn", o->resume, NULL};
+        if (cai_aws_run(&o->aws, a, &desc, &err)) return die(&err);
+        const char *in = jstr(desc, "input"), *sma = jstr(desc, "stateMachineArn");
+        if (in) payload = strdup(in);
+        if (sma) snprintf(sm, sizeof sm, "%s", sma);
+        cJSON_Delete(desc);
+        if (!payload) return fprintf(stderr, "cai aws run --resume: execution %s has no input\n", o->resume), 1;
+    } else if (!strncmp(o->resume, "s3://", 5) && strchr(o->resume + 5, '/')) {
+        const char *b = o->resume + 5, *slash = strchr(b, '/');
+        char bucket[256], key[2200];
+        snprintf(bucket, sizeof bucket, "%.*s", (int)(slash - b), b);
+        snprintf(key, sizeof key, "%s/payload.json", slash + 1);
+        uint8_t *d = NULL;
+        size_t n = 0;
+        if (cai_store_open("s3://", &st, &err) || cai_store_get(st, bucket, key, &d, &n, &err)) {
+            cai_store_close(st);
+            return die(&err);
+        }
+        payload = strndup((const char *)d, n);
+        free(d);
+    } else {
+        return fprintf(stderr, "cai aws run --resume: expected an execution ARN or s3://BUCKET/RESULT_PATH, got \"%s\"\n",
+                       o->resume), 2;
+    }
+    if (o->sm_arn) snprintf(sm, sizeof sm, "%s", o->sm_arn);
+    else if (o->stack && cai_aws_stack_resource(&o->aws, o->stack, "StateMachine", sm, sizeof sm, &err)) rc = err.code;
+    if (!rc && !sm[0])
+        rc = cai_seterr(&err, CAI_EARG, "--resume with a run location needs --stack or --state-machine-arn");
+    cai_payload p;
+    int have_p = 0;
+    if (!rc && !(rc = cai_payload_parse(payload, strlen(payload), "the run's payload", &p, &err))) have_p = 1;
+    if (!rc && !st) rc = cai_store_open("s3://", &st, &err);
+    char **lines = NULL;
+    size_t n = 0, total = 0;
+    if (!rc) rc = cai_aws_resume_jobs(st, p.bucket, p.result_path, &lines, &n, &total, &err);
+    char key[2300] = "";
+    cJSON *input = NULL;
+    if (!rc && n == 0) {
+        printf("nothing to rerun: all %zu ranks of s3://%s/%s are complete\n", total, p.bucket, p.result_path);
+    } else if (!rc) {
+        /* The job list of the ranks to rerun, beside the run's own: a new key per resume. */
+        char stamp[40];
+        cai_iso8601(cai_wall_now(), stamp, sizeof stamp);
+        for (char *c = stamp; *c; c++)
+            if (*c == ':' || *c == '.') *c = '-';
+        snprintf(key, sizeof key, "%s/jobs-resume-%s.jsonl", p.result_path, stamp);
+        size_t len = 0;
+        for (size_t i = 0; i < n; i++) len += strlen(lines[i]) + 1;
+        char *buf = malloc(len + 1), *w = buf;
+        if (!buf) rc = cai_seterr(&err, CAI_ENOMEM, "out of memory");
+        for (size_t i = 0; buf && i < n; i++) w += sprintf(w, "%s\n", lines[i]);
+        if (!rc) rc = cai_store_put(st, p.bucket, key, buf, len, &err);
+        free(buf);
+        if (!rc) {
+            printf("resume: %zu of %zu ranks to rerun -> s3://%s/%s\n", n, total, p.bucket, key);
+            input = cJSON_Parse(payload);
+            cJSON_DeleteItemFromObjectCaseSensitive(input, "cai_resume");
+            cJSON *r = cJSON_AddObjectToObject(input, "cai_resume");
+            cJSON *jl = cJSON_AddObjectToObject(r, "job_list");
+            cJSON_AddStringToObject(jl, "bucket", p.bucket);
+            cJSON_AddStringToObject(jl, "key", key);
+            cJSON_AddNumberToObject(r, "count", (double)n);
+            cJSON_AddStringToObject(r, "of", o->resume);
+        }
+    }
+    for (size_t i = 0; i < n; i++) free(lines[i]);
+    free(lines);
+    cai_store_close(st);
+    if (have_p) cai_payload_free(&p);
+    free(payload);
+    if (rc) {
+        cJSON_Delete(input);
+        return die(&err);
+    }
+    if (!input) return 0;
+    char *in = cJSON_PrintUnformatted(input);
+    cJSON_Delete(input);
+    if (!in) return fprintf(stderr, "cai aws run: out of memory\n"), 1;
+    /* A recognisable execution name: resume-<UTC time>-<pid> (unless --name). */
+    char nm[80];
+    if (!o->name) {
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        snprintf(nm, sizeof nm, "resume-%04d%02d%02dT%02d%02d%02dZ-%ld", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                 tm.tm_hour, tm.tm_min, tm.tm_sec, (long)getpid());
+        o->name = nm;
+    }
+    int r = start_and_follow(o, sm, in);
+    free(in);
+    return r;
+}
+
 static int do_run(opts *o) {
+    if (o->resume) return do_resume(o);
     if (o->npos != 1) return fprintf(stderr, "cai aws run: expected one PAYLOAD.json\n"), 2;
     if (!o->sm_arn && need(o->stack, "--stack", "run")) return 2;
     cai_err err = {0};
@@ -362,14 +673,19 @@ static int do_run(opts *o) {
         free(json);
         return die(&err);
     }
-    const char *args[10] = {"stepfunctions", "start-execution", "--state-machine-arn", arn, "--input", json};
+    int rc = start_and_follow(o, arn, json);
+    free(json);
+    return rc;
+}
+
+static int start_and_follow(opts *o, const char *arn, const char *input) {
+    cai_err err = {0};
+    const char *args[10] = {"stepfunctions", "start-execution", "--state-machine-arn", arn, "--input", input};
     int k = 6;
     if (o->name) args[k++] = "--name", args[k++] = o->name;
     args[k] = NULL;
     cJSON *r = NULL;
-    int rc = cai_aws_run(&o->aws, args, &r, &err);
-    free(json);
-    if (rc) return die(&err);
+    if (cai_aws_run(&o->aws, args, &r, &err)) return die(&err);
     const char *ex = jstr(r, "executionArn");
     if (!ex) {
         cJSON_Delete(r);
@@ -393,25 +709,43 @@ static int do_status(opts *o) {
 
 /* ---------------------------------------------------------------- logs */
 
+/* By timestamp, then by ingestion order (stable for events of the same millisecond). */
+static int cmp_event_time(const void *a, const void *b) {
+    const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+    double tx = jnum(x, "timestamp"), ty = jnum(y, "timestamp");
+    if (tx != ty) return tx < ty ? -1 : 1;
+    double ix = jnum(x, "ingestionTime"), iy = jnum(y, "ingestionTime");
+    return ix < iy ? -1 : ix > iy;
+}
+
 static int do_logs(opts *o) {
     if (need(o->stack, "--stack", "logs")) return 2;
     if (strcmp(o->stage, "initialize") && strcmp(o->stage, "worker") && strcmp(o->stage, "summarize"))
         return fprintf(stderr, "cai aws logs: --stage: expected initialize, worker or summarize\n"), 2;
-    char group[512], start[32], limit[32];
+    char group[512], start[32];
     snprintf(group, sizeof group, "/aws/lambda/%s-%s", o->stack, o->stage);
     snprintf(start, sizeof start, "%.0f", (cai_wall_now() - o->since_min * 60) * 1000);
-    snprintf(limit, sizeof limit, "%ld", o->limit);
-    const char *args[16] = {"logs", "filter-log-events", "--log-group-name", group, "--start-time", start,
-                            "--limit", limit};
-    int k = 8;
+    /* No --limit to the API: FilterLogEvents answers oldest first, a limit would stop the CLI's paging at the
+     * oldest N, and pages may be empty with a nextToken. The CLI pages through the whole window; we keep the
+     * newest N. */
+    const char *args[16] = {"logs", "filter-log-events", "--log-group-name", group, "--start-time", start};
+    int k = 6;
     if (o->filter) args[k++] = "--filter-pattern", args[k++] = o->filter;
     args[k] = NULL;
     cai_err err = {0};
     cJSON *r = NULL;
     if (cai_aws_run(&o->aws, args, &r, &err)) return die(&err);
+    cJSON *events = cJSON_GetObjectItemCaseSensitive(r, "events");
+    int total = cJSON_GetArraySize(events);
+    const cJSON **sorted = calloc((size_t)(total > 0 ? total : 1), sizeof *sorted);
+    if (!sorted) return cJSON_Delete(r), fprintf(stderr, "cai aws logs: out of memory\n"), 1;
+    int ns = 0;
     const cJSON *ev;
-    int n = 0;
-    cJSON_ArrayForEach(ev, cJSON_GetObjectItemCaseSensitive(r, "events")) {
+    cJSON_ArrayForEach(ev, events) sorted[ns++] = ev;
+    qsort(sorted, (size_t)ns, sizeof *sorted, cmp_event_time);
+    int first = ns > o->limit ? ns - (int)o->limit : 0, n = 0;
+    for (int i = first; i < ns; i++) {
+        ev = sorted[i];
         char ts[40];
         cai_iso8601(jnum(ev, "timestamp") / 1000.0, ts, sizeof ts);
         const char *m = jstr(ev, "message");
@@ -420,7 +754,9 @@ static int do_logs(opts *o) {
         printf("%s %s %.*s\n", ts, jstr(ev, "logStreamName") ? jstr(ev, "logStreamName") : "", (int)l, m ? m : "");
         n++;
     }
-    fprintf(stderr, "%d events from %s in the last %.0f min\n", n, group, o->since_min);
+    fprintf(stderr, "%d events from %s in the last %.0f min%s\n", n, group, o->since_min,
+            ns > n ? " (the newest; --limit shows more)" : "");
+    free(sorted);
     cJSON_Delete(r);
     return 0;
 }
@@ -516,6 +852,36 @@ static int do_fetch(opts *o) {
     return 0;
 }
 
+/* ---------------------------------------------------------------- credentials */
+
+static int do_credentials(opts *o) {
+    (void)o;
+    cai_err err = {0};
+    cai_aws_provider *p;
+    if (cai_aws_provider_open(&p, &err)) return die(&err);
+    cai_aws_creds c;
+    int rc = cai_aws_provider_get(p, &c, &err);
+    cai_aws_provider_close(p);
+    if (rc) return die(&err);
+    size_t n = strlen(c.key_id);
+    printf("credentials: %s\n", c.source);
+    printf("access key:  %.4s%s%s\n", c.key_id, n > 8 ? "..." : "", n > 8 ? c.key_id + n - 4 : "");
+    printf("session:     %s\n", c.token[0] ? "temporary (session token)" : "long-term key");
+    if (c.expires > 0) {
+        char iso[40];
+        cai_iso8601(c.expires, iso, sizeof iso);
+        printf("expires:     %s (in %.0f s; refreshed 5 min before)\n", iso, c.expires - cai_wall_now());
+    }
+    char region[64], from[300];
+    cai_err re = {0};
+    if (cai_aws_region_from(region, sizeof region, from, sizeof from, &re) == 0)
+        printf("region:      %s (%s)\n", region, from);
+    else
+        printf("region:      us-east-1 (default: %s)\n", re.msg);
+    explicit_bzero(&c, sizeof c);
+    return 0;
+}
+
 int cmd_aws(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         usage(argc < 2 ? stderr : stdout);
@@ -529,6 +895,7 @@ int cmd_aws(int argc, char **argv) {
     if (!strcmp(sub, "status")) return do_status(&o);
     if (!strcmp(sub, "logs")) return do_logs(&o);
     if (!strcmp(sub, "fetch")) return do_fetch(&o);
+    if (!strcmp(sub, "credentials")) return do_credentials(&o);
     fprintf(stderr, "cai aws: unknown subcommand '%s'\n\n", sub);
     usage(stderr);
     return 2;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "commands.h"
 #include "common/err.h"
 #include "common/util.h"
@@ -27,7 +28,10 @@ int cmd_initialize(int argc, char **argv) {
     optind = 1;
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         switch (c) {
-        case 's': store = optarg; break;
+        case 's':
+            if (cai_arg_path("initialize", "--store", optarg)) return 2;
+            store = optarg;
+            break;
         case 'q': quiet = 1; break;
         case 'l': lock = 1; break;
         case 'f': force = 1; break;

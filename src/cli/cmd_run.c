@@ -1,6 +1,6 @@
 /* cmd_run.c — `cai run PAYLOAD.json [--store DIR] [--workers P] [--threads T] [--weights W] [--resume]
- * [--resume=changed] [--force] [--precision fp32|int8]`: Initialize → ranks on a pool of worker processes → Summarize (local engine),
- * then a short report. */
+ * [--resume=changed] [--force] [--precision fp32|int8] [--rank-timeout S]`: Initialize → ranks on a pool of
+ * worker processes → Summarize (local engine), then a short report. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -31,6 +31,8 @@ static void usage(FILE *f) {
             "                       was made from other weights, precision or data (it names them)\n"
             "  --resume=changed     the same, but rerun exactly the ranks whose inputs changed\n"
             "  --force              take over the result_path from a run that crashed (its lock is stale)\n"
+            "  --rank-timeout S     kill a worker whose rank runs longer than S seconds and fail that rank\n"
+            "                       (0: never; default: 300 s + the rank's galaxies at 2 galaxies/s)\n"
             "  --progress           force the progress bar;  --no-progress: plain lines\n"
             "  -q, --quiet          no per-rank lines\n");
 }
@@ -41,6 +43,9 @@ static double jnum(const cJSON *o, const char *k) {
 }
 
 static void report(const cai_local_result *r, const cJSON *sum, const char *store, int rc) {
+    /* "s3://" (named buckets as they are) + "/" + bucket would print "s3:///bucket/...": no separator then. */
+    size_t sl = strlen(store);
+    const char *sep = sl && store[sl - 1] == '/' ? "" : "/";
     printf("\n== cai run report ==\n");
     if (r->run_id[0]) printf("run id:       %s\n", r->run_id);
     printf("ranks:        %d (%d run, %d already complete, %d failed)\n", r->ranks, r->ranks_run, r->ranks_skipped,
@@ -58,12 +63,12 @@ static void report(const cai_local_result *r, const cJSON *sum, const char *stor
         const cJSON *fits = cJSON_GetObjectItemCaseSensitive(cat, "fits");
         const cJSON *csv = cJSON_GetObjectItemCaseSensitive(cat, "csv");
         if (cJSON_IsString(b) && cJSON_IsString(fits)) {
-            printf("catalog:      %s/%s/%s\n", store, b->valuestring, fits->valuestring);
-            printf("              %s/%s/%s\n", store, b->valuestring, csv->valuestring);
+            printf("catalog:      %s%s%s/%s\n", store, sep, b->valuestring, fits->valuestring);
+            printf("              %s%s%s/%s\n", store, sep, b->valuestring, csv->valuestring);
         }
         const cJSON *rp = cJSON_GetObjectItemCaseSensitive(sum, "result_path");
         if (cJSON_IsString(b) && cJSON_IsString(rp))
-            printf("summary:      %s/%s/%s/summary.json\n", store, b->valuestring, rp->valuestring);
+            printf("summary:      %s%s%s/%s/summary.json\n", store, sep, b->valuestring, rp->valuestring);
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(sum, "metrics");
         if (cJSON_IsObject(m)) {
             printf("metrics:      n=%.0f  MAE=%.4f  MSE=%.5f  bias=%.4f  sigma_NMAD=%.4f  R2=%.3f  outliers(|dz|>0.05)=%.1f%%\n",
@@ -97,6 +102,7 @@ int cmd_run(int argc, char **argv) {
                                          {"precision", required_argument, 0, 'p'},
                                          {"resume", optional_argument, 0, 'r'},
                                          {"force", no_argument, 0, 'F'},
+                                         {"rank-timeout", required_argument, 0, 'T'},
                                          {"progress", no_argument, 0, 'B'},
                                          {"no-progress", no_argument, 0, 'N'},
                                          {"quiet", no_argument, 0, 'q'},
@@ -108,14 +114,20 @@ int cmd_run(int argc, char **argv) {
     optind = 1;
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         switch (c) {
-        case 's': o.store_url = optarg; break;
+        case 's':
+            if (cai_arg_path("run", "--store", optarg)) return 2;
+            o.store_url = optarg;
+            break;
         case 'P':
             if (cai_arg_int32("run", "--workers", optarg, 1, 4096, &o.workers)) return 2;
             break;
         case 't':
             if (cai_arg_int32("run", "--threads", optarg, 1, 1024, &o.threads)) return 2;
             break;
-        case 'w': o.weights = optarg; break;
+        case 'w':
+            if (cai_arg_path("run", "--weights", optarg)) return 2;
+            o.weights = optarg;
+            break;
         case 'p':
             if (cai_precision_parse(optarg, &o.precision)) {
                 fprintf(stderr, "cai run: --precision: expected fp32 or int8, got \"%s\"\n", optarg);
@@ -132,6 +144,13 @@ int cmd_run(int argc, char **argv) {
             }
             break;
         case 'F': o.force = 1; break;
+        case 'T': {
+            int64_t secs;
+            if (cai_arg_int("run", "--rank-timeout", optarg, 0, 30LL * 86400, &secs)) return 2;
+            o.rank_timeout = (double)secs;
+            o.rank_timeout_set = 1;
+            break;
+        }
         case 'B': o.progress = 1; break;
         case 'N': o.progress = 0; break;
         case 'q': o.quiet = 1; break;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "commands.h"
 #include "common/err.h"
 #include "pipeline/initialize.h"
@@ -22,7 +23,10 @@ int cmd_summarize(int argc, char **argv) {
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 's': store = optarg; break;
+        case 's':
+            if (cai_arg_path("summarize", "--store", optarg)) return 2;
+            store = optarg;
+            break;
         case 'r': release = 1; break;
         case 'h':
             printf("usage: cai summarize [--store DIR|s3://...] BUCKET RESULT_PATH [--release-lock]\n\n"

@@ -111,7 +111,10 @@ int cmd_worker(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         char *end;
         switch (c) {
-        case 's': store = optarg; break;
+        case 's':
+            if (cai_arg_path("worker", "--store", optarg)) return 2;
+            store = optarg;
+            break;
         case 'j': jobfile = optarg; break;
         case 'J': jobs = optarg; break;
         case 'r':

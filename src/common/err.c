@@ -52,6 +52,7 @@ static const char *const names[CAI_ECODE_COUNT] = {
     [CAI_EINTERNAL] = "internal error",
     [CAI_EBUSY] = "in use by another run",
     [CAI_ECHANGED] = "inputs changed since the results were made",
+    [CAI_ES3_RETRY] = "S3 error (retryable)",
 };
 
 const char *cai_strerror(cai_code code) {

@@ -27,6 +27,7 @@ typedef enum {
     CAI_EINTERNAL,   /* a bug: an invariant did not hold */
     CAI_EBUSY,       /* held by someone else: another run holds the result_path's lock; the object exists */
     CAI_ECHANGED,    /* --resume: a done rank was computed from other weights, data or settings */
+    CAI_ES3_RETRY,   /* S3 kept answering a retryable error (throttling, 5xx) until the retries ran out */
     CAI_ECODE_COUNT
 } cai_code;
 

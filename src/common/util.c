@@ -14,7 +14,8 @@
 
 int cai_file_map(const char *path, cai_file *f, cai_err *err) {
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO (a weights path pointing at one) must be refused below, not block the open. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return cai_seterr(err, errno == ENOENT ? CAI_ENOTFOUND : CAI_EIO, "%s: cannot open: %s", path,
                           strerror(errno));

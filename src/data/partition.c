@@ -36,29 +36,16 @@ const char *cai_part_format_name(cai_part_format f) {
     return f == CAI_PART_SEEDPT ? "pt" : f == CAI_PART_SHARD ? "shard" : "unknown";
 }
 
-/* Describe the first bytes of an unrecognised file, for the error message. */
+/* Describe the first bytes of an unrecognised file, for the error message: whether it looks like text, and
+ * the hex of at most 8 bytes. Never the text itself: the message lands in rank records, combined_data.json
+ * and logs, and the file may be anything a path or link pointed at (issue 9: /etc/shadow's first line). */
 static void describe(const uint8_t *b, size_t len, char *out, size_t n) {
     int text = len > 0;
     size_t k = len < 16 ? len : 16;
     for (size_t i = 0; i < k; i++)
         if (b[i] < 0x09 || (b[i] > 0x0d && b[i] < 0x20) || b[i] >= 0x7f) text = 0;
-    if (text) {
-        size_t o = (size_t)snprintf(out, n, "text starting \"");
-        for (size_t i = 0; i < k && o + 5 < n; i++) {
-            char c = (char)b[i];
-            if (c == '\n' || c == '\r' || c == '\t') {
-                out[o++] = '\\';
-                c = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-            } else if (c == '"' || c == '\\') {
-                out[o++] = '\\';
-            }
-            out[o++] = c;
-        }
-        snprintf(out + o, n - o, "\"");
-    } else {
-        size_t o = (size_t)snprintf(out, n, "bytes");
-        for (size_t i = 0; i < (k < 8 ? k : 8) && o + 4 < n; i++) o += (size_t)snprintf(out + o, n - o, " %02x", b[i]);
-    }
+    size_t o = (size_t)snprintf(out, n, "%s starting", text ? "text" : "binary data");
+    for (size_t i = 0; i < (k < 8 ? k : 8) && o + 4 < n; i++) o += (size_t)snprintf(out + o, n - o, " %02x", b[i]);
 }
 
 static void drop_range(const cai_file *f, const void *ptr, size_t bytes);

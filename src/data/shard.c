@@ -327,7 +327,9 @@ int cai_shard_header_bytes(const void *first8, size_t len, const char *name, uin
     uint64_t h = 0;
     for (int i = 7; i >= 0; i--) h = (h << 8) | b[i];
     if (h < 2 || h > 100u * 1024 * 1024)
-        return cai_seterr(err, CAI_EFORMAT, "%s: header length %" PRIu64 " is out of range (2 .. 100 MB)", name, h);
+        return cai_seterr(err, CAI_EFORMAT,
+                          "%s: the safetensors header length (bytes %02x %02x %02x %02x %02x %02x %02x %02x) is out "
+                          "of range (2 .. 100 MB)", name, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
     *need = 8 + h;
     return CAI_OK;
 }

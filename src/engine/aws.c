@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "../pipeline/initialize.h"
+#include "../pipeline/record.h"
 
 extern char **environ;
 
@@ -27,6 +31,7 @@ int cai_aws_run(const cai_aws *a, const char *const *args, cJSON **out, cai_err 
     argv[k++] = cli;
     if (a->endpoint_url) argv[k++] = "--endpoint-url", argv[k++] = a->endpoint_url;
     if (a->region) argv[k++] = "--region", argv[k++] = a->region;
+    if (a->profile) argv[k++] = "--profile", argv[k++] = a->profile;
     argv[k++] = "--output";
     argv[k++] = "json";
     for (size_t i = 0; i < nargs; i++) argv[k++] = args[i];
@@ -42,6 +47,8 @@ int cai_aws_run(const cai_aws *a, const char *const *args, cJSON **out, cai_err 
     }
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
+    if (a->stderr_path)
+        posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, a->stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (out) {
         posix_spawn_file_actions_adddup2(&fa, pfd[1], STDOUT_FILENO);
         posix_spawn_file_actions_addclose(&fa, pfd[0]);
@@ -180,4 +187,79 @@ double cai_aws_time(const cJSON *v) {
     if (*p) return -1;
     long long days = days_from_civil(Y, (unsigned)M, (unsigned)D);
     return (double)(days * 86400LL + h * 3600LL + m * 60LL + sec - off) + frac;
+}
+
+/* ---------------------------------------------------------------- deploy pre-flight */
+
+int cai_aws_check_concurrency(const cai_aws_concurrency *c, cai_err *err) {
+    /* AWS refuses a reservation that leaves fewer than 100 unreserved executions in the Region; a failed
+     * resource then rolls the whole stack back (ROLLBACK_COMPLETE on a first deploy, which cannot be updated). */
+    const long keep = 100;
+    long avail = c->unreserved + c->own_reserved;
+    if (c->reserved > 0 && avail - c->reserved < keep)
+        return cai_seterr(err, CAI_EARG,
+                          "the account's Lambda concurrency in this Region is %ld (%ld unreserved): reserving %ld "
+                          "for the worker would leave %ld, and AWS keeps at least %ld unreserved. Ask AWS for more "
+                          "(Service Quotas > AWS Lambda > Concurrent executions), or deploy with --param "
+                          "WorkerReservedConcurrency=0 --param MaxConcurrency=%ld",
+                          c->account_limit, c->unreserved, c->reserved, avail - c->reserved, keep,
+                          c->account_limit / 4 > 0 ? c->account_limit / 4 : 1);
+    long cap = c->reserved > 0 ? c->reserved : c->account_limit / 2;
+    if (c->max_concurrency > cap)
+        return cai_seterr(err, CAI_EARG,
+                          "MaxConcurrency %ld is more than %s (%ld): the extra workers would be throttled%s. Pass "
+                          "--param MaxConcurrency=%ld (or `cai plan`'s choice, if it is lower)",
+                          c->max_concurrency, c->reserved > 0 ? "the worker's reserved concurrency" :
+                          "half the account's Lambda concurrency", cap,
+                          c->reserved > 0 ? " and retried" : ", and so would every other function in the Region",
+                          cap > 0 ? cap : 1);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- resume */
+
+
+int cai_aws_resume_jobs(cai_store *st, const char *bucket, const char *result_path, char ***lines, size_t *n,
+                        size_t *total, cai_err *err) {
+    *lines = NULL;
+    *n = *total = 0;
+    cJSON *jobs = NULL;
+    if (cai_jobs_read(st, bucket, result_path, &jobs, err))
+        return cai_err_prefix(err, "resume: the run's job list: ");
+    size_t cnt = (size_t)cJSON_GetArraySize(jobs);
+    char **out = calloc(cnt ? cnt : 1, sizeof *out);
+    if (!out) {
+        cJSON_Delete(jobs);
+        return cai_seterr(err, CAI_ENOMEM, "resume: out of memory");
+    }
+    size_t k = 0;
+    int rc = 0;
+    for (const cJSON *jb = jobs->child; jb && !rc; jb = jb->next) {
+        cai_job j;
+        if ((rc = cai_job_parse(jb, &j, err))) {
+            cai_err_prefix(err, "resume: %s/%s/jobs.jsonl: ", bucket, result_path);
+            break;
+        }
+        cai_err de = {0};
+        int done = cai_rank_done(st, &j, &de);
+        cai_job_free(&j);
+        if (done == CAI_OK) continue;
+        if (done != CAI_ENOTFOUND && done != CAI_EINCOMPLETE) { /* S3 trouble: do not guess */
+            *err = de;
+            rc = de.code;
+            break;
+        }
+        if (!(out[k] = cJSON_PrintUnformatted(jb))) rc = cai_seterr(err, CAI_ENOMEM, "resume: out of memory");
+        else k++;
+    }
+    cJSON_Delete(jobs);
+    if (rc) {
+        for (size_t i = 0; i < k; i++) free(out[i]);
+        free(out);
+        return rc;
+    }
+    *lines = out;
+    *n = k;
+    *total = cnt;
+    return 0;
 }

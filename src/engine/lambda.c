@@ -339,6 +339,7 @@ const char *cai_lambda_error_type(cai_code code) {
     case CAI_EINCOMPLETE: return "CAI.Incomplete";
     case CAI_EDNNL: return "CAI.OneDNN";
     case CAI_EINTERNAL: return "CAI.Internal";
+    case CAI_ES3_RETRY: return "CAI.S3Transient"; /* the only S3 class the state machine retries */
     default: return "CAI.Error";
     }
 }
@@ -563,16 +564,143 @@ static int do_worker(cai_lambda_env *e, cai_store *st, const cJSON *job, double 
     return *resp ? 0 : cai_seterr(err, CAI_ENOMEM, "lambda: out of memory");
 }
 
+/* The Distributed Map's ResultWriter lists each failed child with its input (the job line) and the Error and
+ * Cause Step Functions recorded (the worker's errorType/errorMessage, or States.Timeout when Lambda killed it).
+ * Attach them to summary.json's failed_ranks, so the causes of ranks that wrote no record are not lost.
+ * Best effort: what cannot be read becomes a warning. Everything read is bounded. */
+#define MAP_MANIFEST_CAP (1u << 20)
+#define MAP_RESULT_CAP (64u << 20)
+
+static cJSON *failed_rank_entry(cJSON *failed, long long rank) {
+    cJSON *fo;
+    cJSON_ArrayForEach(fo, failed) {
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(fo, "rank");
+        if (cJSON_IsNumber(r) && (long long)r->valuedouble == rank) return fo;
+    }
+    fo = cJSON_CreateObject();
+    cJSON_AddNumberToObject(fo, "rank", (double)rank);
+    cJSON_AddStringToObject(fo, "status", "failed");
+    cJSON_AddItemToArray(failed, fo);
+    return fo;
+}
+
+static void warn(cJSON *summary, const char *fmt, const char *a, const char *b) {
+    cJSON *w = cJSON_GetObjectItemCaseSensitive(summary, "warnings");
+    if (!cJSON_IsArray(w)) return;
+    char m[1200];
+    snprintf(m, sizeof m, fmt, a, b);
+    cJSON_AddItemToArray(w, cJSON_CreateString(m));
+}
+
+static int map_failures(cai_store *st, const cJSON *map, cJSON *summary) {
+    const cJSON *rw = cJSON_GetObjectItemCaseSensitive(map, "ResultWriterDetails");
+    const char *mb = get_str(rw, "Bucket"), *mk = get_str(rw, "Key");
+    cJSON *failed = cJSON_GetObjectItemCaseSensitive(summary, "failed_ranks");
+    if (!mb || !mk || !cJSON_IsArray(failed)) return 0;
+    uint8_t *b = NULL;
+    size_t n = 0;
+    cai_err e = {0};
+    if (cai_store_get(st, mb, mk, &b, &n, &e) || n > MAP_MANIFEST_CAP) {
+        warn(summary, "the map's result manifest s3://%s: %s", mk, e.msg[0] ? e.msg : "larger than 1 MiB");
+        free(b);
+        return 0;
+    }
+    cJSON *man = cJSON_ParseWithLength((const char *)b, n);
+    free(b);
+    int added = 0;
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(man, "ResultFiles"), "FAILED");
+    const cJSON *f;
+    cJSON_ArrayForEach(f, files) {
+        const char *k = get_str(f, "Key");
+        if (!k) continue;
+        const cJSON *sz = cJSON_GetObjectItemCaseSensitive(f, "Size");
+        if (cJSON_IsNumber(sz) && sz->valuedouble > MAP_RESULT_CAP) {
+            warn(summary, "%s: %s", k, "larger than 64 MiB; not read");
+            continue;
+        }
+        uint8_t *fb = NULL;
+        size_t fl = 0;
+        if (cai_store_get(st, mb, k, &fb, &fl, &e) || fl > MAP_RESULT_CAP) {
+            warn(summary, "%s: %s", k, e.msg[0] ? e.msg : "larger than 64 MiB");
+            free(fb);
+            continue;
+        }
+        cJSON *items = cJSON_ParseWithLength((const char *)fb, fl);
+        free(fb);
+        const cJSON *it;
+        cJSON_ArrayForEach(it, items) {
+            const char *in = get_str(it, "Input");
+            cJSON *job = in ? cJSON_Parse(in) : NULL;
+            const char *rs = get_str(job, "RANK");
+            char *end = NULL;
+            long long rank = rs ? strtoll(rs, &end, 10) : -1;
+            if (rs && end != rs && !*end && rank >= 0) {
+                cJSON *fo = failed_rank_entry(failed, rank);
+                const char *er = get_str(it, "Error"), *ca = get_str(it, "Cause");
+                /* A Lambda error's Cause is its error JSON: keep the message, which names the partition. */
+                cJSON *cj = ca ? cJSON_Parse(ca) : NULL;
+                const char *msg = get_str(cj, "errorMessage");
+                cJSON_DeleteItemFromObjectCaseSensitive(fo, "error");
+                cJSON_DeleteItemFromObjectCaseSensitive(fo, "cause");
+                cJSON_AddStringToObject(fo, "error", er ? er : "(none)");
+                cJSON_AddStringToObject(fo, "cause", msg ? msg : ca ? ca : "(none)");
+                cJSON_Delete(cj);
+                added++;
+            }
+            cJSON_Delete(job);
+        }
+        cJSON_Delete(items);
+    }
+    cJSON_Delete(man);
+    return added;
+}
+
+/* Summarize always answers (the state machine's Check state reads "complete"): an incomplete run is not a
+ * Lambda error, because the outputs of the complete ranks are written and a failed Task would hide that.
+ * The event's "map" is the Map's ResultWriter answer, or {Error, Cause} when the Map itself failed (Catch). */
 static int do_summarize(cai_store *st, const cJSON *ev, char **resp, cai_err *err) {
     const char *bucket = get_str(ev, "bucket"), *rp = get_str(ev, "result_path");
     if (!bucket || !rp)
         return cai_seterr(err, CAI_EPAYLOAD, "summarize event: fields \"bucket\" and \"result_path\" must be strings "
                                              "(the Initialize answer or the run payload)");
     cJSON *summary = NULL;
-    if (cai_summarize(st, bucket, rp, &summary, err)) return err->code;
+    cai_err se = {0};
+    int rc = cai_summarize(st, bucket, rp, &summary, &se);
+    if (rc && rc != CAI_EINCOMPLETE) {
+        cJSON_Delete(summary);
+        *err = se;
+        return rc;
+    }
+    const cJSON *map = cJSON_GetObjectItemCaseSensitive(ev, "map");
+    const char *map_err = get_str(map, "Error"), *map_cause = get_str(map, "Cause");
+    int extra = summary ? map_failures(st, map, summary) : 0;
+    if (summary && map_err) {
+        cJSON *me = cJSON_CreateObject();
+        cJSON_AddStringToObject(me, "error", map_err);
+        cJSON_AddStringToObject(me, "cause", map_cause ? map_cause : "");
+        cJSON_AddItemToObject(summary, "map_error", me);
+    }
+    if (summary && (extra || map_err)) { /* summary.json again, with the causes */
+        char *txt = cJSON_Print(summary), key[2100];
+        snprintf(key, sizeof key, "%s/summary.json", rp);
+        int pr = txt ? cai_store_put(st, bucket, key, txt, strlen(txt), err) : cai_seterr(err, CAI_ENOMEM, "out of memory");
+        free(txt);
+        if (pr) {
+            cJSON_Delete(summary);
+            return cai_err_prefix(err, "summarize: ");
+        }
+    }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "bucket", bucket);
     cJSON_AddStringToObject(o, "result_path", rp);
+    int complete = rc == CAI_OK && !map_err;
+    cJSON_AddBoolToObject(o, "complete", complete);
+    if (!complete) {
+        cJSON_AddStringToObject(o, "error", "CAI.Incomplete");
+        cJSON_AddStringToObject(o, "cause", rc ? se.msg : "the map failed: see map_error in summary.json");
+        const cJSON *fr = cJSON_GetObjectItemCaseSensitive(summary, "failed_ranks");
+        cJSON_AddNumberToObject(o, "failed_ranks", cJSON_IsArray(fr) ? cJSON_GetArraySize(fr) : 0);
+    }
     char *s = summary ? cJSON_PrintUnformatted(summary) : NULL;
     /* Keep the state payload small: the summary travels only when it fits well under the limit; it is in
      * <result_path>/summary.json anyway. */

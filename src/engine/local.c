@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,6 +48,8 @@ typedef struct {
     int busy_rank; /* -1: idle */
     int alive;
     int status;    /* wait status once reaped */
+    double deadline;  /* monotonic time by which busy_rank must be done (0: none) */
+    int timed_out;    /* killed for passing it */
 } worker;
 
 typedef struct {
@@ -168,11 +171,40 @@ static void progress_show(progress *p, const char *line) {
     fflush(stderr);
 }
 
+/* ---- per-rank timeout ----
+ * A rank that never finishes (a worker stopped, a read from a filesystem that hangs) would hold the run forever,
+ * so each rank gets a deadline; past it the worker is killed and the rank fails naming the timeout. Default:
+ * CAI_RANK_TIMEOUT_BASE seconds (model load, a slow disk) plus the rank's galaxies at a conservative
+ * CAI_RANK_TIMEOUT_RATE galaxies/s, far below any measured rate (BENCHMARKS.md), so a slow machine is never
+ * mistaken for a stuck one. Galaxies come from the manifest, else from the partitions' sizes on a local store
+ * (one image is 5x32x32 float32 = 20 KiB; a stat is free), else (S3 without a manifest, where a HEAD per
+ * partition would delay the start) CAI_UNKNOWN_PART_GALAXIES per partition, a 1 GB seed partition.
+ * `--rank-timeout S` sets it for every rank; 0 turns it off. */
+#define CAI_RANK_TIMEOUT_BASE 300.0
+#define CAI_RANK_TIMEOUT_RATE 2.0
+#define CAI_GALAXY_BYTES 20480.0
+#define CAI_UNKNOWN_PART_GALAXIES 50000.0
+
+static double rank_timeout(cai_store *st, const cai_job *j, double given) {
+    if (given >= 0) return given;
+    double galaxies = 0;
+    int remote = !strncmp(st->url, "s3://", 5);
+    for (size_t k = 0; k < j->nkeys; k++) {
+        uint64_t size = 0;
+        if (j->expected && j->expected[k] >= 0) galaxies += (double)j->expected[k];
+        else if (!remote && cai_store_head(st, j->data_bucket, j->keys[k], &size, NULL) == CAI_OK)
+            galaxies += (double)size / CAI_GALAXY_BYTES;
+        else galaxies += CAI_UNKNOWN_PART_GALAXIES;
+    }
+    return CAI_RANK_TIMEOUT_BASE + galaxies / CAI_RANK_TIMEOUT_RATE;
+}
+
 static int spawn(worker *w, int result_pipe[2], cai_store *st, cJSON **job_at, int nr, const char *wpath,
                  int threads, cai_precision prec, worker *all, int nall, cai_err *err) {
     int tp[2];
     if (pipe(tp) != 0) return cai_seterr(err, CAI_EIO, "local engine: pipe: %s", strerror(errno));
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         close(tp[0]);
@@ -180,6 +212,9 @@ static int spawn(worker *w, int result_pipe[2], cai_store *st, cJSON **job_at, i
         return cai_seterr(err, CAI_EIO, "local engine: fork: %s", strerror(errno));
     }
     if (pid == 0) {
+        /* The parent's death (even kill -9) takes this worker with it: no orphan keeps writing results. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(1); /* the parent died before prctl */
         close(tp[1]);
         close(result_pipe[0]);
         for (int i = 0; i < nall; i++)
@@ -192,6 +227,8 @@ static int spawn(worker *w, int result_pipe[2], cai_store *st, cJSON **job_at, i
     w->task_fd = tp[1];
     w->busy_rank = -1;
     w->alive = 1;
+    w->deadline = 0;
+    w->timed_out = 0;
     return CAI_OK;
 }
 
@@ -218,6 +255,7 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
     cai_store *st = NULL;
     cai_run_plan plan = {0};
     rank_state *rs = NULL;
+    double *tmo = NULL; /* per-rank timeout, seconds (0: none) */
     worker *ws = NULL;
     int nw = 0;
     int result_pipe[2] = {-1, -1};
@@ -261,6 +299,17 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
     if (nchanged)
         fprintf(stderr, "cai run: --resume=changed: %d done rank(s) changed since they ran (e.g. %s): running them again\n",
                 nchanged, changed_msg);
+    tmo = calloc((size_t)(nr ? nr : 1), sizeof *tmo);
+    if (!tmo) {
+        rc = cai_seterr(err, CAI_ENOMEM, "local engine: out of memory");
+        goto out;
+    }
+    for (int r = 0; r < nr; r++) {
+        cai_job j;
+        if (rs[r].state == 4 || cai_job_parse(job_at[r], &j, NULL) != CAI_OK) continue;
+        tmo[r] = rank_timeout(st, &j, o->rank_timeout_set ? o->rank_timeout : -1);
+        cai_job_free(&j);
+    }
     if (o->resume && res->ranks_skipped)
         fprintf(stderr, "cai run: --resume: %d of %d ranks already complete, %d to run\n", res->ranks_skipped, nr,
                 to_run);
@@ -298,6 +347,7 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
         int32_t rr = next;                                                                                      \
         if (write_all(ws[i].task_fd, &rr, sizeof rr) == 0) {                                                    \
             ws[i].busy_rank = next;                                                                             \
+            ws[i].deadline = tmo[next] > 0 ? cai_mono_now() + tmo[next] : 0;                                    \
             rs[next].state = 1;                                                                                 \
             next++;                                                                                             \
             while (next < nr && rs[next].state == 4) next++;                                                    \
@@ -305,6 +355,14 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
     }
         DISPATCH();
         while (done < to_run) {
+            /* Kill a worker whose rank is past its deadline; the reaping below then fails the rank. */
+            double now = cai_mono_now();
+            for (int i = 0; i < nw; i++)
+                if (ws[i].alive && ws[i].busy_rank >= 0 && ws[i].deadline > 0 && now > ws[i].deadline &&
+                    !ws[i].timed_out) {
+                    kill(ws[i].pid, SIGKILL);
+                    ws[i].timed_out = 1;
+                }
             struct pollfd pfd = {result_pipe[0], POLLIN, 0};
             int pr = poll(&pfd, 1, 200);
             if (pr > 0 && (pfd.revents & POLLIN)) {
@@ -358,7 +416,13 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
                 char how[128];
                 describe_status(ws[i].status, how, sizeof how);
                 rs[r].state = 3;
-                snprintf(rs[r].why, sizeof rs[r].why, "worker pid %d %s while running rank %d", (int)ws[i].pid, how, r);
+                if (ws[i].timed_out)
+                    snprintf(rs[r].why, sizeof rs[r].why,
+                             "timed out after %.0f s (--rank-timeout): worker pid %d killed, rank %d not finished",
+                             tmo[r], (int)ws[i].pid, r);
+                else
+                    snprintf(rs[r].why, sizeof rs[r].why, "worker pid %d %s while running rank %d", (int)ws[i].pid,
+                             how, r);
                 ws[i].busy_rank = -1;
                 done++;
                 pg.done = done;
@@ -425,6 +489,7 @@ out:
     cai_run_close(st, &plan);
     res->wall_seconds = cai_mono_now() - t_start;
     free(rs);
+    free(tmo);
     cai_store_close(st);
     cai_payload_free(&p);
     free(ptxt);

@@ -24,6 +24,8 @@ typedef struct {
     int force;                /* take over the result_path lock of a run that is gone (after a crash) */
     int progress;             /* -1: a bar when stderr is a TTY; 0: plain lines; 1: bar */
     int quiet;                /* no per-rank lines */
+    int rank_timeout_set;     /* 1: use rank_timeout for every rank; 0: the default from each rank's size */
+    double rank_timeout;      /* seconds; 0 = no timeout (local.c explains the default) */
 } cai_local_opts;
 
 /* The outcome, for the report. */

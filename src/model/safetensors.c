@@ -165,9 +165,13 @@ int cai_st_parse(const void *buf, size_t len, const char *name, cai_safetensors 
     if (len < 8) return cai_seterr(err, CAI_EFORMAT, "%s: %zu bytes, too short for a safetensors header", name, len);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | b[i];
+    /* The length is shown as the hex of its 8 bytes, never as a number or text: a path that names some other
+     * file (a secret, say) must not have its first bytes echoed back in a readable form beyond these 8. */
     if (hlen > len - 8)
-        return cai_seterr(err, CAI_EFORMAT, "%s: header length %llu runs past the end of the file (%zu bytes)", name,
-                          (unsigned long long)hlen, len);
+        return cai_seterr(err, CAI_EFORMAT,
+                          "%s: not safetensors: the header length (bytes %02x %02x %02x %02x %02x %02x %02x %02x) runs "
+                          "past the end of the file (%zu bytes)", name, b[0], b[1], b[2], b[3], b[4], b[5], b[6],
+                          b[7], len);
     if (hlen < 2 || b[8] != '{')
         return cai_seterr(err, CAI_EFORMAT, "%s: header does not start with a JSON object", name);
     const char *end_parse = NULL;

@@ -141,6 +141,12 @@ static int list_parts(cai_store *st, const char *bucket, const char *prefix, par
 
 static cJSON *str_or_null(const cJSON *v) { return v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull(); }
 
+static int job_line_ref(cai_store *st, const cai_payload *p, const cJSON *j, const char *rank, char **line,
+                        cai_err *err);
+/* The per-partition fields of a job, which grow with its partition count: what a job-line reference moves
+ * out of the line (DATA_PATH first: it sets the count). */
+static const char *const ref_fields[] = {"DATA_PATH", "CAI_PARTITION_GALAXIES", "CAI_PARTITION_MANIFEST"};
+
 int cai_initialize(cai_store *st, const char *payload_json, size_t len, cJSON **jobs_out, cai_err *err) {
     return cai_initialize_run(st, payload_json, len, NULL, jobs_out, err);
 }
@@ -279,6 +285,11 @@ int cai_initialize_run(cai_store *st, const char *payload_json, size_t len, cons
         }
         cJSON_AddItemToObject(data_map, rs, cJSON_Duplicate(dp, 1));
         char *line = cJSON_PrintUnformatted(j);
+        if (line && strlen(line) > CAI_JOB_LINE_MAX) { /* too long for a child execution's input */
+            free(line);
+            line = NULL;
+            if (!rc) rc = job_line_ref(st, &p, j, rs, &line, err);
+        }
         if (line) {
             fputs(line, mem);
             fputc('\n', mem);
@@ -320,6 +331,113 @@ out:
     return rc;
 }
 
+int cai_jobs_parse(const uint8_t *buf, size_t len, const char *name, cJSON **jobs_out, cai_err *err) {
+    *jobs_out = NULL;
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr) return cai_seterr(err, CAI_ENOMEM, "%s: out of memory", name);
+    size_t line = 0;
+    for (size_t off = 0; off < len;) {
+        const uint8_t *nl = memchr(buf + off, '\n', len - off);
+        size_t e = nl ? (size_t)(nl - buf) : len;
+        line++;
+        const char *s = (const char *)buf + off;
+        size_t l = e - off;
+        off = e + 1;
+        if (l == 0) continue;
+        /* cJSON would stop at a NUL and accept the prefix: a line is the whole line or an error. */
+        if (memchr(s, 0, l)) {
+            cJSON_Delete(arr);
+            return cai_seterr(err, CAI_EFORMAT, "%s line %zu: a NUL byte", name, line);
+        }
+        const char *end = NULL;
+        cJSON *j = cJSON_ParseWithLengthOpts(s, l, &end, 0);
+        if (!cJSON_IsObject(j)) {
+            cJSON_Delete(j);
+            cJSON_Delete(arr);
+            return cai_seterr(err, CAI_EFORMAT, "%s line %zu: not a JSON object", name, line);
+        }
+        for (; end && end < s + l; end++)
+            if (*end != ' ' && *end != '\t' && *end != '\r') {
+                cJSON_Delete(j);
+                cJSON_Delete(arr);
+                return cai_seterr(err, CAI_EFORMAT, "%s line %zu: text after the JSON object", name, line);
+            }
+        cJSON_AddItemToArray(arr, j);
+    }
+    *jobs_out = arr;
+    return CAI_OK;
+}
+
+/* The job's keys go to <result_path>/jobs/<rank>.json; *line gets the job line that references them. */
+static int job_line_ref(cai_store *st, const cai_payload *p, const cJSON *j, const char *rank, char **line,
+                        cai_err *err) {
+    const cJSON *dp = cJSON_GetObjectItemCaseSensitive(j, "DATA_PATH");
+    cJSON *keys = cJSON_CreateObject();
+    for (size_t i = 0; i < sizeof ref_fields / sizeof ref_fields[0]; i++) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(j, ref_fields[i]);
+        if (f) cJSON_AddItemToObject(keys, ref_fields[i], cJSON_Duplicate(f, 1));
+    }
+    char *txt = cJSON_PrintUnformatted(keys);
+    cJSON_Delete(keys);
+    char key[2100];
+    snprintf(key, sizeof key, "%s/jobs/%s.json", p->result_path, rank);
+    int rc = txt ? cai_store_put(st, p->bucket, key, txt, strlen(txt), err) : cai_seterr(err, CAI_ENOMEM, "out of memory");
+    free(txt);
+    if (rc) return rc;
+    cJSON *l = cJSON_Duplicate(j, 1);
+    for (size_t i = 0; i < sizeof ref_fields / sizeof ref_fields[0]; i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(l, ref_fields[i]);
+    cJSON *ref = cJSON_AddObjectToObject(l, "CAI_DATA_PATH_REF");
+    int n = cJSON_GetArraySize(dp);
+    cJSON_AddStringToObject(ref, "key", key);
+    cJSON_AddNumberToObject(ref, "count", n);
+    cJSON_AddItemToObject(ref, "first", cJSON_Duplicate(cJSON_GetArrayItem(dp, 0), 1));
+    cJSON_AddItemToObject(ref, "last", cJSON_Duplicate(cJSON_GetArrayItem(dp, n - 1), 1));
+    *line = cJSON_PrintUnformatted(l);
+    cJSON_Delete(l);
+    return *line ? 0 : cai_seterr(err, CAI_ENOMEM, "out of memory");
+}
+
+#define JOB_REF_CAP (256u << 20)
+
+int cai_job_resolve(cai_store *st, const cJSON *job, cJSON **out, cai_err *err) {
+    *out = NULL;
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(job, "CAI_DATA_PATH_REF");
+    if (!ref) return (*out = cJSON_Duplicate(job, 1)) ? 0 : cai_seterr(err, CAI_ENOMEM, "out of memory");
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(job, "S3_BUCKET");
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(ref, "key"), *c = cJSON_GetObjectItemCaseSensitive(ref, "count");
+    if (!cJSON_IsString(b) || !cJSON_IsString(k) || !cJSON_IsNumber(c) || c->valuedouble < 1)
+        return cai_seterr(err, CAI_EPAYLOAD, "job: field \"CAI_DATA_PATH_REF\": expected {\"key\": string, \"count\": "
+                                             "positive number} and a string S3_BUCKET");
+    uint8_t *d = NULL;
+    size_t n = 0;
+    int rc = cai_store_get(st, b->valuestring, k->valuestring, &d, &n, err);
+    if (rc) return cai_err_prefix(err, "job: the rank's key list: ");
+    cJSON *keys = n <= JOB_REF_CAP ? cJSON_ParseWithLength((const char *)d, n) : NULL;
+    free(d);
+    const cJSON *dp = cJSON_GetObjectItemCaseSensitive(keys, "DATA_PATH");
+    int bad = !cJSON_IsArray(dp) || cJSON_GetArraySize(dp) != (int)c->valuedouble;
+    for (size_t i = 1; !bad && i < sizeof ref_fields / sizeof ref_fields[0]; i++) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(keys, ref_fields[i]);
+        bad = f && (!cJSON_IsArray(f) || cJSON_GetArraySize(f) != cJSON_GetArraySize(dp));
+    }
+    if (bad) {
+        cJSON_Delete(keys);
+        return cai_seterr(err, CAI_EFORMAT, "s3://%s/%s: expected {\"DATA_PATH\": [%.0f keys], ...} (the rank's key list)",
+                          b->valuestring, k->valuestring, c->valuedouble);
+    }
+    cJSON *full = cJSON_Duplicate(job, 1);
+    cJSON_DeleteItemFromObjectCaseSensitive(full, "CAI_DATA_PATH_REF");
+    for (size_t i = 0; i < sizeof ref_fields / sizeof ref_fields[0]; i++) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(keys, ref_fields[i]);
+        cJSON_DeleteItemFromObjectCaseSensitive(full, ref_fields[i]);
+        if (f) cJSON_AddItemToObject(full, ref_fields[i], cJSON_Duplicate(f, 1));
+    }
+    cJSON_Delete(keys);
+    *out = full;
+    return 0;
+}
+
 int cai_jobs_read(cai_store *st, const char *bucket, const char *result_path, cJSON **jobs_out, cai_err *err) {
     *jobs_out = NULL;
     char key[2048];
@@ -328,26 +446,23 @@ int cai_jobs_read(cai_store *st, const char *bucket, const char *result_path, cJ
     size_t len;
     int rc = cai_store_get(st, bucket, key, &buf, &len, err);
     if (rc) return rc;
-    cJSON *arr = cJSON_CreateArray();
-    size_t line = 0;
-    for (size_t off = 0; off < len;) {
-        size_t e = off;
-        while (e < len && buf[e] != '\n') e++;
-        line++;
-        const char *s = (const char *)buf + off;
-        size_t l = e - off;
-        off = e + 1;
-        if (l == 0) continue;
-        cJSON *j = cJSON_ParseWithLength(s, l);
-        if (!cJSON_IsObject(j)) {
-            cJSON_Delete(j);
-            cJSON_Delete(arr);
-            free(buf);
-            return cai_seterr(err, CAI_EFORMAT, "%s/%s line %zu: not a JSON object", bucket, key, line);
+    char name[2400];
+    snprintf(name, sizeof name, "%s/%s", bucket, key);
+    rc = cai_jobs_parse(buf, len, name, jobs_out, err);
+    /* Lines that reference their keys (a rank of thousands of partitions) get them back in full. */
+    int line = 0;
+    for (cJSON *j = rc ? NULL : (*jobs_out)->child; j; j = j->next, line++) {
+        if (!cJSON_GetObjectItemCaseSensitive(j, "CAI_DATA_PATH_REF")) continue;
+        cJSON *full = NULL;
+        if ((rc = cai_job_resolve(st, j, &full, err))) {
+            cai_err_prefix(err, "%s job %d: ", name, line);
+            cJSON_Delete(*jobs_out);
+            *jobs_out = NULL;
+            break;
         }
-        cJSON_AddItemToArray(arr, j);
+        cJSON_ReplaceItemViaPointer(*jobs_out, j, full);
+        j = full;
     }
     free(buf);
-    *jobs_out = arr;
-    return CAI_OK;
+    return rc;
 }

@@ -4,6 +4,8 @@
  * Everything else — "eleven", 11.5, true, null — is an error that names the field and shows the value. */
 #include "payload.h"
 
+#include "../store/store.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -96,6 +98,9 @@ static int get_str(const cJSON *o, const char *name, const char *field, int requ
     }
     if (n == 0 && required)
         return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": must not be empty", name, field);
+    if (n > CAI_PAYLOAD_MAX_STRING)
+        return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": at most %d characters, got %zu", name, field,
+                          CAI_PAYLOAD_MAX_STRING, n);
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x20)
             return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": contains a control character", name, field);
@@ -116,10 +121,110 @@ static int get_str(const cJSON *o, const char *name, const char *field, int requ
     return CAI_OK;
 }
 
+/* Before cJSON sees the text: a NUL byte, or a "\u0000" escape inside a string, would silently cut the string
+ * (cJSON's strings are C strings: "r\u0000/../x" became "r"), and nesting beyond the limit would only come back
+ * as "not valid JSON". One pass over the text, tracking strings and escapes, finds all three. */
+static int prescan(const char *json, size_t len, const char *name, cai_err *err) {
+    int depth = 0, in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)json[i];
+        if (c == 0) return cai_seterr(err, CAI_EPAYLOAD, "%s: a NUL byte at byte %zu (not allowed anywhere)", name, i);
+        if (in_str) {
+            if (c == '"') in_str = 0;
+            else if (c == '\\' && i + 1 < len) {
+                if (json[i + 1] == 'u' && i + 5 < len && json[i + 2] == '0' && json[i + 3] == '0' && json[i + 4] == '0' &&
+                    json[i + 5] == '0')
+                    return cai_seterr(err, CAI_EPAYLOAD,
+                                      "%s: a \\u0000 (NUL) escape in a string at byte %zu (not allowed: it would cut the "
+                                      "string short)", name, i);
+                i++; /* skip the escaped character (a '"' or '\\' among them) */
+            }
+        } else if (c == '"') in_str = 1;
+        else if (c == '{' || c == '[') {
+            if (++depth > CAI_PAYLOAD_MAX_DEPTH)
+                return cai_seterr(err, CAI_EPAYLOAD, "%s: nested deeper than %d levels at byte %zu", name,
+                                  CAI_PAYLOAD_MAX_DEPTH, i);
+        } else if (c == '}' || c == ']') depth--;
+    }
+    return CAI_OK;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* Duplicate keys in any object: JSON leaves them undefined (cJSON takes the first, Python the last), so the
+ * payload we run and the payload.json others read could disagree. Refused by name. */
+static int check_dups(const cJSON *v, const char *name, cai_err *err) {
+    if (!cJSON_IsObject(v) && !cJSON_IsArray(v)) return CAI_OK;
+    if (cJSON_IsObject(v)) {
+        size_t n = 0;
+        for (const cJSON *c = v->child; c; c = c->next) n++;
+        if (n > 1) {
+            const char **names = malloc(n * sizeof *names);
+            if (!names) return cai_seterr(err, CAI_ENOMEM, "%s: out of memory", name);
+            size_t k = 0;
+            for (const cJSON *c = v->child; c; c = c->next) names[k++] = c->string ? c->string : "";
+            qsort(names, n, sizeof *names, cmp_str);
+            for (size_t i = 1; i < n; i++)
+                if (!strcmp(names[i], names[i - 1])) {
+                    int rc = cai_seterr(err, CAI_EPAYLOAD, "%s: duplicate key \"%.64s\"%s%.64s%s (a key may appear once)",
+                                        name, names[i], v->string ? " in \"" : "", v->string ? v->string : "",
+                                        v->string ? "\"" : "");
+                    free(names);
+                    return rc;
+                }
+            free(names);
+        }
+    }
+    for (const cJSON *c = v->child; c; c = c->next) {
+        int rc = check_dups(c, name, err);
+        if (rc) return rc;
+    }
+    return CAI_OK;
+}
+
+/* A bucket: one store path segment, as S3 would accept its characters (local buckets are directories). */
+static int check_bucket_name(const char *name, const char *field, const char *b, cai_err *err) {
+    size_t n = strlen(b);
+    if (n > CAI_PAYLOAD_MAX_BUCKET)
+        return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": a bucket name has at most %d characters, got %zu", name,
+                          field, CAI_PAYLOAD_MAX_BUCKET, n);
+    if (!strcmp(b, ".") || !strcmp(b, ".."))
+        return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": \"%s\" is not a bucket name", name, field, b);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)b[i];
+        if (!isalnum(c) && c != '-' && c != '.' && c != '_')
+            return cai_seterr(err, CAI_EPAYLOAD,
+                              "%s: field \"%s\": a bucket name holds letters, digits, '-', '.' and '_' only, got "
+                              "\"%.64s\"", name, field, b);
+    }
+    return CAI_OK;
+}
+
+/* A key prefix: its length and segment count must leave room for what the run puts under it
+ * ("predictions/<rank>.csv" below result_path; "<N>.safetensors" below data_prefix). */
+static int check_prefix_limits(const char *name, const char *field, const char *s, int extra_segments,
+                               cai_err *err) {
+    size_t n = strlen(s);
+    if (n > CAI_STORE_MAX_KEY - 64)
+        return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": at most %d characters, got %zu", name, field,
+                          CAI_STORE_MAX_KEY - 64, n);
+    int segs = 1;
+    for (const char *p = s; *p; p++) segs += *p == '/';
+    if (segs > CAI_STORE_MAX_SEGMENTS - extra_segments)
+        return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": at most %d path segments, got %d", name, field,
+                          CAI_STORE_MAX_SEGMENTS - extra_segments, segs);
+    return CAI_OK;
+}
+
 int cai_precision_parse(const char *s, cai_precision *out) {
     if (!strcasecmp(s, "fp32") || !strcasecmp(s, "float32")) return *out = CAI_PREC_FP32, 0;
     if (!strcasecmp(s, "int8")) return *out = CAI_PREC_INT8, 0;
     return -1;
+}
+
+int64_t cai_payload_max_world_size(int64_t file_limit) {
+    int64_t a = file_limit > INT64_MAX / 2 ? INT64_MAX : 2 * file_limit, b = file_limit + 64;
+    return a > b ? a : b;
 }
 
 const char *cai_precision_name(cai_precision p) { return p == CAI_PREC_INT8 ? "int8" : "fp32"; }
@@ -140,6 +245,8 @@ void cai_payload_free(cai_payload *p) {
 int cai_payload_parse(const char *json, size_t len, const char *name, cai_payload *p, cai_err *err) {
     memset(p, 0, sizeof *p);
     if (!name) name = "payload";
+    int rc = prescan(json, len, name, err);
+    if (rc) return rc;
     const char *end = NULL;
     cJSON *o = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     if (!o) {
@@ -152,15 +259,16 @@ int cai_payload_parse(const char *json, size_t len, const char *name, cai_payloa
     }
     p->raw = o;
     p->catalog = 1;
-    int rc;
     int64_t v;
+    if ((rc = check_dups(o, name, err))) goto fail;
     int given;
     if ((rc = get_str(o, name, "bucket", 1, 0, &p->bucket, err))) goto fail;
     if (strchr(p->bucket, '/')) {
-        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"bucket\": a bucket name has no '/', got \"%s\"", name,
+        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"bucket\": a bucket name has no '/', got \"%.64s\"", name,
                         p->bucket);
         goto fail;
     }
+    if ((rc = check_bucket_name(name, "bucket", p->bucket, err))) goto fail;
     if ((rc = get_int(o, name, "file_limit", 1, 1, &p->file_limit, NULL, err))) goto fail;
     if ((rc = get_int(o, name, "batch_size", 1, 1, &p->batch_size, NULL, err))) goto fail;
     if (p->batch_size > 1 << 20) {
@@ -169,16 +277,28 @@ int cai_payload_parse(const char *json, size_t len, const char *name, cai_payloa
         goto fail;
     }
     if ((rc = get_str(o, name, "result_path", 1, 1, &p->result_path, err))) goto fail;
+    if ((rc = check_prefix_limits(name, "result_path", p->result_path, 2, err))) goto fail;
     if ((rc = get_str(o, name, "data_bucket", 1, 0, &p->data_bucket, err))) goto fail;
     if (strchr(p->data_bucket, '/')) {
-        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"data_bucket\": a bucket name has no '/', got \"%s\"", name,
+        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"data_bucket\": a bucket name has no '/', got \"%.64s\"", name,
                         p->data_bucket);
         goto fail;
     }
+    if ((rc = check_bucket_name(name, "data_bucket", p->data_bucket, err))) goto fail;
     if ((rc = get_str(o, name, "data_prefix", 1, 1, &p->data_prefix, err))) goto fail;
+    if ((rc = check_prefix_limits(name, "data_prefix", p->data_prefix, 1, err))) goto fail;
     if ((rc = get_int(o, name, "world_size", 0, 1, &v, &given, err))) goto fail;
     p->world_size = given ? v : p->file_limit;
     p->world_size_given = given;
+    /* A rank beyond the partitions only writes an empty record (one Lambda invocation each on AWS), so a few are
+     * the seed's behaviour and harmless, but a 150-byte payload must not make a million of them: refused. */
+    if (p->world_size > cai_payload_max_world_size(p->file_limit)) {
+        rc = cai_seterr(err, CAI_EPAYLOAD,
+                        "%s: field \"world_size\": %lld is far above file_limit %lld (at most %lld: every rank beyond "
+                        "the partitions only writes an empty record)", name, (long long)p->world_size,
+                        (long long)p->file_limit, (long long)cai_payload_max_world_size(p->file_limit));
+        goto fail;
+    }
     /* The seed's code-location fields: must be strings when present (the seed used them as such). */
     const char *seedstr[] = {"object_type", "S3_object_name", "script"};
     cJSON **dst[] = {&p->object_type, &p->s3_object_name, &p->script};

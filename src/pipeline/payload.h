@@ -19,6 +19,12 @@
 #include "../model/model.h"
 
 #define CAI_PAYLOAD_MAX_WARNINGS 16
+/* Checked before anything runs (exit 2): JSON nesting, bucket names, string fields. result_path and
+ * data_prefix are also held to the store's key limits (CAI_STORE_MAX_KEY, CAI_STORE_MAX_SEGMENTS in
+ * store.h), less the room the run needs below them, so Summarize can always list what the ranks wrote. */
+#define CAI_PAYLOAD_MAX_DEPTH 32
+#define CAI_PAYLOAD_MAX_BUCKET 63
+#define CAI_PAYLOAD_MAX_STRING 4096
 
 typedef struct {
     /* the seed's */
@@ -49,6 +55,11 @@ typedef struct {
  * the payload is left empty (nothing to free). */
 int cai_payload_parse(const char *json, size_t len, const char *name, cai_payload *p, cai_err *err);
 void cai_payload_free(cai_payload *p);
+
+/* The largest world_size a payload may ask for: max(2 x file_limit, file_limit + 64). Above the partition
+ * count each rank only writes an empty record (the seed's split); far above it is refused, not capped, so the
+ * job list always has the ranks the payload asked for. */
+int64_t cai_payload_max_world_size(int64_t file_limit);
 
 /* Parse "fp32"/"int8" (case-insensitive). */
 int cai_precision_parse(const char *s, cai_precision *out);

@@ -18,6 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../common/util.h"
@@ -71,6 +74,43 @@ int cai_weights_describe(const char *path, cai_weights_info *wi, cai_err *err) {
     return CAI_OK;
 }
 
+/* The weights cache: ${TMPDIR:-/tmp}/cai-weights-<uid>/, created 0700 and used only if it is a real directory
+ * (not a link) that this user owns and nobody else can write. Why: TMPDIR is shared, and a predictable file
+ * name there let another user plant weights that a run then used (issue 9, item 8). */
+static int weights_cache_dir(char *dir, size_t n, cai_err *err) {
+    const char *tmp = getenv("TMPDIR");
+    int w = snprintf(dir, n, "%s/cai-weights-%lu", tmp && *tmp ? tmp : "/tmp", (unsigned long)getuid());
+    if (w < 0 || (size_t)w >= n) return cai_seterr(err, CAI_EARG, "weights cache: TMPDIR is too long");
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return cai_seterr(err, CAI_EIO, "weights cache %s: cannot create: %s", dir, strerror(errno));
+    struct stat st;
+    if (lstat(dir, &st) != 0) return cai_seterr(err, CAI_EIO, "weights cache %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077))
+        return cai_seterr(err, CAI_EIO,
+                          "weights cache %s: not a private directory of this user (%s, owner uid %lu, mode %03o); "
+                          "remove it or set TMPDIR elsewhere", dir, S_ISLNK(st.st_mode) ? "a symbolic link"
+                          : S_ISDIR(st.st_mode) ? "a directory" : "not a directory", (unsigned long)st.st_uid,
+                          (unsigned)(st.st_mode & 0777));
+    return CAI_OK;
+}
+
+/* Does `path` hold exactly the bytes whose sha256 is `want`? (a regular file, not a link) */
+static int cached_file_matches(const char *path, const char *want) {
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return 0;
+    struct stat st;
+    int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == getuid();
+    close(fd);
+    if (!ok) return 0;
+    cai_file f;
+    cai_err e = {0};
+    if (cai_file_map(path, &f, &e) != CAI_OK) return 0;
+    char h[65];
+    cai_sha256_hex(f.data, f.len, h);
+    cai_file_unmap(&f);
+    return strcmp(h, want) == 0;
+}
+
 int cai_weights_resolve(cai_store *st, const char *bucket, const char *spec, char *path, size_t n, cai_err *err) {
     if (!spec || !*spec) return cai_seterr(err, CAI_EARG, "no weights: pass --weights W.safetensors or set \"weights\" in the payload");
     if (access(spec, R_OK) == 0) {
@@ -79,16 +119,26 @@ int cai_weights_resolve(cai_store *st, const char *bucket, const char *spec, cha
     }
     if (!st || !bucket)
         return cai_seterr(err, CAI_ENOTFOUND, "weights '%s': no such local file", spec);
-    /* A key in the payload's bucket: fetch once into TMPDIR, named by the key's hash. */
+    /* A key in the payload's bucket: fetched, then kept in the private cache under its full sha256. A file
+     * already there is used only if its bytes hash to the same sha256; anything else is replaced. */
     uint8_t *buf;
     size_t len;
     int rc = cai_store_get(st, bucket, spec, &buf, &len, err);
     if (rc) return cai_err_prefix(err, "weights '%s' (neither a local file nor a key in bucket %s): ", spec, bucket);
-    char h[65];
+    char h[65], dir[4096];
     cai_sha256_hex(buf, len, h);
-    const char *tmp = getenv("TMPDIR");
-    snprintf(path, n, "%s/cai-weights-%.16s.safetensors", tmp && *tmp ? tmp : "/tmp", h);
-    if (access(path, R_OK) != 0) rc = cai_write_file_atomic(path, buf, len, err);
+    if ((rc = weights_cache_dir(dir, sizeof dir, err))) {
+        free(buf);
+        return rc;
+    }
+    int w = snprintf(path, n, "%s/%s.safetensors", dir, h);
+    if (w < 0 || (size_t)w >= n) rc = cai_seterr(err, CAI_EARG, "weights cache: path too long");
+    else if (!cached_file_matches(path, h)) {
+        unlink(path); /* a stale or planted file, or a link: never written through */
+        rc = cai_write_file_atomic(path, buf, len, err);
+        if (!rc && !cached_file_matches(path, h))
+            rc = cai_seterr(err, CAI_EIO, "weights cache %s: the file changed after it was written", path);
+    }
     free(buf);
     return rc;
 }
@@ -149,7 +199,7 @@ static void add_stage_times(cJSON *o, const stage_times *t) {
 
 static int is_s3(cai_store *st) { return st && st->url && !strncmp(st->url, "s3://", 5); }
 
-int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJSON **record_out, cai_err *err) {
+static int worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJSON **record_out, cai_err *err) {
     if (record_out) *record_out = NULL;
     cai_worker_opts defaults = {0};
     if (!o) o = &defaults;
@@ -514,5 +564,16 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
         rc = CAI_OK;
     }
     cai_job_free(&j);
+    return rc;
+}
+
+/* A job line whose keys did not fit (CAI_DATA_PATH_REF, see initialize.h) is resolved first. */
+int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJSON **record_out, cai_err *err) {
+    if (!cJSON_GetObjectItemCaseSensitive(job, "CAI_DATA_PATH_REF")) return worker_run(st, job, o, record_out, err);
+    if (record_out) *record_out = NULL;
+    cJSON *full = NULL;
+    int rc = cai_job_resolve(st, job, &full, err);
+    if (!rc) rc = worker_run(st, full, o, record_out, err);
+    cJSON_Delete(full);
     return rc;
 }

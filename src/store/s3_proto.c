@@ -342,8 +342,9 @@ cai_code cai_s3_classify(long status, const char *code) {
     if (code && *code) {
         if (in_list(code, auth)) return CAI_EAUTH;
         if (in_list(code, notfound)) return CAI_ENOTFOUND;
-        return CAI_ES3;
+        return cai_s3_retryable(status, code) ? CAI_ES3_RETRY : CAI_ES3;
     }
+    if (cai_s3_retryable(status, NULL)) return CAI_ES3_RETRY;
     if (status == 401 || status == 403) return CAI_EAUTH;
     if (status == 404) return CAI_ENOTFOUND;
     return CAI_ES3;

@@ -54,7 +54,9 @@ const char *cai_s3_status_code_name(long status);
 int cai_s3_retryable(long status, const char *code);
 
 /* The CAI error for a final S3 error: CAI_EAUTH for credential/signature/permission codes, CAI_ENOTFOUND
- * for NoSuchKey/NoSuchBucket/404, CAI_ES3 otherwise. */
+ * for NoSuchKey/NoSuchBucket/404, CAI_ES3_RETRY for what cai_s3_retryable() accepts (throttling, 5xx: worth
+ * retrying later, e.g. by the state machine), CAI_ES3 for every other, permanent, error (301 for a bucket in
+ * another Region, 400 InvalidArgument, ...), which no retry can fix. */
 cai_code cai_s3_classify(long status, const char *code);
 
 /* "s3://" → *bucket = NULL (the payload's buckets as they are); "s3://B[/PREFIX]" → B and PREFIX without

@@ -12,6 +12,12 @@
 
 #include "../common/err.h"
 
+/* Limits every backend keeps, and the payload checks up front (payload.c), so a run never does its work and
+ * then fails to list or write its results: a key has at most CAI_STORE_MAX_KEY bytes (S3's limit) and at
+ * most CAI_STORE_MAX_SEGMENTS '/'-separated segments (the local store's directory depth). */
+#define CAI_STORE_MAX_KEY 1024
+#define CAI_STORE_MAX_SEGMENTS 64
+
 typedef struct cai_store cai_store;
 
 typedef struct {

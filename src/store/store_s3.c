@@ -2,9 +2,11 @@
  * payload hash in x-amz-content-sha256, bounded retries with full-jitter backoff, multipart PUT,
  * paginated ListObjectsV2, and per-request statistics (s3.h).
  *
- * Configuration (standard AWS environment variables, read once at open):
- *   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (temporary credentials, e.g. on Lambda),
- *   AWS_REGION or AWS_DEFAULT_REGION (default us-east-1), AWS_ENDPOINT_URL_S3 then AWS_ENDPOINT_URL
+ * Configuration (standard AWS settings, read once at open):
+ *   credentials by the AWS default chain (aws_creds.h: environment, profile files, credential_process,
+ *   container, EC2 instance role; temporary ones refreshed before they expire),
+ *   the Region by AWS_REGION, AWS_DEFAULT_REGION, the profile's region (default us-east-1),
+ *   AWS_ENDPOINT_URL_S3 then AWS_ENDPOINT_URL
  *   (path-style addressing there), AWS_MAX_ATTEMPTS (default 5), AWS_CA_BUNDLE (see find_ca_bundle).
  * CAI's own: CAI_S3_ADDRESSING=path|virtual, CAI_S3_MULTIPART_THRESHOLD, CAI_S3_PART_SIZE,
  *   CAI_S3_UPLOAD_THREADS (parts in flight, default 4),
@@ -27,6 +29,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
+#include "aws_creds.h"
 #include "s3_proto.h"
 
 #define S3_MIN_PART (5ull << 20)
@@ -45,8 +48,7 @@ typedef struct {
     char *prefix;   /* "" or "a/b" (no leading/trailing '/') */
     char *endpoint; /* scheme://host[:port], no trailing '/'; NULL: AWS's regional endpoint */
     char *region;
-    char *userpwd;   /* "key:secret" for CURLOPT_USERPWD */
-    char *token_hdr; /* "x-amz-security-token: ..." or NULL */
+    cai_aws_provider *creds; /* the default chain's link, cached and refreshed */
     char *ca_bundle;
     char sigv4[96];
     int addressing; /* 0 auto, 1 path, 2 virtual */
@@ -347,11 +349,20 @@ static int s3_perform(s3_store *s, const s3_req *q, s3_resp *r, long ok_extra, c
     if (q->body_sha) memcpy(sha, q->body_sha, 65);
     else cai_sha256_hex(q->body ? (const void *)q->body : "", q->body ? q->body_len : 0, sha);
 
+    /* Credentials per request: temporary ones are refreshed by the provider before they expire. */
+    cai_aws_creds cr;
+    if (cai_aws_provider_get(s->creds, &cr, err)) {
+        cai_s3_buf_free(&url);
+        return cai_err_prefix(err, "%s: ", where);
+    }
+    char userpwd[sizeof cr.key_id + sizeof cr.secret + 2], token_hdr[sizeof cr.token + 32];
+    snprintf(userpwd, sizeof userpwd, "%s:%s", cr.key_id, cr.secret);
+    snprintf(token_hdr, sizeof token_hdr, "x-amz-security-token: %s", cr.token);
     struct curl_slist *hl = NULL;
     char hbuf[200];
     snprintf(hbuf, sizeof hbuf, "x-amz-content-sha256: %s", sha);
     hl = curl_slist_append(hl, hbuf);
-    if (s->token_hdr) hl = curl_slist_append(hl, s->token_hdr);
+    if (cr.token[0]) hl = curl_slist_append(hl, token_hdr);
     if (q->range) {
         snprintf(hbuf, sizeof hbuf, "Range: %s", q->range);
         hl = curl_slist_append(hl, hbuf);
@@ -396,7 +407,7 @@ static int s3_perform(s3_store *s, const s3_req *q, s3_resp *r, long ok_extra, c
         curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
         curl_easy_setopt(h, CURLOPT_SHARE, s->share);
         curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s->sigv4);
-        curl_easy_setopt(h, CURLOPT_USERPWD, s->userpwd);
+        curl_easy_setopt(h, CURLOPT_USERPWD, userpwd);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
@@ -452,7 +463,10 @@ static int s3_perform(s3_store *s, const s3_req *q, s3_resp *r, long ok_extra, c
                 backoff(s, attempt);
                 continue;
             }
-            rc = cai_seterr(err, CAI_ENET, "%s: %s failed after %d attempt%s: %s (curl %d%s%s)", where, q->op,
+            /* A transport error curl will not get past by retrying (a certificate that does not verify, an
+             * unsupported protocol, a malformed URL) is permanent: not CAI_ENET, which the state machine retries. */
+            rc = cai_seterr(err, transport_retryable(cc) ? CAI_ENET : CAI_ES3,
+                            "%s: %s failed after %d attempt%s: %s (curl %d%s%s)", where, q->op,
                             attempt, attempt == 1 ? "" : "s", curl_easy_strerror(cc), (int)cc,
                             curl_msg[0] ? ": " : "", curl_msg);
             break;
@@ -480,6 +494,8 @@ static int s3_perform(s3_store *s, const s3_req *q, s3_resp *r, long ok_extra, c
     conn_put(s, conn);
     curl_slist_free_all(hl);
     cai_s3_buf_free(&url);
+    explicit_bzero(userpwd, sizeof userpwd);
+    explicit_bzero(&cr, sizeof cr);
     if (rc != CAI_OK) cai_s3_buf_free(&r->body);
     return rc;
 }
@@ -923,10 +939,7 @@ static void s3_close(cai_store *st) {
     free(s->prefix);
     free(s->endpoint);
     free(s->region);
-    if (s->userpwd) explicit_bzero(s->userpwd, strlen(s->userpwd));
-    free(s->userpwd);
-    if (s->token_hdr) explicit_bzero(s->token_hdr, strlen(s->token_hdr));
-    free(s->token_hdr);
+    cai_aws_provider_close(s->creds);
     free(s->ca_bundle);
     free(s->base.url);
     free(s);
@@ -1059,24 +1072,22 @@ int cai_store_open_s3(const char *url, cai_store **out, cai_err *err) {
     }
     if ((rc = cai_s3_parse_url(url, &s->bucket, &s->prefix, err))) goto fail;
 
-    const char *id = env("AWS_ACCESS_KEY_ID"), *secret = env("AWS_SECRET_ACCESS_KEY");
-    if (!id || !secret) {
-        rc = cai_seterr(err, CAI_EAUTH, "store '%s': no AWS credentials: set AWS_ACCESS_KEY_ID and "
-                                        "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones)", url);
+    /* CURLOPT_USERPWD splits at the first ':': the provider refuses key ids with one. */
+    if ((rc = cai_aws_provider_open(&s->creds, err))) {
+        cai_err_prefix(err, "store '%s': ", url);
         goto fail;
     }
-    if (strchr(id, ':')) { /* CURLOPT_USERPWD splits at the first ':' */
-        rc = cai_seterr(err, CAI_EAUTH, "store '%s': AWS_ACCESS_KEY_ID contains ':'", url);
+    char region_buf[64];
+    cai_err re = {0};
+    int rrc = cai_aws_region(region_buf, sizeof region_buf, &re);
+    if (rrc && rrc != CAI_ENOTFOUND) {
+        *err = re;
+        rc = rrc;
         goto fail;
     }
-    if (asprintf(&s->userpwd, "%s:%s", id, secret) < 0) s->userpwd = NULL;
-    const char *tok = env("AWS_SESSION_TOKEN");
-    if (tok && asprintf(&s->token_hdr, "x-amz-security-token: %s", tok) < 0) s->token_hdr = NULL;
-    const char *region = env("AWS_REGION");
-    if (!region) region = env("AWS_DEFAULT_REGION");
-    if (!region) region = "us-east-1";
+    const char *region = rrc ? "us-east-1" : region_buf;
     s->region = strdup(region);
-    if (!s->userpwd || (tok && !s->token_hdr) || !s->region) {
+    if (!s->region) {
         rc = cai_seterr(err, CAI_ENOMEM, "store '%s': out of memory", url);
         goto fail;
     }

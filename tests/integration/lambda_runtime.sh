@@ -5,7 +5,8 @@
 #   worker: ranks -> records; a bad job -> /error naming the partition, and the loop goes on; an event too
 #     close to its deadline -> not started, nothing written; a deadline mid-rank -> stops between partitions,
 #     reports the unfinished ones; weights loaded once for all events
-#   summarize: the Initialize answer -> combined_data.json
+#   summarize: the Initialize answer -> combined_data.json; an incomplete run -> an answer with complete=false,
+#     the complete ranks' outputs and each failed rank's cause (from the Map's ResultWriter) in summary.json
 #   init errors (missing weights, bad CAI_STAGE) -> /init/error; protocol errors (bad request id, oversized
 #     event) -> the runtime stops instead of guessing.
 set -euo pipefail
@@ -164,6 +165,52 @@ assert e["type"] == "CAI.BadPayload" and "result_path" in e["body"]["errorMessag
 '
 echo "ok: summarize: combined_data.json from both ranks; an event without result_path -> /error"
 
+# ---- Summarize over an incomplete run (rank 1 failed: no record). It must answer, not fail: the outputs of
+# rank 0 are written, "complete": false sends the state machine to its Incomplete state, and summary.json
+# carries each failed rank's cause from the Map's ResultWriter files (or the Map's own error, after Catch).
+rm "$STORE/results/runs/1/1.json"
+python3 - "$W" <<'EOF'
+import json, os, sys
+W = sys.argv[1]
+a = json.load(open(W + "/init.rec.json"))["responses"]["init-ok"]
+jobs = json.load(open(W + "/jobs.json"))
+d = W + "/store/results/runs/1/cai-map-runs/run-x"
+os.makedirs(d, exist_ok=True)
+cause = json.dumps({"errorMessage": "worker: rank 1: s3://data/parts/9.pt: GET failed: NoSuchKey (404)",
+                    "errorType": "CAI.NotFound"})
+failed = [{"ExecutionArn": "arn:aws:states:us-east-1:123456789012:execution:x/y:1", "Input": json.dumps(jobs[1]),
+           "Error": "CAI.NotFound", "Cause": cause, "Status": "FAILED"}]
+json.dump(failed, open(d + "/FAILED_0.json", "w"))
+json.dump({"DestinationBucket": "results", "ResultFiles": {"FAILED": [{"Key": "runs/1/cai-map-runs/run-x/FAILED_0.json",
+           "Size": os.path.getsize(d + "/FAILED_0.json")}], "PENDING": [], "SUCCEEDED": []}},
+          open(d + "/manifest.json", "w"))
+a1 = dict(a, map={"MapRunArn": "arn:aws:states:us-east-1:123456789012:mapRun:x/y:z",
+                  "ResultWriterDetails": {"Bucket": "results", "Key": "runs/1/cai-map-runs/run-x/manifest.json"}})
+a2 = dict(a, map={"Error": "States.ExceedToleratedFailureThreshold", "Cause": "The specified tolerated failure threshold was exceeded"})
+json.dump([{"id": "s-inc", "event": a1}], open(W + "/ev-s2.json", "w"))
+json.dump([{"id": "s-maperr", "event": a2}], open(W + "/ev-s3.json", "w"))
+EOF
+run_fn sum2 "$W/ev-s2.json" "${BASE[@]}" CAI_STAGE=summarize -- --max-events 1
+check sum2 '
+assert not r["errors"], r["errors"]
+a = r["responses"]["s-inc"]
+assert a["complete"] is False and a["error"] == "CAI.Incomplete" and a["failed_ranks"] == 1, a
+assert "failed rank" in a["cause"], a
+s = json.load(open(W + "/store/results/runs/1/summary.json"))
+f = [x for x in s["failed_ranks"] if x["rank"] == 1]
+assert len(f) == 1 and f[0]["error"] == "CAI.NotFound" and "9.pt" in f[0]["cause"], s["failed_ranks"]
+combined = json.load(open(W + "/store/results/runs/1/combined_data.json"))
+assert [x["rank"] for x in combined] == [0], combined
+'
+run_fn sum3 "$W/ev-s3.json" "${BASE[@]}" CAI_STAGE=summarize -- --max-events 1
+check sum3 '
+a = r["responses"]["s-maperr"]
+assert a["complete"] is False and a["error"] == "CAI.Incomplete", a
+s = json.load(open(W + "/store/results/runs/1/summary.json"))
+assert s["map_error"]["error"] == "States.ExceedToleratedFailureThreshold", s.get("map_error")
+'
+echo "ok: summarize over a failed rank: answers complete=false, writes rank 0's outputs, summary.json names rank 1's cause"
+
 # ---- Scale: Initialize over 100,000 partitions (listed by a manifest). The answer must stay tiny whatever
 # the count; the 100,000 jobs go to jobs.jsonl for the Distributed Map's ItemReader.
 python3 - "$W" <<'EOF'
@@ -189,8 +236,63 @@ with open(W + "/big/results/scale/1/jobs.jsonl", "rb") as f:
 assert lines == 100000 and size == a["job_list"]["bytes"], (lines, size, a)
 print("scale: answer %d bytes (state payload limit 262144); jobs.jsonl %d lines, %d bytes" % (n, lines, size))
 '
+# ---- Job lines stay bounded: 100,000 partitions on ONE rank. Each line of jobs.jsonl is a child execution's
+# input (256 KiB at most); a rank's keys that do not fit go to <result_path>/jobs/<rank>.json and its line
+# references them. Summarize (and resume) read the list back in full.
+python3 - "$W" <<'EOF'
+import json, sys
+W = sys.argv[1]
+json.dump([{"id": "scale1", "event": {"bucket": "results", "file_limit": 100000, "batch_size": 512,
+            "result_path": "scale/one", "data_bucket": "data", "data_prefix": "big", "world_size": 1}}],
+          open(W + "/ev-scale1.json", "w"))
+EOF
+run_fn scale1 "$W/ev-scale1.json" CAI_STORE="$W/big" CAI_STAGE=initialize -- --max-events 1
+check scale1 '
+a = r["responses"]["scale1"]
+assert a["count"] == 1, a
+lines = open(W + "/big/results/scale/one/jobs.jsonl", "rb").read().split(b"\n")
+lines = [l for l in lines if l]
+assert len(lines) == 1 and len(lines[0]) < 256 * 1024, [len(l) for l in lines]
+j = json.loads(lines[0])
+ref = j["CAI_DATA_PATH_REF"]
+assert "DATA_PATH" not in j and ref["count"] == 100000 and ref["first"] == "big/1.pt" and ref["last"] == "big/100000.pt", ref
+keys = json.load(open(W + "/big/results/" + ref["key"]))
+assert len(keys["DATA_PATH"]) == 100000 and len(keys["CAI_PARTITION_GALAXIES"]) == 100000
+print("one rank, 100,000 partitions: job line %d bytes (limit 262144), keys in %s" % (len(lines[0]), ref["key"]))
+'
+set +e
+"$CAI" summarize --store "$W/big" results scale/one > /dev/null 2>"$W/sum-big.err"
+set -e
+grep -q "incomplete run: 100000 missing partition(s): big/1.pt" "$W/sum-big.err" ||
+  fail "Summarize did not read the referenced key list: $(cat "$W/sum-big.err")"
 rm -rf "$W/big"
 echo "ok: Initialize over 100,000 partitions: small answer, 100,000-line job list"
+# ---- A worker given such a line resolves it (here a real rank of 8 partitions, its keys by reference).
+python3 - "$W" <<'EOF'
+import json, os, sys
+W = sys.argv[1]
+j = json.load(open(W + "/jobs.json"))[0]
+j["RESULT_PATH"] = "runs/ref"
+os.makedirs(W + "/store/results/runs/ref/jobs", exist_ok=True)
+json.dump({"DATA_PATH": j["DATA_PATH"]}, open(W + "/store/results/runs/ref/jobs/0.json", "w"))
+j["CAI_DATA_PATH_REF"] = {"key": "runs/ref/jobs/0.json", "count": len(j.pop("DATA_PATH"))}
+json.dump(j, open(W + "/ref-job.json", "w"))
+bad = dict(j, CAI_DATA_PATH_REF={"key": "runs/ref/jobs/0.json", "count": 3})
+json.dump(bad, open(W + "/ref-bad.json", "w"))
+EOF
+"$CAI" worker --store "$STORE" --job "$W/ref-job.json" --weights "$W/weights.safetensors" --threads 2 >/dev/null 2>"$W/ref.err" ||
+  fail "worker with a referenced key list: $(cat "$W/ref.err")"
+python3 -c "
+import json,sys; r=json.load(open(sys.argv[1]))
+assert r['status'] == 'ok' and sum(1 for p in r['partitions'] if p['status'] == 'ok') == 8, r['status']" \
+  "$STORE/results/runs/ref/0.json" || fail "the referenced rank's record"
+set +e
+"$CAI" worker --store "$STORE" --job "$W/ref-bad.json" --weights "$W/weights.safetensors" >/dev/null 2>"$W/refbad.err"
+rc=$?
+set -e
+[ $rc != 0 ] && grep -q "runs/ref/jobs/0.json: expected {\"DATA_PATH\": \[3 keys\]" "$W/refbad.err" ||
+  fail "a key list that disagrees with its count must be refused: $(cat "$W/refbad.err")"
+echo "ok: job lines bounded: one rank of 100,000 partitions -> a line under 256 KiB referencing its keys; workers and Summarize resolve it"
 
 # ---- Init errors
 echo '[{"id": "never", "event": {}}]' > "$W/ev-one.json"

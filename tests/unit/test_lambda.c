@@ -165,6 +165,9 @@ static void test_error_types_and_stage_names(void **state) {
     assert_string_equal(cai_lambda_error_type(CAI_EPAYLOAD), "CAI.BadPayload");
     assert_string_equal(cai_lambda_error_type(CAI_ETIMEOUT), "CAI.DeadlineExceeded");
     assert_string_equal(cai_lambda_error_type(CAI_ENET), "CAI.Network");
+    /* Permanent and retryable S3 errors are different types: the state machine retries only the latter. */
+    assert_string_equal(cai_lambda_error_type(CAI_ES3), "CAI.S3");
+    assert_string_equal(cai_lambda_error_type(CAI_ES3_RETRY), "CAI.S3Transient");
     for (int c = 0; c < CAI_ECODE_COUNT; c++) assert_non_null(strstr(cai_lambda_error_type((cai_code)c), "CAI."));
     cai_lambda_stage s;
     assert_int_equal(cai_lambda_stage_parse("summarize", &s), 0);

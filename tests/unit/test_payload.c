@@ -177,6 +177,112 @@ static void test_cai_optional_fields_and_unknown_warns(void **state) {
     cJSON_Delete(o);
 }
 
+/* Issue 9 items 10-11: each check takes raw text (cJSON would hide the problem if it built the text). */
+static void expect_bad_text(const char *txt, size_t len, const char *want) {
+    cai_payload p;
+    cai_err e = {0};
+    int rc = cai_payload_parse(txt, len, "payload.json", &p, &e);
+    if (rc == CAI_OK) {
+        cai_payload_free(&p);
+        fail_msg("accepted: %.200s", txt);
+    }
+    assert_int_equal(rc, CAI_EPAYLOAD);
+    if (!strstr(e.msg, want)) fail_msg("message \"%s\" lacks \"%s\"", e.msg, want);
+}
+
+#define BASE_FIELDS "\"file_limit\": 1, \"batch_size\": 8, \"data_bucket\": \"d\", \"data_prefix\": \"p\""
+
+static void test_nul_in_strings_refused(void **state) {
+    (void)state;
+    const char *a = "{\"bucket\": \"b\", \"result_path\": \"r\\u0000/../x\", " BASE_FIELDS "}";
+    expect_bad_text(a, strlen(a), "\\u0000");
+    const char *b = "{\"bucket\": \"b\", \"result_path\": \"r\", \"script\": \"a\\u0000b\", " BASE_FIELDS "}";
+    expect_bad_text(b, strlen(b), "\\u0000");
+    const char *k = "{\"bucket\": \"b\", \"result_path\": \"r\", \"x\\u0000y\": 1, " BASE_FIELDS "}";
+    expect_bad_text(k, strlen(k), "\\u0000");
+    char raw[] = "{\"bucket\": \"b\", \"result_path\": \"rX\", " BASE_FIELDS "}";
+    *strchr(raw, 'X') = 0;
+    expect_bad_text(raw, sizeof raw - 1, "NUL byte");
+    /* an escaped backslash before "u0000" is text, not a NUL */
+    const char *ok = "{\"bucket\": \"b\", \"result_path\": \"r\", \"script\": \"a\\\\u0000\", " BASE_FIELDS "}";
+    cai_payload p;
+    cai_err e = {0};
+    assert_int_equal(cai_payload_parse(ok, strlen(ok), "payload.json", &p, &e), CAI_OK);
+    cai_payload_free(&p);
+}
+
+static void test_duplicate_keys_refused_by_name(void **state) {
+    (void)state;
+    const char *a = "{\"bucket\": \"b\", \"result_path\": \"r/1\", \"result_path\": \"r/2\", " BASE_FIELDS "}";
+    expect_bad_text(a, strlen(a), "duplicate key \"result_path\"");
+    const char *b = "{\"bucket\": \"b\", \"result_path\": \"r\", \"extra\": {\"k\": 1, \"k\": 2}, " BASE_FIELDS "}";
+    expect_bad_text(b, strlen(b), "duplicate key \"k\" in \"extra\"");
+}
+
+static void test_deep_nesting_named(void **state) {
+    (void)state;
+    size_t depth = 100000, n = 0;
+    char *t = malloc(2 * depth + 200);
+    n += (size_t)sprintf(t, "{\"bucket\": \"b\", \"result_path\": \"r\", " BASE_FIELDS ", \"x\": ");
+    for (size_t i = 0; i < depth; i++) t[n++] = '[';
+    for (size_t i = 0; i < depth; i++) t[n++] = ']';
+    t[n++] = '}';
+    t[n] = 0;
+    expect_bad_text(t, n, "nested deeper than 32 levels");
+    free(t);
+    /* brackets inside strings do not count */
+    const char *s = "{\"bucket\": \"b\", \"result_path\": \"r\", \"script\": \"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\", "
+                    BASE_FIELDS "}";
+    cai_payload p;
+    cai_err e = {0};
+    assert_int_equal(cai_payload_parse(s, strlen(s), "payload.json", &p, &e), CAI_OK);
+    cai_payload_free(&p);
+}
+
+static void test_path_and_bucket_limits(void **state) {
+    (void)state;
+    char rp[1200] = "";
+    for (int i = 0; i < 500; i++) strcat(rp, i ? "/r" : "r");
+    char *q = malloc(1400);
+    snprintf(q, 1400, "\"%s\"", rp);
+    expect_bad("result_path", q, "field \"result_path\": at most 960 characters, got 999");
+    rp[0] = 0;
+    for (int i = 0; i < 100; i++) strcat(rp, i ? "/r" : "r");
+    snprintf(q, 1400, "\"%s\"", rp);
+    expect_bad("result_path", q, "field \"result_path\": at most 62 path segments, got 100");
+    expect_bad("data_prefix", q, "field \"data_prefix\": at most 63 path segments, got 100");
+    rp[0] = 0;
+    for (int i = 0; i < 62; i++) strcat(rp, i ? "/r" : "r");
+    snprintf(q, 1400, "{\"bucket\": \"b\", \"result_path\": \"%s\", " BASE_FIELDS "}", rp);
+    cai_payload p;
+    cai_err e = {0};
+    assert_int_equal(cai_payload_parse(q, strlen(q), "payload.json", &p, &e), CAI_OK); /* 62 is fine */
+    cai_payload_free(&p);
+    char b[400];
+    memset(b, 'a', 300);
+    b[300] = 0;
+    snprintf(q, 1400, "\"%s\"", b);
+    expect_bad("bucket", q, "field \"bucket\": a bucket name has at most 63 characters, got 300");
+    expect_bad("data_bucket", q, "field \"data_bucket\": a bucket name has at most 63 characters");
+    expect_bad("bucket", "\"a b\"", "field \"bucket\": a bucket name holds letters");
+    expect_bad("bucket", "\"..\"", "field \"bucket\"");
+    free(q);
+}
+
+static void test_world_size_far_above_partitions(void **state) {
+    (void)state;
+    const char *a = "{\"bucket\": \"b\", \"result_path\": \"r\", \"world_size\": 1000000, " BASE_FIELDS "}";
+    expect_bad_text(a, strlen(a), "field \"world_size\": 1000000 is far above file_limit 1 (at most 65");
+    assert_int_equal(cai_payload_max_world_size(1), 65);
+    assert_int_equal(cai_payload_max_world_size(1000), 2000);
+    const char *ok = "{\"bucket\": \"b\", \"result_path\": \"r\", \"world_size\": 65, " BASE_FIELDS "}";
+    cai_payload p;
+    cai_err e = {0};
+    assert_int_equal(cai_payload_parse(ok, strlen(ok), "payload.json", &p, &e), CAI_OK);
+    assert_int_equal(p.world_size, 65);
+    cai_payload_free(&p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seed_demo_payload),
@@ -193,6 +299,11 @@ int main(void) {
         cmocka_unit_test(test_cai_fields),
         cmocka_unit_test(test_not_json),
         cmocka_unit_test(test_cai_optional_fields_and_unknown_warns),
+        cmocka_unit_test(test_nul_in_strings_refused),
+        cmocka_unit_test(test_duplicate_keys_refused_by_name),
+        cmocka_unit_test(test_deep_nesting_named),
+        cmocka_unit_test(test_path_and_bucket_limits),
+        cmocka_unit_test(test_world_size_far_above_partitions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -163,7 +163,15 @@ static void test_error_body_and_classify(void **state) {
     assert_int_equal(cai_s3_classify(404, "NoSuchBucket"), CAI_ENOTFOUND);
     assert_int_equal(cai_s3_classify(404, ""), CAI_ENOTFOUND);
     assert_int_equal(cai_s3_classify(400, "InvalidArgument"), CAI_ES3);
-    assert_int_equal(cai_s3_classify(503, "SlowDown"), CAI_ES3);
+    /* Retryable (throttling, 5xx) vs permanent: the state machine retries only CAI.S3Transient. */
+    assert_int_equal(cai_s3_classify(503, "SlowDown"), CAI_ES3_RETRY);
+    assert_int_equal(cai_s3_classify(500, "InternalError"), CAI_ES3_RETRY);
+    assert_int_equal(cai_s3_classify(503, ""), CAI_ES3_RETRY);
+    assert_int_equal(cai_s3_classify(429, ""), CAI_ES3_RETRY);
+    assert_int_equal(cai_s3_classify(301, "PermanentRedirect"), CAI_ES3);
+    assert_int_equal(cai_s3_classify(301, ""), CAI_ES3);
+    assert_int_equal(cai_s3_classify(400, "InvalidBucketName"), CAI_ES3);
+    assert_int_equal(cai_s3_classify(409, "BucketAlreadyExists"), CAI_ES3);
 
     assert_true(cai_s3_retryable(503, "SlowDown"));
     assert_true(cai_s3_retryable(500, "InternalError"));

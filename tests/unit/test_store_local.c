@@ -191,6 +191,107 @@ static void test_unwritable_put_fails_cleanly(void **state) {
     cai_store_close(s);
 }
 
+/* Issue 9 item 7: a symlink below the root (file or directory) is never followed, for get, range, head or
+ * put, and the error never quotes the target's bytes. */
+static void test_symlinks_below_root_refused(void **state) {
+    (void)state;
+    cai_store *s = open_store();
+    cai_err e = {0};
+    assert_int_equal(cai_store_put(s, "b", "d/1.bin", "ok", 2, &e), CAI_OK);
+    char outside[400], link[400], cmd[1200];
+    snprintf(outside, sizeof outside, "%s.secret", root);
+    FILE *f = fopen(outside, "w");
+    assert_non_null(f);
+    fputs("root:*:20228:0:99999:7:::\n", f);
+    fclose(f);
+    snprintf(link, sizeof link, "%s/b/d/3.bin", root);
+    assert_int_equal(symlink(outside, link), 0);
+    uint8_t *d = NULL;
+    size_t n = 0;
+    int rc = cai_store_get(s, "b", "d/3.bin", &d, &n, &e);
+    assert_int_not_equal(rc, CAI_OK);
+    assert_null(d);
+    assert_non_null(strstr(e.msg, "symbolic link"));
+    assert_null(strstr(e.msg, "root:"));
+    assert_int_not_equal(cai_store_get_range(s, "b", "d/3.bin", 0, 4, &d, &n, &e), CAI_OK);
+    assert_int_not_equal(cai_store_head(s, "b", "d/3.bin", NULL, &e), CAI_OK);
+    /* a linked directory: neither read through nor written through */
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s.dir' && echo x > '%s.dir/k' && ln -s '%s.dir' '%s/b/out'", root, root,
+             root, root);
+    assert_int_equal(system(cmd), 0);
+    assert_int_not_equal(cai_store_get(s, "b", "out/k", &d, &n, &e), CAI_OK);
+    assert_non_null(strstr(e.msg, "symbolic link"));
+    assert_int_not_equal(cai_store_put(s, "b", "out/new", "x", 1, &e), CAI_OK);
+    snprintf(cmd, sizeof cmd, "%s.dir/new", root);
+    assert_int_not_equal(access(cmd, F_OK), 0);
+    /* the link is listed (so a run names it) but its target is not */
+    cai_keylist kl;
+    assert_int_equal(cai_store_list(s, "b", "", &kl, &e), CAI_OK);
+    int saw3 = 0;
+    for (size_t i = 0; i < kl.n; i++) {
+        if (!strcmp(kl.keys[i], "d/3.bin")) saw3 = 1;
+        assert_null(strstr(kl.keys[i], "out/k"));
+    }
+    assert_true(saw3);
+    cai_keylist_free(&kl);
+    /* delete removes the link, not its target */
+    assert_int_equal(cai_store_delete(s, "b", "d/3.bin", &e), CAI_OK);
+    assert_int_equal(access(outside, F_OK), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s.dir' '%s'", root, outside);
+    assert_int_equal(system(cmd), 0);
+    cai_store_close(s);
+}
+
+/* Issue 9 item 9: a FIFO returns at once with an error (no hang), a directory says it is one, /dev/zero via a
+ * link is refused without reading. */
+static void test_special_files_refused(void **state) {
+    (void)state;
+    cai_store *s = open_store();
+    cai_err e = {0};
+    assert_int_equal(cai_store_put(s, "b", "d/1.bin", "ok", 2, &e), CAI_OK);
+    char p[400];
+    snprintf(p, sizeof p, "%s/b/d/2.bin", root);
+    assert_int_equal(mkfifo(p, 0600), 0);
+    uint8_t *d = NULL;
+    size_t n = 0;
+    assert_int_equal(cai_store_get(s, "b", "d/2.bin", &d, &n, &e), CAI_EIO);
+    assert_non_null(strstr(e.msg, "FIFO"));
+    assert_int_not_equal(cai_store_get_range(s, "b", "d/2.bin", 0, 8, &d, &n, &e), CAI_OK);
+    snprintf(p, sizeof p, "%s/b/d/3.bin", root);
+    assert_int_equal(mkdir(p, 0700), 0);
+    assert_int_not_equal(cai_store_get(s, "b", "d/3.bin", &d, &n, &e), CAI_OK);
+    assert_non_null(strstr(e.msg, "directory"));
+    snprintf(p, sizeof p, "%s/b/d/4.bin", root);
+    assert_int_equal(symlink("/dev/zero", p), 0);
+    assert_int_not_equal(cai_store_get(s, "b", "d/4.bin", &d, &n, &e), CAI_OK);
+    assert_null(d);
+    cai_store_close(s);
+}
+
+/* Every read is bounded: an object above CAI_STORE_MAX_OBJECT_BYTES is refused before it is read. */
+static void test_max_object_bytes(void **state) {
+    (void)state;
+    setenv("CAI_STORE_MAX_OBJECT_BYTES", "10", 1);
+    cai_store *s = open_store();
+    unsetenv("CAI_STORE_MAX_OBJECT_BYTES");
+    cai_err e = {0};
+    assert_int_equal(cai_store_put(s, "b", "small", "0123456789", 10, &e), CAI_OK);
+    assert_int_equal(cai_store_put(s, "b", "big", "0123456789A", 11, &e), CAI_OK);
+    uint8_t *d = NULL;
+    size_t n = 0;
+    assert_int_equal(cai_store_get(s, "b", "small", &d, &n, &e), CAI_OK);
+    assert_int_equal(n, 10);
+    free(d);
+    d = NULL;
+    assert_int_equal(cai_store_get(s, "b", "big", &d, &n, &e), CAI_EIO);
+    assert_null(d);
+    assert_non_null(strstr(e.msg, "CAI_STORE_MAX_OBJECT_BYTES"));
+    cai_store_close(s);
+    setenv("CAI_STORE_MAX_OBJECT_BYTES", "-1", 1);
+    assert_int_equal(cai_store_open(root, &s, &e), CAI_EARG);
+    unsetenv("CAI_STORE_MAX_OBJECT_BYTES");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_put_get_maps_to_root_bucket_key, setup, teardown),
@@ -200,6 +301,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_list_many_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwritable_put_fails_cleanly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlinks_below_root_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_special_files_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_object_bytes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
