@@ -57,17 +57,11 @@ int cmd_summarize(int argc, char **argv) {
     if (release && st) {
         /* The lock belongs to the run of the job list: another run's lock is never released from here. */
         cai_err le = {0};
-        cJSON *jobs = NULL;
-        int lrc = cai_jobs_read(st, argv[optind], argv[optind + 1], &jobs, &le);
-        const cJSON *ri = !lrc && jobs && jobs->child ? cJSON_GetObjectItemCaseSensitive(jobs->child, "CAI_RUN_ID") : NULL;
-        if (!lrc && !cJSON_IsString(ri))
-            lrc = cai_seterr(&le, CAI_EARG, "%s/%s/jobs.jsonl names no run (CAI_RUN_ID): no lock to release", argv[optind],
-                             argv[optind + 1]);
-        if (!lrc) lrc = cai_run_lock_release_run(st, argv[optind], argv[optind + 1], ri->valuestring, &le);
+        char run_id[CAI_RUN_ID_MAX] = "";
+        int lrc = cai_run_lock_release_jobs_run(st, argv[optind], argv[optind + 1], run_id, sizeof run_id, &le);
         if (lrc) fprintf(stderr, "cai summarize: --release-lock: %s\n", le.msg[0] ? le.msg : cai_strerror(le.code));
-        else fprintf(stderr, "cai summarize: released the lock of run %s on %s/%s\n", ri->valuestring, argv[optind],
+        else fprintf(stderr, "cai summarize: released the lock of run %s on %s/%s\n", run_id, argv[optind],
                      argv[optind + 1]);
-        cJSON_Delete(jobs);
         if (lrc && !rc) rc = lrc, err = le;
     }
     cJSON_Delete(sum);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
+#include "initialize.h"
 
 void cai_run_id_new(char out[CAI_RUN_ID_MAX]) {
     time_t t = time(NULL);
@@ -209,4 +210,20 @@ int cai_run_lock_release_run(cai_store *st, const char *bucket, const char *resu
     }
     if ((rc = cai_store_delete(st, bucket, key, &he))) return cai_seterr(err, rc, "cannot release %s/%s: %s", bucket, key, he.msg);
     return CAI_OK;
+}
+
+int cai_run_lock_release_jobs_run(cai_store *st, const char *bucket, const char *result_path, char *run_id_out,
+                                  size_t run_id_cap, cai_err *err) {
+    cJSON *jobs = NULL;
+    int rc = cai_jobs_read(st, bucket, result_path, &jobs, err);
+    const cJSON *ri = !rc && jobs && jobs->child ? cJSON_GetObjectItemCaseSensitive(jobs->child, "CAI_RUN_ID") : NULL;
+    if (!rc && !cJSON_IsString(ri))
+        rc = cai_seterr(err, CAI_EARG, "%s/%s/jobs.jsonl names no run (CAI_RUN_ID): no lock to release", bucket,
+                        result_path);
+    if (!rc) {
+        if (run_id_out && run_id_cap) snprintf(run_id_out, run_id_cap, "%s", ri->valuestring);
+        rc = cai_run_lock_release_run(st, bucket, result_path, ri->valuestring, err);
+    }
+    cJSON_Delete(jobs);
+    return rc;
 }

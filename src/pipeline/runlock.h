@@ -47,5 +47,9 @@ int cai_run_lock_acquire_detached(cai_store *st, const char *bucket, const char 
  * there is no lock; CAI_EBUSY (naming the holder, lock left alone) when another run holds it. */
 int cai_run_lock_release_run(cai_store *st, const char *bucket, const char *result_path, const char *run_id,
                              cai_err *err);
+/* The same for the run of <result_path>/jobs.jsonl (its CAI_RUN_ID, copied to run_id_out when given): what a
+ * detached run's Summarize calls. An error when there is no job list or it names no run. */
+int cai_run_lock_release_jobs_run(cai_store *st, const char *bucket, const char *result_path, char *run_id_out,
+                                  size_t run_id_cap, cai_err *err);
 
 #endif
