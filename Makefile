@@ -20,9 +20,12 @@ CFLAGS  ?=
 WERROR  ?= -Werror
 CFLAGS  += -std=gnu11 $(OPT) -g $(ARCH) -fopenmp -Wall -Wextra $(WERROR) -Wno-unused-parameter \
            -Wshadow -Wstrict-prototypes -Wmissing-prototypes -fno-strict-aliasing -pthread \
-           -I src -I/usr/include/cjson
-LDLIBS  += -ldnnl -lcurl -lcjson -lcfitsio -lcrypto -lz -lm -lpthread -fopenmp
+           -I src -I/usr/include/cjson $(HDF5_INC)
+LDLIBS  += -ldnnl -lcurl -lcjson -lcfitsio -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -lcrypto -lz -lm -lpthread \
+           -fopenmp
 SAN     ?=
+# Debian's libhdf5-dev (serial flavour) keeps its headers and library outside the default paths.
+HDF5_INC := -I/usr/include/hdf5/serial
 
 # src/engine/mpi*.c is the MPI engine: its own binary (cai-mpi, built with mpicc), never in libcai, so that
 # cai and the Lambda package carry no MPI.
@@ -106,11 +109,11 @@ FUZZERS  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 build/fuzz/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	clang -std=gnu11 -O1 -g $(ARCH) -fopenmp -Wall -Wextra -Werror -Wno-unused-parameter -Wno-pass-failed -I src -I/usr/include/cjson \
+	clang -std=gnu11 -O1 -g $(ARCH) -fopenmp -Wall -Wextra -Werror -Wno-unused-parameter -Wno-pass-failed -I src -I/usr/include/cjson $(HDF5_INC) \
 	  -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
 build/fuzz/%: fuzz/%.c $(FUZZ_LIB_OBJ)
 	@mkdir -p $(dir $@)
-	clang -std=gnu11 -O1 -g $(ARCH) -fopenmp -I src -I/usr/include/cjson -fsanitize=fuzzer,address,undefined \
+	clang -std=gnu11 -O1 -g $(ARCH) -fopenmp -I src -I/usr/include/cjson $(HDF5_INC) -fsanitize=fuzzer,address,undefined \
 	  -o $@ $< $(FUZZ_LIB_OBJ) $(LDLIBS)
 # Keep the fuzzers' objects (make would delete them as intermediates and rebuild all of them next time).
 .SECONDARY: $(FUZZ_LIB_OBJ)

@@ -67,7 +67,7 @@ int main(int argc, char **argv) {
     printf("synth, 1 thread:     %8.0f galaxies/s (%.3f ms CPU each)\n", n / (t1 - t0), (c1 - c0) / n * 1e3);
     printf("synth, %d threads:    %8.0f galaxies/s\n", cai_ncpu(), n / (t2 - t1));
 
-    cai_shard_data d = {n, img, mag, ids, z, "1"};
+    cai_shard_data d = {n, img, mag, ids, z, "1", NULL, NULL, NULL};
     uint8_t *buf;
     size_t len;
     cai_err e = {0};

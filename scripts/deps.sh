@@ -4,10 +4,10 @@
 # Node.js for the state-machine validator, SLURM + munge for the HPC engine's one-node test cluster).
 set -euo pipefail
 want=(gcc make pkg-config libdnnl-dev libcurl4-openssl-dev libssl-dev libcjson-dev libcfitsio-dev zlib1g-dev
-      libcmocka-dev gnuplot-nox openmpi-bin libopenmpi-dev zip unzip)
+      libcmocka-dev gnuplot-nox openmpi-bin libopenmpi-dev zip unzip libhdf5-dev)
 if [ "${1:-build}" = test ]; then
   want+=(python3-torch libopenblas0-openmp clang libclang-rt-14-dev nodejs busybox-static fitsverify
-         slurm-wlm munge)
+         slurm-wlm munge python3-astropy python3-h5py)
 fi
 missing=()
 for p in "${want[@]}"; do

@@ -1,5 +1,7 @@
-/* cmd_bench.c — `cai bench`: galaxies/s of the engine per (threads, batch) on synthetic galaxies, weight
- * load time, peak RSS, and the machine's measured GEMM peak on the model's own shapes → the fp32 limit.
+/* cmd_bench.c — `cai bench`: galaxies/s of the engine per (threads, batch, precision) on synthetic galaxies,
+ * the precisions measured side by side (interleaved slices, so a busy machine slows both alike), weight
+ * load time, peak RSS, the CPU and ISA path, the machine's measured GEMM peak on the model's own shapes →
+ * the fp32 limit, and int8's deviation from fp32.
  * Also `cai bench --make-weights OUT` writes deterministic random weights (demos, tests, no torch). */
 #include <errno.h>
 #include <math.h>
@@ -12,6 +14,7 @@
 #include "common/err.h"
 #include "common/util.h"
 #include "data/synth.h"
+#include "model/cpu.h"
 #include "model/model.h"
 
 static void usage(FILE *f) {
@@ -26,7 +29,9 @@ static void usage(FILE *f) {
             "  --threads LIST       thread counts, e.g. 1,2 (default 1,2)\n"
             "  --batch LIST         batch sizes, e.g. 32,128,512 (default 32,128,512)\n"
             "  --seconds S          time per (threads, batch) cell (default 3)\n"
-            "  --precision P        fp32 (default) or int8; int8 also reports |dz| vs fp32 on 1024 galaxies\n"
+            "  --precision LIST     precisions measured side by side, interleaved: fp32, int8, auto (default\n"
+            "                       fp32,int8); with int8 also |dz| vs fp32 on --dz-galaxies galaxies\n"
+            "  --dz-galaxies N      galaxies for the int8-vs-fp32 deviation (default 4096)\n"
             "  --gemm-seconds S     time for the GEMM-peak measurement per thread count (default 1; 0 = skip)\n"
             "  --json               one JSON object on stdout: {\"results\":[{\"threads\":..,\"batch\":..,\n"
             "                       \"galaxies_per_s\":..}, ...], ...}\n");
@@ -58,7 +63,9 @@ int cmd_bench(int argc, char **argv) {
     int threads[16] = {1, 2}, nthreads = 2, batches[16] = {32, 128, 512}, nbatches = 3, json = 0;
     double seconds = 3, gemm_seconds = 1;
     uint64_t seed = 1;
-    cai_precision prec = CAI_PREC_FP32;
+    cai_precision precs[3] = {CAI_PREC_FP32, CAI_PREC_INT8};
+    int nprec = 2;
+    int64_t dz_n = 4096;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -98,10 +105,27 @@ int cmd_bench(int argc, char **argv) {
             if (!strcmp(a, "--seconds")) seconds = x;
             else gemm_seconds = x;
         } else if (!strcmp(a, "--precision")) {
-            if (!strcmp(v, "fp32")) prec = CAI_PREC_FP32;
-            else if (!strcmp(v, "int8")) prec = CAI_PREC_INT8;
-            else {
-                fprintf(stderr, "cai bench: --precision: expected fp32 or int8, got \"%s\"\n", v);
+            nprec = 0;
+            char buf[64];
+            snprintf(buf, sizeof buf, "%s", v);
+            for (char *sp, *tok = strtok_r(buf, ",", &sp); tok; tok = strtok_r(NULL, ",", &sp)) {
+                cai_precision p = !strcmp(tok, "fp32") ? CAI_PREC_FP32 : !strcmp(tok, "int8") ? CAI_PREC_INT8
+                                  : !strcmp(tok, "auto")                  ? CAI_PREC_AUTO
+                                                                          : (cai_precision)-1;
+                if ((int)p < 0 || nprec == 3) {
+                    fprintf(stderr, "cai bench: --precision: expected a list of fp32, int8, auto, got \"%s\"\n", v);
+                    return 2;
+                }
+                precs[nprec++] = p;
+            }
+            if (!nprec) {
+                fprintf(stderr, "cai bench: --precision: expected a list of fp32, int8, auto, got \"%s\"\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--dz-galaxies")) {
+            dz_n = strtoll(v, &end, 10);
+            if (*end || end == v || dz_n < 1 || dz_n > 1000000) {
+                fprintf(stderr, "cai bench: --dz-galaxies: expected an integer in [1, 1000000], got \"%s\"\n", v);
                 return 2;
             }
         } else {
@@ -132,125 +156,174 @@ int cmd_bench(int argc, char **argv) {
     }
     int rc = 0, maxb = 0;
     for (int i = 0; i < nbatches; i++) maxb = batches[i] > maxb ? batches[i] : maxb;
-    /* Load time: the first load pays page-cache misses; report the best of a few warm loads too. */
-    cai_model *m = NULL;
+    /* Models: one per precision (auto resolved at load: the label says what it became). Load time: the first
+     * load pays page-cache misses; report the best of a few warm loads too. */
+    cai_model *ms[3] = {0};
+    double load_first[3] = {0}, load_best[3] = {0};
+    int have8 = 0, have32 = 0;
     double rss0 = cai_peak_rss_mb();
-    double tl = cai_mono_now();
-    if (cai_model_load(weights, prec, &m, &err)) goto fail;
-    double load_first = cai_mono_now() - tl, load_best = load_first;
-    for (int i = 0; i < 3; i++) {
-        cai_model *m2;
-        double t = cai_mono_now();
-        if (cai_model_load(weights, prec, &m2, &err)) goto fail;
-        double d = cai_mono_now() - t;
-        load_best = d < load_best ? d : load_best;
-        cai_model_free(m2);
+    for (int k = 0; k < nprec; k++) {
+        for (int i = 0; i < 4; i++) {
+            cai_model *m2;
+            double t = cai_mono_now();
+            if (cai_model_load(weights, precs[k], &m2, &err)) goto fail;
+            double d = cai_mono_now() - t;
+            if (i == 0) load_first[k] = load_best[k] = d, ms[k] = m2;
+            else load_best[k] = d < load_best[k] ? d : load_best[k], cai_model_free(m2);
+        }
+        have8 |= cai_model_precision(ms[k]) == CAI_PREC_INT8;
+        have32 |= cai_model_precision(ms[k]) == CAI_PREC_FP32;
     }
-    const double macs = cai_model_macs(m);
+    const double macs = cai_model_macs(ms[0]);
+    char cpu[512];
+    cai_cpu_describe(cpu, sizeof cpu);
+    const cai_cpu *cc = cai_cpu_get();
     /* Inputs: deterministic synthetic galaxies (as many as the largest batch, at least 1024). */
-    int64_t ng = maxb > 1024 ? maxb : 1024;
-    float *img = malloc((size_t)ng * CAI_IMG_FLOATS * sizeof(float)), *z = malloc((size_t)ng * sizeof(float));
-    double *mag = malloc((size_t)ng * 5 * sizeof(double));
-    float *out = malloc((size_t)ng * sizeof(float)), *out2 = malloc((size_t)ng * sizeof(float));
+    int64_t ng = maxb > 1024 ? maxb : 1024, nbuf = ng > dz_n ? ng : dz_n;
+    float *img = malloc((size_t)nbuf * CAI_IMG_FLOATS * sizeof(float)), *z = malloc((size_t)nbuf * sizeof(float));
+    double *mag = malloc((size_t)nbuf * 5 * sizeof(double));
+    float *out = malloc((size_t)nbuf * sizeof(float)), *out2 = malloc((size_t)nbuf * sizeof(float));
     if (!img || !z || !mag || !out || !out2) {
-        cai_seterr(&err, CAI_ENOMEM, "out of memory for %lld galaxies", (long long)ng);
+        cai_seterr(&err, CAI_ENOMEM, "out of memory for %lld galaxies", (long long)nbuf);
         goto fail_free;
     }
     cai_synth_galaxies(7, 0, ng, img, mag, z, 0);
-    if (!json)
-        printf("cai bench: %s weights %s, %s, %.1f M MAC/galaxy; load %.1f ms (first %.1f ms)\n", cai_model_variant(m),
-               weights == tmpw ? "(random)" : weights, prec == CAI_PREC_INT8 ? "int8" : "fp32", macs / 1e6,
-               load_best * 1e3, load_first * 1e3);
-    if (json)
-        printf("{\"variant\":\"%s\",\"precision\":\"%s\",\"macs_per_galaxy\":%.0f,\"load_ms\":%.2f,"
-               "\"load_first_ms\":%.2f,\"ncpu\":%d,\"results\":[",
-               cai_model_variant(m), prec == CAI_PREC_INT8 ? "int8" : "fp32", macs, load_best * 1e3,
-               load_first * 1e3, cai_ncpu());
+    if (!json) {
+        printf("cai bench: %s weights %s, %.1f M MAC/galaxy\n", cai_model_variant(ms[0]),
+               weights == tmpw ? "(random)" : weights, macs / 1e6);
+        printf("CPU: %s; %d logical CPUs\n", cpu, cai_ncpu());
+        for (int k = 0; k < nprec; k++)
+            printf("%s%s: load %.1f ms (first %.1f ms)\n", precs[k] == CAI_PREC_AUTO ? "auto -> " : "",
+                   cai_precision_label(cai_model_precision(ms[k])), load_best[k] * 1e3, load_first[k] * 1e3);
+    } else {
+        printf("{\"variant\":\"%s\",\"macs_per_galaxy\":%.0f,\"ncpu\":%d,\"cpu\":{\"model\":\"", cai_model_variant(ms[0]),
+               macs, cai_ncpu());
+        for (const char *q = cc->model; *q; q++)
+            if (*q != '"' && *q != '\\' && (unsigned char)*q >= 0x20) putchar(*q);
+        printf("\",\"avx2\":%s,\"avx512\":%s,\"avx512_vnni\":%s,\"avx_vnni\":%s,\"amx\":%s,\"dnnl_isa\":\"%s\"},"
+               "\"precisions\":[",
+               cc->avx2 ? "true" : "false", cc->avx512f ? "true" : "false", cc->avx512_vnni ? "true" : "false",
+               cc->avx_vnni ? "true" : "false", cc->amx_int8 ? "true" : "false", cc->dnnl_isa);
+        for (int k = 0; k < nprec; k++)
+            printf("%s{\"requested\":\"%s\",\"precision\":\"%s\",\"load_ms\":%.2f,\"load_first_ms\":%.2f}", k ? "," : "",
+                   cai_precision_label(precs[k]), cai_precision_label(cai_model_precision(ms[k])), load_best[k] * 1e3,
+                   load_first[k] * 1e3);
+        printf("],\"results\":[");
+    }
     int first = 1;
     for (int ti = 0; ti < nthreads; ti++) {
         double peak = 0, peak8 = 0;
         if (gemm_seconds > 0) {
             if (cai_gemm_peak(threads[ti], CAI_PREC_FP32, 512, gemm_seconds, &peak, &err)) goto fail_free;
-            if (prec == CAI_PREC_INT8 && cai_gemm_peak(threads[ti], CAI_PREC_INT8, 512, gemm_seconds, &peak8, &err))
-                goto fail_free;
+            if (have8 && cai_gemm_peak(threads[ti], CAI_PREC_INT8, 512, gemm_seconds, &peak8, &err)) goto fail_free;
         }
         double limit = peak * 1e9 / (2 * macs);
         for (int bi = 0; bi < nbatches; bi++) {
             int B = batches[bi];
-            cai_session *s = cai_session_new(m, B, threads[ti], &err);
-            if (!s) goto fail_free;
-            if (cai_predict(s, img, mag, CAI_F64, B, out, &err)) { /* warm-up: primitives, page faults */
-                cai_session_free(s);
-                goto fail_free;
+            cai_session *ss[3] = {0};
+            int64_t done[3] = {0}, off[3] = {0};
+            double spent[3] = {0};
+            for (int k = 0; k < nprec; k++) {
+                if (!(ss[k] = cai_session_new(ms[k], B, threads[ti], &err))) goto fail_cell;
+                if (cai_predict(ss[k], img, mag, CAI_F64, B, out, &err)) goto fail_cell; /* warm-up */
             }
-            int64_t done = 0, off = 0;
-            double t0 = cai_mono_now(), t = t0;
-            while (t - t0 < seconds || done == 0) {
-                if (off + B > ng) off = 0;
-                if (cai_predict(s, img + off * CAI_IMG_FLOATS, mag + off * 5, CAI_F64, B, out, &err)) {
-                    cai_session_free(s);
-                    goto fail_free;
+            /* Interleaved: slices of ~0.2 s per precision in turn until each has had `seconds`. */
+            for (int more = 1; more;) {
+                more = 0;
+                for (int k = 0; k < nprec; k++) {
+                    if (spent[k] >= seconds && done[k] > 0) continue;
+                    double t0 = cai_mono_now(), t = t0;
+                    while (t - t0 < 0.2 || t0 == t) {
+                        if (off[k] + B > ng) off[k] = 0;
+                        if (cai_predict(ss[k], img + off[k] * CAI_IMG_FLOATS, mag + off[k] * 5, CAI_F64, B, out, &err))
+                            goto fail_cell;
+                        off[k] += B, done[k] += B;
+                        t = cai_mono_now();
+                    }
+                    spent[k] += t - t0;
+                    more |= spent[k] < seconds;
                 }
-                off += B;
-                done += B;
-                t = cai_mono_now();
             }
-            double prof[4];
-            cai_session_profile(s, prof);
-            double ptot = prof[0] + prof[1] + prof[2] + prof[3];
-            cai_session_free(s);
-            double gps = (double)done / (t - t0), rss = cai_peak_rss_mb();
-            if (!json && ptot > 0)
-                printf("          time split: ViT %.0f%%  Inception %.0f%%  magnitude %.0f%%  head %.0f%%\n",
-                       100 * prof[0] / ptot, 100 * prof[1] / ptot, 100 * prof[2] / ptot, 100 * prof[3] / ptot);
-            if (json) {
-                printf("%s{\"threads\":%d,\"batch\":%d,\"galaxies_per_s\":%.2f,\"galaxies_per_s_per_thread\":%.2f,"
-                       "\"gemm_peak_gflops\":%.1f,\"fp32_limit_galaxies_per_s\":%.1f,\"peak_rss_mb\":%.1f",
-                       first ? "" : ",", threads[ti], B, gps, gps / threads[ti], peak, limit, rss);
-                if (prec == CAI_PREC_INT8) printf(",\"int8_gemm_peak_gops\":%.1f", peak8);
-                printf("}");
-            } else
-                printf("threads %d  batch %4d  %8.1f galaxies/s  (%.1f%% of fp32 limit %.0f/s from GEMM peak %.1f "
-                       "GFLOP/s%s)  peak RSS %.0f MB\n",
-                       threads[ti], B, gps, limit > 0 ? 100 * gps / limit : 0, limit, peak,
-                       prec == CAI_PREC_INT8 ? "; int8 GEMM peak below" : "", rss);
-            if (!json && prec == CAI_PREC_INT8 && bi == nbatches - 1)
+            double gps[3], gps32 = 0;
+            for (int k = 0; k < nprec; k++) {
+                gps[k] = (double)done[k] / spent[k];
+                if (cai_model_precision(ms[k]) == CAI_PREC_FP32 && gps32 == 0) gps32 = gps[k];
+            }
+            for (int k = 0; k < nprec; k++) {
+                const int is8 = cai_model_precision(ms[k]) == CAI_PREC_INT8;
+                double prof[4], rss = cai_peak_rss_mb();
+                cai_session_profile(ss[k], prof);
+                double ptot = prof[0] + prof[1] + prof[2] + prof[3];
+                if (json) {
+                    printf("%s{\"threads\":%d,\"batch\":%d,\"precision\":\"%s\",\"requested\":\"%s\",\"galaxies_per_s\":%.2f,"
+                           "\"galaxies_per_s_per_thread\":%.2f,\"gemm_peak_gflops\":%.1f,\"fp32_limit_galaxies_per_s\":%.1f,"
+                           "\"percent_of_fp32_limit\":%.1f,\"peak_rss_mb\":%.1f",
+                           first ? "" : ",", threads[ti], B, cai_precision_label(cai_model_precision(ms[k])),
+                           cai_precision_label(precs[k]), gps[k], gps[k] / threads[ti], peak, limit,
+                           limit > 0 ? 100 * gps[k] / limit : 0, rss);
+                    if (is8) printf(",\"int8_gemm_peak_gops\":%.1f", peak8);
+                    if (gps32 > 0) printf(",\"vs_fp32\":%.3f", gps[k] / gps32);
+                    printf("}");
+                } else {
+                    printf("threads %d  batch %4d  %-4s %s %8.1f galaxies/s  (%.1f%% of fp32 limit %.0f/s from GEMM peak "
+                           "%.1f GFLOP/s)",
+                           threads[ti], B, cai_precision_label(cai_model_precision(ms[k])),
+                           precs[k] == CAI_PREC_AUTO ? "(auto)" : "      ", gps[k], limit > 0 ? 100 * gps[k] / limit : 0,
+                           limit, peak);
+                    if (gps32 > 0 && cai_model_precision(ms[k]) != CAI_PREC_FP32) printf("  %.2fx fp32", gps[k] / gps32);
+                    printf("  peak RSS %.0f MB\n", rss);
+                    if (ptot > 0)
+                        printf("          time split: ViT %.0f%%  Inception %.0f%%  magnitude %.0f%%  head %.0f%%\n",
+                               100 * prof[0] / ptot, 100 * prof[1] / ptot, 100 * prof[2] / ptot, 100 * prof[3] / ptot);
+                }
+                first = 0;
+            }
+            if (!json && have8 && bi == nbatches - 1)
                 printf("          int8 GEMM peak %.1f GOP/s (%.2fx fp32)\n", peak8, peak > 0 ? peak8 / peak : 0);
-            first = 0;
             fflush(stdout);
+            for (int k = 0; k < nprec; k++) cai_session_free(ss[k]);
+            continue;
+        fail_cell:
+            for (int k = 0; k < nprec; k++) cai_session_free(ss[k]);
+            goto fail_free;
         }
     }
-    /* int8: deviation from fp32 on the same 1024+ galaxies. */
+    /* int8: deviation from fp32 on dz_n galaxies. */
     double dmax = -1, dmed = -1;
-    if (prec == CAI_PREC_INT8) {
-        cai_model *mf = NULL;
+    if (have8) {
+        if (dz_n > ng) cai_synth_galaxies(7, ng, dz_n - ng, img + ng * CAI_IMG_FLOATS, mag + ng * 5, z + ng, 0);
+        cai_model *m8 = NULL, *mf = NULL;
+        for (int k = 0; k < nprec; k++)
+            if (cai_model_precision(ms[k]) == CAI_PREC_INT8) m8 = ms[k];
         if (cai_model_load(weights, CAI_PREC_FP32, &mf, &err)) goto fail_free;
-        cai_session *s8 = cai_session_new(m, 512, threads[nthreads - 1], &err);
-        cai_session *sf = s8 ? cai_session_new(mf, 512, threads[nthreads - 1], &err) : NULL;
-        int bad = !s8 || !sf || cai_predict(s8, img, mag, CAI_F64, ng, out, &err) ||
-                  cai_predict(sf, img, mag, CAI_F64, ng, out2, &err);
+        int th = threads[nthreads - 1];
+        cai_session *s8 = cai_session_new(m8, 512, th, &err);
+        cai_session *sf = s8 ? cai_session_new(mf, 512, th, &err) : NULL;
+        int bad = !s8 || !sf || cai_predict(s8, img, mag, CAI_F64, dz_n, out, &err) ||
+                  cai_predict(sf, img, mag, CAI_F64, dz_n, out2, &err);
         cai_session_free(s8);
         cai_session_free(sf);
         cai_model_free(mf);
         if (bad) goto fail_free;
-        for (int64_t i = 0; i < ng; i++) out[i] = fabsf(out[i] - out2[i]);
-        qsort(out, (size_t)ng, sizeof(float), cmp_float);
-        dmax = out[ng - 1];
-        dmed = ng % 2 ? out[ng / 2] : 0.5 * (out[ng / 2 - 1] + out[ng / 2]);
+        for (int64_t i = 0; i < dz_n; i++) out[i] = fabsf(out[i] - out2[i]);
+        qsort(out, (size_t)dz_n, sizeof(float), cmp_float);
+        dmax = out[dz_n - 1];
+        dmed = dz_n % 2 ? out[dz_n / 2] : 0.5 * (out[dz_n / 2 - 1] + out[dz_n / 2]);
         if (!json)
-            printf("int8 vs fp32 over %lld synthetic galaxies: max |dz| %.3g, median |dz| %.3g\n", (long long)ng, dmax,
+            printf("int8 vs fp32 over %lld synthetic galaxies: max |dz| %.3g, median |dz| %.3g\n", (long long)dz_n, dmax,
                    dmed);
     }
     if (json) {
         printf("],\"peak_rss_mb\":%.1f,\"rss_before_load_mb\":%.1f", cai_peak_rss_mb(), rss0);
         if (dmax >= 0) printf(",\"int8_vs_fp32\":{\"galaxies\":%lld,\"max_abs_dz\":%.4g,\"median_abs_dz\":%.4g}",
-                              (long long)ng, dmax, dmed);
+                              (long long)dz_n, dmax, dmed);
         printf("}\n");
     } else {
         printf("peak RSS %.1f MB (whole process, all cells)\n", cai_peak_rss_mb());
     }
+    (void)have32;
     free(img), free(z), free(mag), free(out), free(out2);
-    cai_model_free(m);
+    for (int k = 0; k < nprec; k++) cai_model_free(ms[k]);
     if (*tmpw) unlink(tmpw);
     return 0;
 fail_free:
@@ -258,7 +331,7 @@ fail_free:
 fail:
     rc = err.code ? (int)err.code : CAI_EINTERNAL;
     fprintf(stderr, "cai bench: %s\n", err.msg);
-    cai_model_free(m);
+    for (int k = 0; k < nprec; k++) cai_model_free(ms[k]);
     if (*tmpw) unlink(tmpw);
     return cai_exit_status((cai_code)rc);
 }

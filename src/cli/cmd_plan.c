@@ -12,6 +12,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: cai plan --galaxies N (--deadline S | --budget USD) [options]\n"
+            "       cai plan --bench FILE.json [options]   projected AWS runs of 660K, 10M and 1B galaxies\n"
             "  measured throughput (one of; default %.1f galaxies/s per vCPU, the seed's PyTorch on Lambda):\n"
             "    --galaxies-per-s-per-vcpu X\n"
             "    --bench FILE.json     output of `cai bench --json` ({\"threads\":T,\"batch\":B,\"galaxies_per_s\":X} lines)\n"
@@ -33,6 +34,42 @@ static int num(const char *opt, const char *v, double lo, double hi, double *out
         return -1;
     }
     *out = d;
+    return 0;
+}
+
+/* `cai plan --bench FILE` alone: the measured throughput projected onto AWS for the seed's data set (660K),
+ * 10M and 1B galaxies, in the seed's deployment shape (25 MB partitions, 10,240 MB Lambdas, the account's
+ * concurrency) and in the cheapest shape the planner finds within an hour where that differs. */
+static int projection(cai_plan_req *r, const char *bench) {
+    cai_err err = {0};
+    char *text;
+    size_t len;
+    int rc = cai_read_file(bench, &text, &len, &err);
+    if (!rc) {
+        rc = cai_plan_load_bench(text, len, bench, r, &err);
+        free(text);
+    }
+    if (rc) {
+        fprintf(stderr, "cai plan: %s\n", err.msg);
+        return cai_exit_status(rc);
+    }
+    printf("projected AWS runs from %s (%.0f galaxies/s at %g threads; best measured per thread count)\n", bench,
+           r->curve_gps[r->n_curve - 1], r->curve_threads[r->n_curve - 1]);
+    printf("seed layout: 25 MB partitions, 10,240 MB Lambdas, up to %ld concurrent\n", r->account_concurrency);
+    printf("%-14s %8s %6s %6s %12s %12s %12s\n", "galaxies", "ranks", "conc.", "waves", "per rank s", "wall s",
+           "all-in USD");
+    static const double sizes[] = {659817, 1e7, 1e9};
+    for (int i = 0; i < 3; i++) {
+        r->galaxies = sizes[i];
+        long ranks = (long)((sizes[i] / CAI_GALAXIES_PER_MB / 25.0) + 0.999999);
+        long conc = ranks < r->account_concurrency ? ranks : r->account_concurrency;
+        cai_plan_choice c;
+        cai_plan_eval(r, 25.0, 10240, conc, &c);
+        printf("%-14.0f %8ld %6ld %6ld %12.1f %12.1f %12.2f\n", sizes[i], c.ranks, c.concurrency, c.waves,
+               c.t_invocation, c.makespan_s, c.bill.total);
+    }
+    printf("assumed: %.1f s start-up, %.0f MB/s from S3, %.0f s Initialize/Summarize (docs/stats.md)\n", r->startup_s,
+           r->s3_mbps, CAI_PLAN_ORCHESTRATION_S);
     return 0;
 }
 
@@ -86,6 +123,7 @@ int cmd_plan(int argc, char **argv) {
         fprintf(stderr, "cai plan: give one of --galaxies-per-s-per-vcpu, --bench, --run\n");
         return 2;
     }
+    if (bench && !(r.galaxies >= 1) && !(r.deadline_s > 0) && !(r.budget_usd > 0)) return projection(&r, bench);
     if (!(r.galaxies >= 1) || (!(r.deadline_s > 0) && !(r.budget_usd > 0))) {
         fprintf(stderr, "cai plan: --galaxies and one of --deadline/--budget are required\n");
         usage(stderr);

@@ -11,6 +11,7 @@
 #include "common/err.h"
 #include "common/util.h"
 #include "data/partition.h"
+#include "model/cpu.h"
 #include "model/model.h"
 
 static void usage(FILE *f) {
@@ -24,7 +25,8 @@ static void usage(FILE *f) {
             "  -o, --out OUT.csv   output CSV ('-' for stdout)\n"
             "  --batch-size N      galaxies per forward pass (default 512)\n"
             "  --threads T         threads (default: all cores)\n"
-            "  --precision P       fp32 (default) or int8 (transformer Linear layers in int8)\n"
+            "  --precision P       auto (default: int8 where the CPU has VNNI, else fp32), fp32 or int8\n"
+            "                      (int8: the transformer blocks' Linear layers)\n"
             "  -q, --quiet         no summary line on stderr\n");
 }
 
@@ -39,7 +41,7 @@ int cmd_predict(int argc, char **argv) {
                                          {0, 0, 0, 0}};
     const char *weights = NULL, *out = NULL;
     int batch = 512, threads = 0, quiet = 0, c;
-    cai_precision prec = CAI_PREC_FP32;
+    cai_precision prec = CAI_PREC_AUTO;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
         switch (c) {
@@ -54,8 +56,9 @@ int cmd_predict(int argc, char **argv) {
         case 'p':
             if (!strcmp(optarg, "fp32")) prec = CAI_PREC_FP32;
             else if (!strcmp(optarg, "int8")) prec = CAI_PREC_INT8;
+            else if (!strcmp(optarg, "auto")) prec = CAI_PREC_AUTO;
             else {
-                fprintf(stderr, "cai predict: --precision: expected fp32 or int8, got \"%s\"\n", optarg);
+                fprintf(stderr, "cai predict: --precision: expected auto, fp32 or int8, got \"%s\"\n", optarg);
                 return 2;
             }
             break;
@@ -110,10 +113,15 @@ int cmd_predict(int argc, char **argv) {
         rc = cai_seterr(&err, CAI_EIO, "%s: write failed: %s", out, strerror(errno));
         goto fail;
     }
-    if (!quiet)
-        fprintf(stderr, "cai predict: %lld galaxies in %.3f s (%.1f galaxies/s inference; %s, %s, batch %d, load %.0f ms)\n",
+    if (!quiet) {
+        char cpu[512];
+        cai_cpu_describe(cpu, sizeof cpu);
+        fprintf(stderr, "cai predict: %lld galaxies in %.3f s (%.1f galaxies/s inference; %s, %s%s, batch %d, load %.0f ms)\n"
+                        "cai predict: CPU: %s\n",
                 (long long)part.n, t2 - t0, (double)part.n / (t2 - t1), cai_model_variant(m),
-                prec == CAI_PREC_INT8 ? "int8" : "fp32", eff, (t1 - t0) * 1e3);
+                cai_precision_label(cai_model_precision(m)), prec == CAI_PREC_AUTO ? " (auto)" : "", eff,
+                (t1 - t0) * 1e3, cpu);
+    }
     free(pred);
     cai_session_free(s);
     cai_partition_close(&part);

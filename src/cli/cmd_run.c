@@ -26,13 +26,17 @@ static void usage(FILE *f) {
             "  --weights W          model weights (safetensors); default: the payload's \"weights\"\n"
             "  --workers P          worker processes (default: the payload's, else the number of cores)\n"
             "  --threads T          threads per worker (default: cores / workers)\n"
-            "  --precision P        fp32 (default) or int8\n"
+            "  --precision P        auto (default: int8 where the CPU has VNNI), fp32 or int8\n"
             "  --resume             skip ranks whose record and predictions are complete and valid; refuse if one\n"
             "                       was made from other weights, precision or data (it names them)\n"
             "  --resume=changed     the same, but rerun exactly the ranks whose inputs changed\n"
             "  --force              take over the result_path from a run that crashed (its lock is stale)\n"
             "  --rank-timeout S     kill a worker whose rank runs longer than S seconds and fail that rank\n"
             "                       (0: never; default: 300 s + the rank's galaxies at 2 galaxies/s)\n"
+            "  --calibration C      calib.json from `cai calibrate` (payload \"calibration\"): per-galaxy Z_ERR,\n"
+            "                       Z_LO68/Z_HI68, Z_LO95/Z_HI95, P_OUTLIER; refused when made for other weights\n"
+            "  --tta 8              test-time augmentation: mean of 8 flips/rotations, spread Z_STD (8x compute)\n"
+            "  --csv                also write catalog.csv with a provenance comment block\n"
             "  --progress           force the progress bar;  --no-progress: plain lines\n"
             "  -q, --quiet          no per-rank lines\n");
 }
@@ -103,6 +107,9 @@ int cmd_run(int argc, char **argv) {
                                          {"resume", optional_argument, 0, 'r'},
                                          {"force", no_argument, 0, 'F'},
                                          {"rank-timeout", required_argument, 0, 'T'},
+                                         {"calibration", required_argument, 0, 'C'},
+                                         {"tta", required_argument, 0, 'A'},
+                                         {"csv", no_argument, 0, 'V'},
                                          {"progress", no_argument, 0, 'B'},
                                          {"no-progress", no_argument, 0, 'N'},
                                          {"quiet", no_argument, 0, 'q'},
@@ -130,7 +137,7 @@ int cmd_run(int argc, char **argv) {
             break;
         case 'p':
             if (cai_precision_parse(optarg, &o.precision)) {
-                fprintf(stderr, "cai run: --precision: expected fp32 or int8, got \"%s\"\n", optarg);
+                fprintf(stderr, "cai run: --precision: expected auto, fp32 or int8, got \"%s\"\n", optarg);
                 return 2;
             }
             o.precision_set = 1;
@@ -151,6 +158,14 @@ int cmd_run(int argc, char **argv) {
             o.rank_timeout_set = 1;
             break;
         }
+        case 'C': o.calibration = optarg; break;
+        case 'A':
+            if (cai_arg_int32("run", "--tta", optarg, 1, 8, &o.tta) || (o.tta != 1 && o.tta != 8)) {
+                fprintf(stderr, "cai run: --tta: expected 1 or 8, got \"%s\"\n", optarg);
+                return 2;
+            }
+            break;
+        case 'V': o.csv = 1; break;
         case 'B': o.progress = 1; break;
         case 'N': o.progress = 0; break;
         case 'q': o.quiet = 1; break;

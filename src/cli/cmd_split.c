@@ -28,6 +28,10 @@ static void usage(FILE *f) {
             "  --format shard|pt           CAI shards (default) or the seed's torch .pt layout\n"
             "  --id-offset N               first id for inputs without ids (seed .pt files; default 0)\n"
             "  --force                     replace an existing data set in DIR\n"
+            "  --ids TABLE                 attach objid and/or ra, dec (degrees) from a FITS or CSV table\n"
+            "                              (row i = the i-th galaxy of the input, in split order)\n"
+            "  --ids-column NAME           match TABLE's column NAME to the galaxy id instead of row order\n"
+            "                              (for .pt input the id is --id-offset + position in the input)\n"
             "  -q, --quiet                 no progress\n");
 }
 
@@ -43,6 +47,8 @@ int cmd_split(int argc, char **argv) {
                                          {"format", required_argument, 0, 'f'},
                                          {"id-offset", required_argument, 0, 'i'},
                                          {"force", no_argument, 0, 'F'},
+                                         {"ids", required_argument, 0, 'I'},
+                                         {"ids-column", required_argument, 0, 'K'},
                                          {"quiet", no_argument, 0, 'q'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -73,6 +79,8 @@ int cmd_split(int argc, char **argv) {
             if (cai_arg_int("split", "--id-offset", optarg, 0, INT64_MAX, &o.id_offset)) return 2;
             break;
         case 'F': o.force = 1; break;
+        case 'I': o.ids_table = optarg; break;
+        case 'K': o.ids_column = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;

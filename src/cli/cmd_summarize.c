@@ -15,10 +15,13 @@
 
 int cmd_summarize(int argc, char **argv) {
     static const struct option opts[] = {{"store", required_argument, 0, 's'},
+                                         {"calibration", required_argument, 0, 'C'},
+                                         {"csv", no_argument, 0, 'V'},
                                          {"release-lock", no_argument, 0, 'r'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *store = ".";
+    cai_summarize_opts so = {0};
     int c, release = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -27,14 +30,19 @@ int cmd_summarize(int argc, char **argv) {
             if (cai_arg_path("summarize", "--store", optarg)) return 2;
             store = optarg;
             break;
+        case 'C': so.calibration = optarg; break;
+        case 'V': so.csv = 1; break;
         case 'r': release = 1; break;
         case 'h':
-            printf("usage: cai summarize [--store DIR|s3://...] BUCKET RESULT_PATH [--release-lock]\n\n"
+            printf("usage: cai summarize [--store DIR|s3://...] [--calibration C] [--csv] BUCKET RESULT_PATH\n"
+                   "                     [--release-lock]\n\n"
                    "Read every <rank>.json under BUCKET/RESULT_PATH (no 1,000 cap), write combined_data.json,\n"
-                   "predictions.fits, predictions.csv and summary.json, check that every input galaxy has exactly one\n"
-                   "prediction, and print summary.json. Exit 1 when the run is incomplete.\n"
-                   "  --release-lock  then release the run's lock (`cai initialize --lock`), whatever the outcome: only\n"
-                   "                  if the run of jobs.jsonl (its CAI_RUN_ID) holds it\n");
+                   "predictions.fits, predictions.h5, predictions.csv and summary.json, check that every input galaxy\n"
+                   "has exactly one prediction, and print summary.json. Exit 1 when the run is incomplete.\n\n"
+                   "  --calibration C  apply calib.json (default: the run payload's \"calibration\") to the catalog\n"
+                   "  --csv            also write catalog.csv with a provenance comment block\n"
+                   "  --release-lock   then release the run's lock (`cai initialize --lock`, `cai slurm submit`),\n"
+                   "                   whatever the outcome: only if the run of jobs.jsonl (its CAI_RUN_ID) holds it\n");
             return 0;
         default: return 2;
         }
@@ -47,7 +55,7 @@ int cmd_summarize(int argc, char **argv) {
     cai_store *st = NULL;
     cJSON *sum = NULL;
     int rc = cai_store_open(store, &st, &err);
-    if (!rc) rc = cai_summarize(st, argv[optind], argv[optind + 1], &sum, &err);
+    if (!rc) rc = cai_summarize_ex(st, argv[optind], argv[optind + 1], &so, &sum, &err);
     if (sum) {
         char *out = cJSON_Print(sum);
         if (out) puts(out);

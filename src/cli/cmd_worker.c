@@ -35,8 +35,11 @@ static void usage(FILE *f) {
                "  --engine NAME       the record's \"engine\" (default: from the index variable, else \"worker\")\n"
                "  --weights W         weights (default: the job's CAI_WEIGHTS)\n"
                "  --threads T         threads (default: SLURM_CPUS_PER_TASK when set, else all cores)\n"
-               "  --precision P       fp32 (default) or int8\n"
-               "  --deadline S        stop cleanly S seconds from now (what is done is written)\n\n"
+               "  --precision P       auto (default: int8 where the CPU has VNNI), fp32 or int8\n"
+               "  --deadline S        stop cleanly S seconds from now (what is done is written)\n"
+               "  --calibration C     calib.json from `cai calibrate` (default: the job's CAI_CALIBRATION): adds\n"
+               "                      z_err, z_lo68, z_hi68, z_lo95, z_hi95, p_outlier; refused for other weights\n"
+               "  --tta 8             test-time augmentation: mean of the 8 flips/rotations, spread in z_std (8x)\n\n"
                "Exit status: 0 when every rank it ran succeeded; 1 (2 for bad arguments) otherwise.\n");
 }
 
@@ -101,6 +104,8 @@ int cmd_worker(int argc, char **argv) {
                                          {"threads", required_argument, 0, 't'},
                                          {"precision", required_argument, 0, 'p'},
                                          {"deadline", required_argument, 0, 'd'},
+                                         {"calibration", required_argument, 0, 'C'},
+                                         {"tta", required_argument, 0, 'T'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     const char *store = ".", *jobfile = NULL, *jobs = NULL, *index = NULL, *engine = NULL;
@@ -132,7 +137,7 @@ int cmd_worker(int argc, char **argv) {
             break;
         case 'p':
             if (cai_precision_parse(optarg, &wo.precision)) {
-                fprintf(stderr, "cai worker: --precision: expected fp32 or int8, got \"%s\"\n", optarg);
+                fprintf(stderr, "cai worker: --precision: expected auto, fp32 or int8, got \"%s\"\n", optarg);
                 return 2;
             }
             wo.precision_set = 1; /* over the job's CAI_PRECISION */
@@ -146,6 +151,13 @@ int cmd_worker(int argc, char **argv) {
             wo.deadline_unix = cai_wall_now() + s;
             break;
         }
+        case 'C': wo.calibration = optarg; break;
+        case 'T':
+            if (cai_arg_int32("worker", "--tta", optarg, 1, 8, &wo.tta) || (wo.tta != 1 && wo.tta != 8)) {
+                fprintf(stderr, "cai worker: --tta: expected 1 or 8, got \"%s\"\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

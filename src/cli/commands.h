@@ -18,6 +18,8 @@ int cmd_plot(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_lambda(int argc, char **argv);
 int cmd_aws(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_slurm(int argc, char **argv);
 int cmd_mpi(int argc, char **argv);
 

@@ -3,8 +3,7 @@
 #include <string.h>
 
 #include "commands.h"
-
-#define CAI_VERSION "0.1.0"
+#include "common/version.h"
 
 static const struct {
     const char *name;
@@ -19,6 +18,8 @@ static const struct {
     {"initialize", cmd_initialize, "PAYLOAD.json --store S      the Initialize stage alone"},
     {"worker", cmd_worker, "--job JOB.json --store S       one rank of the map stage"},
     {"summarize", cmd_summarize, "--store S BUCKET RESULT_PATH  the Summarize stage alone"},
+    {"calibrate", cmd_calibrate, "RUN... -o calib.json      per-galaxy uncertainty calibration from labelled runs"},
+    {"report", cmd_report, "RUN -o DIR                      validation report: PNGs + report.md"},
     {"stats", cmd_stats, "RESULTS_ROOT -o DIR             the seed's experiment tables"},
     {"cost", cmd_cost, "[RUN | params]                   all-in AWS cost estimate"},
     {"plan", cmd_plan, "--galaxies N --deadline S|--budget USD  choose partition, memory, concurrency"},

@@ -92,6 +92,9 @@ static int parse_impl(const void *buf, size_t len, const char *name, unsigned fl
             p->mag_dtype = im->shard.mag_dtype;
             p->labels = im->shard.redshift;
             p->ids = im->shard.ids;
+            p->objid = im->shard.objid;
+            p->ra = im->shard.ra;
+            p->dec = im->shard.dec;
         }
     }
     if (rc) {

@@ -20,6 +20,8 @@ typedef struct {
     cai_dtype mag_dtype;
     const float *labels;   /* (n,) true redshift, or NULL */
     const int64_t *ids;    /* (n,) galaxy ids, or NULL (seed .pt has none: callers use index) */
+    const int64_t *objid;  /* (n,) survey object ids, or NULL */
+    const double *ra, *dec; /* (n,) degrees, or NULL */
     void *impl;            /* format-specific state */
 } cai_partition;
 

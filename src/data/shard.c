@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const known_tensors[] = {"images", "magnitudes", "ids", "redshift"};
-#define NKNOWN 4
+static const char *const known_tensors[] = {"images", "magnitudes", "ids", "redshift", "objid", "ra", "dec"};
+#define NKNOWN 7
 
 void cai_shard_close(cai_shard *s) {
     if (!s) return;
@@ -100,13 +100,14 @@ int cai_shard_parse_ex(const void *buf, size_t len, const char *name, unsigned f
         if (!known) {
             rc = cai_seterr(err, CAI_EKEY,
                             "%s: unexpected tensor \"%s\" (a shard holds images, magnitudes, ids and optionally "
-                            "redshift)",
+                            "redshift, objid, ra, dec)",
                             name, st->tensors[i].name);
             goto fail;
         }
     }
     const cai_st_tensor *ti = cai_st_find(st, "images"), *tm = cai_st_find(st, "magnitudes"),
-                        *td = cai_st_find(st, "ids"), *tz = cai_st_find(st, "redshift");
+                        *td = cai_st_find(st, "ids"), *tz = cai_st_find(st, "redshift"),
+                        *to = cai_st_find(st, "objid"), *tra = cai_st_find(st, "ra"), *tde = cai_st_find(st, "dec");
     const char *missing = !ti ? "images" : !tm ? "magnitudes" : !td ? "ids" : NULL;
     if (missing) {
         rc = cai_seterr(err, CAI_EKEY, "%s: missing tensor \"%s\"", name, missing);
@@ -116,11 +117,19 @@ int cai_shard_parse_ex(const void *buf, size_t len, const char *name, unsigned f
     if ((rc = check_tensor(ti, name, "F32 (N,5,32,32)", 1, 0, 0, 4, img_rest, err)) ||
         (rc = check_tensor(tm, name, "F64 or F32 (N,5)", 1, 1, 0, 2, mag_rest, err)) ||
         (rc = check_tensor(td, name, "I64 (N,)", 0, 0, 1, 1, NULL, err)) ||
-        (tz && (rc = check_tensor(tz, name, "F32 (N,)", 1, 0, 0, 1, NULL, err))))
+        (tz && (rc = check_tensor(tz, name, "F32 (N,)", 1, 0, 0, 1, NULL, err))) ||
+        (to && (rc = check_tensor(to, name, "I64 (N,)", 0, 0, 1, 1, NULL, err))) ||
+        (tra && (rc = check_tensor(tra, name, "F64 (N,) degrees", 0, 1, 0, 1, NULL, err))) ||
+        (tde && (rc = check_tensor(tde, name, "F64 (N,) degrees", 0, 1, 0, 1, NULL, err))))
         goto fail;
+    if (!tra != !tde) {
+        rc = cai_seterr(err, CAI_EKEY, "%s: tensor \"%s\" without \"%s\" (positions need both ra and dec)", name,
+                        tra ? "ra" : "dec", tra ? "dec" : "ra");
+        goto fail;
+    }
     int64_t n = ti->shape[0];
-    const cai_st_tensor *rows[] = {tm, td, tz};
-    for (int i = 0; i < 3; i++)
+    const cai_st_tensor *rows[] = {tm, td, tz, to, tra, tde};
+    for (int i = 0; i < 6; i++)
         if (rows[i] && rows[i]->shape[0] != n) {
             rc = cai_seterr(err, CAI_ESHAPE, "%s: tensor \"%s\" has %" PRId64 " rows but \"images\" has %" PRId64,
                             name, rows[i]->name, rows[i]->shape[0], n);
@@ -129,8 +138,8 @@ int cai_shard_parse_ex(const void *buf, size_t len, const char *name, unsigned f
 
     /* Checksums: required for every tensor (a shard without them could not be trusted later either), and
      * checked before the metadata is compared with the data, so corruption is reported as corruption. */
-    const cai_st_tensor *all[] = {ti, tm, td, tz};
-    for (int i = 0; i < 4; i++) {
+    const cai_st_tensor *all[] = {ti, tm, td, tz, to, tra, tde};
+    for (int i = 0; i < 7; i++) {
         if (!all[i]) continue;
         char key[64];
         snprintf(key, sizeof key, "checksum.%s", all[i]->name);
@@ -181,6 +190,9 @@ int cai_shard_parse_ex(const void *buf, size_t len, const char *name, unsigned f
     s->mag_dtype = tm->dtype == CAI_ST_F64 ? CAI_F64 : CAI_F32;
     s->ids = ids;
     s->redshift = tz ? tz->data : NULL;
+    s->objid = to ? to->data : NULL;
+    s->ra = tra ? tra->data : NULL;
+    s->dec = tde ? tde->data : NULL;
     s->partition = cai_st_meta(st, "partition");
     return CAI_OK;
 fail:
@@ -250,6 +262,7 @@ static int make_writer(const cai_shard_data *d, cai_st_writer **out, cai_err *er
     *out = NULL;
     if (!d || d->n < 0 || (d->n > 0 && (!d->images || !d->mags || !d->ids)))
         return cai_seterr(err, CAI_EARG, "shard writer: missing arrays or negative galaxy count");
+    if (!d->ra != !d->dec) return cai_seterr(err, CAI_EARG, "shard writer: ra without dec (or dec without ra)");
     cai_st_writer *w = cai_st_writer_new();
     if (!w) return cai_seterr(err, CAI_ENOMEM, "shard writer: out of memory");
     int64_t n = d->n;
@@ -266,6 +279,9 @@ static int make_writer(const cai_shard_data *d, cai_st_writer **out, cai_err *er
         {"magnitudes", CAI_ST_F64, 2, sm, d->mags, (size_t)n * 5 * sizeof(double)},
         {"ids", CAI_ST_I64, 1, s1, d->ids, (size_t)n * sizeof(int64_t)},
         {"redshift", CAI_ST_F32, 1, s1, d->redshift, (size_t)n * sizeof(float)},
+        {"objid", CAI_ST_I64, 1, s1, d->objid, (size_t)n * sizeof(int64_t)},
+        {"ra", CAI_ST_F64, 1, s1, d->ra, (size_t)n * sizeof(double)},
+        {"dec", CAI_ST_F64, 1, s1, d->dec, (size_t)n * sizeof(double)},
     };
     char buf[80];
     int rc = cai_st_writer_meta(w, "cai.format", CAI_SHARD_FORMAT, err);
@@ -278,8 +294,8 @@ static int make_writer(const cai_shard_data *d, cai_st_writer **out, cai_err *er
         if (!rc) rc = cai_st_writer_meta(w, "id_last", buf, err);
     }
     if (!rc && d->partition) rc = cai_st_writer_meta(w, "partition", d->partition, err);
-    for (int i = 0; i < 4 && !rc; i++) {
-        if (i == 3 && !d->redshift) break;
+    for (int i = 0; i < 7 && !rc; i++) {
+        if (!t[i].data && i >= 3) continue; /* the optional tensors */
         rc = cai_st_writer_add(w, t[i].name, t[i].dt, t[i].ndim, t[i].shape, t[i].data, err);
         if (rc) break;
         char key[64], hex[65];

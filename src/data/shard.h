@@ -7,6 +7,8 @@
  *   magnitudes  F64 (N,5)         ugriz magnitudes (F32 is accepted on read)
  *   ids         I64 (N,)          galaxy ids
  *   redshift    F32 (N,)          optional: true (spectroscopic) redshift, the label
+ *   objid       I64 (N,)          optional: the survey's object id (e.g. SDSS objID), for joins
+ *   ra, dec     F64 (N,)          optional (both or neither): J2000 position, degrees
  *   __metadata__: "cai.format"="cai-shard/1", "galaxies"="N", "id_first", "id_last" (decimal; absent when
  *   N=0), "partition" (optional name, e.g. "3"), and "checksum.<tensor>"="sha256:<64 hex>" for every tensor.
  * The checksums are per tensor (over exactly that tensor's bytes) so a reader that range-fetches tensors from
@@ -36,6 +38,8 @@ typedef struct {
     cai_dtype mag_dtype;
     const int64_t *ids;     /* (n,) */
     const float *redshift;  /* (n,) or NULL */
+    const int64_t *objid;   /* (n,) or NULL */
+    const double *ra, *dec; /* (n,) degrees, or NULL */
     const char *partition;  /* metadata "partition", or NULL */
     cai_safetensors st;     /* the container (owns the mapping when opened with cai_shard_open) */
 } cai_shard;
@@ -58,7 +62,7 @@ int cai_shard_parse_ex(const void *buf, size_t len, const char *name, unsigned f
 int cai_shard_open(const char *path, unsigned flags, cai_shard *s, cai_err *err);
 void cai_shard_close(cai_shard *s);
 
-/* What to write. redshift and partition may be NULL. Arrays are read, never kept. */
+/* What to write. redshift, objid, ra/dec and partition may be NULL. Arrays are read, never kept. */
 typedef struct {
     int64_t n;
     const float *images;
@@ -66,6 +70,8 @@ typedef struct {
     const int64_t *ids;
     const float *redshift;
     const char *partition;
+    const int64_t *objid;   /* optional */
+    const double *ra, *dec; /* optional, both or neither */
 } cai_shard_data;
 
 /* Serialize into one heap buffer (caller frees), e.g. to PUT it to a store. */

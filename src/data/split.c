@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "idtable.h"
 #include "manifest.h"
 #include "seedpt.h"
 #include "shard.h"
@@ -139,6 +140,12 @@ typedef struct {
     double *mag;
     int64_t *ids;
     int labels; /* 1: all inputs so far have labels, 0: none, -1: unknown yet */
+    int64_t *objid;
+    double *ra, *dec;
+    int has_objid, has_radec; /* this data set carries them (from --ids, or from every input) */
+    int carried;              /* -1 unknown yet; else whether the inputs so far carry objid/ra/dec */
+    const cai_idtable *tab;
+    int64_t pos;              /* galaxies consumed so far (row order of --ids) */
 } splitter;
 
 static int flush(splitter *s, cai_err *err) {
@@ -160,7 +167,9 @@ static int flush(splitter *s, cai_err *err) {
         rc = cai_seedpt_write(path, s->fill, s->img, s->mag, s->z, err);
         if (!rc) rc = cai_manifest_hash_file(path, &e.bytes, e.sha256, err);
     } else {
-        cai_shard_data d = {s->fill, s->img, s->mag, s->ids, s->labels == 1 ? s->z : NULL, pname};
+        cai_shard_data d = {s->fill, s->img, s->mag, s->ids, s->labels == 1 ? s->z : NULL, pname,
+                            s->has_objid ? s->objid : NULL, s->has_radec ? s->ra : NULL,
+                            s->has_radec ? s->dec : NULL};
         rc = cai_shard_write(path, &d, &e.bytes, e.sha256, err);
     }
     if (rc) return rc;
@@ -188,6 +197,22 @@ static int consume(splitter *s, const char *path, int64_t *gid, cai_err *err) {
         goto out;
     }
     if (p.n > 0) s->labels = has;
+    if (!s->tab && p.n > 0) { /* no --ids: objid/ra/dec are carried through, so every input must agree */
+        int c = (p.objid ? 1 : 0) | (p.ra ? 2 : 0);
+        if (s->carried >= 0 && s->carried != c) {
+            rc = cai_seterr(err, CAI_EFORMAT, "%s: carries %s%s%s but the inputs before it do not (or the reverse); "
+                            "a data set has ids/positions everywhere or nowhere", path, p.objid ? "objid " : "",
+                            p.ra ? "ra/dec" : "", c ? "" : "no objid or ra/dec");
+            goto out;
+        }
+        s->carried = c;
+        s->has_objid = c & 1;
+        s->has_radec = (c & 2) != 0;
+    }
+    if (p.n > 0 && s->o->format == CAI_PART_SEEDPT && (s->has_objid || s->has_radec)) {
+        rc = cai_seterr(err, CAI_EARG, "%s: objid/ra/dec cannot be stored in the seed's .pt layout; write shards", path);
+        goto out;
+    }
     /* Opening verified the whole file (checksums/CRCs) and so faulted in every page: drop them now; the copy
      * below faults each page in once more and drops it right after. */
     cai_partition_release(&p, 0, p.n);
@@ -204,6 +229,26 @@ static int consume(splitter *s, const char *path, int64_t *gid, cai_err *err) {
         }
         if (has) memcpy(s->z + f, p.labels + off, (size_t)k * sizeof(float));
         for (int64_t i = 0; i < k; i++) s->ids[f + i] = p.ids ? p.ids[off + i] : *gid + off + i;
+        for (int64_t i = 0; i < k; i++) {
+            if (s->tab) {
+                int64_t row = cai_idtable_row(s->tab, s->pos + i, s->ids[f + i]);
+                if (row < 0) {
+                    rc = s->tab->key ? cai_seterr(err, CAI_ENOTFOUND, "%s: galaxy id %" PRId64 " (%s, index %" PRId64
+                                                  ") is not in the id column of %s",
+                                                  s->o->ids_table, s->ids[f + i], path, off + i, s->o->ids_table)
+                                     : cai_seterr(err, CAI_EFORMAT, "%s: %" PRId64 " rows, but the input has more "
+                                                  "galaxies (row order: one row per galaxy)",
+                                                  s->o->ids_table, s->tab->n);
+                    goto out;
+                }
+                if (s->tab->objid) s->objid[f + i] = s->tab->objid[row];
+                if (s->tab->ra) s->ra[f + i] = s->tab->ra[row], s->dec[f + i] = s->tab->dec[row];
+            } else {
+                if (p.objid) s->objid[f + i] = p.objid[off + i];
+                if (p.ra) s->ra[f + i] = p.ra[off + i], s->dec[f + i] = p.dec[off + i];
+            }
+        }
+        s->pos += k;
         cai_partition_release(&p, off, k);
         s->fill += k;
         s->rep->galaxies += k;
@@ -258,14 +303,33 @@ int cai_split_run(const cai_split_opts *o_in, cai_split_report *rep, cai_err *er
         cai_split_free_list(paths, n);
         return rc;
     }
-    splitter s = {.o = &o, .rep = rep, .cap = o.per_partition, .labels = -1};
+    splitter s = {.o = &o, .rep = rep, .cap = o.per_partition, .labels = -1, .carried = -1};
+    cai_idtable tab;
+    memset(&tab, 0, sizeof tab);
+    if (o.ids_table) {
+        if ((rc = cai_idtable_read(o.ids_table, o.ids_column, &tab, err))) {
+            cai_split_free_list(paths, n);
+            return rc;
+        }
+        s.tab = &tab;
+        s.has_objid = tab.objid != NULL;
+        s.has_radec = tab.ra != NULL;
+        if (o.format == CAI_PART_SEEDPT) {
+            cai_idtable_free(&tab);
+            cai_split_free_list(paths, n);
+            return cai_seterr(err, CAI_EARG, "split: --ids needs shard output (the seed's .pt layout has no place for ids)");
+        }
+    }
     /* One partition's buffers. Large allocations are mmap'd and untouched pages cost nothing, so a cap far
      * above the data set's size is harmless. */
     s.img = malloc((size_t)s.cap * NP * sizeof(float));
     s.mag = malloc((size_t)s.cap * 5 * sizeof(double));
     s.z = malloc((size_t)s.cap * sizeof(float));
     s.ids = malloc((size_t)s.cap * sizeof(int64_t));
-    if (!s.img || !s.mag || !s.z || !s.ids) {
+    s.objid = malloc((size_t)s.cap * sizeof(int64_t));
+    s.ra = malloc((size_t)s.cap * sizeof(double));
+    s.dec = malloc((size_t)s.cap * sizeof(double));
+    if (!s.img || !s.mag || !s.z || !s.ids || !s.objid || !s.ra || !s.dec) {
         rc = cai_seterr(err, CAI_ENOMEM, "split: out of memory for a partition of %" PRId64 " galaxies", s.cap);
         goto out;
     }
@@ -276,6 +340,12 @@ int cai_split_run(const cai_split_opts *o_in, cai_split_report *rep, cai_err *er
         rep->inputs++;
     }
     if ((rc = flush(&s, err))) goto out;
+    if (!rc && s.tab && !s.tab->key && s.pos != s.tab->n) {
+        rc = cai_seterr(err, CAI_EFORMAT, "%s: %" PRId64 " rows, but the input has %" PRId64
+                        " galaxies (row order: one row per galaxy; or match by id with --ids-column)",
+                        o.ids_table, s.tab->n, s.pos);
+        goto out;
+    }
     if (rep->galaxies == 0) {
         rc = cai_seterr(err, CAI_EFORMAT, "%s: no galaxies in the input", o.input);
         goto out;
@@ -288,6 +358,10 @@ out:
     free(s.mag);
     free(s.z);
     free(s.ids);
+    free(s.objid);
+    free(s.ra);
+    free(s.dec);
+    cai_idtable_free(&tab);
     cai_split_free_list(paths, n);
     rep->seconds = cai_mono_now() - t0;
     rep->peak_rss_mb = cai_peak_rss_mb();

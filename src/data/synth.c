@@ -393,7 +393,7 @@ int cai_synth_write(const cai_synth_opts *o, cai_synth_report *rep, cai_err *err
         snprintf(path, sizeof path, "%s/%s", o->outdir, key);
         cai_manifest_entry e = {.key = key, .galaxies = n, .id_first = id0, .id_last = id0 + n - 1, .format = fmt};
         if (fmt == CAI_PART_SHARD) {
-            cai_shard_data d = {n, img, mag, ids, z, pname};
+            cai_shard_data d = {n, img, mag, ids, z, pname, NULL, NULL, NULL};
             rc = cai_shard_write(path, &d, &e.bytes, e.sha256, err);
         } else {
             rc = cai_seedpt_write(path, n, img, mag, z, err);

@@ -61,10 +61,12 @@ int cai_lambda_config_from_env(cai_lambda_config *c, cai_err *err) {
     if (copy_env(c->weights, sizeof c->weights, "CAI_WEIGHTS", dflt, err)) return err->code;
     if (copy_env(c->weights_cache, sizeof c->weights_cache, "CAI_WEIGHTS_CACHE", "/tmp/cai-weights.safetensors", err))
         return err->code;
+    if (copy_env(c->calibration, sizeof c->calibration, "CAI_CALIBRATION", "", err)) return err->code;
     const char *p = getenv("CAI_PRECISION");
-    if (!p || !*p || !strcasecmp(p, "fp32")) c->precision = CAI_PREC_FP32;
+    if (!p || !*p || !strcasecmp(p, "auto")) c->precision = CAI_PREC_AUTO;
+    else if (!strcasecmp(p, "fp32")) c->precision = CAI_PREC_FP32;
     else if (!strcasecmp(p, "int8")) c->precision = CAI_PREC_INT8;
-    else return cai_seterr(err, CAI_EARG, "environment CAI_PRECISION: expected fp32 or int8, got \"%s\"", p);
+    else return cai_seterr(err, CAI_EARG, "environment CAI_PRECISION: expected auto, fp32 or int8, got \"%s\"", p);
     const char *t = getenv("CAI_THREADS");
     if (t && *t) {
         char *end;
@@ -552,6 +554,7 @@ static int do_worker(cai_lambda_env *e, cai_store *st, const cJSON *job, double 
                          .model = e->model,
                          .threads = e->cfg.threads,
                          .precision = e->cfg.precision,
+                         .calibration = e->cfg.calibration[0] ? e->cfg.calibration : NULL,
                          .deadline_unix = deadline_unix > 0 ? deadline_unix - e->cfg.margin_s : 0,
                          .engine = "aws"};
     cJSON *rec = NULL;
@@ -675,14 +678,15 @@ static int map_failures(cai_store *st, const cJSON *map, cJSON *summary) {
 /* Summarize always answers (the state machine's Check state reads "complete"): an incomplete run is not a
  * Lambda error, because the outputs of the complete ranks are written and a failed Task would hide that.
  * The event's "map" is the Map's ResultWriter answer, or {Error, Cause} when the Map itself failed (Catch). */
-static int do_summarize(cai_store *st, const cJSON *ev, char **resp, cai_err *err) {
+static int do_summarize(cai_store *st, const cJSON *ev, const char *calibration, char **resp, cai_err *err) {
     const char *bucket = get_str(ev, "bucket"), *rp = get_str(ev, "result_path");
     if (!bucket || !rp)
         return cai_seterr(err, CAI_EPAYLOAD, "summarize event: fields \"bucket\" and \"result_path\" must be strings "
                                              "(the Initialize answer or the run payload)");
     cJSON *summary = NULL;
     cai_err se = {0};
-    int rc = cai_summarize(st, bucket, rp, &summary, &se);
+    cai_summarize_opts so = {.calibration = calibration};
+    int rc = cai_summarize_ex(st, bucket, rp, &so, &summary, &se);
     /* The run is over, whatever the outcome: release its lock (taken by the Initialize Lambda) — only if this
      * run (jobs.jsonl's CAI_RUN_ID) still holds it. A failure here is logged, not fatal: the outputs stand. */
     cai_err le = {0};
@@ -787,7 +791,7 @@ int cai_lambda_handle(cai_lambda_env *e, const char *body, size_t len, double de
     switch (stage) {
     case CAI_STAGE_INITIALIZE: r = do_initialize(e, st, body, len, response, &err); break;
     case CAI_STAGE_WORKER: r = do_worker(e, st, ev, deadline_unix, response, &extra, &err); break;
-    default: r = do_summarize(st, ev, response, &err); break;
+    default: r = do_summarize(st, ev, e->cfg.calibration[0] ? e->cfg.calibration : NULL, response, &err); break;
     }
     if (r) cai_err_prefix(&err, "%s: ", cai_lambda_stage_name(stage));
 done:

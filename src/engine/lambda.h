@@ -33,15 +33,18 @@ typedef enum {
  *   CAI_STAGE        initialize | worker | summarize | auto | echo      (template sets one per function)
  *   CAI_STORE        store URL, default "s3://" (the payload's buckets as they are)
  *   CAI_WEIGHTS      local path or s3://BUCKET/KEY; default $LAMBDA_TASK_ROOT/weights.safetensors
- *   CAI_PRECISION    fp32 | int8 (default fp32)
+ *   CAI_PRECISION    auto | fp32 | int8 (default auto: int8 where the CPU has VNNI)
  *   CAI_THREADS      worker threads, 0 = all vCPUs
  *   CAI_DEADLINE_MARGIN_S  seconds kept free before the invocation deadline (default 10)
- *   CAI_WEIGHTS_CACHE      where S3 weights are downloaded (default /tmp/cai-weights.safetensors) */
+ *   CAI_WEIGHTS_CACHE      where S3 weights are downloaded (default /tmp/cai-weights.safetensors)
+ *   CAI_CALIBRATION        calib.json from `cai calibrate` (a path in the package or a key in the run's
+ *                          bucket): worker and summarize add the calibrated columns (unset: the payload's) */
 typedef struct {
     cai_lambda_stage stage;
     char store_url[1024];
     char weights[1024];
     char weights_cache[1024];
+    char calibration[1024]; /* "" when unset */
     cai_precision precision;
     int threads;
     double margin_s;

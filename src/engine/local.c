@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
+#include "../pipeline/calibrate.h"
 #include "../pipeline/payload.h"
 #include "../pipeline/record.h"
 #include "../pipeline/runplan.h"
@@ -243,6 +244,31 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
     size_t plen;
     int rc = cai_read_file(o->payload_path, &ptxt, &plen, err);
     if (rc) return rc;
+    /* Command-line catalog options become payload fields, so the job items and Summarize see them too. */
+    if (o->calibration || o->tta > 0 || o->csv) {
+        cJSON *pj = cJSON_ParseWithLength(ptxt, plen);
+        if (cJSON_IsObject(pj)) {
+            if (o->calibration) {
+                cJSON_DeleteItemFromObjectCaseSensitive(pj, "calibration");
+                cJSON_AddStringToObject(pj, "calibration", o->calibration);
+            }
+            if (o->tta > 0) {
+                cJSON_DeleteItemFromObjectCaseSensitive(pj, "tta");
+                cJSON_AddNumberToObject(pj, "tta", o->tta);
+            }
+            if (o->csv) {
+                cJSON_DeleteItemFromObjectCaseSensitive(pj, "catalog_csv");
+                cJSON_AddBoolToObject(pj, "catalog_csv", 1);
+            }
+            char *t2 = cJSON_Print(pj);
+            if (t2) {
+                free(ptxt);
+                ptxt = t2;
+                plen = strlen(t2);
+            }
+        }
+        cJSON_Delete(pj); /* not an object: cai_payload_parse reports it below */
+    }
     cai_payload p;
     rc = cai_payload_parse(ptxt, plen, o->payload_path, &p, err);
     if (rc) {
@@ -261,6 +287,28 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
     int result_pipe[2] = {-1, -1};
     char failed_msg[1024] = "";
     if ((rc = cai_store_open(url, &st, err))) goto out;
+
+    /* A calibration must be for these weights (and this TTA setting): refused before anything is written.
+     * Its sha256 is part of each rank's identity for --resume. */
+    char calsha[65] = "";
+    if (p.calibration) {
+        const char *cws = o->weights ? o->weights : p.weights;
+        cai_weights_info cwi;
+        cai_calib cal;
+        if (!cws) {
+            rc = cai_seterr(err, CAI_EARG, "--calibration %s: no weights to check it against (pass --weights)",
+                            p.calibration);
+            goto out;
+        }
+        if ((rc = cai_weights_resolve(st, p.bucket, cws, res->weights_path, sizeof res->weights_path, err)) ||
+            (rc = cai_weights_describe(res->weights_path, &cwi, err)))
+            goto out;
+        rc = cai_calib_fetch(st, p.bucket, p.calibration, &cal, err);
+        if (!rc) rc = cai_calib_check(&cal, p.calibration, cwi.sha256, p.tta, err);
+        if (!rc) snprintf(calsha, sizeof calsha, "%s", cal.sha256);
+        cai_calib_free(&cal);
+        if (rc) goto out;
+    }
 
     /* 0-1. The run's identity, its hold on result_path (a second run refuses to start, naming the holder)
      *      and Initialize: the same for every engine (pipeline/runplan.h). */
@@ -287,7 +335,9 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
     }
 
     /* 3. Which ranks to run: every rank, or with --resume those not done from these same inputs. */
-    if ((rc = cai_run_select(st, &plan, o->resume, wspec ? wi.sha256 : NULL, cai_precision_name(prec), "", err)))
+    /* `auto` as the workers will resolve it: the records say what ran (int8 or fp32), never "auto" */
+    if ((rc = cai_run_select(st, &plan, o->resume, wspec ? wi.sha256 : NULL,
+                             cai_precision_name(cai_precision_resolve(prec)), calsha, err)))
         goto out;
     for (int r = 0; r < nr; r++)
         if (!plan.todo[r]) rs[r].state = 4;

@@ -26,6 +26,9 @@ typedef struct {
     int quiet;                /* no per-rank lines */
     int rank_timeout_set;     /* 1: use rank_timeout for every rank; 0: the default from each rank's size */
     double rank_timeout;      /* seconds; 0 = no timeout (local.c explains the default) */
+    const char *calibration;  /* NULL: the payload's "calibration" (calib.json: path or key in the bucket) */
+    int tta;                  /* 0: the payload's "tta"; 8: test-time augmentation */
+    int csv;                  /* 1: also write catalog.csv (payload "catalog_csv") */
 } cai_local_opts;
 
 /* The outcome, for the report. */

@@ -27,6 +27,7 @@
 #include "../common/err.h"
 #include "../common/util.h"
 #include "../model/model.h"
+#include "../pipeline/calibrate.h"
 #include "../pipeline/payload.h"
 #include "../pipeline/record.h"
 #include "../pipeline/runplan.h"
@@ -73,7 +74,7 @@ static void usage(FILE *f) {
                "  --store S         the store (default: the payload's \"store\", else .); every rank must reach it\n"
                "  --weights W       a path every rank can read, or a key in the payload's bucket\n"
                "  --threads T       threads per rank (default: SLURM_CPUS_PER_TASK, else cores / ranks on the node)\n"
-               "  --precision P     fp32 (default) or int8\n"
+               "  --precision P     auto (default: int8 where the CPU has VNNI), fp32 or int8\n"
                "  --resume          skip ranks this run already completed from the same weights and data; refuse\n"
                "                    if a done rank was made from other inputs (--resume=changed reruns those)\n"
                "  --force           take over the result_path lock of a run that is gone (after a crash)\n"
@@ -109,7 +110,7 @@ static int parse_args(int argc, char **argv, mpi_opts *o, int say) {
         }
         case 'p':
             if (cai_precision_parse(optarg, &o->precision)) {
-                if (say) fprintf(stderr, "cai mpi: --precision: expected fp32 or int8, got \"%s\"\n", optarg);
+                if (say) fprintf(stderr, "cai mpi: --precision: expected auto, fp32 or int8, got \"%s\"\n", optarg);
                 return 2;
             }
             o->precision_set = 1;
@@ -372,9 +373,17 @@ static int root(const mpi_opts *o, int size, int threads) {
         rc = cai_weights_resolve(st, p.bucket, wspec, wpath, sizeof wpath, &err);
         if (!rc) rc = cai_weights_describe(wpath, &wi, &err);
     }
+    char calsha[65] = ""; /* a calibration must be for these weights; its sha256 is part of a rank's identity */
+    if (!rc && p.calibration) {
+        cai_calib cal;
+        rc = cai_calib_fetch(st, p.bucket, p.calibration, &cal, &err);
+        if (!rc) rc = cai_calib_check(&cal, p.calibration, wspec ? wi.sha256 : NULL, p.tta, &err);
+        if (!rc) snprintf(calsha, sizeof calsha, "%s", cal.sha256);
+        cai_calib_free(&cal);
+    }
     if (!rc)
         rc = cai_run_select(st, &plan, o->resume ? (o->resume_changed ? CAI_RESUME_CHANGED : CAI_RESUME_STRICT) : 0,
-                            wspec ? wi.sha256 : NULL, cai_precision_name(prec), "", &err);
+                            wspec ? wi.sha256 : NULL, cai_precision_name(cai_precision_resolve(prec)), calsha, &err);
     if (!rc && plan.changed)
         fprintf(stderr, "cai mpi: --resume=changed: %d done rank(s) changed since they ran (e.g. %s): running them again\n",
                 plan.changed, plan.changed_msg);

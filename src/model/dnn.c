@@ -29,7 +29,8 @@ int cai_dnn_check(dnnl_status_t st, const char *what, cai_err *err) {
     } while (0)
 
 int cai_mm_init(cai_mm *mm, int64_t M, int64_t K, int64_t N, int64_t lda, int64_t ldc, int has_bias, int post,
-                int sum, int int8, cai_err *err) {
+                int sum, const cai_mm_q *q, cai_err *err) {
+    const int int8 = q != NULL;
     memset(mm, 0, sizeof *mm);
     mm->M = M, mm->K = K, mm->N = N, mm->lda = lda, mm->ldc = ldc;
     mm->post = post, mm->sum = sum, mm->has_bias = has_bias, mm->int8 = int8;
@@ -43,10 +44,12 @@ int cai_mm_init(cai_mm *mm, int64_t M, int64_t K, int64_t N, int64_t lda, int64_
     dnnl_dims_t wd = {K, N}, ws = {1, K}; /* PyTorch (N,K) row-major = (K,N) with strides (1,K) */
     dnnl_dims_t cd = {M, N}, cs = {ldc, 1};
     dnnl_dims_t bd = {1, N};
-    CHK(dnnl_memory_desc_init_by_strides(&mm->a_md, 2, ad, int8 ? dnnl_s8 : dnnl_f32, as), "src desc");
+    dnnl_data_type_t dt = !int8 ? dnnl_f32 : !q->oscale ? dnnl_s32 : q->dst_u8 ? dnnl_u8 : dnnl_f32;
+    if (int8 && !q->oscale && (has_bias || post || sum))
+        return cai_seterr(err, CAI_EINTERNAL, "int8 matmul without scales takes no epilogue");
+    CHK(dnnl_memory_desc_init_by_strides(&mm->a_md, 2, ad, int8 ? dnnl_u8 : dnnl_f32, as), "src desc");
     CHK(dnnl_memory_desc_init_by_strides(&mm->w_md, 2, wd, int8 ? dnnl_s8 : dnnl_f32, ws), "weights desc");
-    CHK(dnnl_memory_desc_init_by_strides(&mm->c_md, 2, cd, int8 ? dnnl_s32 : dnnl_f32, cs), "dst desc");
-    if (int8 && (has_bias || post || sum)) return cai_seterr(err, CAI_EINTERNAL, "int8 matmul takes no epilogue");
+    CHK(dnnl_memory_desc_init_by_strides(&mm->c_md, 2, cd, dt, cs), "dst desc");
     if (has_bias) CHK(dnnl_memory_desc_init_by_tag(&mm->b_md, 2, bd, dnnl_f32, dnnl_ab), "bias desc");
     dnnl_matmul_desc_t desc;
     CHK(dnnl_matmul_desc_init(&desc, &mm->a_md, &mm->w_md, has_bias ? &mm->b_md : NULL, &mm->c_md), "matmul desc");
@@ -55,6 +58,9 @@ int cai_mm_init(cai_mm *mm, int64_t M, int64_t K, int64_t N, int64_t lda, int64_
     if (sum) CHK(dnnl_post_ops_append_sum(po, 1.0f), "sum post-op");
     if (post == CAI_POST_RELU) CHK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.f, 0.f), "relu");
     if (post == CAI_POST_GELU) CHK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.f, 0.f), "gelu");
+    if (int8 && q->oscale) CHK(dnnl_primitive_attr_set_output_scales(attr, N, 1 << 1, q->oscale), "output scales");
+    if (int8 && q->dst_u8) /* requantize for the next layer: round and saturation come with the u8 dst */
+        CHK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear, q->dst_inv, q->dst_zp), "requantize");
     CHK(dnnl_primitive_attr_set_post_ops(attr, po), "set post-ops");
     CHK(dnnl_primitive_desc_create(&pd, &desc, attr, eng, NULL), "matmul primitive desc");
     CHK(dnnl_primitive_create(&mm->prim, pd), "matmul primitive");

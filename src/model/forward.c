@@ -23,9 +23,13 @@
 #define CAI_GALAXIES_PER_THREAD 8
 #define CAI_WORK_BATCH 128
 
-struct cai_session {
+typedef struct lane lane;
+static void lane_free(lane *s);
+
+/* One lane: the buffers and primitives one thread needs to run a whole sub-batch on its own. */
+struct lane {
     const cai_model *m;
-    int max_batch, threads, int8;
+    int max_batch, int8;
     dnnl_stream_t stream;
     /* Transformer activations, rows = galaxies × tokens */
     float *x;      /* (B*T, D) residual stream */
@@ -44,10 +48,10 @@ struct cai_session {
     float *it;           /* (C*256, 48) stacked 1x1 outputs [b1 | b2a | b3a] */
     float *ipool;        /* (C*256, 64) max-pooled input */
     float *icol;         /* (C*256, 25*16) im2col */
-    /* int8 mode */
-    int8_t *aq;          /* (B*T, max K) quantized activations */
-    float *ascale;       /* (B*T,) per-row activation scales */
-    int32_t *acc;        /* (B*T, max N) accumulators */
+    /* int8 mode: u8 activations, written by the kernel that produces them */
+    uint8_t *qa;         /* (B*T, D) input of qkv, proj, fc1 (LayerNorm / attention output) */
+    uint8_t *qh;         /* (B*T, hidden) fc1's GELU output = fc2's input (requantized by oneDNN) */
+    float (*calib)[4][2]; /* calibration run only: per block, [min, max] of the four int8 inputs */
     double prof[4];      /* seconds in: ViT branch, Inception branch, magnitude branch, head */
     /* matmul primitives, by shape */
     cai_mm prims[MAXPRIM];
@@ -57,12 +61,13 @@ struct cai_session {
 /* ------------------------------------------------------------------------------------------------ */
 /* Matmul plumbing                                                                                   */
 
-static int mm_get(cai_session *s, int64_t M, int64_t K, int64_t N, int64_t lda, int64_t ldc, int bias, int post,
-                  int sum, int int8, cai_mm **out, cai_err *err) {
+/* The primitive for this shape and epilogue (int8: and this layer, whose scales are baked in). */
+static int mm_get(lane *s, int64_t M, int64_t K, int64_t N, int64_t lda, int64_t ldc, int bias, int post,
+                  int sum, const void *key, const cai_mm_q *q, cai_mm **out, cai_err *err) {
     for (int i = 0; i < s->nprims; i++) {
         cai_mm *p = &s->prims[i];
         if (p->M == M && p->K == K && p->N == N && p->lda == lda && p->ldc == ldc && p->has_bias == bias &&
-            p->post == post && p->sum == sum && p->int8 == int8) {
+            p->post == post && p->sum == sum && p->int8 == (q != NULL) && p->key == key) {
             *out = p;
             return CAI_OK;
         }
@@ -71,8 +76,9 @@ static int mm_get(cai_session *s, int64_t M, int64_t K, int64_t N, int64_t lda, 
         for (int i = 0; i < s->nprims; i++) cai_mm_free(&s->prims[i]);
         s->nprims = 0;
     }
-    int rc = cai_mm_init(&s->prims[s->nprims], M, K, N, lda, ldc, bias, post, sum, int8, err);
+    int rc = cai_mm_init(&s->prims[s->nprims], M, K, N, lda, ldc, bias, post, sum, q, err);
     if (rc) return rc;
+    s->prims[s->nprims].key = key;
     *out = &s->prims[s->nprims++];
     return CAI_OK;
 }
@@ -88,67 +94,67 @@ static void relu_nan(float *C, int64_t M, int64_t N, int64_t ldc) {
 }
 
 /* C[M,N] (ldc) = post(A[M,K] (lda) · W[N,K]ᵀ + bias) (+ C if sum), fp32. */
-static int mmf(cai_session *s, int64_t M, int64_t K, int64_t N, const float *A, int64_t lda, const float *W,
+static int mmf(lane *s, int64_t M, int64_t K, int64_t N, const float *A, int64_t lda, const float *W,
                const float *bias, float *C, int64_t ldc, int post, int sum, cai_err *err) {
     cai_mm *p;
     int fused = post == CAI_POST_RELU ? CAI_POST_NONE : post;
-    int rc = mm_get(s, M, K, N, lda, ldc, bias != NULL, fused, sum, 0, &p, err);
+    int rc = mm_get(s, M, K, N, lda, ldc, bias != NULL, fused, sum, NULL, NULL, &p, err);
     if (!rc) rc = cai_mm_run(p, s->stream, A, W, bias, C, err);
     if (!rc && post == CAI_POST_RELU) relu_nan(C, M, N, ldc);
     return rc;
 }
 
-static inline float gelu(float v) { return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f)); }
-
-/* int8: per-row symmetric quantization of A, s8×s8→s32 in oneDNN, then our epilogue. A row with NaN/Inf
- * gets a NaN scale, so its outputs are NaN and no other row is touched. */
-static int mm_int8(cai_session *s, const cai_linear *l, int64_t M, const float *A, int64_t lda, float *C,
-                   int64_t ldc, int post, int sum, cai_err *err) {
-    const int K = l->in, N = l->out;
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < M; r++) {
-        const float *a = A + r * lda;
-        int8_t *q = s->aq + r * K;
-        float mx = 0;
-        int bad = 0;
-        for (int k = 0; k < K; k++) {
-            float v = fabsf(a[k]);
-            if (!isfinite(v)) bad = 1;
-            mx = v > mx ? v : mx;
-        }
-        if (bad) {
-            s->ascale[r] = NAN;
-            memset(q, 0, (size_t)K);
-            continue;
-        }
-        float sc = mx > 0 ? mx / 127.0f : 1.0f, inv = 1.0f / sc;
-        s->ascale[r] = sc;
-        for (int k = 0; k < K; k++) q[k] = (int8_t)lrintf(a[k] * inv);
-    }
+/* int8 Linear: A is u8, already quantized with l's static (a_scale, a_zp) by the kernel that produced it
+ * (LayerNorm, attention, or fc1's epilogue). u8×s8→s32 in oneDNN, and the whole epilogue fused there:
+ * dequantization per output channel, bias (with the zero point's share folded in), GELU, the residual
+ * sum, and — when `next` is given — requantization of the result with next's input parameters, written
+ * as u8 straight into next's input. No pass of ours touches the data in between. */
+static int linear8(lane *s, const cai_linear *l, int64_t M, const uint8_t *A, int64_t lda, void *C, int64_t ldc,
+                   int post, int sum, const cai_linear *next, cai_err *err) {
+    const cai_mm_q q = {l->oscale, next != NULL, next ? 1.0f / next->a_scale : 0, next ? next->a_zp : 0};
     cai_mm *p;
-    int rc = mm_get(s, M, K, N, K, N, 0, 0, 0, 1, &p, err);
-    if (!rc) rc = cai_mm_run(p, s->stream, s->aq, l->wq, NULL, s->acc, err);
-    if (rc) return rc;
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < M; r++) {
-        const int32_t *ac = s->acc + r * N;
-        float *c = C + r * ldc, sa = s->ascale[r];
-        for (int n = 0; n < N; n++) {
-            float v = (float)ac[n] * sa * l->wscale[n] + (l->b ? l->b[n] : 0.0f);
-            if (sum) v += c[n];
-            if (post == CAI_POST_RELU) v = v < 0 ? 0 : v; /* keeps NaN */
-            else if (post == CAI_POST_GELU) v = gelu(v);
-            c[n] = v;
-        }
-    }
-    return CAI_OK;
+    int rc = mm_get(s, M, l->in, l->out, lda, ldc, 1, post, sum, l, &q, &p, err);
+    return rc ? rc : cai_mm_run(p, s->stream, A, l->wq, l->qbias, C, err);
 }
 
-/* A Linear layer of the model (fp32, or int8 when the model was loaded so and the layer is quantized). */
-static int linear(cai_session *s, const cai_linear *l, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
-                  int post, int sum, cai_err *err) {
-    if (s->int8 && l->wq) return mm_int8(s, l, M, A, lda, C, ldc, post, sum, err);
+/* A transformer block's Linear layer: int8 when the model was loaded so (A8 its u8 input; C u8 when `next`
+ * is given), fp32 otherwise (A). */
+static int block_linear(lane *s, const cai_linear *l, int64_t M, const float *A, const uint8_t *A8, int64_t lda,
+                        void *C, int64_t ldc, int post, int sum, const cai_linear *next, cai_err *err) {
+    if (s->int8 && l->wq) return linear8(s, l, M, A8, lda, C, ldc, post, sum, next, err);
     return mmf(s, M, l->in, l->out, A, lda, l->w, l->b, C, ldc, post, sum, err);
+}
+
+/* Any other Linear layer (fp32). */
+static int linear(lane *s, const cai_linear *l, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
+                  int post, int sum, cai_err *err) {
+    return mmf(s, M, l->in, l->out, A, lda, l->w, l->b, C, ldc, post, sum, err);
+}
+
+/* u8 quantization of 8 floats: round(v·inv + zp) saturated to [0, 255]. NaN becomes 0 (max returns its
+ * second operand for NaN), deterministically; the galaxy's output is NaN anyway through its fp32 branches. */
+static inline void quant8(uint8_t *dst, __m256 v, __m256 inv, __m256 zp) {
+    v = _mm256_fmadd_ps(v, inv, zp);
+    v = _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
+    __m256i i = _mm256_cvtps_epi32(v); /* round to nearest even, as oneDNN's u8 dst */
+    __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+    _mm_storel_epi64((__m128i *)dst, _mm_packus_epi16(w, w));
+}
+
+static inline uint8_t quant1(float v, float inv, float zp) {
+    float r = v * inv + zp;
+    r = r >= 0 ? (r < 255 ? r : 255) : 0; /* NaN → 0 */
+    return (uint8_t)nearbyintf(r);
+}
+
+/* [min, max] of a tensor into r (calibration run only). */
+static void range_update(float r[2], const float *x, int64_t len) {
+    float lo = r[0], hi = r[1];
+    for (int64_t i = 0; i < len; i++) {
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    r[0] = lo, r[1] = hi;
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -188,7 +194,10 @@ static inline double dsq8(const float *x, float mean, int D, int *done) {
     return (t[0] + t[1]) + (t[2] + t[3]);
 }
 
-static void layernorm(float *out, const float *x, const float *w, const float *b, int64_t rows, int D, float eps) {
+/* LayerNorm of each row; written as float to out, or — when q is given (int8) — quantized to u8 in qout with
+ * the consuming layer q's input parameters, in the same pass. */
+static void layernorm(float *out, const float *x, const float *w, const float *b, int64_t rows, int D, float eps,
+                      uint8_t *qout, const cai_linear *q) {
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * D;
@@ -203,7 +212,20 @@ static void layernorm(float *out, const float *x, const float *w, const float *b
             sq += d * d;
         }
         float inv = 1.0f / sqrtf((float)(sq / D) + eps);
-        for (int i = 0; i < D; i++) o[i] = (xr[i] - mean) * inv * w[i] + b[i];
+        if (!q) {
+            for (int i = 0; i < D; i++) o[i] = (xr[i] - mean) * inv * w[i] + b[i];
+            continue;
+        }
+        uint8_t *qo = qout + r * D;
+        const float qi = 1.0f / q->a_scale, zp = q->a_zp;
+        const __m256 vm = _mm256_set1_ps(mean), vi = _mm256_set1_ps(inv), vq = _mm256_set1_ps(qi),
+                     vz = _mm256_set1_ps(zp);
+        int i = 0;
+        for (; i + 8 <= D; i += 8) { /* same float expression as above, then quantized */
+            __m256 v = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(xr + i), vm), vi), _mm256_loadu_ps(w + i));
+            quant8(qo + i, _mm256_add_ps(v, _mm256_loadu_ps(b + i)), vq, vz);
+        }
+        for (; i < D; i++) qo[i] = quant1((xr[i] - mean) * inv * w[i] + b[i], qi, zp);
     }
 }
 
@@ -239,7 +261,8 @@ static inline void transpose8(const float *const rows[8], float *dst, int64_t ld
  * like any GEMM); softmax (expf) and P·V are the same operations in the same order as the generic loop.
  * Everything stays inside one galaxy, so NaN isolation holds. */
 #define ATT_TP 24
-static void attention_head(float *out, const float *base, int h, const cai_config *c) {
+static void attention_head(float *out, uint8_t *qout, const cai_linear *q, const float *base, int h,
+                           const cai_config *c) {
     const int T = c->ntok, D = c->dim, hd = c->head_dim, ld = 3 * D;
     float kT[hd * ATT_TP] __attribute__((aligned(32)));
     float att[ATT_TP + 3][ATT_TP] __attribute__((aligned(32))); /* + 3: the last 4-query block may overhang */
@@ -312,6 +335,15 @@ static void attention_head(float *out, const float *base, int h, const cai_confi
                 o10 = _mm256_fmadd_ps(p, v0, o10), o11 = _mm256_fmadd_ps(p, v1, o11);
                 o12 = _mm256_fmadd_ps(p, v2, o12), o13 = _mm256_fmadd_ps(p, v3, o13);
             }
+            if (q) { /* int8: quantized for proj as it is stored */
+                const __m256 vq = _mm256_set1_ps(1.0f / q->a_scale), vz = _mm256_set1_ps(q->a_zp);
+                uint8_t *p0 = qout + (int64_t)i * D + h * hd + e0, *p1 = qout + (int64_t)i1 * D + h * hd + e0;
+                quant8(p0, o00, vq, vz), quant8(p0 + 8, o01, vq, vz), quant8(p0 + 16, o02, vq, vz);
+                quant8(p0 + 24, o03, vq, vz);
+                quant8(p1, o10, vq, vz), quant8(p1 + 8, o11, vq, vz), quant8(p1 + 16, o12, vq, vz);
+                quant8(p1 + 24, o13, vq, vz);
+                continue;
+            }
             float *o = out + (int64_t)i * D + h * hd + e0, *o1 = out + (int64_t)i1 * D + h * hd + e0;
             _mm256_storeu_ps(o, o00), _mm256_storeu_ps(o + 8, o01), _mm256_storeu_ps(o + 16, o02);
             _mm256_storeu_ps(o + 24, o03);
@@ -322,14 +354,16 @@ static void attention_head(float *out, const float *base, int h, const cai_confi
 }
 
 /* Multi-head self-attention core on qkv rows (n*T, 3D) laid out [q | k | v], heads of hd; writes the
- * concatenated heads to out (n*T, D). */
-static void attention(float *out, const float *qkv, int64_t n, const cai_config *c) {
+ * concatenated heads to out (n*T, D), or — when q is given (int8) — quantized for layer q into qout. */
+static void attention(float *out, uint8_t *qout, const cai_linear *ql, const float *qkv, int64_t n,
+                      const cai_config *c) {
     const int T = c->ntok, D = c->dim, H = c->heads, hd = c->head_dim;
     const float scale = c->attn_scale;
     if (T <= ATT_TP && hd % 32 == 0) {
 #pragma omp parallel for schedule(static) collapse(2)
         for (int64_t b = 0; b < n; b++)
-            for (int h = 0; h < H; h++) attention_head(out + b * T * D, qkv + b * T * 3 * D, h, c);
+            for (int h = 0; h < H; h++)
+                attention_head(out + b * T * D, ql ? qout + b * T * D : NULL, ql, qkv + b * T * 3 * D, h, c);
         return;
     }
 #pragma omp parallel for schedule(static) collapse(2)
@@ -364,8 +398,11 @@ static void attention(float *out, const float *qkv, int64_t n, const cai_config 
                 }
             }
         }
+    if (ql) { /* shapes outside the fast kernel only: quantize in a second pass */
+        const float qi = 1.0f / ql->a_scale;
+        for (int64_t r = 0; r < n * T * D; r++) qout[r] = quant1(out[r], qi, ql->a_zp);
+    }
 }
-
 /* Grouped conv on the g×g token grid (rows = tokens, cols = channels; `in` row stride ld_in). */
 static void grid_conv(const float *in, int64_t ld_in, int cin, float *out, int cout, const float *w, const float *b,
                       int groups, int k, int pad, int g) {
@@ -468,7 +505,7 @@ static inline void pcm_conv4(const float *in, const float *w, const float *b, in
 /* PCM with kernel 1 (the published model), channel-major over the 16 patch tokens: x (tokens × D) is
  * transposed once to xT (D × 16), the first conv writes hT (H × 16), SiLU, then the second conv writes
  * straight back token-major into convx. Needs 8 | D, 4 | (H / groups) and 4 | (D / groups). */
-static void pcm_k1(cai_session *s, const cai_block *bw, int64_t n) {
+static void pcm_k1(lane *s, const cai_block *bw, int64_t n) {
     const cai_config *c = &s->m->cfg;
     const int T = c->ntok, D = c->dim, H = c->pcm_hidden, G = c->pcm_groups;
     const int cig0 = D / G, cog0 = H / G, cig3 = H / G, cog3 = D / G;
@@ -495,7 +532,7 @@ static void pcm_k1(cai_session *s, const cai_block *bw, int64_t n) {
 }
 
 /* PCM on the patch tokens of x: Conv(D→H, groups) + folded BN → SiLU → Conv(H→D, groups). */
-static void pcm(cai_session *s, const cai_block *bw, int64_t n) {
+static void pcm(lane *s, const cai_block *bw, int64_t n) {
     const cai_config *c = &s->m->cfg;
     const int T = c->ntok, D = c->dim, H = c->pcm_hidden, NP = c->npatch;
     if (c->pcm_kernel == 1 && NP == PCM_NP && H % 8 == 0 && D % 8 == 0 && (H / c->pcm_groups) % 4 == 0 &&
@@ -623,13 +660,13 @@ static void im2col(const float *in, int64_t ld, float *col, int64_t n, int h, in
             }
 }
 
-static int conv(cai_session *s, const cai_conv *cv, int64_t M, const float *A, float *C, int64_t ldc, cai_err *err) {
+static int conv(lane *s, const cai_conv *cv, int64_t M, const float *A, float *C, int64_t ldc, cai_err *err) {
     return mmf(s, M, (int64_t)cv->k * cv->k * cv->cin, cv->cout, A, (int64_t)cv->k * cv->k * cv->cin, cv->w, cv->b, C,
                ldc, CAI_POST_RELU, 0, err);
 }
 
 /* One Inception block on n maps h×w×in (NHWC) → out with channels [b1, b2, (b3), b4]. */
-static int inception(cai_session *s, const cai_inception *ic, const float *in, float *out, int64_t n, int h, int w,
+static int inception(lane *s, const cai_inception *ic, const float *in, float *out, int64_t n, int h, int w,
                      cai_err *err) {
     const int64_t M = n * h * w;
     const int b = ic->b, cout = ic->b * (ic->has_branch3 ? 4 : 3);
@@ -654,7 +691,7 @@ static int inception(cai_session *s, const cai_inception *ic, const float *in, f
 /* ------------------------------------------------------------------------------------------------ */
 /* The three branches and the head                                                                   */
 
-static int vit_branch(cai_session *s, const float *images, int64_t n, cai_err *err) {
+static int vit_branch(lane *s, const float *images, int64_t n, cai_err *err) {
     const cai_config *c = &s->m->cfg;
     const cai_weights *W = &s->m->w;
     const int T = c->ntok, D = c->dim, P = c->patch, G = c->grid, NP = c->npatch, KP = 5 * P * P;
@@ -684,18 +721,30 @@ static int vit_branch(cai_session *s, const float *images, int64_t n, cai_err *e
     for (int l = 0; l < c->depth; l++) {
         const cai_block *bw = &W->blocks[l];
         if (c->vitae) pcm(s, bw, n); /* convX from the block input, before attention */
-        layernorm(s->xn, s->x, bw->norm1_w, bw->norm1_b, M, D, c->ln_eps);
-        if ((rc = linear(s, &bw->qkv, M, s->xn, D, s->big, 3 * D, CAI_POST_NONE, 0, err))) return rc;
-        attention(s->xn, s->big, n, c);
-        if ((rc = linear(s, &bw->proj, M, s->xn, D, s->x, D, CAI_POST_NONE, 1, err))) return rc; /* x += */
+        /* int8: LayerNorm, attention and fc1 write u8 for the next Linear; see block_linear */
+        const cai_linear *q_qkv = s->int8 && bw->qkv.wq ? &bw->qkv : NULL, *q_proj = s->int8 && bw->proj.wq ? &bw->proj : NULL;
+        const cai_linear *q_fc1 = s->int8 && bw->fc1.wq ? &bw->fc1 : NULL, *q_fc2 = s->int8 && bw->fc2.wq ? &bw->fc2 : NULL;
+        layernorm(s->xn, s->x, bw->norm1_w, bw->norm1_b, M, D, c->ln_eps, s->qa, q_qkv);
+        if (s->calib) range_update(s->calib[l][0], s->xn, M * D);
+        if ((rc = block_linear(s, &bw->qkv, M, s->xn, s->qa, D, s->big, 3 * D, CAI_POST_NONE, 0, NULL, err)))
+            return rc;
+        attention(s->xn, s->qa, q_proj, s->big, n, c);
+        if (s->calib) range_update(s->calib[l][1], s->xn, M * D);
+        if ((rc = block_linear(s, &bw->proj, M, s->xn, s->qa, D, s->x, D, CAI_POST_NONE, 1, NULL, err)))
+            return rc; /* x += */
         if (c->vitae) {
 #pragma omp parallel for schedule(static)
             for (int64_t b = 0; b < n; b++)
                 for (int i = 0; i < NP * D; i++) s->x[(b * T + 1) * D + i] += s->convx[b * NP * D + i];
         }
-        layernorm(s->xn, s->x, bw->norm2_w, bw->norm2_b, M, D, c->ln_eps);
-        if ((rc = linear(s, &bw->fc1, M, s->xn, D, s->big, c->hidden, CAI_POST_GELU, 0, err))) return rc;
-        if ((rc = linear(s, &bw->fc2, M, s->big, c->hidden, s->x, D, CAI_POST_NONE, 1, err))) return rc; /* x += */
+        layernorm(s->xn, s->x, bw->norm2_w, bw->norm2_b, M, D, c->ln_eps, s->qa, q_fc1);
+        if (s->calib) range_update(s->calib[l][2], s->xn, M * D);
+        if ((rc = block_linear(s, &bw->fc1, M, s->xn, s->qa, D, q_fc1 && q_fc2 ? (void *)s->qh : s->big, c->hidden,
+                               CAI_POST_GELU, 0, q_fc1 ? q_fc2 : NULL, err)))
+            return rc;
+        if (s->calib) range_update(s->calib[l][3], s->big, M * c->hidden);
+        if ((rc = block_linear(s, &bw->fc2, M, s->big, s->qh, c->hidden, s->x, D, CAI_POST_NONE, 1, NULL, err)))
+            return rc; /* x += */
     }
     /* mean over the patch tokens (class token dropped), fc_norm, head, vit_block */
 #pragma omp parallel for schedule(static)
@@ -706,7 +755,7 @@ static int vit_branch(cai_session *s, const float *images, int64_t n, cai_err *e
             for (int i = 0; i < D; i++) f[i] += s->x[(b * T + t) * D + i];
         for (int i = 0; i < D; i++) f[i] /= (float)NP;
     }
-    layernorm(s->feat2, s->feat, W->fc_norm_w, W->fc_norm_b, n, D, c->fc_norm_eps);
+    layernorm(s->feat2, s->feat, W->fc_norm_w, W->fc_norm_b, n, D, c->fc_norm_eps, NULL, NULL);
     const int ldcat = c->vit_out + c->inc_out + c->mag_width;
     if ((rc = linear(s, &W->head, n, s->feat2, D, s->feat, D, CAI_POST_NONE, 0, err)) ||
         (rc = linear(s, &W->vit0, n, s->feat, D, s->wide, c->vit_out, CAI_POST_RELU, 0, err)) ||
@@ -715,7 +764,7 @@ static int vit_branch(cai_session *s, const float *images, int64_t n, cai_err *e
     return CAI_OK;
 }
 
-static int inception_branch(cai_session *s, const float *images, int64_t n, cai_err *err) {
+static int inception_branch(lane *s, const float *images, int64_t n, cai_err *err) {
     const cai_config *c = &s->m->cfg;
     const cai_weights *W = &s->m->w;
     int rc;
@@ -770,7 +819,7 @@ static int inception_branch(cai_session *s, const float *images, int64_t n, cai_
     return CAI_OK;
 }
 
-static int magnitude_branch(cai_session *s, const void *mags, cai_dtype dt, int64_t n, cai_err *err) {
+static int magnitude_branch(lane *s, const void *mags, cai_dtype dt, int64_t n, cai_err *err) {
     const cai_config *c = &s->m->cfg;
     const cai_weights *W = &s->m->w;
     for (int64_t i = 0; i < n * 5; i++)
@@ -787,7 +836,7 @@ static int magnitude_branch(cai_session *s, const void *mags, cai_dtype dt, int6
     return linear(s, &W->mag[4], n, a, mw, s->cat + c->vit_out + c->inc_out, ldcat, CAI_POST_NONE, 0, err);
 }
 
-static int forward(cai_session *s, const float *images, const void *mags, cai_dtype dt, int64_t n, float *out,
+static int forward(lane *s, const float *images, const void *mags, cai_dtype dt, int64_t n, float *out,
                    cai_err *err) {
     const cai_config *c = &s->m->cfg;
     const cai_weights *W = &s->m->w;
@@ -822,25 +871,16 @@ static void *falloc(size_t count, size_t size, int *oom) {
     return p;
 }
 
-cai_session *cai_session_new(const cai_model *m, int max_batch, int threads, cai_err *err) {
-    if (!m || max_batch < 1 || max_batch > (1 << 20) || threads < 0) {
-        cai_seterr(err, CAI_EARG, "session: max_batch must be in [1, 1048576] and threads >= 0 (got %d, %d)",
-                   max_batch, threads);
-        return NULL;
-    }
-    cai_session *s = calloc(1, sizeof *s);
+/* A lane's buffers for sub-batches of up to max_batch galaxies. */
+static lane *lane_new(const cai_model *m, int max_batch, cai_err *err) {
+    lane *s = calloc(1, sizeof *s);
     if (!s) {
         cai_seterr(err, CAI_ENOMEM, "session: out of memory");
         return NULL;
     }
     const cai_config *c = &m->cfg;
     s->m = m;
-    s->threads = threads > 0 ? threads : cai_ncpu();
     s->int8 = m->prec == CAI_PREC_INT8;
-    /* Work in sub-batches of at most CAI_WORK_BATCH galaxies whatever max_batch is: the activations of
-     * 128 galaxies (x: 1.7 MB) stay in L2/L3 between layers, which measured faster than 512 at once, and
-     * the buffers — and so peak RSS — stop growing with the caller's batch size. */
-    if (max_batch > CAI_WORK_BATCH) max_batch = CAI_WORK_BATCH;
     s->max_batch = max_batch;
     const size_t B = (size_t)max_batch, T = (size_t)c->ntok, D = (size_t)c->dim, NP = (size_t)c->npatch;
     size_t bigw = 3 * D > (size_t)c->hidden ? 3 * D : (size_t)c->hidden;
@@ -870,31 +910,93 @@ cai_session *cai_session_new(const cai_model *m, int max_batch, int threads, cai
     s->ipool = falloc(IC * 256 * 64, 4, &oom);
     s->icol = falloc(IC * 256 * 25 * 16, 4, &oom);
     if (s->int8) {
-        s->aq = falloc(B * T * bigw, 1, &oom);
-        s->ascale = falloc(B * T, 4, &oom);
-        s->acc = falloc(B * T * bigw, 4, &oom);
-    }
-    if (oom) {
-        cai_session_free(s);
-        cai_seterr(err, CAI_ENOMEM, "session: out of memory for batch %d", max_batch);
-        return NULL;
+        s->qa = falloc(B * T * D, 1, &oom);
+        s->qh = falloc(B * T * (size_t)c->hidden, 1, &oom);
     }
     dnnl_engine_t eng = cai_dnn_engine();
-    if (!eng || dnnl_stream_create(&s->stream, eng, dnnl_stream_default_flags) != dnnl_success) {
-        cai_session_free(s);
-        cai_seterr(err, CAI_EDNNL, "oneDNN: cannot create a stream");
+    if (oom || !eng || dnnl_stream_create(&s->stream, eng, dnnl_stream_default_flags) != dnnl_success) {
+        if (oom) cai_seterr(err, CAI_ENOMEM, "session: out of memory for batch %d", max_batch);
+        else cai_seterr(err, CAI_EDNNL, "oneDNN: cannot create a stream");
+        lane_free(s);
         return NULL;
     }
     return s;
 }
 
-void cai_session_free(cai_session *s) {
+static void lane_free(lane *s) {
     if (!s) return;
     for (int i = 0; i < s->nprims; i++) cai_mm_free(&s->prims[i]);
     if (s->stream) dnnl_stream_destroy(s->stream);
     free(s->x), free(s->xn), free(s->big), free(s->convx), free(s->feat), free(s->feat2), free(s->wide);
     free(s->wide2), free(s->cat), free(s->mags), free(s->incfeat), free(s->ia), free(s->ib), free(s->it);
-    free(s->ipool), free(s->icol), free(s->aq), free(s->ascale), free(s->acc);
+    free(s->ipool), free(s->icol), free(s->qa), free(s->qh);
+    free(s);
+}
+
+/* The calibration run (calib.c): the fp32 forward pass on n galaxies, recording per block the [min, max]
+ * of the four tensors the int8 blocks quantize (LayerNorm 1, attention, LayerNorm 2, GELU outputs). */
+int cai_forward_ranges(const cai_model *m, const float *images, const float *mags, int n, float (*ranges)[4][2],
+                       cai_err *err) {
+    lane *s = lane_new(m, n, err);
+    if (!s) return err ? err->code : CAI_ENOMEM;
+    s->int8 = 0; /* fp32 throughout: the ranges are the float model's */
+    s->calib = ranges;
+    for (int l = 0; l < m->cfg.depth; l++)
+        for (int k = 0; k < 4; k++) ranges[l][k][0] = INFINITY, ranges[l][k][1] = -INFINITY;
+    float *out = malloc((size_t)n * sizeof(float));
+    int rc = out ? forward(s, images, mags, CAI_F32, n, out, err) : cai_seterr(err, CAI_ENOMEM, "out of memory");
+    free(out);
+    lane_free(s);
+    return rc;
+}
+
+/* A session is one lane per thread. Threads do not share a sub-batch: each takes whole sub-batches and
+ * runs them start to finish alone (oneDNN and our kernels single-threaded inside it). Splitting every GEMM
+ * and kernel of one sub-batch across threads cost ~200 fork/join barriers per sub-batch; on a shared
+ * machine each barrier waits for the slowest (often descheduled) thread, and even idle, the small GEMMs
+ * (M = 17·128) scale poorly. Measured in bench/results/engine.md. */
+struct cai_session {
+    const cai_model *m;
+    int threads, lane_batch;
+    lane **lanes; /* threads of them */
+};
+
+cai_session *cai_session_new(const cai_model *m, int max_batch, int threads, cai_err *err) {
+    if (!m || max_batch < 1 || max_batch > (1 << 20) || threads < 0) {
+        cai_seterr(err, CAI_EARG, "session: max_batch must be in [1, 1048576] and threads >= 0 (got %d, %d)",
+                   max_batch, threads);
+        return NULL;
+    }
+    cai_session *s = calloc(1, sizeof *s);
+    if (s) s->threads = threads > 0 ? threads : cai_ncpu();
+    if (s) s->lanes = calloc((size_t)s->threads, sizeof *s->lanes);
+    if (!s || !s->lanes) {
+        free(s);
+        cai_seterr(err, CAI_ENOMEM, "session: out of memory");
+        return NULL;
+    }
+    s->m = m;
+    /* Sub-batches of at most CAI_WORK_BATCH galaxies whatever max_batch is: the activations of 128 galaxies
+     * (x: 1.7 MB) stay in L2/L3 between layers, which measured faster than 512 at once, and the buffers —
+     * and so peak RSS — stop growing with the caller's batch size. A batch smaller than threads × 128 is
+     * shared out evenly (at least CAI_GALAXIES_PER_THREAD each). */
+    int lb = (max_batch + s->threads - 1) / s->threads;
+    if (lb < CAI_GALAXIES_PER_THREAD) lb = CAI_GALAXIES_PER_THREAD;
+    if (lb > CAI_WORK_BATCH) lb = CAI_WORK_BATCH;
+    if (lb > max_batch) lb = max_batch;
+    s->lane_batch = lb;
+    for (int i = 0; i < s->threads; i++)
+        if (!(s->lanes[i] = lane_new(m, lb, err))) {
+            cai_session_free(s);
+            return NULL;
+        }
+    return s;
+}
+
+void cai_session_free(cai_session *s) {
+    if (!s) return;
+    for (int i = 0; s->lanes && i < s->threads; i++) lane_free(s->lanes[i]);
+    free(s->lanes);
     free(s);
 }
 
@@ -906,18 +1008,42 @@ int cai_predict(cai_session *s, const float *images, const void *mags, cai_dtype
     if (mag_dtype != CAI_F32 && mag_dtype != CAI_F64)
         return cai_seterr(err, CAI_EARG, "predict: magnitudes must be float32 or float64");
     const size_t msz = mag_dtype == CAI_F64 ? sizeof(double) : sizeof(float);
-    for (int64_t i = 0; i < n; i += s->max_batch) {
-        int64_t k = n - i < s->max_batch ? n - i : s->max_batch;
-        /* Threads: at least CAI_GALAXIES_PER_THREAD galaxies each. A handful of galaxies is a few ms of work
-         * split into hundreds of parallel regions; more threads only add barriers, and on a busy machine
-         * each barrier can wait a whole scheduler time slice for a descheduled thread. Per calling thread:
-         * sessions on other threads keep their own setting. */
-        int64_t t = k / CAI_GALAXIES_PER_THREAD;
-        omp_set_num_threads(t < 1 ? 1 : t < s->threads ? (int)t : s->threads);
-        int rc = forward(s, images + i * CAI_IMG_FLOATS, (const char *)mags + i * 5 * msz, mag_dtype, k, out + i, err);
-        if (rc) return rc;
+    /* Sub-batches of lane_batch galaxies, but never fewer sub-batches than threads while each can still
+     * have CAI_GALAXIES_PER_THREAD galaxies: a 128-galaxy call on 2 threads is two lanes of 64. */
+    int64_t cs = (n + s->threads - 1) / s->threads;
+    if (cs < CAI_GALAXIES_PER_THREAD) cs = CAI_GALAXIES_PER_THREAD;
+    if (cs > s->lane_batch) cs = s->lane_batch;
+    const int64_t nchunks = (n + cs - 1) / cs;
+    const int nt = nchunks < s->threads ? (int)nchunks : s->threads;
+    int64_t next = 0;
+    int rc = CAI_OK;
+    cai_err first = {0};
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        lane *l = s->lanes[omp_get_thread_num()];
+        omp_set_num_threads(1); /* this thread's oneDNN calls and kernels run alone */
+        for (;;) {
+            int64_t i;
+#pragma omp atomic capture
+            i = next++;
+            if (i >= nchunks) break;
+            const int64_t b0 = i * cs, k = n - b0 < cs ? n - b0 : cs;
+            cai_err e = {0};
+            int r = forward(l, images + b0 * CAI_IMG_FLOATS, (const char *)mags + b0 * 5 * msz, mag_dtype, k,
+                            out + b0, &e);
+            if (r) {
+#pragma omp critical(cai_predict_err)
+                if (!rc) rc = r, first = e;
+                break;
+            }
+        }
     }
-    return CAI_OK;
+    if (rc && err) *err = first;
+    return rc;
 }
 
-void cai_session_profile(const cai_session *s, double seconds[4]) { memcpy(seconds, s->prof, sizeof s->prof); }
+void cai_session_profile(const cai_session *s, double seconds[4]) {
+    for (int k = 0; k < 4; k++) seconds[k] = 0;
+    for (int i = 0; i < s->threads; i++)
+        for (int k = 0; k < 4; k++) seconds[k] += s->lanes[i]->prof[k];
+}

@@ -2,12 +2,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "model_internal.h"
+
+cai_precision cai_precision_resolve(cai_precision p) {
+    if (p != CAI_PREC_AUTO) return p;
+    return cai_cpu_has_vnni() ? CAI_PREC_INT8 : CAI_PREC_FP32;
+}
 
 int cai_model_load(const char *path, cai_precision prec, cai_model **out, cai_err *err) {
     *out = NULL;
-    if (prec != CAI_PREC_FP32 && prec != CAI_PREC_INT8)
+    if (prec != CAI_PREC_AUTO && prec != CAI_PREC_FP32 && prec != CAI_PREC_INT8)
         return cai_seterr(err, CAI_EARG, "model: unknown precision %d", (int)prec);
+    prec = cai_precision_resolve(prec);
     double t0 = cai_mono_now();
     cai_model *m = calloc(1, sizeof *m);
     if (!m) return cai_seterr(err, CAI_ENOMEM, "%s: out of memory", path);
@@ -23,6 +30,11 @@ int cai_model_load(const char *path, cai_precision prec, cai_model **out, cai_er
         return rc;
     }
     m->prec = prec;
+    if (prec == CAI_PREC_INT8 && (rc = cai_calibrate(m, err))) {
+        cai_err_prefix(err, "%s: int8 calibration: ", path);
+        cai_model_free(m);
+        return rc;
+    }
     for (int i = 0; i < m->st.ntensors; i++) {
         const cai_st_tensor *t = &m->st.tensors[i];
         if (t->dtype != CAI_ST_F32) continue; /* num_batches_tracked is not a parameter */
@@ -45,6 +57,9 @@ void cai_model_free(cai_model *m) {
     free(m);
 }
 
+const char *cai_precision_label(cai_precision p) {
+    return p == CAI_PREC_INT8 ? "int8" : p == CAI_PREC_FP32 ? "fp32" : "auto";
+}
 cai_precision cai_model_precision(const cai_model *m) { return m->prec; }
 const char *cai_model_variant(const cai_model *m) { return m->cfg.vitae ? "vitae" : "vit"; }
 int64_t cai_model_nparams(const cai_model *m) { return m->nparams; }

@@ -9,7 +9,9 @@
 #include "../common/err.h"
 #include "../common/util.h"
 
-typedef enum { CAI_PREC_FP32 = 0, CAI_PREC_INT8 = 1 } cai_precision;
+/* auto (0, so the default wherever a precision is left unset): int8 where the CPU has VNNI (AVX512_VNNI or
+ * AVX_VNNI: int8 GEMMs ~3x fp32 there), fp32 elsewhere. Resolved at load; cai_model_precision says which. */
+typedef enum { CAI_PREC_AUTO = 0, CAI_PREC_FP32 = 1, CAI_PREC_INT8 = 2 } cai_precision;
 
 typedef struct cai_model cai_model;     /* read-only after load: share it between threads */
 typedef struct cai_session cai_session; /* one per thread of use: activation buffers + primitives */
@@ -41,7 +43,11 @@ int cai_weights_random(const char *path, const char *variant, uint64_t seed, cai
 int cai_model_load(const char *path, cai_precision prec, cai_model **out, cai_err *err);
 void cai_model_free(cai_model *m);
 
-/* The precision the model was loaded in (what its forward passes run): what a rank record must say. */
+/* What `auto` becomes on this CPU (fp32 and int8 stay as they are). */
+cai_precision cai_precision_resolve(cai_precision p);
+/* "auto", "fp32" or "int8". */
+const char *cai_precision_label(cai_precision p);
+/* The precision the model was loaded in: fp32 or int8, never auto. */
 cai_precision cai_model_precision(const cai_model *m);
 
 /* "vit" or "vitae"; number of parameters; bytes of weights. */
@@ -51,14 +57,16 @@ int64_t cai_model_nparams(const cai_model *m);
 double cai_model_macs(const cai_model *m);
 double cai_model_load_seconds(const cai_model *m);
 
-/* Measured matmul throughput on the model's own block GEMM shapes (M = 17*batch rows; K, N in
- * {192, 576, 768}), in GFLOP/s (fp32) or GOP/s (int8 s8 x s8 -> s32), with `threads` threads, for about
- * `seconds`. The fp32 limit of the engine is peak / (2 * macs). */
+/* Measured matmul throughput on the model's own block GEMM shapes (K, N in {192, 576, 768}), in GFLOP/s
+ * (fp32) or GOP/s (int8 u8 x s8 -> s32), for about `seconds`, threaded as a session is: each of `threads`
+ * threads multiplies its own sub-batch (M = 17 * min(128, batch / threads) rows) alone. The fp32 limit of
+ * the engine is peak / (2 * macs). */
 int cai_gemm_peak(int threads, cai_precision prec, int batch, double seconds, double *gflops, cai_err *err);
 
-/* A session holds activation buffers and uses `threads` threads (0 = all cores). It works in sub-batches
- * of min(max_batch, 128) galaxies (faster in cache, and peak RSS no longer grows with the batch), and
- * gives a chunk at most one thread per 8 galaxies. */
+/* A session uses `threads` threads (0 = all cores), each with its own lane (activation buffers, oneDNN
+ * primitives): a thread runs whole sub-batches of at most 128 galaxies alone (faster in cache, no barriers
+ * between layers, and peak RSS does not grow with the batch); a call smaller than threads × 128 galaxies
+ * is shared out evenly, at least 8 galaxies per thread. */
 cai_session *cai_session_new(const cai_model *m, int max_batch, int threads, cai_err *err);
 void cai_session_free(cai_session *s);
 

@@ -17,4 +17,11 @@ struct cai_model {
     double load_seconds;
 };
 
+/* int8: static activation scales from one fp32 run on a fixed synthetic batch (calib.c). */
+int cai_calibrate(cai_model *m, cai_err *err);
+/* The fp32 forward pass on n galaxies (float32 magnitudes), recording per block the [min, max] of the
+ * int8 blocks' four quantized inputs (forward.c). */
+int cai_forward_ranges(const cai_model *m, const float *images, const float *mags, int n, float (*ranges)[4][2],
+                       cai_err *err);
+
 #endif

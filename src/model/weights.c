@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
+
 typedef struct {
     const cai_safetensors *st;
     const char *path;
@@ -323,14 +325,18 @@ static int config_from(ldctx *c, cai_config *cfg) {
     return 0;
 }
 
-/* Weights are quantized to 7 bits (±63), not 8: without VNNI, oneDNN's int8 GEMM multiplies u8×s8 pairs
- * with vpmaddubsw, whose s16 pair sums saturate for 255·127·2; with |w| ≤ 63 they cannot (255·63·2 =
- * 32130 < 32767). oneDNN documents this; it costs one bit of weight precision. */
-#define CAI_INT8_WMAX 63
+/* Weights are quantized per output channel to 8 bits (±127) where the CPU has VNNI (vpdpbusd sums u8×s8
+ * products in 32 bits) and to 7 bits (±63) elsewhere: without VNNI, oneDNN multiplies u8×s8 pairs with
+ * vpmaddubsw, whose s16 pair sums saturate for 255·127·2; with |w| ≤ 63 they cannot (255·63·2 = 32130 <
+ * 32767). oneDNN documents this; it costs one bit of weight precision there. */
 static void quantize(ldctx *c, cai_linear *l, int *fail) {
+    const int wmax = cai_cpu_has_vnni() ? 127 : 63;
     l->wq = own(c, (size_t)l->out * l->in);
     l->wscale = own(c, (size_t)l->out * sizeof(float));
-    if (!l->wq || !l->wscale) {
+    l->wsum = own(c, (size_t)l->out * sizeof(int32_t));
+    l->oscale = own(c, (size_t)l->out * sizeof(float));
+    l->qbias = own(c, (size_t)l->out * sizeof(float));
+    if (!l->wq || !l->wscale || !l->wsum || !l->oscale || !l->qbias) {
         *fail = cai_seterr(c->err, CAI_ENOMEM, "%s: out of memory", c->path);
         return;
     }
@@ -338,12 +344,16 @@ static void quantize(ldctx *c, cai_linear *l, int *fail) {
         const float *r = l->w + (size_t)o * l->in;
         float mx = 0;
         for (int i = 0; i < l->in; i++) mx = fmaxf(mx, fabsf(r[i]));
-        float s = mx > 0 ? mx / (float)CAI_INT8_WMAX : 1.0f;
+        float s = mx > 0 ? mx / (float)wmax : 1.0f;
         l->wscale[o] = s;
+        int32_t sum = 0;
         for (int i = 0; i < l->in; i++) {
             long q = lrintf(r[i] / s);
-            l->wq[(size_t)o * l->in + i] = (int8_t)(q > CAI_INT8_WMAX ? CAI_INT8_WMAX : q < -CAI_INT8_WMAX ? -CAI_INT8_WMAX : q);
+            q = q > wmax ? wmax : q < -wmax ? -wmax : q;
+            l->wq[(size_t)o * l->in + i] = (int8_t)q;
+            sum += (int32_t)q;
         }
+        l->wsum[o] = sum;
     }
 }
 

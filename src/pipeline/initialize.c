@@ -153,7 +153,7 @@ int cai_initialize(cai_store *st, const char *payload_json, size_t len, cJSON **
 
 /* A run's merged outputs, which a new run must never leave behind from the previous one. */
 static const char *const run_outputs[] = {"summary.json", "combined_data.json", "predictions.fits",
-                                          "predictions.csv", NULL};
+                                          "predictions.csv", "predictions.h5", "catalog.csv", NULL};
 
 int cai_outputs_invalidate(cai_store *st, const char *bucket, const char *result_path, cai_err *err) {
     /* summary.json first: it is what says "complete", so it must never outlive the others. */
@@ -256,6 +256,8 @@ int cai_initialize_run(cai_store *st, const char *payload_json, size_t len, cons
         /* CAI's extras: only new names, so the seed's readers are unaffected. */
         if (p.weights) cJSON_AddStringToObject(j, "CAI_WEIGHTS", p.weights);
         if (p.precision_given) cJSON_AddStringToObject(j, "CAI_PRECISION", cai_precision_name(p.precision));
+        if (p.calibration) cJSON_AddStringToObject(j, "CAI_CALIBRATION", p.calibration);
+        if (p.tta > 1) cJSON_AddNumberToObject(j, "CAI_TTA", p.tta);
         cJSON_AddStringToObject(j, "CAI_RUN_ID", run_id);
         if (from_manifest && take) {
             cJSON *pm = cJSON_CreateArray();

@@ -17,7 +17,7 @@
 static const char *const known_fields[] = {
     "bucket",  "file_limit", "batch_size", "object_type", "S3_object_name", "script", "result_path",
     "data_bucket", "data_prefix", "world_size", "weights", "precision", "workers", "threads", "store",
-    "catalog", "run_id", NULL};
+    "catalog", "run_id", "calibration", "tta", "catalog_csv", NULL};
 
 /* Show a JSON value briefly in a message: strings quoted, others printed, long ones cut. */
 static void show(const cJSON *v, char *buf, size_t n) {
@@ -219,6 +219,7 @@ static int check_prefix_limits(const char *name, const char *field, const char *
 int cai_precision_parse(const char *s, cai_precision *out) {
     if (!strcasecmp(s, "fp32") || !strcasecmp(s, "float32")) return *out = CAI_PREC_FP32, 0;
     if (!strcasecmp(s, "int8")) return *out = CAI_PREC_INT8, 0;
+    if (!strcasecmp(s, "auto")) return *out = CAI_PREC_AUTO, 0;
     return -1;
 }
 
@@ -227,7 +228,9 @@ int64_t cai_payload_max_world_size(int64_t file_limit) {
     return a > b ? a : b;
 }
 
-const char *cai_precision_name(cai_precision p) { return p == CAI_PREC_INT8 ? "int8" : "fp32"; }
+const char *cai_precision_name(cai_precision p) {
+    return p == CAI_PREC_INT8 ? "int8" : p == CAI_PREC_FP32 ? "fp32" : "auto";
+}
 
 void cai_payload_free(cai_payload *p) {
     if (!p) return;
@@ -238,6 +241,7 @@ void cai_payload_free(cai_payload *p) {
     free(p->weights);
     free(p->store);
     free(p->run_id);
+    free(p->calibration);
     cJSON_Delete(p->raw);
     memset(p, 0, sizeof *p);
 }
@@ -322,7 +326,7 @@ int cai_payload_parse(const char *json, size_t len, const char *name, cai_payloa
     if ((rc = get_str(o, name, "precision", 0, 0, &prec, err))) goto fail;
     if (prec) {
         if (cai_precision_parse(prec, &p->precision)) {
-            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"precision\": expected \"fp32\" or \"int8\", got \"%s\"",
+            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"precision\": expected \"auto\", \"fp32\" or \"int8\", got \"%s\"",
                             name, prec);
             free(prec);
             goto fail;
@@ -363,6 +367,27 @@ int cai_payload_parse(const char *json, size_t len, const char *name, cai_payloa
             goto fail;
         }
     }
+    /* Catalog extras: calibration (a local path or a key in bucket), tta (1 or 8), catalog_csv. */
+    if ((rc = get_str(o, name, "calibration", 0, 0, &p->calibration, err))) goto fail;
+    if (p->calibration && !*p->calibration) {
+        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"calibration\": must not be empty", name);
+        goto fail;
+    }
+    if ((rc = get_int(o, name, "tta", 0, 1, &v, &given, err))) goto fail;
+    p->tta = 1;
+    if (given) {
+        if (v != 1 && v != 8) {
+            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"tta\": expected 1 or 8, got %lld", name, (long long)v);
+            goto fail;
+        }
+        p->tta = (int)v;
+    }
+    cJSON *cc = cJSON_GetObjectItemCaseSensitive(o, "catalog_csv");
+    if (cc && !cJSON_IsBool(cc)) {
+        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"catalog_csv\": expected true or false", name);
+        goto fail;
+    }
+    p->catalog_csv = cJSON_IsTrue(cc);
     /* Unknown fields: warn (forward compatibility: a newer payload should still run). */
     for (cJSON *it = o->child; it; it = it->next) {
         int known = 0;

@@ -7,7 +7,8 @@
  *   passed through into the job items, otherwise ignored); world_size (optional; default file_limit).
  * CAI fields (all optional): weights (a key in `bucket`, or a local path), precision ("fp32"|"int8"),
  *   workers, threads (> 0), store (a store URL), catalog (true/false: write predictions.fits/.csv),
- *   run_id (string, recorded in the catalog header).
+ *   run_id (string, recorded in the catalog header), calibration (calib.json: a local path or a key in
+ *   bucket), tta (1 or 8), catalog_csv (true: also catalog.csv).
  * Unknown fields are a warning, not an error, so that a newer payload still runs on an older cai. */
 #ifndef CAI_PAYLOAD_H
 #define CAI_PAYLOAD_H
@@ -45,6 +46,9 @@ typedef struct {
     char *store;          /* NULL when absent */
     int catalog;          /* default 1 */
     char *run_id;         /* NULL when absent */
+    char *calibration;    /* NULL when absent: a local path or a key in bucket (calibrate.h) */
+    int tta;              /* 1 (default) or 8 */
+    int catalog_csv;      /* also write catalog.csv with a provenance comment block */
     /* the payload as given, for the copies Initialize writes */
     cJSON *raw;
     int nwarnings;

@@ -170,6 +170,15 @@ int cai_job_parse(const cJSON *job, cai_job *j, cai_err *err) {
     if (cJSON_IsString(w) && *w->valuestring) j->weights = w->valuestring;
     const cJSON *pr = cJSON_GetObjectItemCaseSensitive(job, "CAI_PRECISION");
     if (cJSON_IsString(pr)) j->precision = pr->valuestring;
+    const cJSON *cal = cJSON_GetObjectItemCaseSensitive(job, "CAI_CALIBRATION");
+    if (cJSON_IsString(cal) && *cal->valuestring) j->calibration = cal->valuestring;
+    const cJSON *tta = cJSON_GetObjectItemCaseSensitive(job, "CAI_TTA");
+    j->tta = 1;
+    if (tta && !(cJSON_IsNumber(tta) && (tta->valuedouble == 1 || tta->valuedouble == 8))) {
+        cai_job_free(j);
+        return cai_seterr(err, CAI_EPAYLOAD, "job: field \"CAI_TTA\": expected 1 or 8");
+    }
+    if (tta) j->tta = (int)tta->valuedouble;
     return CAI_OK;
 }
 
@@ -294,71 +303,3 @@ int cai_rank_check(cai_store *st, const cai_job *j, const cai_rank_expect *x, ca
 }
 
 int cai_rank_done(cai_store *st, const cai_job *j, cai_err *err) { return cai_rank_check(st, j, NULL, err); }
-
-/* Parse a decimal integer field [s, e); empty → *present = 0. */
-static int field_int(const char *s, const char *e, int64_t *v, int *present) {
-    *present = e > s;
-    if (!*present) return 0;
-    char tmp[32];
-    size_t n = (size_t)(e - s);
-    if (n >= sizeof tmp) return -1;
-    memcpy(tmp, s, n);
-    tmp[n] = 0;
-    char *end;
-    errno = 0;
-    long long x = strtoll(tmp, &end, 10);
-    if (*end || errno) return -1;
-    *v = x;
-    return 0;
-}
-
-static int field_float(const char *s, const char *e, float *v, int *present) {
-    *present = e > s;
-    if (!*present) return 0;
-    char tmp[48];
-    size_t n = (size_t)(e - s);
-    if (n >= sizeof tmp) return -1;
-    memcpy(tmp, s, n);
-    tmp[n] = 0;
-    char *end;
-    *v = strtof(tmp, &end);
-    return *end ? -1 : 0;
-}
-
-int cai_predictions_parse(const char *buf, size_t len, const char *name,
-                          int (*fn)(const cai_pred_row *row, void *ctx), void *ctx, cai_err *err) {
-    size_t hl = strlen(CAI_PRED_HEADER);
-    if (len < hl || memcmp(buf, CAI_PRED_HEADER, hl) != 0)
-        return cai_seterr(err, CAI_EFORMAT, "%s: expected the header \"galaxy_id,partition,index,prediction,label\"",
-                          name);
-    size_t line = 1;
-    for (size_t off = hl; off < len;) {
-        const char *s = buf + off;
-        const char *nl = memchr(s, '\n', len - off);
-        line++;
-        if (!nl) return cai_seterr(err, CAI_EFORMAT, "%s line %zu: truncated (no newline)", name, line);
-        off = (size_t)(nl - buf) + 1;
-        const char *f[6];
-        int nf = 0;
-        f[nf++] = s;
-        for (const char *p = s; p < nl && nf < 6; p++)
-            if (*p == ',') f[nf++] = p + 1;
-        if (nf != 5) return cai_seterr(err, CAI_EFORMAT, "%s line %zu: expected 5 comma-separated fields", name, line);
-        cai_pred_row r;
-        int present, ok = 0;
-        ok |= field_int(f[0], f[1] - 1, &r.galaxy_id, &present);
-        if (!present) r.galaxy_id = -1;
-        ok |= field_int(f[1], f[2] - 1, &r.partition, &present);
-        ok |= !present;
-        ok |= field_int(f[2], f[3] - 1, &r.index, &present);
-        ok |= !present;
-        ok |= field_float(f[3], f[4] - 1, &r.prediction, &present);
-        ok |= !present;
-        ok |= field_float(f[4], nl, &r.label, &r.has_label);
-        if (!r.has_label) r.label = NAN;
-        if (ok) return cai_seterr(err, CAI_EFORMAT, "%s line %zu: malformed row", name, line);
-        int rc = fn(&r, ctx);
-        if (rc) return rc;
-    }
-    return CAI_OK;
-}

@@ -3,10 +3,7 @@
  * Owns: names and layout of `<result_path>/<rank>.json` and `<result_path>/predictions/<rank>.csv`.
  * Must not touch: inference, process management.
  *
- * Predictions file (CSV, one galaxy per line, in partition order then index order):
- *     galaxy_id,partition,index,prediction,label
- * galaxy_id is empty for seed .pt partitions (they carry no ids: (partition, index) identifies a galaxy);
- * label is empty when the partition has none. prediction is printed with %.9g (a float32 round-trips).
+ * Predictions file (CSV, one galaxy per line, in partition order then index order): predictions.h.
  * The record is the commit marker: it is written after the predictions file, and names its byte size. */
 #ifndef CAI_RECORD_H
 #define CAI_RECORD_H
@@ -17,8 +14,7 @@
 
 #include "../common/err.h"
 #include "../store/store.h"
-
-#define CAI_PRED_HEADER "galaxy_id,partition,index,prediction,label\n"
+#include "predictions.h"
 
 /* What the manifest says about one partition of a job (CAI_PARTITION_MANIFEST, parallel to DATA_PATH). The
  * worker checks the bytes against bytes/sha256 and every galaxy id against [id_first, id_last]. */
@@ -40,6 +36,8 @@ typedef struct {
     int64_t *expected;        /* CAI_PARTITION_GALAXIES (per key) or NULL */
     const char *weights;      /* CAI_WEIGHTS or NULL */
     const char *precision;    /* CAI_PRECISION or NULL */
+    const char *calibration;  /* CAI_CALIBRATION or NULL */
+    int tta;                  /* CAI_TTA (1 or 8; 1 when absent) */
     const char *run_id;       /* CAI_RUN_ID or NULL (a job list written before runs had ids) */
     cai_part_expect *pexp;    /* CAI_PARTITION_MANIFEST (per key) or NULL */
     const cJSON *data_path;   /* DATA_PATH as given */
@@ -82,20 +80,5 @@ typedef struct {
  * with hash_data). CAI_OK: done and unchanged; CAI_ECHANGED: done but from other inputs (err names which);
  * anything else: not done (run it). */
 int cai_rank_check(cai_store *st, const cai_job *j, const cai_rank_expect *x, cai_err *err);
-
-/* One parsed line of a predictions file. */
-typedef struct {
-    int64_t galaxy_id; /* -1 when empty */
-    int64_t partition;
-    int64_t index;
-    float prediction;
-    float label;       /* NaN when empty */
-    int has_label;
-} cai_pred_row;
-
-/* Parse a predictions file (with its header). Calls fn for each row; stops at the first error, which names
- * `name` and the line. */
-int cai_predictions_parse(const char *buf, size_t len, const char *name,
-                          int (*fn)(const cai_pred_row *row, void *ctx), void *ctx, cai_err *err);
 
 #endif

@@ -31,6 +31,8 @@ typedef struct {
     cai_precision precision;   /* for a model this worker loads: the job's CAI_PRECISION, else this ... */
     int precision_set;         /* ... unless set: then this (a command-line --precision overrides the payload) */
     double deadline_unix;      /* 0: none. Stop cleanly before it; report what is unfinished. */
+    const char *calibration;   /* calib.json (local path or key in the bucket); NULL: the job's CAI_CALIBRATION */
+    int tta;                   /* 8: test-time augmentation; 0: the job's CAI_TTA (default 1) */
     const char *engine;        /* the record's "engine" ("local", "aws", "slurm", "mpi", ...); NULL: not written */
     const cJSON *engine_info;  /* an object whose members are copied into the record (scheduler ids); may be NULL */
 } cai_worker_opts;
@@ -44,5 +46,13 @@ int cai_worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJ
  * combined_data.json, predictions.fits, predictions.csv and summary.json; check completeness.
  * *summary_out (may be NULL) gets summary.json. */
 int cai_summarize(cai_store *st, const char *bucket, const char *result_path, cJSON **summary_out, cai_err *err);
+
+/* Summarize options; NULL or zeros: take them from the run's payload.json. */
+typedef struct {
+    const char *calibration; /* apply this calibration to the catalog (local path or key in the bucket) */
+    int csv;                 /* 1: also write catalog.csv (with a provenance comment block) */
+} cai_summarize_opts;
+int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path, const cai_summarize_opts *o,
+                     cJSON **summary_out, cai_err *err);
 
 #endif

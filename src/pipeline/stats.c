@@ -291,11 +291,14 @@ int cai_stats_aggregate_json(const char *text, size_t len, const char *name, cai
         cpu[k] = t;
         mem += m;
         thr += b;
-        /* total_bits means the bits the rank read. The seed's throughput was bits / total_cpu_time, so
-         * their product gives it back; CAI records say it directly (input_bits) and compute throughput
-         * from wall time, so the product would not. */
+        /* total_bits means the bits the rank read: throughput_bps × total_cpu_time, for seed and CAI records
+         * alike (CAI writes throughput_bps = input_bits / total_cpu_time, the seed's definition, and its
+         * wall-clock rate in throughput_bps_wall). Only records of CAI before that change (input_bits but no
+         * throughput_bps_wall: their throughput_bps was per wall second) use input_bits instead. */
         const cJSON *ib = cJSON_GetObjectItemCaseSensitive(r, "input_bits");
-        bits += (ib && cJSON_IsNumber(ib) && ib->valuedouble >= 0) ? ib->valuedouble : b * t;
+        int legacy = ib && cJSON_IsNumber(ib) && ib->valuedouble >= 0 &&
+                     !cJSON_GetObjectItemCaseSensitive(r, "throughput_bps_wall");
+        bits += legacy ? ib->valuedouble : b * t;
         const cJSON *s = cJSON_GetObjectItemCaseSensitive(r, "s3_total_time");
         if (s && cJSON_IsNumber(s)) s3tot += s->valuedouble;
         if ((s = cJSON_GetObjectItemCaseSensitive(r, "s3_avg_time")) && cJSON_IsNumber(s)) s3avg += s->valuedouble, n_s3avg++;

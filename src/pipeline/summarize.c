@@ -96,6 +96,45 @@ static double num_or(const cJSON *o, const char *k, double dflt) {
 
 int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in, cJSON **summary_out,
                   cai_err *err) {
+    return cai_summarize_ex(st, bucket, result_path_in, NULL, summary_out, err);
+}
+
+/* sha256 of the input's manifest.jsonl (provenance), or "" when the data set has none. */
+static void manifest_sha(cai_store *st, const char *data_bucket, const char *data_prefix, char out[65]) {
+    out[0] = 0;
+    if (!data_bucket || !data_prefix) return;
+    char k[2300];
+    snprintf(k, sizeof k, "%s/manifest.jsonl", data_prefix);
+    uint8_t *b;
+    size_t l;
+    if (cai_store_get(st, data_bucket, k, &b, &l, NULL) == CAI_OK) {
+        cai_sha256_hex(b, l, out);
+        free(b);
+    }
+}
+
+/* Write a catalog file through a local temporary, then PUT it. */
+static int put_via_tmp(cai_store *st, const char *bucket, const char *key, const cai_catalog *cat,
+                       const cai_catalog_meta *meta, int hdf5, cai_err *err) {
+    const char *tmp = getenv("TMPDIR");
+    char tpath[4096];
+    snprintf(tpath, sizeof tpath, "%s/cai-catalog-%ld-%p.%s", tmp && *tmp ? tmp : "/tmp", (long)getpid(),
+             (const void *)cat, hdf5 ? "h5" : "fits");
+    int rc = hdf5 ? cai_catalog_write_hdf5(cat, meta, tpath, err) : cai_catalog_write_fits(cat, meta, tpath, err);
+    if (!rc) {
+        cai_file f;
+        rc = cai_file_map(tpath, &f, err);
+        if (!rc) {
+            rc = cai_store_put(st, bucket, key, f.data, f.len, err);
+            cai_file_unmap(&f);
+        }
+    }
+    unlink(tpath);
+    return rc;
+}
+
+int cai_summarize_ex(cai_store *st, const char *bucket, const char *result_path_in, const cai_summarize_opts *so,
+                     cJSON **summary_out, cai_err *err) {
     if (summary_out) *summary_out = NULL;
     double m0 = cai_mono_now();
     while (*result_path_in == '/') result_path_in++;
@@ -106,8 +145,9 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
     if (!rpl) return cai_seterr(err, CAI_EARG, "summarize: empty result_path");
 
     /* The per-run payload (catalog on/off, run_id) and the job list; both optional for a seed-made run. */
-    int catalog_on = 1;
-    char *run_id = NULL;
+    int catalog_on = 1, catalog_csv = so && so->csv, tta = 1;
+    char *run_id = NULL, *calspec = so && so->calibration ? strdup(so->calibration) : NULL;
+    char msha[65] = "";
     char key[2300];
     {
         snprintf(key, sizeof key, "%s/payload.json", rp);
@@ -118,16 +158,32 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
             if (cai_payload_parse((const char *)b, l, key, &p, NULL) == CAI_OK) {
                 catalog_on = p.catalog;
                 if (p.run_id) run_id = strdup(p.run_id);
+                if (!calspec && p.calibration) calspec = strdup(p.calibration);
+                catalog_csv |= p.catalog_csv;
+                tta = p.tta;
+                manifest_sha(st, p.data_bucket, p.data_prefix, msha);
                 cai_payload_free(&p);
             }
             free(b);
         }
+    }
+    /* A calibration that cannot be read or parsed is refused before anything is touched (whether it belongs
+     * to the run's weights is checked once the records have said which weights those are). */
+    cai_calib cal;
+    memset(&cal, 0, sizeof cal);
+    if (calspec && cai_calib_fetch(st, bucket, calspec, &cal, err)) {
+        free(run_id);
+        free(calspec);
+        cai_calib_free(&cal);
+        return cai_err_prefix(err, "summarize: ");
     }
     cJSON *jobs = NULL;
     cai_err je = {0};
     int have_jobs = cai_jobs_read(st, bucket, rp, &jobs, &je) == CAI_OK;
     if (!have_jobs && je.code != CAI_ENOTFOUND) {
         free(run_id);
+        free(calspec);
+        cai_calib_free(&cal);
         return cai_seterr(err, je.code, "summarize: %s", je.msg);
     }
     /* The previous summary and catalog go first: whatever happens below, none of them can be mistaken for
@@ -136,6 +192,8 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
     if (have_jobs && cai_outputs_invalidate(st, bucket, rp, err)) {
         cJSON_Delete(jobs);
         free(run_id);
+        free(calspec);
+        cai_calib_free(&cal);
         return cai_err_prefix(err, "summarize: ");
     }
     /* The run's identity (CAI_RUN_ID of the job list): records of any other run are not this run's. */
@@ -160,6 +218,8 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
                 for (size_t i = 0; i < nex; i++) free(ex[i].key);
                 free(ex);
                 free(run_id);
+                free(calspec);
+                cai_calib_free(&cal);
                 free(job_run_id);
                 return cai_seterr(err, je.code, "summarize: %s/jobs.jsonl: %s", rp, je.msg);
             }
@@ -196,6 +256,8 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
         for (size_t i = 0; i < nex; i++) free(ex[i].key);
         free(ex);
         free(run_id);
+        free(calspec);
+        cai_calib_free(&cal);
         free(job_run_id);
         return cai_err_prefix(err, "summarize: ");
     }
@@ -240,8 +302,8 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
     double first_start = INFINITY, last_end = -INFINITY, cpu_total = 0, rss_max = 0, infer_total = 0;
     int64_t galaxies = 0, ranks_ok = 0;
     int untrained = -1;
-    char variant[32] = "", wsha[65] = "";
-    int mixed_weights = 0;
+    char variant[32] = "", wsha[65] = "", precision[16] = "";
+    int mixed_weights = 0, rec_tta = 0; /* the TTA setting the ranks say they used (0: none says) */
     char *seen_rank = calloc((size_t)(nranks_expected > 0 ? nranks_expected : 1), 1);
     int64_t ignored_outside = 0, ignored_other_run = 0;
     char *other_run_rank = calloc((size_t)(nranks_expected > 0 ? nranks_expected : 1), 1);
@@ -296,11 +358,16 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
         const cJSON *ms = cJSON_GetObjectItemCaseSensitive(mj, "weights_sha256");
         const cJSON *mu = cJSON_GetObjectItemCaseSensitive(mj, "untrained");
         if (cJSON_IsString(mv) && !variant[0]) snprintf(variant, sizeof variant, "%s", mv->valuestring);
+        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(rec, "precision"); /* what each rank ran */
+        if (cJSON_IsString(pr) && !precision[0]) snprintf(precision, sizeof precision, "%s", pr->valuestring);
+        else if (cJSON_IsString(pr) && strcmp(precision, pr->valuestring)) snprintf(precision, sizeof precision, "mixed");
         if (cJSON_IsString(ms)) {
             if (!wsha[0]) snprintf(wsha, sizeof wsha, "%s", ms->valuestring);
             else if (strcmp(wsha, ms->valuestring)) mixed_weights = 1;
         }
         if (cJSON_IsBool(mu)) untrained = untrained == 1 ? 1 : cJSON_IsTrue(mu);
+        int rtta = num_or(rec, "tta", 1) == 8 ? 8 : 1;
+        if (rtta > rec_tta) rec_tta = rtta;
 
         if (strcmp(sts, "ok") != 0 && strcmp(sts, "empty") != 0) {
             cJSON *fo = cJSON_CreateObject();
@@ -426,7 +493,7 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
         if (!ids) abort();
         size_t nid = 0;
         for (size_t k = 0; k < cat.n; k++)
-            if (cat.gid[k] >= 0) ids[nid++] = cat.gid[k];
+            if (cat.rows[k].galaxy_id >= 0) ids[nid++] = cat.rows[k].galaxy_id;
         qsort(ids, nid, sizeof *ids, cmp_i64);
         for (size_t k = 1; k < nid; k++)
             if (ids[k] == ids[k - 1] && (k < 2 || ids[k - 1] != ids[k - 2])) {
@@ -450,12 +517,24 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
     int complete = have_jobs && nmissing == 0 && ndup == 0 && nmis == 0 && ndupids == 0 &&
                    cJSON_GetArraySize(failed) == 0;
 
+    if (rec_tta > 0) tta = rec_tta; /* what the ranks did, over what the payload asked */
+    /* Calibration: applied to every catalog row; refused when made for other weights. */
+    int have_cal = 0;
+    cai_err cal_err = {0};
+    if (calspec && cai_calib_check(&cal, calspec, wsha[0] && !mixed_weights ? wsha : NULL, tta, &cal_err) == CAI_OK) {
+        have_cal = 1;
+        cai_catalog_apply_calib(&cat, &cal);
+    }
+
     /* Outputs. */
     char *txt = cJSON_Print(combined);
     snprintf(key, sizeof key, "%s/combined_data.json", rp);
     rc = txt ? cai_store_put(st, bucket, key, txt, strlen(txt), err) : cai_seterr(err, CAI_ENOMEM, "out of memory");
     free(txt);
-    char fits_key[2300] = "", csv_key[2300] = "";
+    if (!rc && calspec && !have_cal) rc = cai_seterr(err, cal_err.code ? cal_err.code : CAI_EARG, "%s", cal_err.msg);
+    char fits_key[2300] = "", csv_key[2300] = "", h5_key[2300] = "", ccsv_key[2300] = "";
+    cai_catalog_meta meta = {variant[0] ? variant : NULL, wsha[0] && !mixed_weights ? wsha : NULL, untrained,
+                             bucket, rp, run_id, have_cal ? cal.sha256 : NULL, msha[0] ? msha : NULL, tta};
     if (!rc && catalog_on) {
         char *csv;
         size_t csvl;
@@ -466,23 +545,22 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
             free(csv);
         }
         if (!rc) {
-            const char *tmp = getenv("TMPDIR");
-            char tpath[4096];
-            snprintf(tpath, sizeof tpath, "%s/cai-catalog-%ld-%p.fits", tmp && *tmp ? tmp : "/tmp", (long)getpid(),
-                     (void *)&cat);
-            cai_catalog_meta meta = {variant[0] ? variant : NULL, wsha[0] && !mixed_weights ? wsha : NULL, untrained,
-                                     bucket, rp, run_id};
-            rc = cai_catalog_write_fits(&cat, &meta, tpath, err);
+            snprintf(fits_key, sizeof fits_key, "%s/predictions.fits", rp);
+            rc = put_via_tmp(st, bucket, fits_key, &cat, &meta, 0, err);
+        }
+        if (!rc) {
+            snprintf(h5_key, sizeof h5_key, "%s/predictions.h5", rp);
+            rc = put_via_tmp(st, bucket, h5_key, &cat, &meta, 1, err);
+        }
+        if (!rc && catalog_csv) {
+            char *ctxt;
+            size_t ctl;
+            rc = cai_catalog_csv_full(&cat, &meta, &ctxt, &ctl, err);
             if (!rc) {
-                cai_file f;
-                rc = cai_file_map(tpath, &f, err);
-                if (!rc) {
-                    snprintf(fits_key, sizeof fits_key, "%s/predictions.fits", rp);
-                    rc = cai_store_put(st, bucket, fits_key, f.data, f.len, err);
-                    cai_file_unmap(&f);
-                }
+                snprintf(ccsv_key, sizeof ccsv_key, "%s/catalog.csv", rp);
+                rc = cai_store_put(st, bucket, ccsv_key, ctxt, ctl, err);
+                free(ctxt);
             }
-            unlink(tpath);
         }
     }
 
@@ -510,6 +588,7 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
     cJSON_AddNumberToObject(sum, "cpu_seconds_total", cpu_total);
     cJSON_AddNumberToObject(sum, "infer_seconds_total", infer_total);
     cJSON_AddNumberToObject(sum, "peak_rss_mb_max", rss_max);
+    if (precision[0]) cJSON_AddStringToObject(sum, "precision", precision);
     cJSON *mj = cJSON_AddObjectToObject(sum, "model");
     if (variant[0]) cJSON_AddStringToObject(mj, "variant", variant);
     if (wsha[0]) cJSON_AddStringToObject(mj, "weights_sha256", mixed_weights ? "mixed" : wsha);
@@ -520,11 +599,40 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
         cJSON *cj = cJSON_AddObjectToObject(sum, "catalog");
         cJSON_AddStringToObject(cj, "fits", fits_key);
         cJSON_AddStringToObject(cj, "csv", csv_key);
+        cJSON_AddStringToObject(cj, "hdf5", h5_key);
+        if (ccsv_key[0]) cJSON_AddStringToObject(cj, "catalog_csv", ccsv_key);
+        char colnames[600];
+        cai_catalog_columns(&cat, colnames, sizeof colnames);
+        cJSON_AddStringToObject(cj, "columns", colnames);
+    }
+    cJSON_AddNumberToObject(sum, "tta", tta > 1 ? tta : 1);
+    if (have_cal) {
+        /* With labels, how often the true z falls inside the intervals: the calibration's own check. */
+        cJSON *cj = cJSON_AddObjectToObject(sum, "calibration");
+        cJSON_AddStringToObject(cj, "source", calspec);
+        cJSON_AddStringToObject(cj, "sha256", cal.sha256);
+        int64_t nin68 = 0, nin95 = 0, nl = 0;
+        for (size_t i = 0; i < cat.n; i++) {
+            const cai_pred_row *r = &cat.rows[i];
+            if (!r->has_label || !isfinite(r->label) || !isfinite(r->cal[CAI_CAL_LO68])) continue;
+            nl++;
+            nin68 += r->label >= r->cal[CAI_CAL_LO68] && r->label <= r->cal[CAI_CAL_HI68];
+            nin95 += r->label >= r->cal[CAI_CAL_LO95] && r->label <= r->cal[CAI_CAL_HI95];
+        }
+        if (nl) {
+            cJSON_AddNumberToObject(cj, "labelled", (double)nl);
+            cJSON_AddNumberToObject(cj, "coverage_68", (double)nin68 / (double)nl);
+            cJSON_AddNumberToObject(cj, "coverage_95", (double)nin95 / (double)nl);
+        }
     }
     if (cat.any_label) {
         cai_metrics m;
-        if (cai_metrics_compute(cat.pred, cat.label, (int64_t)cat.n, &m, NULL) == CAI_OK)
+        float *pp = malloc((cat.n ? cat.n : 1) * sizeof *pp), *zz = malloc((cat.n ? cat.n : 1) * sizeof *zz);
+        for (size_t i = 0; pp && zz && i < cat.n; i++) pp[i] = cat.rows[i].prediction, zz[i] = cat.rows[i].label;
+        if (pp && zz && cai_metrics_compute(pp, zz, (int64_t)cat.n, &m, NULL) == CAI_OK)
             cJSON_AddItemToObject(sum, "metrics", cai_metrics_json(&m));
+        free(pp);
+        free(zz);
     } else {
         cJSON_AddNullToObject(sum, "metrics");
     }
@@ -592,6 +700,8 @@ int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in,
     for (size_t i = 0; i < nrr; i++) cJSON_Delete(rr[i].rec);
     free(rr);
     cai_catalog_free(&cat);
+    cai_calib_free(&cal);
+    free(calspec);
     cJSON_Delete(jobs);
     for (size_t i = 0; i < nex; i++) free(ex[i].key);
     free(ex);

@@ -12,7 +12,10 @@
  *   total_cpu_memory (MB)         peak RSS of the process (getrusage), not the seed's allocation sum
  *   execution_time (seconds/batch) inference wall time / num_batches
  *   num_batches                   Σ over partitions of ceil(galaxies / batch_size)
- *   throughput_bps, sample_persec  input bits (image + magnitude bytes × 8) and galaxies per rank wall second */
+ *   throughput_bps                input bits (image + magnitude bytes × 8) / total_cpu_time, as the seed
+ *                                 defines it (so throughput_bps × total_cpu_time = bits read; docs/stats.md)
+ *   sample_persec                 galaxies per rank wall second
+ * CAI's wall-clock rate is throughput_bps_wall (input bits / rank wall seconds). */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -26,6 +29,9 @@
 #include "../common/util.h"
 #include "../data/partition.h"
 #include "../model/safetensors.h"
+#include "../model/tta.h"
+#include "calibrate.h"
+#include "flags.h"
 #include "initialize.h"
 #include "payload.h"
 #include "record.h"
@@ -224,8 +230,16 @@ static int worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o,
      * from the job's CAI_PRECISION (--precision on the command line over the payload's). */
     cai_precision prec = o->precision;
     if (j.precision && !o->precision_set) cai_precision_parse(j.precision, &prec);
-    float *pred = NULL;
+    float *pred = NULL, *zstd = NULL, *magf = NULL;
+    uint32_t *flg = NULL;
     size_t pred_cap = 0;
+    int tta = o->tta > 0 ? o->tta : j.tta;
+    const char *calspec = o->calibration ? o->calibration : j.calibration;
+    cai_calib cal;
+    memset(&cal, 0, sizeof cal);
+    int have_cal = 0;
+    unsigned pcols = CAI_PCOL_OBJID | CAI_PCOL_RADEC | CAI_PCOL_MAGS | CAI_PCOL_FLAGS |
+                     (tta > 1 ? CAI_PCOL_ZSTD : 0u) | (calspec ? CAI_PCOL_CAL : 0u);
     char *csv = NULL;
     size_t csv_len = 0;
     FILE *csvf = NULL;
@@ -255,6 +269,18 @@ static int worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o,
             snprintf(fatal_msg, sizeof fatal_msg,
                      "no weights: pass --weights W.safetensors or set \"weights\" in the payload");
         }
+        /* Calibration: must belong to these weights (and this TTA setting), else nothing runs. */
+        if (!fatal && calspec) {
+            cai_err ce = {0};
+            if (cai_calib_fetch(st, j.bucket, calspec, &cal, &ce) ||
+                cai_calib_check(&cal, calspec, have_wi ? wi.sha256 : NULL, tta, &ce)) {
+                fatal = 1;
+                first_rc = ce.code ? ce.code : CAI_EARG;
+                snprintf(fatal_msg, sizeof fatal_msg, "%s", ce.msg);
+            } else {
+                have_cal = 1;
+            }
+        }
         if (!fatal && !model) {
             cai_err me = {0};
             if (cai_model_load(wpath, prec, &own_model, &me)) {
@@ -279,7 +305,7 @@ static int worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o,
             first_rc = CAI_ENOMEM;
             snprintf(fatal_msg, sizeof fatal_msg, "out of memory");
         } else {
-            fputs(CAI_PRED_HEADER, csvf);
+            cai_pred_header_write(csvf, pcols);
         }
     }
 
@@ -371,8 +397,16 @@ static int worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o,
         }
         if (!prc && (size_t)p.n > pred_cap) {
             float *np = realloc(pred, (size_t)p.n * sizeof *np);
-            if (!np) prc = cai_seterr(&pe, CAI_ENOMEM, "%s: out of memory for %lld predictions", key, (long long)p.n);
-            else pred = np, pred_cap = (size_t)p.n;
+            if (np) pred = np;
+            float *nz = realloc(zstd, (size_t)p.n * sizeof *nz);
+            if (nz) zstd = nz;
+            float *nm = realloc(magf, (size_t)p.n * 5 * sizeof *nm);
+            if (nm) magf = nm;
+            uint32_t *nf = realloc(flg, (size_t)p.n * sizeof *nf);
+            if (nf) flg = nf;
+            if (!np || !nz || !nm || !nf)
+                prc = cai_seterr(&pe, CAI_ENOMEM, "%s: out of memory for %lld predictions", key, (long long)p.n);
+            else pred_cap = (size_t)p.n;
         }
         int64_t nb = 0;
         double ti = 0;
@@ -381,8 +415,20 @@ static int worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o,
             double i0 = cai_mono_now();
             for (int64_t s = 0; s < p.n && !prc; s += j.batch_size) {
                 int64_t cnt = p.n - s < j.batch_size ? p.n - s : j.batch_size;
-                prc = cai_predict(sess, p.images + (size_t)s * CAI_IMG_FLOATS,
-                                  (const uint8_t *)p.mags + (size_t)s * 5 * msz, p.mag_dtype, cnt, pred + s, &pe);
+                /* quality bits and magnitudes while the batch's pages are still mapped */
+                for (int64_t g = s; g < s + cnt; g++) {
+                    const uint8_t *mg = (const uint8_t *)p.mags + (size_t)g * 5 * msz;
+                    flg[g] = cai_flags_input(p.images + (size_t)g * CAI_IMG_FLOATS, mg, p.mag_dtype);
+                    for (int b = 0; b < 5; b++)
+                        magf[g * 5 + b] = p.mag_dtype == CAI_F64 ? (float)((const double *)mg)[b] : ((const float *)mg)[b];
+                }
+                if (tta > 1)
+                    prc = cai_predict_tta(sess, p.images + (size_t)s * CAI_IMG_FLOATS,
+                                          (const uint8_t *)p.mags + (size_t)s * 5 * msz, p.mag_dtype, cnt, pred + s,
+                                          zstd + s, &pe);
+                else
+                    prc = cai_predict(sess, p.images + (size_t)s * CAI_IMG_FLOATS,
+                                      (const uint8_t *)p.mags + (size_t)s * 5 * msz, p.mag_dtype, cnt, pred + s, &pe);
                 cai_partition_release(&p, s, cnt);
                 nb++;
             }
@@ -393,11 +439,21 @@ static int worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o,
         if (!prc) {
             /* Rows go to the rank's predictions buffer only once the whole partition succeeded. */
             for (int64_t g = 0; g < p.n; g++) {
-                if (p.ids) fprintf(csvf, "%lld,", (long long)p.ids[g]);
-                else fputc(',', csvf);
-                fprintf(csvf, "%lld,%lld,%.9g,", (long long)partno, (long long)g, (double)pred[g]);
-                if (p.labels) fprintf(csvf, "%.9g\n", (double)p.labels[g]);
-                else fputc('\n', csvf);
+                cai_pred_row row;
+                cai_pred_row_init(&row);
+                row.galaxy_id = p.ids ? p.ids[g] : -1;
+                row.partition = partno;
+                row.index = g;
+                row.prediction = pred[g];
+                row.has_label = p.labels != NULL;
+                row.label = p.labels ? p.labels[g] : NAN;
+                if (p.objid) row.has_objid = 1, row.objid = p.objid[g];
+                if (p.ra) row.ra = p.ra[g], row.dec = p.dec[g];
+                memcpy(row.mag, magf + g * 5, sizeof row.mag);
+                row.flags = flg[g] | (isfinite(pred[g]) ? 0u : CAI_FLAG_PRED_NONFINITE);
+                if (tta > 1) row.z_std = zstd[g];
+                if (have_cal) cai_calib_apply(&cal, &row);
+                cai_pred_row_write(csvf, &row, pcols);
             }
             size_t msz = p.mag_dtype == CAI_F64 ? 8 : 4;
             galaxies += p.n;
@@ -440,11 +496,14 @@ static int worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o,
     }
     char model_variant[16] = "";
     if (model) snprintf(model_variant, sizeof model_variant, "%s", cai_model_variant(model));
-    if (model) prec = cai_model_precision(model); /* what ran */
+    if (model) prec = cai_model_precision(model); /* what ran: `auto` resolved */
     if (sess) cai_session_free(sess);
     if (own_model) cai_model_free(own_model);
     model = own_model = NULL;
     free(pred);
+    free(zstd);
+    free(magf);
+    free(flg);
 
     /* Outputs: the predictions file first, then the record (the commit marker). */
     char pkey[2048], rkey[2048];
@@ -477,7 +536,7 @@ static int worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o,
     cJSON_AddNumberToObject(r, "num_batches", (double)num_batches);
     cJSON_AddNumberToObject(r, "batch_size", (double)j.batch_size);
     cJSON_AddStringToObject(r, "device", "cpu");
-    cJSON_AddNumberToObject(r, "throughput_bps", wall > 0 ? (double)bits / wall : 0.0);
+    cJSON_AddNumberToObject(r, "throughput_bps", cpu > 0 ? (double)bits / cpu : 0.0);
     cJSON_AddNumberToObject(r, "sample_persec", wall > 0 ? (double)galaxies / wall : 0.0);
     cJSON_AddItemToObject(r, "result_path", cJSON_Duplicate(j.result_raw, 1));
     cJSON_AddItemToObject(r, "data_path", cJSON_Duplicate(j.data_path, 1));
@@ -499,6 +558,7 @@ static int worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o,
     cJSON_AddStringToObject(r, "status", status);
     cJSON_AddNumberToObject(r, "galaxies", (double)galaxies);
     cJSON_AddNumberToObject(r, "input_bits", (double)bits);
+    cJSON_AddNumberToObject(r, "throughput_bps_wall", wall > 0 ? (double)bits / wall : 0.0);
     cJSON_AddNumberToObject(r, "wall_seconds", wall);
     cJSON_AddNumberToObject(r, "cpu_seconds", cpu);
     cJSON_AddNumberToObject(r, "peak_rss_mb", cai_peak_rss_mb());
@@ -515,6 +575,15 @@ static int worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o,
             if (it->string && !cJSON_GetObjectItemCaseSensitive(r, it->string))
                 cJSON_AddItemToObject(r, it->string, cJSON_Duplicate(it, 1));
     cJSON_AddStringToObject(r, "precision", cai_precision_name(prec));
+    cJSON_AddNumberToObject(r, "tta", tta > 1 ? tta : 1);
+    if (have_cal) {
+        cJSON *cj = cJSON_AddObjectToObject(r, "calibration");
+        cJSON_AddStringToObject(cj, "source", calspec);
+        cJSON_AddStringToObject(cj, "sha256", cal.sha256);
+    }
+    char calsha[65];
+    snprintf(calsha, sizeof calsha, "%s", have_cal ? cal.sha256 : "");
+    cai_calib_free(&cal);
     cJSON *mj = cJSON_AddObjectToObject(r, "model");
     if (model_variant[0]) cJSON_AddStringToObject(mj, "variant", model_variant);
     else if (have_wi && wi.variant[0]) cJSON_AddStringToObject(mj, "variant", wi.variant);
@@ -528,7 +597,7 @@ static int worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o,
     cJSON_AddNumberToObject(r, "partitions_failed", (double)nfailed);
     cJSON_AddNumberToObject(r, "partitions_unfinished", (double)nunfinished);
     cJSON_AddItemToObject(r, "partitions", parts);
-    cai_record_set_identity(r, j.run_id, "");
+    cai_record_set_identity(r, j.run_id, calsha);
     if (ndone > 0 && csv && !wrc) {
         cJSON_AddStringToObject(r, "predictions", pkey);
         cJSON_AddNumberToObject(r, "predictions_bytes", (double)csv_len);

@@ -27,7 +27,7 @@ catalog_check() {
   python3 - "$RES/predictions.csv" "$1" "${2:-}" <<'PY'
 import sys
 rows = open(sys.argv[1]).read().splitlines()
-assert rows[0] == "galaxy_id,partition,index,prediction,label", rows[0]
+assert rows[0].startswith("galaxy_id,partition,index,prediction,label"), rows[0]  # + optional columns (predictions.h)
 ids = [int(r.split(",")[0]) for r in rows[1:]]
 want = set(int(x) for x in open(sys.argv[2]).read().split())
 dup = len(ids) - len(set(ids))

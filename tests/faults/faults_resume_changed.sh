@@ -8,7 +8,7 @@ source "$(dirname "$0")/faults_lib.bash"
 make_weights
 make_weights43
 make_data 300 25
-payload 12 '"world_size": 12'
+payload 12 '"world_size": 12, "precision": "fp32"'  # fp32 explicitly: the default (auto) is int8 on a VNNI CPU
 run_cai a --weights w.safetensors || die "first run"
 [ "$(jget "$RES/0.json" 'd["partitions"][0]["sha256"]')" = "$(sha256 store/cosmicai-data/25MB/1.safetensors)" ] \
   || die "the record does not hold the partition's sha256"

@@ -9,7 +9,12 @@
 #      bit-exact with the state_dict, and have exactly the spec's keys/shapes/dtypes;
 #   3. `cai predict` at batch sizes 1 and 7 (on GOLDEN_NSMALL galaxies) and 512 and 513 (on GOLDEN_N = 513
 #      galaxies: a full batch plus a last partial one, and one batch holding all); vitae-k3 at 1 and 7 only;
-#   4. each output within max|Δ| <= 1e-5 * (1 + max|reference|) of the reference, in fp32.
+#   4. each output within max|Δ| <= 1e-5 * (1 + max|reference|) of the reference, in fp32 (--precision fp32:
+#      the default `auto` is int8 on a CPU with VNNI);
+#   5. vit and vitae in int8 (--precision int8, batch 512 on GOLDEN_N galaxies) against the same reference,
+#      bounded at what static per-tensor int8 measured on these weights with ~1.5x headroom (vitae: max|Δ|
+#      2.3e-3, median 4.2e-4 → bound 3.5e-3 / 6.5e-4; vit: 1.1e-2 / 2.0e-3 → 1.6e-2 / 3e-3). Issue 12's
+#      2e-3 / 3e-4 holds on test_model's 4,096-galaxy test, not on these weights (BENCHMARKS.md).
 # Env: CAI, TORCH_PY (python with torch), GOLDEN_N (513), GOLDEN_NSMALL (16), GOLDEN_CASES ("vit vitae vitae-k3").
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -74,12 +79,22 @@ for case in $CASES; do
   for b in $batches; do
     if [ $b -le 7 ]; then in=small; else in=big; fi
     echo "== $case: cai predict --batch-size $b ($in) $((SECONDS - t0))s"
-    if ! "$CAI" predict --weights "$d/A.safetensors" "$work/$in.pt" -o "$d/out_$b.csv" --batch-size $b; then
+    if ! "$CAI" predict --precision fp32 --weights "$d/A.safetensors" "$work/$in.pt" -o "$d/out_$b.csv" --batch-size $b; then
       fail "$case: cai predict --batch-size $b"; continue
     fi
     "$PY" "$tpy/compare_predictions.py" "$d/ref_$in.csv" "$d/out_$b.csv" --label "$case B=$b" --min-spread 0.02 \
       || fail "$case: batch $b outside the tolerance"
   done
+  if [ $case != vitae-k3 ]; then
+    if [ $case = vit ]; then amax=1.6e-2 amed=3e-3; else amax=3.5e-3 amed=6.5e-4; fi
+    echo "== $case: cai predict --precision int8 (big) $((SECONDS - t0))s"
+    if "$CAI" predict --precision int8 --weights "$d/A.safetensors" "$work/big.pt" -o "$d/out_int8.csv" --batch-size 512; then
+      "$PY" "$tpy/compare_predictions.py" "$d/ref_big.csv" "$d/out_int8.csv" --label "$case int8" --min-spread 0.02 \
+        --max-abs $amax --median-abs $amed || fail "$case: int8 outside max|dz| $amax / median $amed"
+    else
+      fail "$case: cai predict --precision int8"
+    fi
+  fi
   rm -f "$d"/*.pt
 done
 echo "golden_model: $((SECONDS - t0))s"
@@ -87,4 +102,4 @@ if [ ${#failures[@]} -gt 0 ]; then
   echo "golden_model: ${#failures[@]} failures: ${failures[*]}"
   exit 1
 fi
-echo "golden_model: all cases within 1e-5*(1+max|ref|)"
+echo "golden_model: all cases within 1e-5*(1+max|ref|) in fp32, int8 within its bounds"

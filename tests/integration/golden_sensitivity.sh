@@ -32,7 +32,7 @@ for variant in vit vitae; do
   $ref predict --state-dict "$d/B.pt" --variant $variant --input "$work/p.pt" --batch-size 64 -o "$d/ref.csv" || exit 1
   base="$d/ref.csv"; who="reference (unbroken)"
   if [ -x "$CAI" ] && "$CAI" convert "$d/B.pt" "$d/W.safetensors" 2>"$d/convert.err" &&
-     "$CAI" predict --weights "$d/W.safetensors" "$work/p.pt" -o "$d/cai.csv" --batch-size "$B" 2>"$d/predict.err"; then
+     "$CAI" predict --precision fp32 --weights "$d/W.safetensors" "$work/p.pt" -o "$d/cai.csv" --batch-size "$B" 2>"$d/predict.err"; then
     if "$PY" "$tpy/compare_predictions.py" "$d/ref.csv" "$d/cai.csv" --label "$variant cai vs reference"; then
       base="$d/cai.csv"; who="cai predict"
     else

@@ -27,7 +27,7 @@ check '{"batch_size": -1}' 'field "batch_size": must be at least 1, got -1'
 check '{"bucket": "__absent__"}' 'missing required field "bucket"'
 check '{"result_path": "__absent__"}' 'missing required field "result_path"'
 check '{"world_size": 0}' 'field "world_size": must be at least 1, got 0'
-check '{"precision": "fp16"}' 'field "precision": expected "fp32" or "int8"'
+check '{"precision": "fp16"}' 'field "precision": expected "auto", "fp32" or "int8"'
 echo '{"bucket": ' > bad.json
 rc=0; "$CAI" initialize bad.json --store store 2>err.txt >/dev/null || rc=$?
 [ $rc -eq 2 ] && grep -q "not valid JSON" err.txt || die "truncated JSON payload: exit $rc: $(cat err.txt)"

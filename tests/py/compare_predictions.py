@@ -8,6 +8,8 @@ Passes when both files have the header, the same indices 0..N-1 in order, and
 Prints the max |Δ|, the bound, and where the max is. Any NaN/inf, missing or extra line fails.
 --min-spread S: also require the reference's standard deviation over galaxies >= S (the test is only
                 meaningful when predictions differ from galaxy to galaxy).
+--max-abs A --median-abs M: a quantized engine's bound instead (int8): max |out - ref| <= A and the
+                median |out - ref| <= M.
 --expect-fail:  invert the verdict (exit 0 when the comparison FAILS); for the sensitivity test.
 No numpy/torch needed.
 """
@@ -44,6 +46,8 @@ def main(argv=None):
     ap.add_argument("--label", default="")
     ap.add_argument("--min-spread", type=float, default=0.0)
     ap.add_argument("--expect-fail", action="store_true")
+    ap.add_argument("--max-abs", type=float, default=None)
+    ap.add_argument("--median-abs", type=float, default=None)
     a = ap.parse_args(argv)
     tag = (a.label + ": ") if a.label else ""
     try:
@@ -66,7 +70,7 @@ def main(argv=None):
         ok = False
         why.append("%d non-finite values (first at index %d)" % (len(bad), bad[0]))
     maxref = max((abs(v) for v in ref[:n] if math.isfinite(v)), default=0.0)
-    bound = REL * (1.0 + maxref)
+    bound = REL * (1.0 + maxref) if a.max_abs is None else a.max_abs
     dmax, imax = 0.0, -1
     for i in range(n):
         if i in bad:
@@ -78,6 +82,11 @@ def main(argv=None):
         ok = False
         why.append("max|delta| %.3g > bound %.3g at index %d (ref %.9g, out %.9g)" %
                    (dmax, bound, imax, ref[imax], out[imax]))
+    ds = sorted(abs(out[i] - ref[i]) for i in range(n) if i not in bad)
+    med = (ds[(len(ds) - 1) // 2] + ds[len(ds) // 2]) / 2 if ds else 0.0
+    if a.median_abs is not None and med > a.median_abs:
+        ok = False
+        why.append("median|delta| %.3g > %.3g" % (med, a.median_abs))
     spread = 0.0
     if n > 1:
         mean = sum(ref[:n]) / n
@@ -86,8 +95,8 @@ def main(argv=None):
         ok = False
         why.append("reference spread %.3g < %.3g: predictions are ~constant" % (spread, a.min_spread))
     verdict = "ok" if ok else "FAIL"
-    print("%s%s: n=%d max|delta|=%.3g bound=%.3g (ratio %.3g) ref spread=%.3g%s" %
-          (tag, verdict, n, dmax, bound, dmax / bound if bound else float("inf"), spread,
+    print("%s%s: n=%d max|delta|=%.3g bound=%.3g (ratio %.3g) median|delta|=%.3g ref spread=%.3g%s" %
+          (tag, verdict, n, dmax, bound, dmax / bound if bound else float("inf"), med, spread,
            ("; " + "; ".join(why)) if why else ""))
     if a.expect_fail:
         return 0 if not ok else 1

@@ -17,7 +17,7 @@
 
 static void clear_env(void) {
     const char *vars[] = {"CAI_STAGE", "CAI_STORE", "CAI_WEIGHTS", "CAI_PRECISION", "CAI_THREADS",
-                          "CAI_DEADLINE_MARGIN_S", "CAI_WEIGHTS_CACHE", "LAMBDA_TASK_ROOT"};
+                          "CAI_DEADLINE_MARGIN_S", "CAI_WEIGHTS_CACHE", "LAMBDA_TASK_ROOT", "CAI_CALIBRATION"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) unsetenv(vars[i]);
 }
 
@@ -32,6 +32,11 @@ static void test_config_defaults_and_errors(void **state) {
     assert_string_equal(c.store_url, "s3://");
     assert_string_equal(c.weights, "/var/task/weights.safetensors");
     assert_true(c.margin_s == 10.0);
+    assert_string_equal(c.calibration, ""); /* none unless set */
+    setenv("CAI_CALIBRATION", "calib/astromae-v1.json", 1);
+    assert_int_equal(cai_lambda_config_from_env(&c, &e), 0);
+    assert_string_equal(c.calibration, "calib/astromae-v1.json");
+    unsetenv("CAI_CALIBRATION");
 
     setenv("CAI_STAGE", "Worker", 1);
     assert_int_equal(cai_lambda_config_from_env(&c, &e), 0);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "data/synth.h"
+#include "model/cpu.h"
 #include "model/model.h"
 #include "model/safetensors.h"
 
@@ -288,9 +289,10 @@ static void test_nan_isolation(void **state) {
     (void)state;
     cai_err e = {0};
     const char *paths[2] = {vit_path, vitae_path};
-    for (int v = 0; v < 2; v++) {
+    for (int pv = 0; pv < 4; pv++) { /* vit, vitae; fp32, then int8 (static scales: no galaxy moves another) */
+        const int v = pv % 2;
         cai_model *m;
-        assert_int_equal(cai_model_load(paths[v], CAI_PREC_FP32, &m, &e), CAI_OK);
+        assert_int_equal(cai_model_load(paths[v], pv < 2 ? CAI_PREC_FP32 : CAI_PREC_INT8, &m, &e), CAI_OK);
         const int n = 40;
         float *img = malloc((size_t)n * CAI_IMG_FLOATS * sizeof(float));
         double *mg = malloc((size_t)n * 5 * sizeof(double));
@@ -353,7 +355,7 @@ static void test_threads_share_model(void **state) {
     cai_model_free(m);
 }
 
-/* int8 (per-channel weights, per-row dynamic activations) stays close to fp32. */
+/* int8 (per-channel weights, static per-tensor u8 activations) stays close to fp32. */
 static void test_int8_close_to_fp32(void **state) {
     (void)state;
     cai_err e = {0};
@@ -379,11 +381,66 @@ static void test_int8_close_to_fp32(void **state) {
     cai_model_free(m8);
 }
 
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Issue 12's accuracy bound, on 4,096 synthetic galaxies (another seed than the calibration batch's own
+ * generator): max |dz| <= 2e-3 and median |dz| <= 3e-4 between int8 and fp32. The same bound against the
+ * PyTorch reference is in tests/integration/golden_model.sh. Fails with the first int8 engine (7-bit
+ * weights, per-row dynamic activations: median 2.3e-4 but max up to 9e-4 on 1,024, worse on other weights)
+ * only where it exceeds the bound; fails with any broken scale, zero point or bias fold by orders of magnitude. */
+static void test_int8_accuracy_4096(void **state) {
+    (void)state;
+    enum { N = 4096 };
+    cai_err e = {0};
+    cai_model *mf, *m8;
+    assert_int_equal(cai_model_load(vitae_path, CAI_PREC_FP32, &mf, &e), CAI_OK);
+    assert_int_equal(cai_model_load(vitae_path, CAI_PREC_INT8, &m8, &e), CAI_OK);
+    assert_int_equal(cai_model_precision(m8), CAI_PREC_INT8);
+    float *img = malloc((size_t)N * CAI_IMG_FLOATS * sizeof(float)), *z = malloc(N * sizeof(float));
+    double *mg = malloc((size_t)N * 5 * sizeof(double));
+    float *f = malloc(N * sizeof(float)), *q = malloc(N * sizeof(float));
+    assert_non_null(img), assert_non_null(z), assert_non_null(mg), assert_non_null(f), assert_non_null(q);
+    cai_synth_galaxies(21, 0, N, img, mg, z, 0);
+    predict_n(mf, 512, 2, N, img, mg, CAI_F64, f);
+    predict_n(m8, 512, 2, N, img, mg, CAI_F64, q);
+    for (int i = 0; i < N; i++) {
+        assert_true(isfinite(q[i]));
+        f[i] = fabsf(f[i] - q[i]);
+    }
+    qsort(f, N, sizeof(float), cmp_float);
+    float med = 0.5f * (f[N / 2 - 1] + f[N / 2]), mx = f[N - 1];
+    print_message("int8 vs fp32 over %d galaxies: max |dz| %.3g, median |dz| %.3g\n", N, mx, med);
+    assert_true(mx > 0);       /* int8 really ran */
+    assert_true(mx <= 2e-3f);
+    assert_true(med <= 3e-4f);
+    free(img), free(z), free(mg), free(f), free(q);
+    cai_model_free(mf);
+    cai_model_free(m8);
+}
+
+/* auto resolves at load: int8 exactly where the CPU has VNNI, and the model says which. */
+static void test_precision_auto(void **state) {
+    (void)state;
+    cai_err e = {0};
+    cai_model *m;
+    assert_int_equal(cai_model_load(vitae_path, CAI_PREC_AUTO, &m, &e), CAI_OK);
+    assert_int_equal(cai_model_precision(m), cai_cpu_has_vnni() ? CAI_PREC_INT8 : CAI_PREC_FP32);
+    assert_int_equal(cai_precision_resolve(CAI_PREC_FP32), CAI_PREC_FP32);
+    assert_int_equal(cai_precision_resolve(CAI_PREC_INT8), CAI_PREC_INT8);
+    assert_string_equal(cai_precision_label(cai_model_precision(m)), cai_cpu_has_vnni() ? "int8" : "fp32");
+    cai_model_free(m);
+    assert_int_equal(cai_model_load(vitae_path, (cai_precision)7, &m, &e), CAI_EARG);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_weights_load), cmocka_unit_test(test_bad_weights),
         cmocka_unit_test(test_batch_invariance),    cmocka_unit_test(test_nan_isolation),
         cmocka_unit_test(test_threads_share_model), cmocka_unit_test(test_int8_close_to_fp32),
+        cmocka_unit_test(test_int8_accuracy_4096),  cmocka_unit_test(test_precision_auto),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

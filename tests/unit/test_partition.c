@@ -54,7 +54,7 @@ static void test_both_formats_same_view(void **state) {
     cai_err e = {0};
     const char *pt = path_of("1.pt"), *sh = path_of("1.safetensors"), *shz = path_of("2.safetensors");
     assert_int_equal(cai_seedpt_write(pt, s.n, s.img, s.mag, s.z, &e), CAI_OK);
-    cai_shard_data d = {s.n, s.img, s.mag, s.ids, s.z, "1"};
+    cai_shard_data d = {s.n, s.img, s.mag, s.ids, s.z, "1", NULL, NULL, NULL};
     assert_int_equal(cai_shard_write(sh, &d, NULL, NULL, &e), CAI_OK);
     d.redshift = NULL;
     assert_int_equal(cai_shard_write(shz, &d, NULL, NULL, &e), CAI_OK);
@@ -123,7 +123,7 @@ static void test_truncated_both_formats(void **state) {
     cai_err e = {0};
     const char *pt = path_of("t.pt");
     assert_int_equal(cai_seedpt_write(pt, s.n, s.img, s.mag, s.z, &e), CAI_OK);
-    cai_shard_data d = {s.n, s.img, s.mag, s.ids, s.z, NULL};
+    cai_shard_data d = {s.n, s.img, s.mag, s.ids, s.z, NULL, NULL, NULL, NULL};
     uint8_t *sh;
     size_t shlen;
     assert_int_equal(cai_shard_serialize(&d, &sh, &shlen, &e), CAI_OK);
@@ -185,7 +185,7 @@ static void test_open_corrupt_file(void **state) {
     (void)state;
     set s = gen(4);
     cai_err e = {0};
-    cai_shard_data d = {s.n, s.img, s.mag, s.ids, s.z, NULL};
+    cai_shard_data d = {s.n, s.img, s.mag, s.ids, s.z, NULL, NULL, NULL, NULL};
     uint8_t *buf;
     size_t len;
     assert_int_equal(cai_shard_serialize(&d, &buf, &len, &e), CAI_OK);
@@ -224,7 +224,7 @@ static void test_release_drops_pages_keeps_data(void **state) {
     set s = gen(1200); /* ~24 MB of images */
     cai_err e = {0};
     const char *sh = path_of("big.safetensors");
-    cai_shard_data d = {s.n, s.img, s.mag, s.ids, s.z, NULL};
+    cai_shard_data d = {s.n, s.img, s.mag, s.ids, s.z, NULL, NULL, NULL, NULL};
     assert_int_equal(cai_shard_write(sh, &d, NULL, NULL, &e), CAI_OK);
     long page_kb = sysconf(_SC_PAGESIZE) / 1024, r0 = rss_pages();
     cai_partition p;

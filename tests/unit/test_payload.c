@@ -134,7 +134,7 @@ static void test_world_size_zero(void **state) {
 }
 static void test_cai_fields(void **state) {
     (void)state;
-    expect_bad("precision", "\"fp16\"", "field \"precision\": expected \"fp32\" or \"int8\", got \"fp16\"");
+    expect_bad("precision", "\"fp16\"", "field \"precision\": expected \"auto\", \"fp32\" or \"int8\", got \"fp16\"");
     expect_bad("workers", "0", "field \"workers\": must be at least 1");
     expect_bad("threads", "\"many\"", "field \"threads\"");
     expect_bad("catalog", "\"maybe\"", "field \"catalog\"");

@@ -43,7 +43,32 @@ static void drop(galaxies *g) {
 }
 
 static cai_shard_data data_of(const galaxies *g, int with_z) {
-    return (cai_shard_data){g->n, g->images, g->mags, g->ids, with_z ? g->z : NULL, "7"};
+    return (cai_shard_data){g->n, g->images, g->mags, g->ids, with_z ? g->z : NULL, "7", NULL, NULL, NULL};
+}
+
+/* objid, ra, dec survive a write and read, and stay 8-byte aligned (zero-copy). */
+static void test_roundtrip_ids_positions(void **state) {
+    (void)state;
+    galaxies g = make(3, 100);
+    int64_t objid[3] = {1237648720693755918LL, 5, 0};
+    double ra[3] = {0.0, 359.999999999, 123.456}, dec[3] = {-90.0, 90.0, 1.5};
+    cai_shard_data d = {g.n, g.images, g.mags, g.ids, g.z, "7", objid, ra, dec};
+    uint8_t *buf;
+    size_t len;
+    cai_err e = {0};
+    assert_int_equal(cai_shard_serialize(&d, &buf, &len, &e), CAI_OK);
+    cai_shard s;
+    assert_int_equal(cai_shard_parse(buf, len, "pos.safetensors", 0, &s, &e), CAI_OK);
+    assert_memory_equal(s.objid, objid, sizeof objid);
+    assert_memory_equal(s.ra, ra, sizeof ra);
+    assert_memory_equal(s.dec, dec, sizeof dec);
+    assert_int_equal((uintptr_t)s.ra % 8, 0);
+    assert_int_equal((uintptr_t)s.objid % 8, 0);
+    cai_shard_close(&s);
+    free(buf);
+    d.dec = NULL; /* ra without dec: refused by the writer */
+    assert_int_equal(cai_shard_serialize(&d, &buf, &len, &e), CAI_EARG);
+    drop(&g);
 }
 
 static void test_roundtrip_buffer(void **state) {
@@ -66,6 +91,8 @@ static void test_roundtrip_buffer(void **state) {
         if (with_z) assert_memory_equal(s.redshift, g.z, 3 * 4);
         else assert_null(s.redshift);
         assert_string_equal(s.partition, "7");
+        assert_null(s.objid);
+        assert_null(s.ra);
         assert_string_equal(cai_st_meta(&s.st, "cai.format"), "cai-shard/1");
         assert_string_equal(cai_st_meta(&s.st, "galaxies"), "3");
         assert_string_equal(cai_st_meta(&s.st, "id_first"), "100");
@@ -293,8 +320,20 @@ static void test_wrong_shapes_dtypes_and_keys(void **state) {
     t[2].shape[0] = 1;
     expect_bad(t, 4, good_meta, NULL, CAI_ESHAPE, "\"ids\" has 1 rows");
     /* Unknown tensor. */
-    spec extra[] = {good[0], good[1], good[2], {"objid", CAI_ST_I64, 1, {2}}};
-    expect_bad(extra, 4, good_meta, NULL, CAI_EKEY, "unexpected tensor \"objid\"");
+    spec extra[] = {good[0], good[1], good[2], {"objids", CAI_ST_I64, 1, {2}}};
+    expect_bad(extra, 4, good_meta, NULL, CAI_EKEY, "unexpected tensor \"objids\"");
+    /* The optional objid / ra / dec: right types and rows, ra and dec together. */
+    spec pos[] = {good[0], good[1], good[2], {"objid", CAI_ST_I64, 1, {2}}, {"ra", CAI_ST_F64, 1, {2}},
+                  {"dec", CAI_ST_F64, 1, {2}}};
+    pos[3].dt = CAI_ST_F32;
+    expect_bad(pos, 6, good_meta, NULL, CAI_ESHAPE, "\"objid\": expected I64 (N,)");
+    pos[3].dt = CAI_ST_I64;
+    pos[4].dt = CAI_ST_F32;
+    expect_bad(pos, 6, good_meta, NULL, CAI_ESHAPE, "\"ra\": expected F64 (N,) degrees");
+    pos[4].dt = CAI_ST_F64;
+    pos[5].shape[0] = 3;
+    expect_bad(pos, 6, good_meta, NULL, CAI_ESHAPE, "\"dec\" has 3 rows");
+    expect_bad(pos, 5, good_meta, NULL, CAI_EKEY, "\"ra\" without \"dec\"");
     /* Metadata problems. */
     const char *nofmt[] = {"galaxies", "2", "id_first", "0", "id_last", "1", NULL};
     expect_bad(good, 4, nofmt, NULL, CAI_EFORMAT, "not a CAI shard");
@@ -330,6 +369,7 @@ static void test_not_safetensors_and_header_bytes(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_buffer),
+        cmocka_unit_test(test_roundtrip_ids_positions),
         cmocka_unit_test(test_roundtrip_file_and_sha),
         cmocka_unit_test(test_empty_shard),
         cmocka_unit_test(test_truncated_at_many_lengths),

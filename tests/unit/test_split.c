@@ -199,7 +199,7 @@ static void test_split_bad_inputs(void **state) {
     float img[2 * NP] = {0}, z[2] = {0};
     double mag[10] = {0};
     int64_t ids[2] = {0, 1};
-    cai_shard_data d = {2, img, mag, ids, NULL, NULL};
+    cai_shard_data d = {2, img, mag, ids, NULL, NULL, NULL, NULL, NULL};
     assert_int_equal(cai_mkdirs(path_of("nolab"), &e), CAI_OK);
     assert_int_equal(cai_shard_write(path_of("nolab/1.safetensors"), &d, NULL, NULL, &e), CAI_OK);
     o = (cai_split_opts){.input = path_of("nolab"), .outdir = path_of("nolab_out"), .per_partition = 1};

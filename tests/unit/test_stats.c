@@ -204,6 +204,27 @@ static void test_aggregate_cai_records(void **state) {
     free(r.rank_seconds);
 }
 
+/* The seed's field meaning: total_bits = Σ throughput_bps × total_cpu_time for current CAI records exactly as
+ * for seed records (throughput_bps is bits per CPU second); only pre-change CAI records (input_bits without
+ * throughput_bps_wall, throughput per wall second) fall back to input_bits. */
+static void test_total_bits_seed_meaning(void **state) {
+    (void)state;
+    const char *j =
+        "[{\"total_cpu_time (seconds)\":4,\"total_cpu_memory (MB)\":1,\"throughput_bps\":2500,\"batch_size\":8,"
+        "\"data_path\":\"p/1.pt\",\"input_bits\":10000,\"throughput_bps_wall\":5000,\"wall_seconds\":2},"
+        "{\"total_cpu_time (seconds)\":2,\"total_cpu_memory (MB)\":1,\"throughput_bps\":1000,\"batch_size\":8,"
+        "\"data_path\":\"p/2.pt\"},"
+        "{\"total_cpu_time (seconds)\":2,\"total_cpu_memory (MB)\":1,\"throughput_bps\":700,\"batch_size\":8,"
+        "\"data_path\":\"p/3.pt\",\"input_bits\":3000,\"wall_seconds\":4.2857}]";
+    cai_run_row r;
+    memset(&r, 0, sizeof r);
+    cai_err e = {0};
+    assert_int_equal(cai_stats_aggregate_json(j, strlen(j), "c.json", &r, &e), CAI_OK);
+    /* new CAI record: 2500 × 4 = 10000 = its input_bits; seed record: 1000 × 2; legacy record: input_bits */
+    assert_true(r.total_bits == 10000 + 2000 + 3000);
+    free(r.rank_seconds);
+}
+
 /* A results tree with one good run per kind and one bad run folder of each kind. */
 static void test_scan_tree_bad_runs_do_not_spoil(void **state) {
     (void)state;
@@ -319,6 +340,7 @@ int main(void) {
         cmocka_unit_test(test_aggregate_real_seed_run),
         cmocka_unit_test(test_aggregate_bad_input),
         cmocka_unit_test(test_aggregate_cai_records),
+        cmocka_unit_test(test_total_bits_seed_meaning),
         cmocka_unit_test(test_scan_tree_bad_runs_do_not_spoil),
         cmocka_unit_test(test_scan_root_errors),
     };

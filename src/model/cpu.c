@@ -1,0 +1,76 @@
+/* cpu.c — CPU detection (see cpu.h). Flags come from the compiler's cpuid wrapper (__builtin_cpu_supports),
+ * which also checks that the OS saves the wider registers; AMX and AVX_VNNI, which GCC 12 does not name, come
+ * from cpuid leaf 7 directly. The model name is only for reports. */
+#include "cpu.h"
+
+#include <cpuid.h>
+#include <dnnl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+static cai_cpu g_cpu;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static const char *isa_name(dnnl_cpu_isa_t isa) {
+    switch (isa) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
+    case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    case dnnl_cpu_isa_all: return "all";
+    default: return "unknown";
+    }
+}
+
+static void detect(void) {
+    cai_cpu *c = &g_cpu;
+    snprintf(c->model, sizeof c->model, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            if (strncmp(line, "model name", 10)) continue;
+            const char *v = strchr(line, ':');
+            if (!v) break;
+            for (v++; *v == ' ' || *v == '\t'; v++) {}
+            snprintf(c->model, sizeof c->model, "%s", v);
+            c->model[strcspn(c->model, "\n")] = 0;
+            break;
+        }
+        fclose(f);
+    }
+    __builtin_cpu_init();
+    c->avx2 = __builtin_cpu_supports("avx2");
+    c->fma = __builtin_cpu_supports("fma");
+    c->avx512f = __builtin_cpu_supports("avx512f");
+    c->avx512bw = __builtin_cpu_supports("avx512bw");
+    c->avx512_vnni = __builtin_cpu_supports("avx512vnni");
+    unsigned a, b, cx, d;
+    if (__get_cpuid_count(7, 1, &a, &b, &cx, &d)) c->avx_vnni = (a >> 4) & 1 && c->avx2; /* leaf 7.1 EAX[4] */
+    if (__get_cpuid_count(7, 0, &a, &b, &cx, &d)) c->amx_int8 = (d >> 25) & 1;       /* leaf 7.0 EDX[25] */
+    c->dnnl_isa = isa_name(dnnl_get_effective_cpu_isa());
+}
+
+const cai_cpu *cai_cpu_get(void) {
+    pthread_once(&g_once, detect);
+    return &g_cpu;
+}
+
+int cai_cpu_has_vnni(void) {
+    const cai_cpu *c = cai_cpu_get();
+    return c->avx512_vnni || c->avx_vnni;
+}
+
+void cai_cpu_describe(char *buf, int len) {
+    const cai_cpu *c = cai_cpu_get();
+    snprintf(buf, (size_t)len, "%s; %sAVX2 %sAVX-512 %sAVX512_VNNI %sAVX_VNNI %sAMX; oneDNN ISA %s", c->model,
+             c->avx2 ? "" : "no ", c->avx512f ? "" : "no ", c->avx512_vnni ? "" : "no ", c->avx_vnni ? "" : "no ",
+             c->amx_int8 ? "" : "no ", c->dnnl_isa);
+}

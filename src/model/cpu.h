@@ -1,0 +1,22 @@
+/* cpu.h — what this CPU can do, for choosing a code path at run time and for saying which one ran: the
+ * model name, the SIMD/VNNI/AMX flags that matter to the engine, and oneDNN's effective ISA.
+ * Owns: CPU detection. Must not touch: the model or any choice made with it (callers decide). */
+#ifndef CAI_MODEL_CPU_H
+#define CAI_MODEL_CPU_H
+
+typedef struct {
+    char model[128];   /* /proc/cpuinfo "model name" ("unknown" where absent) */
+    int avx2, fma, avx512f, avx512bw, avx512_vnni, avx_vnni, amx_int8;
+    const char *dnnl_isa; /* oneDNN's effective ISA, e.g. "avx512_core_vnni" */
+} cai_cpu;
+
+/* Detected once (thread-safe); the pointer stays valid. */
+const cai_cpu *cai_cpu_get(void);
+
+/* Has 8-bit dot-product instructions (AVX512_VNNI or AVX_VNNI): int8 GEMMs pay there. */
+int cai_cpu_has_vnni(void);
+
+/* One line: "MODEL; AVX2 AVX-512 AVX512_VNNI (no AVX_VNNI, no AMX); oneDNN ISA avx512_core_vnni". */
+void cai_cpu_describe(char *buf, int len);
+
+#endif
