@@ -28,6 +28,10 @@ static void usage(FILE *f) {
         "  --dry-run             print the scripts and the sbatch commands; submit nothing, write nothing\n"
         "  --resume RUN          resubmit only the ranks that are not complete (a new array over exactly\n"
         "                        those indices) and a new Summarize\n"
+        "  --force               take over the result_path's lock (<run>/run.lock) when the run holding it is\n"
+        "                        gone (its Summarize job, which releases it, was cancelled or never ran)\n"
+        "The run holds <run>/run.lock from submit until its Summarize job ends: a second submit on the same\n"
+        "result_path (or a cai run / cai mpi) refuses and names the holder.\n"
         "status: each rank complete / failed (the record's reason) / missing, joined with `scontrol show job`\n"
         "for the tasks the scheduler still knows; the totals; the wall time from the records. Exit 0 when\n"
         "every rank is complete, 1 otherwise.\n");
@@ -48,6 +52,7 @@ static int submit(int argc, char **argv) {
                                          {"dry-run", no_argument, 0, 'n'},
                                          {"resume", required_argument, 0, 'R'},
                                          {"prologue", required_argument, 0, 'L'},
+                                         {"force", no_argument, 0, 'F'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     cai_slurm_opts o = {0};
@@ -87,6 +92,7 @@ static int submit(int argc, char **argv) {
         case 'D': o.slurm_dir = optarg; break;
         case 'n': o.dry_run = 1; break;
         case 'R': o.resume_run = optarg; break;
+        case 'F': o.force = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

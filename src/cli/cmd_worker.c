@@ -140,6 +140,7 @@ int cmd_worker(int argc, char **argv) {
                 fprintf(stderr, "cai worker: --precision: expected auto, fp32 or int8, got \"%s\"\n", optarg);
                 return 2;
             }
+            wo.precision_set = 1; /* over the job's CAI_PRECISION */
             break;
         case 'd': {
             double s = strtod(optarg, &end);

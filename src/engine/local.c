@@ -92,11 +92,20 @@ static int read_all(int fd, void *buf, size_t n) {
     return 0;
 }
 
-/* The worker process: load the model once, then run ranks until told to quit. Never returns. */
-static void worker_main(int task_fd, int result_fd, cai_store *st, cJSON **job_at, int nr, const char *wpath,
+/* The worker process: load the model once, then run ranks until told to quit. Never returns.
+ *
+ * It opens its own store from the parent's URL and never uses the inherited one: an S3 store keeps its HTTP
+ * connections alive, and a forked copy of that connection cache shares the parent's sockets — two processes
+ * writing requests on one socket read each other's answers (a partition's GET answered with another
+ * partition's bytes, or with a DELETE's empty 204). The inherited handles are simply left alone (not closed:
+ * closing a TLS connection would send close_notify on the parent's socket); _exit drops the fds. */
+static void worker_main(int task_fd, int result_fd, cai_store *parent_st, cJSON **job_at, int nr, const char *wpath,
                         int threads, cai_precision prec) {
     cai_model *model = NULL;
     cai_err e = {0};
+    cai_store *st = NULL;
+    cai_err se = {0};
+    int src = cai_store_open(parent_st->url, &st, &se);
     if (cai_model_load(wpath, prec, &model, &e) != CAI_OK) model = NULL; /* each rank then records why */
     for (;;) {
         int32_t r;
@@ -105,11 +114,15 @@ static void worker_main(int task_fd, int result_fd, cai_store *st, cJSON **job_a
         memset(&m, 0, sizeof m);
         m.rank = r;
         double t0 = cai_mono_now();
+        /* prec is the engine's choice (--precision over the payload's): a rank whose model this process failed
+         * to load loads it in that too, never in the job's CAI_PRECISION. */
         cai_worker_opts wo = {.weights = wpath, .model = model, .threads = threads, .precision = prec,
-                              .engine = "local"};
+                              .precision_set = 1, .engine = "local"};
         cJSON *rec = NULL;
         cai_err we = {0};
-        m.rc = cai_worker_run(st, job_at[r], &wo, &rec, &we);
+        if (src) m.rc = src, snprintf(we.msg, sizeof we.msg, "worker pid %ld cannot open the store: %.900s", (long)getpid(),
+                                      se.msg);
+        else m.rc = cai_worker_run(st, job_at[r], &wo, &rec, &we);
         m.wall = cai_mono_now() - t0;
         const cJSON *g = rec ? cJSON_GetObjectItemCaseSensitive(rec, "galaxies") : NULL;
         m.galaxies = cJSON_IsNumber(g) ? (int64_t)g->valuedouble : 0;
@@ -118,6 +131,7 @@ static void worker_main(int task_fd, int result_fd, cai_store *st, cJSON **job_a
         if (write_all(result_fd, &m, sizeof m) != 0) break;
     }
     if (model) cai_model_free(model);
+    if (st) cai_store_close(st);
     _exit(0);
 }
 

@@ -26,6 +26,7 @@
 #include "../pipeline/initialize.h"
 #include "../pipeline/payload.h"
 #include "../pipeline/record.h"
+#include "../pipeline/runlock.h"
 #include "../pipeline/stages.h"
 #include "../store/store.h"
 
@@ -234,7 +235,7 @@ static char *summarize_script(const cai_slurm_opts *o, const script_ctx *c, size
     shq(f, c->bucket);
     fprintf(f, " ");
     shq(f, c->rp);
-    fprintf(f, "\n");
+    fprintf(f, " --release-lock\n"); /* the run's lock, taken at submit: released whatever the outcome */
     fclose(f);
     return buf;
 }
@@ -335,6 +336,9 @@ int cai_slurm_submit(const cai_slurm_opts *o, FILE *out, cai_slurm_result *res, 
     cJSON *jobs = NULL, *prev = NULL, *sub = NULL;
     char *bucket = NULL, *rp = NULL, *arr_txt = NULL, *sum_txt = NULL;
     long long *idx = NULL;
+    char run_id[CAI_RUN_ID_MAX] = "";
+    cai_run_lock lock = {0};
+    int array_submitted = 0; /* from then on the lock stays with the run even if a later step fails */
     script_ctx c;
     memset(&c, 0, sizeof c);
     char store_abs[2048], weights_abs[PATH_MAX], cai_abs[PATH_MAX], dir[4096];
@@ -397,13 +401,30 @@ int cai_slurm_submit(const cai_slurm_opts *o, FILE *out, cai_slurm_result *res, 
     }
     snprintf(res->slurm_dir, sizeof res->slurm_dir, "%s", dir);
 
+    /* 1b. The run's identity and its lock on result_path, held by the run from here until its Summarize job
+     *     (`cai summarize --release-lock`) ends: a second submit, cai run or cai mpi on this result_path
+     *     refuses and names the holder. A resumed run keeps its id (its records still count). */
+    if (!o->dry_run) {
+        if (o->resume_run) {
+            cJSON *old = NULL;
+            if (cai_jobs_read(st, bucket, rp, &old, NULL) == CAI_OK && old && old->child) {
+                const cJSON *ri = cJSON_GetObjectItemCaseSensitive(old->child, "CAI_RUN_ID");
+                if (cJSON_IsString(ri)) snprintf(run_id, sizeof run_id, "%s", ri->valuestring);
+            }
+            cJSON_Delete(old);
+        } else if (p.run_id && *p.run_id) snprintf(run_id, sizeof run_id, "%s", p.run_id);
+        if (!run_id[0]) cai_run_id_new(run_id);
+        if ((rc = cai_run_lock_acquire_detached(st, bucket, rp, run_id, "cai slurm submit", o->force, &lock, err)))
+            goto out;
+    }
+
     /* 2. Which ranks: all of a new run (Initialize writes the job list; a dry run takes world_size from the
      *    payload and writes nothing), or those not complete (--resume). */
     int nr = 0, n = 0;
     if (!o->resume_run) {
         if (o->dry_run) nr = (int)p.world_size;
         else {
-            if ((rc = cai_initialize(st, ptxt, plen, &jobs, err))) goto out;
+            if ((rc = cai_initialize_run(st, ptxt, plen, run_id, &jobs, err))) goto out;
             nr = cJSON_GetArraySize(jobs);
         }
         int ntasks = (nr + per_task - 1) / per_task;
@@ -477,10 +498,15 @@ int cai_slurm_submit(const cai_slurm_opts *o, FILE *out, cai_slurm_result *res, 
 
     /* 4. Submit: the array, then Summarize after it (afterany: it runs even when tasks failed). */
     if (n > 0 && (rc = sbatch(apath, NULL, res->array_job, sizeof res->array_job, err))) goto out;
+    array_submitted = n > 0;
     if ((rc = sbatch(spath, n > 0 ? res->array_job : NULL, res->summarize_job, sizeof res->summarize_job, err))) {
-        cai_err_prefix(err, "array job %s submitted, but Summarize failed to submit: ", res->array_job);
+        cai_err_prefix(err,
+                       "array job %s submitted, but Summarize failed to submit (the run keeps its lock on %s/%s "
+                       "while the array runs: scancel it, then resubmit with --resume --force): ",
+                       res->array_job, bucket, rp);
         goto out;
     }
+    array_submitted = 1;
 
     /* 5. Record the submission (status and --resume read it back). */
     sub = prev ? prev : cJSON_CreateObject();
@@ -517,6 +543,7 @@ int cai_slurm_submit(const cai_slurm_opts *o, FILE *out, cai_slurm_result *res, 
                 n == 1 ? "" : "s", res->ranks_submitted, res->ranks_submitted == 1 ? "" : "s", nr, dir, res->array_job);
     else fprintf(out, "cai slurm: every rank is complete; only Summarize submitted\n");
     fprintf(out, "cai slurm: summarize job %s (after the array, whatever its outcome)\n", res->summarize_job);
+    fprintf(out, "cai slurm: run %s holds %s/%s until that Summarize job ends\n", run_id, bucket, rp);
     fprintf(out, "follow:  squeue -j %s%s%s\n", n > 0 ? res->array_job : "", n > 0 ? "," : "", res->summarize_job);
     fprintf(out, "         cai slurm status %s/%s --store %s\n", bucket, rp, store_abs);
     rc = CAI_OK;
@@ -524,6 +551,8 @@ int cai_slurm_submit(const cai_slurm_opts *o, FILE *out, cai_slurm_result *res, 
 oom:
     rc = cai_seterr(err, CAI_ENOMEM, "out of memory");
 out:
+    /* Nothing was submitted: the lock goes (a submitted array keeps it; its Summarize releases it). */
+    if (rc && lock.held && !array_submitted) cai_run_lock_release_run(st, bucket, rp, run_id, NULL);
     free(arr_txt);
     free(sum_txt);
     free(idx);

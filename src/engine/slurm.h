@@ -29,6 +29,7 @@ typedef struct {
                               (a local store), required for S3 stores (a shared file system path) */
     const char *cai_path;  /* the cai the tasks run; NULL: this executable */
     int dry_run;           /* print the scripts and commands; submit nothing, run no Initialize */
+    int force;             /* break a lock on result_path left by a run that is gone */
 } cai_slurm_opts;
 
 typedef struct {

@@ -36,4 +36,20 @@ int cai_run_lock_acquire(cai_store *st, const char *bucket, const char *result_p
 /* Release the lock if it is still ours (a --force from elsewhere may have taken it). */
 void cai_run_lock_release(cai_store *st, cai_run_lock *lk);
 
+/* A run whose stages run in different processes (the stages by hand: `cai initialize --lock` … `cai summarize
+ * --release-lock`; a batch system's submit … its Summarize job): the lock is held by the run, not by the
+ * process that took it. `holder` says what holds it ("cai initialize", "slurm job 4242", …) for the refusal
+ * message; the pid recorded is 0, so no liveness check applies: only force breaks such a lock. */
+int cai_run_lock_acquire_detached(cai_store *st, const char *bucket, const char *result_path, const char *run_id,
+                                  const char *holder, int force, cai_run_lock *lk, cai_err *err);
+
+/* Release the lock on bucket/result_path if run run_id holds it (the detached run's Summarize). CAI_OK also when
+ * there is no lock; CAI_EBUSY (naming the holder, lock left alone) when another run holds it. */
+int cai_run_lock_release_run(cai_store *st, const char *bucket, const char *result_path, const char *run_id,
+                             cai_err *err);
+/* The same for the run of <result_path>/jobs.jsonl (its CAI_RUN_ID, copied to run_id_out when given): what a
+ * detached run's Summarize calls. An error when there is no job list or it names no run. */
+int cai_run_lock_release_jobs_run(cai_store *st, const char *bucket, const char *result_path, char *run_id_out,
+                                  size_t run_id_cap, cai_err *err);
+
 #endif

@@ -28,7 +28,8 @@ typedef struct {
     const char *weights;       /* local path to weights; NULL: take it from the job/payload */
     const cai_model *model;    /* already-loaded model to reuse (warm Lambda, local pool); NULL: load */
     int threads;               /* 0: all cores */
-    cai_precision precision;
+    cai_precision precision;   /* for a model this worker loads: the job's CAI_PRECISION, else this ... */
+    int precision_set;         /* ... unless set: then this (a command-line --precision overrides the payload) */
     double deadline_unix;      /* 0: none. Stop cleanly before it; report what is unfinished. */
     const char *calibration;   /* calib.json (local path or key in the bucket); NULL: the job's CAI_CALIBRATION */
     int tta;                   /* 8: test-time augmentation; 0: the job's CAI_TTA (default 1) */

@@ -114,8 +114,11 @@ static int worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o,
     cai_weightfile_info wi = {0};
     int have_wi = 0;
     char wpath[4096] = "";
+    /* The precision to load a model in. The record states the precision that ran, taken from the model
+     * itself below: a caller's model (local pool) was loaded in whatever the engine chose, which can differ
+     * from the job's CAI_PRECISION (--precision on the command line over the payload's). */
     cai_precision prec = o->precision;
-    if (j.precision) cai_precision_parse(j.precision, &prec);
+    if (j.precision && !o->precision_set) cai_precision_parse(j.precision, &prec);
     float *pred = NULL, *zstd = NULL, *magf = NULL;
     uint32_t *flg = NULL;
     size_t pred_cap = 0;

@@ -1,7 +1,9 @@
 /* store.h — where partitions, weights and results live: a local directory or S3, behind one interface.
  * Owns: bytes in and out by (bucket, key). Must not touch: what the bytes mean.
  * Local: bucket B's key K is the file ROOT/B/K. S3: "s3://" uses the named buckets as they are;
- * "s3://BUCKET/PREFIX" maps bucket B's key K to s3://BUCKET/PREFIX/B/K (the same layout as local). */
+ * "s3://BUCKET/PREFIX" maps bucket B's key K to s3://BUCKET/PREFIX/B/K (the same layout as local).
+ * A handle belongs to the process that opened it: a forked child opens its own (an S3 handle's kept-alive
+ * connections would share the parent's sockets). */
 #ifndef CAI_STORE_H
 #define CAI_STORE_H
 

@@ -80,6 +80,23 @@ grep -q -- "--resume: $kept of 12 ranks already complete" err3.txt || die "--res
 grep -q "complete:     yes" out3.txt || die "not complete after --resume"
 [ "$(tail -n +2 "$RES/predictions.csv" | wc -l)" = 720 ] || die "not exactly 720 predictions"
 cmp local.csv "$RES/predictions.csv" || die "after --resume: predictions differ from cai run's"
+[ ! -e "$RES/run.lock" ] || die "cai mpi left its lock behind"
+# Another run holds the result_path (a live process on this host): cai mpi refuses, names it, and --force does
+# not break it; nothing of the finished run is touched.
+sleep 300 & holder=$!
+printf '{"run_id":"other-run","pid":%d,"host":"%s","start_iso":"2026-11-26T00:00:00Z"}' "$holder" "$(hostname)" \
+  > "$RES/run.lock"
+cp "$RES/predictions.csv" before.csv
+for f in "" --force; do
+  mpirun --allow-run-as-root --oversubscribe -n 2 "$CAI" mpi payload.json --store store --weights w.safetensors \
+    --threads 1 $f >out4.txt 2>err4.txt && { kill $holder; die "cai mpi $f ran on a result_path held by a live run"; }
+  grep -q "is in use by run other-run (pid $holder on host $(hostname)" err4.txt \
+    || { cat err4.txt; kill $holder; die "cai mpi $f does not name the holder"; }
+done
+kill $holder; wait $holder 2>/dev/null || true
+[ "$(jget "$RES/run.lock" 'd["run_id"]')" = other-run ] || die "the other run's lock was touched"
+cmp -s before.csv "$RES/predictions.csv" || die "a refused cai mpi changed the catalog"
+rm "$RES/run.lock"
 
 # 3. srun --mpi=pmix -n 3 inside sbatch, on a real one-node cluster.
 slurm_have || exit 77

@@ -4,7 +4,8 @@
 # summary; records carry engine "slurm" and the job/array ids; --dry-run prints exactly the expected scripts;
 # a corrupt partition fails one array task, Summarize still runs and names it, `cai slurm status` shows it,
 # and after the repair `cai slurm submit --resume` runs only that rank and the run is complete with exactly
-# one prediction per galaxy.
+# one prediction per galaxy. The run holds result_path (run.lock) from submit until its Summarize job: a
+# second submit or a cai run on it refuses and names the holder.
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/pipeline_lib.bash"
 source "$HERE/../lib/slurm.sh"
@@ -59,7 +60,7 @@ exec '$CAIABS' worker --store '$S' --jobs 'cosmicai-data/result-partition-25MB/1
 #SBATCH --mem=3G
 #SBATCH --qos=short
 module load openmpi
-exec '$CAIABS' summarize --store '$S' 'cosmicai-data' 'result-partition-25MB/1GB/1'
+exec '$CAIABS' summarize --store '$S' 'cosmicai-data' 'result-partition-25MB/1GB/1' --release-lock
 
 sbatch --parsable $SD/map.sbatch
 sbatch --parsable --dependency=afterany:<array job id> --kill-on-invalid-dep=yes $SD/summarize.sbatch
@@ -92,10 +93,23 @@ cat st0.txt
 grep -q "total: 0 complete, 0 failed, 0 missing, 6 pending or running of 6 ranks" st0.txt || die "status of held tasks"
 grep -qE "^0 +pending +${AJ}_\[0-5\] +PENDING" st0.txt || die "status does not show rank 0 pending in the array"
 grep -q "summarize: job $SJ PENDING" st0.txt || die "status does not show the pending Summarize job"
+# The run holds result_path from submit until its Summarize job: a second submit (and a cai run) refuse, naming it.
+RUN1=$(jget "$RES/run.lock" 'd["run_id"]') || die "submit took no lock"
+[ "$(jget "$RES/run.lock" 'd["holder"]')" = "cai slurm submit" ] || die "the lock does not say what holds it"
+grep -q "run $RUN1 holds cosmicai-data/result-partition-25MB/1GB/1 until that Summarize job ends" sub.txt \
+  || die "submit does not say that the run holds the result_path"
+"$CAI" slurm submit payload.json --store store --weights w.safetensors >dup.txt 2>&1 && die "a second submit on a held result_path was accepted"
+cat dup.txt
+grep -q "is in use by run $RUN1 (cai slurm submit from host " dup.txt || die "the second submit does not name the holder"
+[ -z "$(squeue -h -o %i -n cai-map | grep -v "^$AJ")" ] || die "the refused submit queued jobs"
+"$CAI" run payload.json --store store --weights w.safetensors --workers 1 --no-progress >dup2.txt 2>&1 && die "cai run on a held result_path was accepted"
+grep -q "is in use by run $RUN1" dup2.txt || die "cai run does not name the slurm run holding the result_path"
 scontrol release "$AJ" && scontrol release "$SJ" || die "scontrol release"
 slurm_wait_job "$SJ" 180 || die "summarize job"
 [ "$(slurm_job_states "$SJ")" = COMPLETED ] || { cat "$RES"/slurm/*.out; die "summarize job not COMPLETED"; }
 [ "$(slurm_job_states "$AJ" | sort -u)" = COMPLETED ] || die "array tasks not all COMPLETED"
+[ ! -e "$RES/run.lock" ] || die "the Summarize job did not release the run's lock"
+grep -q "released the lock of run $RUN1" "$RES/slurm/summarize_$SJ.out" || die "Summarize does not say it released the lock"
 [ -f "$RES/slurm/${AJ}_0.out" ] && [ -f "$RES/slurm/${AJ}_5.out" ] || die "per-task output not at <run>/slurm/%A_%a.out"
 grep -q "index 3 from SLURM_ARRAY_TASK_ID=3 (base 0): rank 3" "$RES/slurm/${AJ}_3.out" || die "task 3 did not say which index it used"
 cmp local.csv "$RES/predictions.csv" || die "predictions.csv differs from cai run's"
@@ -127,6 +141,7 @@ slurm_wait_job "$SJ2" 180 || die "summarize job 2"
 BAD=$(grep -n '4.safetensors' "$RES2/jobs.jsonl" | cut -d: -f1); BAD=$((BAD-1))
 [ "$(slurm_job_states "$AJ2" | grep -c FAILED)" = 1 ] || die "exactly one array task should have FAILED"
 [ "$(jget "$RES2/summary.json" 'd["complete"]')" = False ] || die "summary should be incomplete"
+[ ! -e "$RES2/run.lock" ] || die "an incomplete run's Summarize did not release the lock"
 grep -q "failed rank(s): $BAD" "$RES2"/slurm/summarize_"$SJ2".out || { cat "$RES2"/slurm/summarize_*.out; die "Summarize does not name rank $BAD"; }
 "$CAI" slurm status cosmicai-data/result-partition-25MB/1GB/2 --store store >st2.txt && die "status of an incomplete run should exit 1"
 cat st2.txt
@@ -143,6 +158,7 @@ grep -q "^#SBATCH --array=$BAD\$" "$RES2/slurm/map-resume.sbatch" || die "the re
 SJ3=$(sed -n 's/^cai slurm: summarize job \([0-9]*\) .*/\1/p' sub3.txt)
 slurm_wait_job "$SJ3" 180 || die "summarize job 3"
 [ "$(jget "$RES2/summary.json" 'd["complete"]')" = True ] || die "not complete after --resume"
+[ ! -e "$RES2/run.lock" ] || die "the resumed run's Summarize did not release the lock"
 for r in 0 1 2 3 4 5; do
   [ "$r" = "$BAD" ] && continue
   cmp -s "before.$r.json" "$RES2/$r.json" || die "rank $r ran again on --resume"

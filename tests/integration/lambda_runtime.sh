@@ -2,6 +2,8 @@
 # `cai lambda` against a Lambda Runtime API stand-in (tests/py/lambda_runtime_standin.py), one "function" per
 # stage as the template deploys them, over a local store:
 #   initialize: a payload -> small answer pointing at jobs.jsonl; a bad payload and a non-JSON event -> /error
+#     and takes the run's lock on result_path (a second Initialize there -> CAI.Busy naming the holder), which
+#     Summarize releases
 #   worker: ranks -> records; a bad job -> /error naming the partition, and the loop goes on; an event too
 #     close to its deadline -> not started, nothing written; a deadline mid-rank -> stops between partitions,
 #     reports the unfinished ones; weights loaded once for all events
@@ -65,10 +67,10 @@ import json, sys
 W = sys.argv[1]
 p = json.load(open(W + "/payload.json"))
 bad = dict(p, file_limit="eleven")
-json.dump([{"id": "init-ok", "event": p}, {"id": "init-bad", "event": bad},
+json.dump([{"id": "init-ok", "event": p}, {"id": "init-dup", "event": p}, {"id": "init-bad", "event": bad},
            {"id": "init-notjson", "raw": "{\"bucket\": "}], open(W + "/ev-init.json", "w"))
 EOF
-run_fn init "$W/ev-init.json" "${BASE[@]}" CAI_STAGE=initialize -- --max-events 3
+run_fn init "$W/ev-init.json" "${BASE[@]}" CAI_STAGE=initialize AWS_LAMBDA_FUNCTION_NAME=cai-init -- --max-events 4
 [ "$(cat "$W/init.rc")" = 0 ] || { cat "$W/init.err"; fail "initialize function exited $(cat "$W/init.rc")"; }
 check init '
 a = r["responses"]["init-ok"]
@@ -82,8 +84,15 @@ assert e["type"] == "CAI.BadPayload" == e["body"]["errorType"], e
 assert "file_limit" in e["body"]["errorMessage"] and "eleven" in e["body"]["errorMessage"], e
 e = r["errors"]["init-notjson"]
 assert e["type"] == "CAI.BadFormat" and "not valid JSON" in e["body"]["errorMessage"], e
+# the run holds result_path until Summarize: a second execution on it fails by name, rewriting nothing
+lock = json.load(open(W + "/store/results/runs/1/run.lock"))
+assert lock["run_id"] == a["run_id"] and lock["holder"] == "aws Initialize Lambda cai-init" and lock["pid"] == 0, lock
+e = r["errors"]["init-dup"]
+assert e["type"] == "CAI.Busy", e
+assert "is in use by run %s (aws Initialize Lambda cai-init from host " % a["run_id"] in e["body"]["errorMessage"], e
+assert json.loads(lines[0])["CAI_RUN_ID"] == a["run_id"], "a refused Initialize rewrote the job list"
 '
-echo "ok: initialize: answer points at jobs.jsonl; bad payload and non-JSON event -> /error"
+echo "ok: initialize: answer points at jobs.jsonl; the run's lock refuses a second one; bad payload and non-JSON event -> /error"
 
 # ---- Worker, session 1: rank 0; a bad job (missing partition); rank 1 too close to its deadline
 python3 - "$W" <<'EOF'
@@ -162,8 +171,9 @@ combined = json.load(open(W + "/store/results/runs/1/combined_data.json"))
 assert sorted(x["rank"] for x in combined) == [0, 1], combined
 e = r["errors"]["s-bad"]
 assert e["type"] == "CAI.BadPayload" and "result_path" in e["body"]["errorMessage"], e
+assert not os.path.exists(W + "/store/results/runs/1/run.lock"), "Summarize did not release the run lock"
 '
-echo "ok: summarize: combined_data.json from both ranks; an event without result_path -> /error"
+echo "ok: summarize: combined_data.json from both ranks, the run lock released; an event without result_path -> /error"
 
 # ---- Summarize over an incomplete run (rank 1 failed: no record). It must answer, not fail: the outputs of
 # rank 0 are written, "complete": false sends the state machine to its Incomplete state, and summary.json

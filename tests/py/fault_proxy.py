@@ -7,7 +7,12 @@ still verify upstream). Faults are armed through a control path the proxy answer
   POST /__fault__  {"mode": "503" | "500" | "429" | "reset" | "none", "count": N, "match": "substring"}
         the next N requests whose path contains `match` ("" = any) get the fault:
           503 → 503 SlowDown (S3's throttling answer), 500 → 500 InternalError, 429 → 429 TooManyRequests,
-          reset → the TCP connection is reset (SO_LINGER 0) without a response.
+          reset → the TCP connection is reset (SO_LINGER 0) without a response (the request never reached S3),
+          reset_after → the request is forwarded (S3 acts on it) and then the connection is reset: the answer
+                        is lost, as when a connection drops after S3 committed a PUT or DELETE.
+        optional: "rate": P (0 < P <= 1, default 1) — each matching request is faulted with probability P
+        (a soak: faults at random among normal traffic, until N are spent); "modes": ["503", "reset", ...] —
+        each fault picks one of these at random instead of "mode"; "seed": S — the random sequence.
   GET  /__fault__  → {"requests": total forwarded or faulted, "injected": faults so far, "armed": left,
                       "last_headers": headers of the last non-control request}
 
@@ -17,6 +22,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import socket
 import struct
 import sys
@@ -37,6 +43,8 @@ class State:
     def __init__(self):
         self.lock = threading.Lock()
         self.mode, self.count, self.match = "none", 0, ""
+        self.rate, self.modes = 1.0, []
+        self.rng = random.Random(0)
         self.requests = self.injected = 0
         self.last_headers = {}
 
@@ -70,6 +78,9 @@ class Handler(BaseHTTPRequestHandler):
                 st.mode = str(cfg.get("mode", "none"))
                 st.count = int(cfg.get("count", 0))
                 st.match = str(cfg.get("match", ""))
+                st.rate = float(cfg.get("rate", 1.0))
+                st.modes = [str(m) for m in cfg.get("modes", [])]
+                st.rng = random.Random(cfg.get("seed", 0))
             out = {"ok": True}
         else:
             with st.lock:
@@ -86,10 +97,11 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.requests += 1
             st.last_headers = {k.lower(): v for k, v in self.headers.items()}
-            if st.count > 0 and st.mode != "none" and st.match in urllib.parse.unquote(self.path):
+            if (st.count > 0 and (st.mode != "none" or st.modes) and st.match in urllib.parse.unquote(self.path)
+                    and (st.rate >= 1.0 or st.rng.random() < st.rate)):
                 st.count -= 1
                 st.injected += 1
-                fault = st.mode
+                fault = st.rng.choice(st.modes) if st.modes else st.mode
         if fault == "reset":
             self.close_connection = True
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -108,7 +120,11 @@ class Handler(BaseHTTPRequestHandler):
             resp = conn.getresponse()
             data = resp.read()
             out = [(k, v) for k, v in resp.getheaders() if k.lower() not in HOP and k.lower() != "content-length"]
-            if self.command == "HEAD":  # keep the object's length: HEAD answers carry it without a body
+            if fault == "reset_after":  # S3 did the work; its answer is lost on the way back
+                self.close_connection = True
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+            elif self.command == "HEAD":  # keep the object's length: HEAD answers carry it without a body
                 self.send_response(resp.status)
                 for k, v in out:
                     self.send_header(k, v)

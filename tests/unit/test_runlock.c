@@ -129,6 +129,38 @@ static void test_stale_lock_needs_force(void **state) {
     assert_int_equal(cai_store_head(st, "b", "res/1/" CAI_RUN_LOCK_NAME, NULL, &e), CAI_OK);
 }
 
+/* A detached lock (the stages run by different processes): held by the run, named by what holds it, released
+ * by run id from any process, broken only with force. */
+static void test_detached_lock(void **state) {
+    (void)state;
+    cai_run_lock a, b;
+    cai_err e = {0};
+    assert_int_equal(cai_run_lock_acquire_detached(st, "b", "res/1", "run-a", "slurm job 17", 0, &a, &e), CAI_OK);
+    /* a store-level retry of our own create holds it; the same run id with another holder does not */
+    assert_int_equal(cai_run_lock_acquire_detached(st, "b", "res/1", "run-a", "slurm job 17", 0, &b, &e), CAI_OK);
+    assert_int_equal(cai_run_lock_acquire_detached(st, "b", "res/1", "run-a", "slurm job 18", 0, &b, &e), CAI_EBUSY);
+    /* another run is refused, and told what holds it */
+    assert_int_equal(cai_run_lock_acquire(st, "b", "res/1", "run-b", 0, &b, &e), CAI_EBUSY);
+    assert_non_null(strstr(e.msg, "in use by run run-a (slurm job 17 from host "));
+    assert_non_null(strstr(e.msg, "--force"));
+    /* this process's release of a detached lock is a no-op: only the run's Summarize releases it */
+    cai_run_lock_release(st, &a);
+    assert_int_equal(cai_store_head(st, "b", "res/1/" CAI_RUN_LOCK_NAME, NULL, &e), CAI_OK);
+    /* release by another run's id: refused, lock kept */
+    assert_int_equal(cai_run_lock_release_run(st, "b", "res/1", "run-b", &e), CAI_EBUSY);
+    assert_non_null(strstr(e.msg, "locked by run run-a"));
+    assert_int_equal(cai_store_head(st, "b", "res/1/" CAI_RUN_LOCK_NAME, NULL, &e), CAI_OK);
+    /* by its own id: gone; again: nothing to do */
+    assert_int_equal(cai_run_lock_release_run(st, "b", "res/1", "run-a", &e), CAI_OK);
+    assert_int_equal(cai_store_head(st, "b", "res/1/" CAI_RUN_LOCK_NAME, NULL, &e), CAI_ENOTFOUND);
+    assert_int_equal(cai_run_lock_release_run(st, "b", "res/1", "run-a", &e), CAI_OK);
+    /* force breaks a detached lock (its holder cannot be checked from here) */
+    assert_int_equal(cai_run_lock_acquire_detached(st, "b", "res/1", "run-c", "cai initialize", 0, &a, &e), CAI_OK);
+    assert_int_equal(cai_run_lock_acquire(st, "b", "res/1", "run-d", 1, &b, &e), CAI_OK);
+    cai_run_lock_release(st, &b);
+    assert_int_equal(cai_store_head(st, "b", "res/1/" CAI_RUN_LOCK_NAME, NULL, &e), CAI_ENOTFOUND);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_put_new_creates_only_once, setup, teardown),
@@ -136,6 +168,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_one_winner_among_racers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_run_is_refused_by_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_lock_needs_force, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_detached_lock, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
