@@ -395,7 +395,7 @@ int cai_job_resolve(cai_store *st, const cJSON *job, cJSON **out, cai_err *err) 
     if (!ref) return (*out = cJSON_Duplicate(job, 1)) ? 0 : cai_seterr(err, CAI_ENOMEM, "out of memory");
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(job, "S3_BUCKET");
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(ref, "key"), *c = cJSON_GetObjectItemCaseSensitive(ref, "count");
-    if (!cJSON_IsString(b) || !cJSON_IsString(k) || !cJSON_IsNumber(c) || c->valuedouble < 1)
+    if (!cJSON_IsString(b) || !cJSON_IsString(k) || !cJSON_IsNumber(c) || !(c->valuedouble >= 1 && c->valuedouble <= 1e9))
         return cai_seterr(err, CAI_EPAYLOAD, "job: field \"CAI_DATA_PATH_REF\": expected {\"key\": string, \"count\": "
                                              "positive number} and a string S3_BUCKET");
     uint8_t *d = NULL;

@@ -126,7 +126,9 @@ int cai_job_parse(const cJSON *job, cai_job *j, cai_err *err) {
             return cai_seterr(err, CAI_ENOMEM, "job: out of memory");
         }
         const cJSON *g = pg->child;
-        for (size_t i = 0; i < n; i++, g = g->next) j->expected[i] = cJSON_IsNumber(g) ? (int64_t)g->valuedouble : -1;
+        /* A count outside [0, 9e15] (or NaN) is not one: -1, "unknown" (the cast would be undefined). */
+        for (size_t i = 0; i < n; i++, g = g->next)
+            j->expected[i] = cJSON_IsNumber(g) && g->valuedouble >= 0 && g->valuedouble < 9e15 ? (int64_t)g->valuedouble : -1;
     }
     const cJSON *pm = cJSON_GetObjectItemCaseSensitive(job, "CAI_PARTITION_MANIFEST");
     if (pm && n) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "pipeline/initialize.h"
+#include "pipeline/record.h"
 #include "pipeline/stages.h"
 #include "store/store.h"
 #include "tmpdir.h"
@@ -282,6 +283,28 @@ static void test_hundred_thousand_partitions(void **state) {
     cJSON_Delete(back);
 }
 
+/* A job item's galaxy counts come from outside (jobs.jsonl, a Step Functions input): a count that is not a
+ * non-negative integer below 9e15 reads as unknown (-1), never as an undefined cast (found by fuzz_jobs). */
+static void test_job_galaxy_counts_out_of_range(void **state) {
+    (void)state;
+    const char *txt = "{\"S3_BUCKET\":\"b\",\"WORLD_SIZE\":\"1\",\"RANK\":\"0\",\"DATA_BUCKET\":\"b\","
+                      "\"DATA_PREFIX\":\"d\",\"DATA_PATH\":[\"d/1.pt\",\"d/2.pt\",\"d/3.pt\",\"d/4.pt\"],"
+                      "\"RESULT_PATH\":\"r\",\"BATCH_SIZE\":16,"
+                      "\"CAI_PARTITION_GALAXIES\":[1e300,-5,\"x\",3]}";
+    cJSON *job = cJSON_Parse(txt);
+    assert_non_null(job);
+    cai_job j;
+    cai_err e = {0};
+    assert_int_equal(cai_job_parse(job, &j, &e), CAI_OK);
+    assert_non_null(j.expected);
+    assert_int_equal(j.expected[0], -1);
+    assert_int_equal(j.expected[1], -1);
+    assert_int_equal(j.expected[2], -1);
+    assert_int_equal(j.expected[3], 3);
+    cai_job_free(&j);
+    cJSON_Delete(job);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_demo_payload_matches_seed_field_for_field, setup, teardown),
@@ -291,6 +314,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_bad_payload_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manifest_is_used, setup, teardown),
         cmocka_unit_test(test_partition_number),
+        cmocka_unit_test(test_job_galaxy_counts_out_of_range),
         cmocka_unit_test_setup_teardown(test_hundred_thousand_partitions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
