@@ -287,10 +287,11 @@ static void test_hundred_thousand_partitions(void **state) {
  * non-negative integer below 9e15 reads as unknown (-1), never as an undefined cast (found by fuzz_jobs). */
 static void test_job_galaxy_counts_out_of_range(void **state) {
     (void)state;
-    const char *txt = "{\"S3_BUCKET\":\"b\",\"WORLD_SIZE\":\"1\",\"RANK\":\"0\",\"DATA_BUCKET\":\"b\","
-                      "\"DATA_PREFIX\":\"d\",\"DATA_PATH\":[\"d/1.pt\",\"d/2.pt\",\"d/3.pt\",\"d/4.pt\"],"
-                      "\"RESULT_PATH\":\"r\",\"BATCH_SIZE\":16,"
-                      "\"CAI_PARTITION_GALAXIES\":[1e300,-5,\"x\",3]}";
+    const char *txt =
+        "{\"S3_BUCKET\":\"b\",\"WORLD_SIZE\":\"1\",\"RANK\":\"0\",\"DATA_BUCKET\":\"b\","
+        "\"DATA_PREFIX\":\"d\",\"DATA_PATH\":[\"d/1.pt\",\"d/2.pt\",\"d/3.pt\",\"d/4.pt\"],"
+        "\"RESULT_PATH\":\"r\",\"BATCH_SIZE\":16,"
+        "\"CAI_PARTITION_GALAXIES\":[1e300,-5,\"x\",3]}";
     cJSON *job = cJSON_Parse(txt);
     assert_non_null(job);
     cai_job j;
