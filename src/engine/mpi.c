@@ -231,8 +231,17 @@ static void worker_loop(worker_ctx *w) {
 
 /* ---- rank 0: the dispatcher ---- */
 
+/* A rank's life on rank 0, as in the local engine. */
+typedef enum {
+    RANK_TODO = 0, /* to be handed out */
+    RANK_RUNNING,  /* an MPI rank has it */
+    RANK_OK,       /* finished; its record is written */
+    RANK_FAILED,   /* finished with an error */
+    RANK_SKIPPED,  /* --resume: already complete and valid */
+} rank_phase;
+
 typedef struct {
-    int state; /* 0 todo, 1 running, 2 ok, 3 failed, 4 skipped */
+    rank_phase state;
     char why[900];
 } rank_state;
 
@@ -250,9 +259,9 @@ typedef struct {
 } dispatch;
 
 static int take_next(dispatch *d) { /* under mu */
-    while (d->next < d->nr && d->rs[d->next].state == 4) d->next++;
+    while (d->next < d->nr && d->rs[d->next].state == RANK_SKIPPED) d->next++;
     if (d->next >= d->nr) return -1;
-    d->rs[d->next].state = 1;
+    d->rs[d->next].state = RANK_RUNNING;
     return d->next++;
 }
 
@@ -327,12 +336,12 @@ static void account(dispatch *d, const report *r, int from, int quiet, long long
     (*ndone)++;
     *galaxies += r->galaxies;
     if (r->rc == 0) {
-        s->state = 2;
+        s->state = RANK_OK;
         if (!quiet)
             fprintf(stderr, "cai mpi: rank %d done on MPI rank %d (%s): %lld galaxies in %.2fs\n", r->rank, from,
                     r->host, (long long)r->galaxies, r->wall);
     } else {
-        s->state = 3;
+        s->state = RANK_FAILED;
         (*nfail)++;
         snprintf(s->why, sizeof s->why, "%s", strip_rank(r->msg));
         fprintf(stderr, "cai mpi: rank %d FAILED on MPI rank %d (%s): %s\n", r->rank, from, r->host, s->why);
@@ -402,7 +411,7 @@ static int root(const mpi_opts *o, int size, int threads) {
         if (!d.txt || !d.len || !d.rs) rc = cai_seterr(&err, CAI_ENOMEM, "out of memory");
     }
     for (int i = 0; !rc && i < nr; i++) {
-        if (!plan.todo[i]) d.rs[i].state = 4;
+        if (!plan.todo[i]) d.rs[i].state = RANK_SKIPPED;
         d.txt[i] = cJSON_PrintUnformatted(plan.job_at[i]);
         d.len[i] = d.txt[i] ? (int)strlen(d.txt[i]) : 0;
         if (!d.txt[i]) rc = cai_seterr(&err, CAI_ENOMEM, "out of memory");
@@ -504,7 +513,7 @@ static int root(const mpi_opts *o, int size, int threads) {
     char failed[1024] = "";
     size_t fl = 0;
     for (int k = 0; k < nr; k++)
-        if (d.rs[k].state == 3 && fl < sizeof failed - 100)
+        if (d.rs[k].state == RANK_FAILED && fl < sizeof failed - 100)
             fl +=
                 (size_t)snprintf(failed + fl, sizeof failed - fl, "%srank %d: %.300s", fl ? "; " : "", k, d.rs[k].why);
     printf("\n== cai mpi report ==\n");
