@@ -34,6 +34,7 @@
 #include "flags.h"
 #include "initialize.h"
 #include "payload.h"
+#include "rank_record.h"
 #include "record.h"
 #include "stages.h"
 #include "weightfile.h"
@@ -77,451 +78,509 @@ static void fetch_wait(fetch_job *f) {
     f->running = 0;
 }
 
-/* ---- the rank ---- */
-
-typedef struct {
-    double fetch, fetch_wait, decode, infer, write;
-} stage_times;
-
-static void add_stage_times(cJSON *o, const stage_times *t) {
-    cJSON *s = cJSON_AddObjectToObject(o, "stage_seconds");
-    cJSON_AddNumberToObject(s, "fetch", t->fetch);
-    cJSON_AddNumberToObject(s, "fetch_wait", t->fetch_wait);
-    cJSON_AddNumberToObject(s, "decode", t->decode);
-    cJSON_AddNumberToObject(s, "infer", t->infer);
-    cJSON_AddNumberToObject(s, "write", t->write);
-}
-
 static int is_s3(cai_store *st) { return st && st->url && !strncmp(st->url, "s3://", 5); }
 
-static int worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJSON **record_out, cai_err *err) {
-    if (record_out) *record_out = NULL;
-    cai_worker_opts defaults = {0};
-    if (!o) o = &defaults;
-    double wall0 = cai_wall_now(), mono0 = cai_mono_now(), cpu0 = cai_cpu_now();
+/* ---- the rank ---- */
+
+/* Text a partition's entry in the record points at (the fetch buffers and error structs are reused). */
+typedef struct {
+    char sha256[65];
+    char error[sizeof ((cai_err *)0)->msg];
+} part_text;
+
+/* Everything one rank accumulates, from the job to its record. */
+typedef struct {
+    cai_store *st;
+    const cai_worker_opts *o;
     cai_job j;
-    int rc = cai_job_parse(job, &j, err);
-    if (rc) return rc;
-
-    stage_times tm = {0};
-    int64_t galaxies = 0, num_batches = 0, bits = 0;
-    int64_t nfailed = 0, nunfinished = 0, ndone = 0;
-    int first_rc = CAI_OK;
-    char failed_list[512] = "";
-    cai_model *own_model = NULL;
-    const cai_model *model = o->model;
-    cai_session *sess = NULL;
-    cai_weightfile_info wi = {0};
-    int have_wi = 0;
-    char wpath[4096] = "";
-    /* The precision to load a model in. The record states the precision that ran, taken from the model
-     * itself below: a caller's model (local pool) was loaded in whatever the engine chose, which can differ
-     * from the job's CAI_PRECISION (--precision on the command line over the payload's). */
-    cai_precision prec = o->precision;
-    if (j.precision && !o->precision_set) cai_precision_parse(j.precision, &prec);
-    float *pred = NULL, *zstd = NULL, *magf = NULL;
-    uint32_t *flg = NULL;
-    size_t pred_cap = 0;
-    int tta = o->tta > 0 ? o->tta : j.tta;
-    const char *calspec = o->calibration ? o->calibration : j.calibration;
+    double wall0, mono0, cpu0;
+    cai_stage_times tm;
+    int64_t galaxies, num_batches, bits;
+    int64_t nfailed, nunfinished, ndone;
+    int first_rc;
+    char failed_list[512];
+    /* the model */
+    cai_model *own_model;
+    const cai_model *model;
+    cai_session *sess;
+    cai_weightfile_info wi;
+    int have_wi;
+    char wpath[4096];
+    cai_precision prec;
+    char model_variant[16];
+    int tta;
+    const char *calspec;
     cai_calib cal;
-    memset(&cal, 0, sizeof cal);
-    int have_cal = 0;
-    unsigned pcols = CAI_PCOL_OBJID | CAI_PCOL_RADEC | CAI_PCOL_MAGS | CAI_PCOL_FLAGS |
-                     (tta > 1 ? CAI_PCOL_ZSTD : 0u) | (calspec ? CAI_PCOL_CAL : 0u);
-    char *csv = NULL;
-    size_t csv_len = 0;
-    FILE *csvf = NULL;
-    cJSON *parts = cJSON_CreateArray();
-    int fatal = 0;
-    char fatal_msg[1024] = "";
-    /* s3-style request timings (filled for every store; emitted as s3_* only for S3) */
-    int64_t nreq = 0;
-    double req_total = 0, req_min = INFINITY, req_max = 0, req_first = 0, req_last = 0;
+    int have_cal;
+    /* per-partition buffers, grown to the largest partition */
+    float *pred, *zstd, *magf;
+    uint32_t *flg;
+    size_t pred_cap;
+    /* the predictions file, in memory until the end */
+    unsigned pcols;
+    char *csv;
+    size_t csv_len;
+    FILE *csvf;
+    /* the record's "partitions" */
+    cai_rank_part *parts;
+    part_text *ptext;
+    size_t nparts;
+    int fatal; /* nothing can run (no weights, bad calibration, no memory): every partition gets fatal_msg */
+    char fatal_msg[1024];
+    /* s3-style request timings (filled for every store; written as s3_* only for S3) */
+    int64_t nreq;
+    double req_total, req_min, req_max, req_first, req_last;
+} rank_run;
 
-    if (j.nkeys > 0) {
-        /* Model: reuse the caller's, else load once for this rank. */
-        const char *wspec = o->weights ? o->weights : j.weights;
-        if (wspec) {
-            cai_err we = {0};
-            if (cai_weightfile_resolve(st, j.bucket, wspec, wpath, sizeof wpath, &we) == CAI_OK &&
-                cai_weightfile_describe(wpath, &wi, &we) == CAI_OK)
-                have_wi = 1;
-            else if (!model) {
-                fatal = 1;
-                first_rc = we.code ? we.code : CAI_EARG;
-                snprintf(fatal_msg, sizeof fatal_msg, "%s", we.msg);
-            }
-        } else if (!model) {
-            fatal = 1;
-            first_rc = CAI_EARG;
-            snprintf(fatal_msg, sizeof fatal_msg,
-                     "no weights: pass --weights W.safetensors or set \"weights\" in the payload");
-        }
-        /* Calibration: must belong to these weights (and this TTA setting), else nothing runs. */
-        if (!fatal && calspec) {
-            cai_err ce = {0};
-            if (cai_calib_fetch(st, j.bucket, calspec, &cal, &ce) ||
-                cai_calib_check(&cal, calspec, have_wi ? wi.sha256 : NULL, tta, &ce)) {
-                fatal = 1;
-                first_rc = ce.code ? ce.code : CAI_EARG;
-                snprintf(fatal_msg, sizeof fatal_msg, "%s", ce.msg);
-            } else {
-                have_cal = 1;
-            }
-        }
-        if (!fatal && !model) {
-            cai_err me = {0};
-            if (cai_model_load(wpath, prec, &own_model, &me)) {
-                fatal = 1;
-                first_rc = me.code;
-                snprintf(fatal_msg, sizeof fatal_msg, "%s", me.msg);
-            }
-            model = own_model;
-        }
-        if (!fatal) {
-            cai_err se = {0};
-            sess = cai_session_new(model, (int)j.batch_size, o->threads, &se);
-            if (!sess) {
-                fatal = 1;
-                first_rc = se.code ? se.code : CAI_ENOMEM;
-                snprintf(fatal_msg, sizeof fatal_msg, "%s", se.msg[0] ? se.msg : "cannot create a model session");
-            }
-        }
-        csvf = open_memstream(&csv, &csv_len);
-        if (!csvf) {
-            fatal = 1;
-            first_rc = CAI_ENOMEM;
-            snprintf(fatal_msg, sizeof fatal_msg, "out of memory");
-        } else {
-            cai_pred_header_write(csvf, pcols);
-        }
+static void rank_fail(rank_run *w, int code, const char *msg) {
+    w->fatal = 1;
+    w->first_rc = code;
+    snprintf(w->fatal_msg, sizeof w->fatal_msg, "%s", msg);
+}
+
+static int rank_begin(rank_run *w, cai_store *st, const cJSON *job, const cai_worker_opts *o, cai_err *err) {
+    memset(w, 0, sizeof *w);
+    w->st = st;
+    w->o = o;
+    w->wall0 = cai_wall_now(), w->mono0 = cai_mono_now(), w->cpu0 = cai_cpu_now();
+    int rc = cai_job_parse(job, &w->j, err);
+    if (rc) return rc;
+    /* The precision to load a model in. The record states the precision that ran, taken from the model
+     * itself at the end: a caller's model (local pool) was loaded in whatever the engine chose, which can
+     * differ from the job's CAI_PRECISION (--precision on the command line over the payload's). */
+    w->model = o->model;
+    w->prec = o->precision;
+    if (w->j.precision && !o->precision_set) cai_precision_parse(w->j.precision, &w->prec);
+    w->tta = o->tta > 0 ? o->tta : w->j.tta;
+    w->calspec = o->calibration ? o->calibration : w->j.calibration;
+    w->pcols = CAI_PCOL_OBJID | CAI_PCOL_RADEC | CAI_PCOL_MAGS | CAI_PCOL_FLAGS | (w->tta > 1 ? CAI_PCOL_ZSTD : 0u) |
+               (w->calspec ? CAI_PCOL_CAL : 0u);
+    w->req_min = INFINITY;
+    size_t n = w->j.nkeys ? w->j.nkeys : 1;
+    w->parts = calloc(n, sizeof *w->parts);
+    w->ptext = calloc(n, sizeof *w->ptext);
+    if (!w->parts || !w->ptext) {
+        free(w->parts);
+        free(w->ptext);
+        cai_job_free(&w->j);
+        return cai_seterr(err, CAI_ENOMEM, "rank: out of memory for %zu partitions", n);
     }
+    return CAI_OK;
+}
 
+/* The model (the caller's, else loaded once for this rank), the calibration (which must belong to these
+ * weights and this TTA setting, else nothing runs), a session and the in-memory predictions file. */
+static void rank_load(rank_run *w) {
+    const char *wspec = w->o->weights ? w->o->weights : w->j.weights;
+    if (wspec) {
+        cai_err we = {0};
+        if (cai_weightfile_resolve(w->st, w->j.bucket, wspec, w->wpath, sizeof w->wpath, &we) == CAI_OK &&
+            cai_weightfile_describe(w->wpath, &w->wi, &we) == CAI_OK)
+            w->have_wi = 1;
+        else if (!w->model)
+            rank_fail(w, we.code ? we.code : CAI_EARG, we.msg);
+    } else if (!w->model) {
+        rank_fail(w, CAI_EARG, "no weights: pass --weights W.safetensors or set \"weights\" in the payload");
+    }
+    if (!w->fatal && w->calspec) {
+        cai_err ce = {0};
+        if (cai_calib_fetch(w->st, w->j.bucket, w->calspec, &w->cal, &ce) ||
+            cai_calib_check(&w->cal, w->calspec, w->have_wi ? w->wi.sha256 : NULL, w->tta, &ce))
+            rank_fail(w, ce.code ? ce.code : CAI_EARG, ce.msg);
+        else
+            w->have_cal = 1;
+    }
+    if (!w->fatal && !w->model) {
+        cai_err me = {0};
+        if (cai_model_load(w->wpath, w->prec, &w->own_model, &me)) rank_fail(w, me.code, me.msg);
+        w->model = w->own_model;
+    }
+    if (!w->fatal) {
+        cai_err se = {0};
+        w->sess = cai_session_new(w->model, (int)w->j.batch_size, w->o->threads, &se);
+        if (!w->sess)
+            rank_fail(w, se.code ? se.code : CAI_ENOMEM, se.msg[0] ? se.msg : "cannot create a model session");
+    }
+    w->csvf = open_memstream(&w->csv, &w->csv_len);
+    if (!w->csvf) rank_fail(w, CAI_ENOMEM, "out of memory");
+    else cai_pred_header_write(w->csvf, w->pcols);
+}
+
+static cai_rank_part *part_add(rank_run *w, const char *key, cai_part_status status) {
+    cai_rank_part *p = &w->parts[w->nparts++];
+    memset(p, 0, sizeof *p);
+    p->key = key;
+    p->status = status;
+    p->partition = -1;
+    return p;
+}
+
+/* The manifest's galaxy count, size and sha256 (after decoding, so a broken file still reports what is broken
+ * in it): a partition replaced or copied over another is refused here, before its galaxies could be counted
+ * as the ones the manifest promised. Then every galaxy id inside the manifest's range for this partition (a
+ * partition carrying another's ids would otherwise pass every count); uniqueness across partitions is
+ * Summarize's check. */
+static int part_verify(const rank_run *w, size_t i, const fetch_job *f, const cai_partition *p, cai_err *pe) {
+    const char *key = w->j.keys[i];
+    if (w->j.expected && w->j.expected[i] >= 0 && w->j.expected[i] != p->n)
+        return cai_seterr(pe, CAI_ESHAPE, "%s: has %lld galaxies, the manifest says %lld", key, (long long)p->n,
+                          (long long)w->j.expected[i]);
+    const cai_part_expect *x = w->j.pexp ? &w->j.pexp[i] : NULL;
+    if (!x || !x->sha256[0]) return CAI_OK;
+    if (f->len != x->bytes)
+        return cai_seterr(pe, CAI_EFORMAT, "%s: %zu bytes, but the manifest says %llu (changed since the "
+                          "manifest was written?)", key, f->len, (unsigned long long)x->bytes);
+    if (strcmp(f->sha256, x->sha256) != 0)
+        return cai_seterr(pe, CAI_EFORMAT, "%s: sha256 %.12s… does not match the manifest's %.12s… (changed "
+                          "since the manifest was written?)", key, f->sha256, x->sha256);
+    if (p->n > 0 && !x->has_ids)
+        return cai_seterr(pe, CAI_EFORMAT, "%s: has %lld galaxies, the manifest says none", key, (long long)p->n);
+    for (int64_t g = 0; p->n > 0 && p->ids && g < p->n; g++)
+        if (p->ids[g] < x->id_first || p->ids[g] > x->id_last)
+            return cai_seterr(pe, CAI_EFORMAT, "%s: galaxy %lld has id %lld, outside the manifest's range "
+                              "%lld..%lld", key, (long long)g, (long long)p->ids[g], (long long)x->id_first,
+                              (long long)x->id_last);
+    return CAI_OK;
+}
+
+static int part_buffers(rank_run *w, const char *key, int64_t n, cai_err *pe) {
+    if ((size_t)n <= w->pred_cap) return CAI_OK;
+    float *np = realloc(w->pred, (size_t)n * sizeof *np);
+    if (np) w->pred = np;
+    float *nz = realloc(w->zstd, (size_t)n * sizeof *nz);
+    if (nz) w->zstd = nz;
+    float *nm = realloc(w->magf, (size_t)n * 5 * sizeof *nm);
+    if (nm) w->magf = nm;
+    uint32_t *nf = realloc(w->flg, (size_t)n * sizeof *nf);
+    if (nf) w->flg = nf;
+    if (!np || !nz || !nm || !nf)
+        return cai_seterr(pe, CAI_ENOMEM, "%s: out of memory for %lld predictions", key, (long long)n);
+    w->pred_cap = (size_t)n;
+    return CAI_OK;
+}
+
+/* Inference in batches of BATCH_SIZE; each batch's quality bits and magnitudes are taken while its pages
+ * are still mapped, and the pages are released after it. */
+static int part_infer(rank_run *w, cai_partition *p, const char *key, int64_t *nb, double *ti, cai_err *pe) {
+    size_t msz = p->mag_dtype == CAI_F64 ? 8 : 4;
+    int64_t bs = w->j.batch_size;
+    int prc = CAI_OK;
+    double i0 = cai_mono_now();
+    for (int64_t s = 0; s < p->n && !prc; s += bs) {
+        int64_t cnt = p->n - s < bs ? p->n - s : bs;
+        for (int64_t g = s; g < s + cnt; g++) {
+            const uint8_t *mg = (const uint8_t *)p->mags + (size_t)g * 5 * msz;
+            w->flg[g] = cai_flags_input(p->images + (size_t)g * CAI_IMG_FLOATS, mg, p->mag_dtype);
+            for (int b = 0; b < 5; b++)
+                w->magf[g * 5 + b] = p->mag_dtype == CAI_F64 ? (float)((const double *)mg)[b] : ((const float *)mg)[b];
+        }
+        const float *img = p->images + (size_t)s * CAI_IMG_FLOATS;
+        const uint8_t *mags = (const uint8_t *)p->mags + (size_t)s * 5 * msz;
+        if (w->tta > 1)
+            prc = cai_predict_tta(w->sess, img, mags, p->mag_dtype, cnt, w->pred + s, w->zstd + s, pe);
+        else
+            prc = cai_predict(w->sess, img, mags, p->mag_dtype, cnt, w->pred + s, pe);
+        cai_partition_release(p, s, cnt);
+        (*nb)++;
+    }
+    *ti = cai_mono_now() - i0;
+    w->tm.infer += *ti;
+    if (prc) cai_err_prefix(pe, "%s: ", key);
+    return prc;
+}
+
+/* Rows go to the rank's predictions buffer only once the whole partition succeeded. */
+static void part_rows(rank_run *w, const cai_partition *p, int64_t partno) {
+    for (int64_t g = 0; g < p->n; g++) {
+        cai_pred_row row;
+        cai_pred_row_init(&row);
+        row.galaxy_id = p->ids ? p->ids[g] : -1;
+        row.partition = partno;
+        row.index = g;
+        row.prediction = w->pred[g];
+        row.has_label = p->labels != NULL;
+        row.label = p->labels ? p->labels[g] : NAN;
+        if (p->objid) row.has_objid = 1, row.objid = p->objid[g];
+        if (p->ra) row.ra = p->ra[g], row.dec = p->dec[g];
+        memcpy(row.mag, w->magf + g * 5, sizeof row.mag);
+        row.flags = w->flg[g] | (isfinite(w->pred[g]) ? 0u : CAI_FLAG_PRED_NONFINITE);
+        if (w->tta > 1) row.z_std = w->zstd[g];
+        if (w->have_cal) cai_calib_apply(&w->cal, &row);
+        cai_pred_row_write(w->csvf, &row, w->pcols);
+    }
+}
+
+static void part_failed(rank_run *w, cai_rank_part *pr, part_text *pt, int prc, const char *key, const char *msg) {
+    w->nfailed++;
+    if (!w->first_rc) w->first_rc = prc;
+    pr->status = CAI_PART_ERROR;
+    pr->error_code = cai_strerror((cai_code)prc);
+    snprintf(pt->error, sizeof pt->error, "%s", msg);
+    pr->error = pt->error;
+    size_t fl = strlen(w->failed_list);
+    if (fl < sizeof w->failed_list - 64)
+        snprintf(w->failed_list + fl, sizeof w->failed_list - fl, "%s%.200s (%.250s)", fl ? "; " : "", key, msg);
+}
+
+/* One fetched partition: decode, check against the manifest, infer, keep its rows. A failure is recorded in
+ * its entry and the rank goes on with the next. */
+static void run_partition(rank_run *w, size_t i, fetch_job *f) {
+    const char *key = w->j.keys[i];
+    const char *base = strrchr(key, '/');
+    base = base ? base + 1 : key;
+    uint64_t pnum = 0;
+    int64_t partno = cai_partition_number(base, &pnum) == 0 ? (int64_t)pnum : -1;
+    part_text *pt = &w->ptext[w->nparts];
+    cai_rank_part *pr = part_add(w, key, CAI_PART_OK);
+    pr->fetched = 1;
+    pr->partition = partno;
+    pr->bytes = (double)f->len;
+    pr->fetch_seconds = f->seconds;
+    cai_err pe = {0};
+    int prc = f->rc;
+    if (prc) pe = f->err;
+    else memcpy(pt->sha256, f->sha256, sizeof pt->sha256), pr->sha256 = pt->sha256;
+    cai_partition p;
+    memset(&p, 0, sizeof p);
+    int parsed = 0;
+    double t0 = cai_mono_now();
+    if (!prc) {
+        prc = cai_partition_parse(f->data, f->len, key, &p, &pe);
+        parsed = prc == CAI_OK;
+    }
+    pr->decode_seconds = cai_mono_now() - t0;
+    w->tm.decode += pr->decode_seconds;
+    if (!prc) prc = part_verify(w, i, f, &p, &pe);
+    if (!prc) prc = part_buffers(w, key, p.n, &pe);
+    int64_t nb = 0;
+    double ti = 0;
+    if (!prc) prc = part_infer(w, &p, key, &nb, &ti, &pe);
+    if (!prc) {
+        part_rows(w, &p, partno);
+        size_t msz = p.mag_dtype == CAI_F64 ? 8 : 4;
+        w->galaxies += p.n;
+        w->num_batches += nb;
+        w->bits += p.n * (int64_t)(CAI_IMG_FLOATS * 4 + 5 * msz) * 8;
+        w->ndone++;
+        pr->galaxies = p.n;
+        pr->num_batches = nb;
+        pr->infer_seconds = ti;
+        pr->format = cai_part_format_name(p.format);
+        pr->labels = p.labels != NULL;
+    } else {
+        part_failed(w, pr, pt, prc, key, pe.msg);
+    }
+    if (parsed) cai_partition_close(&p);
+    free(f->data);
+    f->data = NULL;
+}
+
+static void note_request(rank_run *w, const fetch_job *f) {
+    w->nreq++;
+    w->req_total += f->seconds;
+    if (f->seconds < w->req_min) w->req_min = f->seconds;
+    if (f->seconds > w->req_max) w->req_max = f->seconds;
+    if (w->nreq == 1) w->req_first = f->t_start;
+    w->req_last = f->t_end;
+}
+
+/* The partitions in order, the next one fetched while this one computes. A deadline (Lambda's remaining
+ * time) stops before a partition that would not fit (with writing the outputs); the rest is unfinished. */
+static void rank_partitions(rank_run *w) {
+    if (w->fatal || w->j.nkeys == 0) return;
     fetch_job fj[2];
     int cur = 0;
-    if (!fatal && j.nkeys > 0) fetch_start(&fj[0], st, j.data_bucket, j.keys[0]);
+    fetch_start(&fj[0], w->st, w->j.data_bucket, w->j.keys[0]);
     double per_part = 0; /* running mean of seconds per partition, for the deadline */
-    for (size_t i = 0; !fatal && i < j.nkeys; i++) {
+    for (size_t i = 0; i < w->j.nkeys; i++) {
         fetch_job *f = &fj[cur];
         double mw = cai_mono_now();
         fetch_wait(f);
-        tm.fetch_wait += cai_mono_now() - mw;
-        tm.fetch += f->seconds;
-        nreq++;
-        req_total += f->seconds;
-        if (f->seconds < req_min) req_min = f->seconds;
-        if (f->seconds > req_max) req_max = f->seconds;
-        if (nreq == 1) req_first = f->t_start;
-        req_last = f->t_end;
-
-        /* Deadline: would this partition (plus writing the outputs) still fit? */
-        if (o->deadline_unix > 0) {
-            double need = (per_part > 0 ? per_part : 0) + 1.0;
-            if (cai_wall_now() + need > o->deadline_unix) {
-                free(f->data);
-                for (size_t k = i; k < j.nkeys; k++) {
-                    cJSON *pj = cJSON_CreateObject();
-                    cJSON_AddStringToObject(pj, "key", j.keys[k]);
-                    cJSON_AddStringToObject(pj, "status", "unfinished");
-                    cJSON_AddItemToArray(parts, pj);
-                    nunfinished++;
-                }
-                if (!first_rc) first_rc = CAI_ETIMEOUT;
-                break;
-            }
+        w->tm.fetch_wait += cai_mono_now() - mw;
+        w->tm.fetch += f->seconds;
+        note_request(w, f);
+        if (w->o->deadline_unix > 0 && cai_wall_now() + (per_part > 0 ? per_part : 0) + 1.0 > w->o->deadline_unix) {
+            free(f->data);
+            for (size_t k = i; k < w->j.nkeys; k++, w->nunfinished++) part_add(w, w->j.keys[k], CAI_PART_UNFINISHED);
+            if (!w->first_rc) w->first_rc = CAI_ETIMEOUT;
+            return;
         }
-        if (i + 1 < j.nkeys) fetch_start(&fj[cur ^ 1], st, j.data_bucket, j.keys[i + 1]);
+        if (i + 1 < w->j.nkeys) fetch_start(&fj[cur ^ 1], w->st, w->j.data_bucket, w->j.keys[i + 1]);
         double p0 = cai_mono_now();
-
-        const char *key = j.keys[i];
-        const char *base = strrchr(key, '/');
-        base = base ? base + 1 : key;
-        uint64_t pnum = 0;
-        int64_t partno = cai_partition_number(base, &pnum) == 0 ? (int64_t)pnum : -1;
-        cJSON *pj = cJSON_CreateObject();
-        cJSON_AddStringToObject(pj, "key", key);
-        cJSON_AddNumberToObject(pj, "partition", (double)partno);
-        cJSON_AddNumberToObject(pj, "bytes", (double)f->len);
-        cJSON_AddNumberToObject(pj, "fetch_seconds", f->seconds);
-        cai_err pe = {0};
-        int prc = f->rc;
-        if (prc) pe = f->err;
-        else cJSON_AddStringToObject(pj, "sha256", f->sha256);
-        cai_partition p;
-        memset(&p, 0, sizeof p);
-        int parsed = 0;
-        double t0 = cai_mono_now();
-        if (!prc) {
-            prc = cai_partition_parse(f->data, f->len, key, &p, &pe);
-            parsed = prc == CAI_OK;
-        }
-        double t1 = cai_mono_now();
-        tm.decode += t1 - t0;
-        cJSON_AddNumberToObject(pj, "decode_seconds", t1 - t0);
-        if (!prc && j.expected && j.expected[i] >= 0 && j.expected[i] != p.n)
-            prc = cai_seterr(&pe, CAI_ESHAPE, "%s: has %lld galaxies, the manifest says %lld", key, (long long)p.n,
-                             (long long)j.expected[i]);
-        /* The manifest's size and sha256 (after decoding, so a broken file still reports what is broken in it):
-         * a partition replaced or copied over another is refused here, before its galaxies could be counted as
-         * the ones the manifest promised. */
-        if (!prc && j.pexp && j.pexp[i].sha256[0]) {
-            if (f->len != j.pexp[i].bytes)
-                prc = cai_seterr(&pe, CAI_EFORMAT, "%s: %zu bytes, but the manifest says %llu (changed since the "
-                                 "manifest was written?)", key, f->len, (unsigned long long)j.pexp[i].bytes);
-            else if (strcmp(f->sha256, j.pexp[i].sha256) != 0)
-                prc = cai_seterr(&pe, CAI_EFORMAT, "%s: sha256 %.12s… does not match the manifest's %.12s… (changed "
-                                 "since the manifest was written?)", key, f->sha256, j.pexp[i].sha256);
-        }
-        /* Every galaxy id inside the manifest's range for this partition (a partition carrying another's ids
-         * would otherwise pass every count). Uniqueness across partitions is Summarize's check. */
-        if (!prc && j.pexp && j.pexp[i].sha256[0] && p.n > 0) {
-            if (!j.pexp[i].has_ids)
-                prc = cai_seterr(&pe, CAI_EFORMAT, "%s: has %lld galaxies, the manifest says none", key, (long long)p.n);
-            for (int64_t g = 0; !prc && p.ids && g < p.n; g++)
-                if (p.ids[g] < j.pexp[i].id_first || p.ids[g] > j.pexp[i].id_last)
-                    prc = cai_seterr(&pe, CAI_EFORMAT, "%s: galaxy %lld has id %lld, outside the manifest's range "
-                                     "%lld..%lld", key, (long long)g, (long long)p.ids[g],
-                                     (long long)j.pexp[i].id_first, (long long)j.pexp[i].id_last);
-        }
-        if (!prc && (size_t)p.n > pred_cap) {
-            float *np = realloc(pred, (size_t)p.n * sizeof *np);
-            if (np) pred = np;
-            float *nz = realloc(zstd, (size_t)p.n * sizeof *nz);
-            if (nz) zstd = nz;
-            float *nm = realloc(magf, (size_t)p.n * 5 * sizeof *nm);
-            if (nm) magf = nm;
-            uint32_t *nf = realloc(flg, (size_t)p.n * sizeof *nf);
-            if (nf) flg = nf;
-            if (!np || !nz || !nm || !nf)
-                prc = cai_seterr(&pe, CAI_ENOMEM, "%s: out of memory for %lld predictions", key, (long long)p.n);
-            else pred_cap = (size_t)p.n;
-        }
-        int64_t nb = 0;
-        double ti = 0;
-        if (!prc) {
-            size_t msz = p.mag_dtype == CAI_F64 ? 8 : 4;
-            double i0 = cai_mono_now();
-            for (int64_t s = 0; s < p.n && !prc; s += j.batch_size) {
-                int64_t cnt = p.n - s < j.batch_size ? p.n - s : j.batch_size;
-                /* quality bits and magnitudes while the batch's pages are still mapped */
-                for (int64_t g = s; g < s + cnt; g++) {
-                    const uint8_t *mg = (const uint8_t *)p.mags + (size_t)g * 5 * msz;
-                    flg[g] = cai_flags_input(p.images + (size_t)g * CAI_IMG_FLOATS, mg, p.mag_dtype);
-                    for (int b = 0; b < 5; b++)
-                        magf[g * 5 + b] = p.mag_dtype == CAI_F64 ? (float)((const double *)mg)[b] : ((const float *)mg)[b];
-                }
-                if (tta > 1)
-                    prc = cai_predict_tta(sess, p.images + (size_t)s * CAI_IMG_FLOATS,
-                                          (const uint8_t *)p.mags + (size_t)s * 5 * msz, p.mag_dtype, cnt, pred + s,
-                                          zstd + s, &pe);
-                else
-                    prc = cai_predict(sess, p.images + (size_t)s * CAI_IMG_FLOATS,
-                                      (const uint8_t *)p.mags + (size_t)s * 5 * msz, p.mag_dtype, cnt, pred + s, &pe);
-                cai_partition_release(&p, s, cnt);
-                nb++;
-            }
-            ti = cai_mono_now() - i0;
-            tm.infer += ti;
-            if (prc) cai_err_prefix(&pe, "%s: ", key);
-        }
-        if (!prc) {
-            /* Rows go to the rank's predictions buffer only once the whole partition succeeded. */
-            for (int64_t g = 0; g < p.n; g++) {
-                cai_pred_row row;
-                cai_pred_row_init(&row);
-                row.galaxy_id = p.ids ? p.ids[g] : -1;
-                row.partition = partno;
-                row.index = g;
-                row.prediction = pred[g];
-                row.has_label = p.labels != NULL;
-                row.label = p.labels ? p.labels[g] : NAN;
-                if (p.objid) row.has_objid = 1, row.objid = p.objid[g];
-                if (p.ra) row.ra = p.ra[g], row.dec = p.dec[g];
-                memcpy(row.mag, magf + g * 5, sizeof row.mag);
-                row.flags = flg[g] | (isfinite(pred[g]) ? 0u : CAI_FLAG_PRED_NONFINITE);
-                if (tta > 1) row.z_std = zstd[g];
-                if (have_cal) cai_calib_apply(&cal, &row);
-                cai_pred_row_write(csvf, &row, pcols);
-            }
-            size_t msz = p.mag_dtype == CAI_F64 ? 8 : 4;
-            galaxies += p.n;
-            num_batches += nb;
-            bits += p.n * (int64_t)(CAI_IMG_FLOATS * 4 + 5 * msz) * 8;
-            ndone++;
-            cJSON_AddStringToObject(pj, "status", "ok");
-            cJSON_AddNumberToObject(pj, "galaxies", (double)p.n);
-            cJSON_AddNumberToObject(pj, "num_batches", (double)nb);
-            cJSON_AddNumberToObject(pj, "infer_seconds", ti);
-            cJSON_AddStringToObject(pj, "format", cai_part_format_name(p.format));
-            cJSON_AddBoolToObject(pj, "labels", p.labels != NULL);
-        } else {
-            nfailed++;
-            if (!first_rc) first_rc = prc;
-            cJSON_AddStringToObject(pj, "status", "error");
-            cJSON_AddStringToObject(pj, "error_code", cai_strerror((cai_code)prc));
-            cJSON_AddStringToObject(pj, "error", pe.msg);
-            size_t fl = strlen(failed_list);
-            if (fl < sizeof failed_list - 64)
-                snprintf(failed_list + fl, sizeof failed_list - fl, "%s%.200s (%.250s)", fl ? "; " : "", key, pe.msg);
-        }
-        if (parsed) cai_partition_close(&p);
-        free(f->data);
-        f->data = NULL;
-        cJSON_AddItemToArray(parts, pj);
+        run_partition(w, i, f);
         double took = cai_mono_now() - p0 + f->seconds;
         per_part = per_part > 0 ? 0.5 * (per_part + took) : took;
         cur ^= 1;
     }
-    if (fatal) {
-        for (size_t k = 0; k < j.nkeys; k++) {
-            cJSON *pj = cJSON_CreateObject();
-            cJSON_AddStringToObject(pj, "key", j.keys[k]);
-            cJSON_AddStringToObject(pj, "status", "error");
-            cJSON_AddStringToObject(pj, "error", fatal_msg);
-            cJSON_AddItemToArray(parts, pj);
-        }
-        nfailed = (int64_t)j.nkeys;
-    }
-    char model_variant[16] = "";
-    if (model) snprintf(model_variant, sizeof model_variant, "%s", cai_model_variant(model));
-    if (model) prec = cai_model_precision(model); /* what ran: `auto` resolved */
-    if (sess) cai_session_free(sess);
-    if (own_model) cai_model_free(own_model);
-    model = own_model = NULL;
-    free(pred);
-    free(zstd);
-    free(magf);
-    free(flg);
+}
 
-    /* Outputs: the predictions file first, then the record (the commit marker). */
+/* The model goes before the outputs are written; the record says what ran (`auto` resolved). */
+static void rank_unload(rank_run *w) {
+    if (w->fatal)
+        for (size_t k = 0; k < w->j.nkeys; k++) part_add(w, w->j.keys[k], CAI_PART_ERROR)->error = w->fatal_msg;
+    if (w->fatal) w->nfailed = (int64_t)w->j.nkeys;
+    if (w->model) snprintf(w->model_variant, sizeof w->model_variant, "%s", cai_model_variant(w->model));
+    if (w->model) w->prec = cai_model_precision(w->model);
+    if (w->sess) cai_session_free(w->sess);
+    if (w->own_model) cai_model_free(w->own_model);
+    w->model = w->own_model = NULL;
+    w->sess = NULL;
+    free(w->pred);
+    free(w->zstd);
+    free(w->magf);
+    free(w->flg);
+    w->pred = w->zstd = w->magf = NULL;
+    w->flg = NULL;
+}
+
+/* ok: every partition done; partial: some done, some failed or unfinished; unfinished: the deadline came
+ * before any was done (nothing failed); failed: none done and at least one failed. */
+static cai_rank_status rank_status(const rank_run *w, int write_rc) {
+    if (write_rc) return CAI_RANK_FAILED;
+    if (w->j.nkeys == 0) return CAI_RANK_EMPTY;
+    if (w->nfailed == 0 && w->nunfinished == 0) return CAI_RANK_OK;
+    if (w->ndone > 0) return CAI_RANK_PARTIAL;
+    return w->nfailed == 0 ? CAI_RANK_UNFINISHED : CAI_RANK_FAILED;
+}
+
+/* The record, through the one writer (rank_record.h): what this rank measured and what it depends on. */
+static void rank_record_fill(const rank_run *w, cai_rank_record *r, double wall, double cpu, double wall1) {
+    const cai_job *j = &w->j;
+    double rss = cai_peak_rss_mb();
+    r->total_cpu_time = cpu;
+    r->total_cpu_memory_mb = rss;
+    r->execution_time_per_batch = w->num_batches ? w->tm.infer / (double)w->num_batches : 0.0;
+    r->num_batches = w->num_batches;
+    r->batch_size = j->batch_size;
+    r->device = "cpu";
+    r->throughput_bps = cpu > 0 ? (double)w->bits / cpu : 0.0;
+    r->sample_persec = wall > 0 ? (double)w->galaxies / wall : 0.0;
+    r->result_path = j->result_raw;
+    r->data_path = j->data_path;
+    r->has_s3 = is_s3(w->st) && w->nreq > 0;
+    r->s3_num_requests = w->nreq;
+    r->s3_total_time = w->req_total;
+    r->s3_avg_time = w->nreq ? w->req_total / (double)w->nreq : 0;
+    r->s3_min_time = w->req_min;
+    r->s3_max_time = w->req_max;
+    r->s3_first_request_time = w->req_first;
+    r->s3_last_response_time = w->req_last;
+    r->rank = j->rank;
+    r->world_size = j->world_size;
+    r->galaxies = w->galaxies;
+    r->input_bits = w->bits;
+    r->throughput_bps_wall = wall > 0 ? (double)w->bits / wall : 0.0;
+    r->wall_seconds = wall;
+    r->cpu_seconds = cpu;
+    r->peak_rss_mb = rss;
+    r->start_unix = w->wall0;
+    r->end_unix = wall1;
+    r->stages = w->tm;
+    r->threads = w->o->threads > 0 ? w->o->threads : cai_ncpu();
+    r->engine = w->o->engine;
+    r->engine_info = w->o->engine_info;
+    r->precision = cai_precision_name(w->prec);
+    r->tta = w->tta > 1 ? w->tta : 1;
+    if (w->have_cal) r->calibration_source = w->calspec, r->calibration_file_sha256 = w->cal.sha256;
+    r->model_variant = w->model_variant[0] ? w->model_variant
+                       : w->have_wi && w->wi.variant[0] ? w->wi.variant : NULL;
+    if (w->have_wi) {
+        r->weights_sha256 = w->wi.sha256;
+        r->weights_source = w->wi.source[0] ? w->wi.source : NULL;
+        r->untrained = w->wi.untrained;
+    }
+    r->partitions_total = (int64_t)j->nkeys;
+    r->partitions_done = w->ndone;
+    r->partitions_failed = w->nfailed;
+    r->partitions_unfinished = w->nunfinished;
+    r->parts = w->parts;
+    r->nparts = w->nparts;
+    r->run_id = j->run_id;
+    r->calibration_sha256 = w->have_cal ? w->cal.sha256 : "";
+}
+
+/* Outputs: the predictions file first, then the record (the commit marker). */
+static int rank_write(rank_run *w, cJSON **record_out, int *wrc, cai_err *we, cai_err *err) {
     char pkey[2048], rkey[2048];
-    cai_predictions_key(j.result_path, j.rank, pkey, sizeof pkey);
-    cai_record_key(j.result_path, j.rank, rkey, sizeof rkey);
-    if (csvf) fclose(csvf);
+    cai_predictions_key(w->j.result_path, w->j.rank, pkey, sizeof pkey);
+    cai_record_key(w->j.result_path, w->j.rank, rkey, sizeof rkey);
+    if (w->csvf) fclose(w->csvf);
+    w->csvf = NULL;
     double w0 = cai_mono_now();
-    int wrc = CAI_OK;
-    cai_err we = {0};
     /* A rank that finished any partition writes its predictions file, even for 0 galaxies (an empty partition
      * completes like any other). */
-    if (ndone > 0 && csv) wrc = cai_store_put(st, j.bucket, pkey, csv, csv_len, &we);
-    tm.write = cai_mono_now() - w0;
+    if (w->ndone > 0 && w->csv) *wrc = cai_store_put(w->st, w->j.bucket, pkey, w->csv, w->csv_len, we);
+    w->tm.write = cai_mono_now() - w0;
 
-    /* ok: every partition done; partial: some done, some failed or unfinished; unfinished: the deadline
-     * came before any was done (nothing failed); failed: none done and at least one failed. */
-    const char *status = j.nkeys == 0 ? "empty"
-                         : (nfailed == 0 && nunfinished == 0) ? "ok"
-                         : ndone > 0 ? "partial"
-                         : nfailed == 0 ? "unfinished" : "failed";
-    if (wrc) status = "failed";
-    double wall1 = cai_wall_now();
-    double wall = cai_mono_now() - mono0;
-    double cpu = cai_cpu_now() - cpu0;
-    cJSON *r = cJSON_CreateObject();
-    /* The seed's fields, in the seed's order. */
-    cJSON_AddNumberToObject(r, "total_cpu_time (seconds)", cpu);
-    cJSON_AddNumberToObject(r, "total_cpu_memory (MB)", cai_peak_rss_mb());
-    cJSON_AddNumberToObject(r, "execution_time (seconds/batch)", num_batches ? tm.infer / (double)num_batches : 0.0);
-    cJSON_AddNumberToObject(r, "num_batches", (double)num_batches);
-    cJSON_AddNumberToObject(r, "batch_size", (double)j.batch_size);
-    cJSON_AddStringToObject(r, "device", "cpu");
-    cJSON_AddNumberToObject(r, "throughput_bps", cpu > 0 ? (double)bits / cpu : 0.0);
-    cJSON_AddNumberToObject(r, "sample_persec", wall > 0 ? (double)galaxies / wall : 0.0);
-    cJSON_AddItemToObject(r, "result_path", cJSON_Duplicate(j.result_raw, 1));
-    cJSON_AddItemToObject(r, "data_path", cJSON_Duplicate(j.data_path, 1));
-    if (is_s3(st) && nreq > 0) {
-        cJSON_AddNumberToObject(r, "s3_num_requests", (double)nreq);
-        cJSON_AddNumberToObject(r, "s3_total_time", req_total);
-        cJSON_AddNumberToObject(r, "s3_avg_time", req_total / (double)nreq);
-        cJSON_AddNumberToObject(r, "s3_min_time", req_min);
-        cJSON_AddNumberToObject(r, "s3_max_time", req_max);
-        cJSON_AddNumberToObject(r, "s3_first_request_time", req_first);
-        cJSON_AddNumberToObject(r, "s3_last_response_time", req_last);
-    }
-    /* CAI's fields. */
+    double wall1 = cai_wall_now(), wall = cai_mono_now() - w->mono0, cpu = cai_cpu_now() - w->cpu0;
     char iso0[40], iso1[40];
-    cai_iso8601(wall0, iso0, sizeof iso0);
+    cai_iso8601(w->wall0, iso0, sizeof iso0);
     cai_iso8601(wall1, iso1, sizeof iso1);
-    cJSON_AddNumberToObject(r, "rank", (double)j.rank);
-    cJSON_AddNumberToObject(r, "world_size", (double)j.world_size);
-    cJSON_AddStringToObject(r, "status", status);
-    cJSON_AddNumberToObject(r, "galaxies", (double)galaxies);
-    cJSON_AddNumberToObject(r, "input_bits", (double)bits);
-    cJSON_AddNumberToObject(r, "throughput_bps_wall", wall > 0 ? (double)bits / wall : 0.0);
-    cJSON_AddNumberToObject(r, "wall_seconds", wall);
-    cJSON_AddNumberToObject(r, "cpu_seconds", cpu);
-    cJSON_AddNumberToObject(r, "peak_rss_mb", cai_peak_rss_mb());
-    cJSON_AddNumberToObject(r, "start_unix", wall0);
-    cJSON_AddNumberToObject(r, "end_unix", wall1);
-    cJSON_AddStringToObject(r, "start_iso", iso0);
-    cJSON_AddStringToObject(r, "end_iso", iso1);
-    add_stage_times(r, &tm);
-    cJSON_AddNumberToObject(r, "threads", o->threads > 0 ? o->threads : cai_ncpu());
-    /* Who ran it: the same record whatever the engine, plus its name and (SLURM, MPI) the scheduler's ids. */
-    if (o->engine) cJSON_AddStringToObject(r, "engine", o->engine);
-    if (cJSON_IsObject(o->engine_info))
-        for (const cJSON *it = o->engine_info->child; it; it = it->next)
-            if (it->string && !cJSON_GetObjectItemCaseSensitive(r, it->string))
-                cJSON_AddItemToObject(r, it->string, cJSON_Duplicate(it, 1));
-    cJSON_AddStringToObject(r, "precision", cai_precision_name(prec));
-    cJSON_AddNumberToObject(r, "tta", tta > 1 ? tta : 1);
-    if (have_cal) {
-        cJSON *cj = cJSON_AddObjectToObject(r, "calibration");
-        cJSON_AddStringToObject(cj, "source", calspec);
-        cJSON_AddStringToObject(cj, "sha256", cal.sha256);
-    }
-    char calsha[65];
-    snprintf(calsha, sizeof calsha, "%s", have_cal ? cal.sha256 : "");
-    cai_calib_free(&cal);
-    cJSON *mj = cJSON_AddObjectToObject(r, "model");
-    if (model_variant[0]) cJSON_AddStringToObject(mj, "variant", model_variant);
-    else if (have_wi && wi.variant[0]) cJSON_AddStringToObject(mj, "variant", wi.variant);
-    if (have_wi) {
-        cJSON_AddStringToObject(mj, "weights_sha256", wi.sha256);
-        if (wi.source[0]) cJSON_AddStringToObject(mj, "source", wi.source);
-        cJSON_AddBoolToObject(mj, "untrained", wi.untrained);
-    }
-    cJSON_AddNumberToObject(r, "partitions_total", (double)j.nkeys);
-    cJSON_AddNumberToObject(r, "partitions_done", (double)ndone);
-    cJSON_AddNumberToObject(r, "partitions_failed", (double)nfailed);
-    cJSON_AddNumberToObject(r, "partitions_unfinished", (double)nunfinished);
-    cJSON_AddItemToObject(r, "partitions", parts);
-    cai_record_set_identity(r, j.run_id, calsha);
-    if (ndone > 0 && csv && !wrc) {
-        cJSON_AddStringToObject(r, "predictions", pkey);
-        cJSON_AddNumberToObject(r, "predictions_bytes", (double)csv_len);
-    }
-    if (wrc) cJSON_AddStringToObject(r, "error", we.msg);
-    else if (fatal) cJSON_AddStringToObject(r, "error", fatal_msg);
-    else if (nfailed) cJSON_AddStringToObject(r, "error", failed_list);
-    free(csv);
-
-    char *txt = cJSON_Print(r);
-    int rrc = txt ? cai_store_put(st, j.bucket, rkey, txt, strlen(txt), err) : cai_seterr(err, CAI_ENOMEM, "out of memory");
+    cai_rank_record r = {0};
+    rank_record_fill(w, &r, wall, cpu, wall1);
+    r.status = rank_status(w, *wrc);
+    r.start_iso = iso0;
+    r.end_iso = iso1;
+    if (w->ndone > 0 && w->csv && !*wrc) r.predictions = pkey, r.predictions_bytes = (int64_t)w->csv_len;
+    r.error = *wrc ? we->msg : w->fatal ? w->fatal_msg : w->nfailed ? w->failed_list : NULL;
+    cJSON *rec = cai_rank_record_json(&r);
+    char *txt = rec ? cJSON_Print(rec) : NULL;
+    int rrc = txt ? cai_store_put(w->st, w->j.bucket, rkey, txt, strlen(txt), err)
+                  : cai_seterr(err, CAI_ENOMEM, "out of memory");
     free(txt);
     if (rrc) {
-        cai_err_prefix(err, "rank %lld: cannot write its record: ", (long long)j.rank);
-        cJSON_Delete(r);
-        cai_job_free(&j);
-        return rrc;
+        cJSON_Delete(rec);
+        return cai_err_prefix(err, "rank %lld: cannot write its record: ", (long long)w->j.rank);
     }
-    if (record_out) *record_out = r;
-    else cJSON_Delete(r);
+    if (record_out) *record_out = rec;
+    else cJSON_Delete(rec);
+    return CAI_OK;
+}
 
-    if (wrc) {
-        rc = cai_seterr(err, wrc, "rank %lld: cannot write predictions: %s", (long long)j.rank, we.msg);
-    } else if (fatal) {
-        rc = cai_seterr(err, first_rc ? first_rc : CAI_EINTERNAL, "rank %lld: %s", (long long)j.rank, fatal_msg);
-    } else if (nfailed) {
-        rc = cai_seterr(err, first_rc, "rank %lld: %lld of %zu partitions failed: %s", (long long)j.rank,
-                        (long long)nfailed, j.nkeys, failed_list);
-    } else if (nunfinished) {
-        rc = cai_seterr(err, CAI_ETIMEOUT, "rank %lld: deadline reached; %lld of %zu partitions unfinished",
-                        (long long)j.rank, (long long)nunfinished, j.nkeys);
-    } else {
-        rc = CAI_OK;
+/* The rank's return: the first thing that went wrong, naming every failed partition. */
+static int rank_result(const rank_run *w, int wrc, const cai_err *we, cai_err *err) {
+    const cai_job *j = &w->j;
+    if (wrc) return cai_seterr(err, wrc, "rank %lld: cannot write predictions: %s", (long long)j->rank, we->msg);
+    if (w->fatal)
+        return cai_seterr(err, w->first_rc ? w->first_rc : CAI_EINTERNAL, "rank %lld: %s", (long long)j->rank,
+                          w->fatal_msg);
+    if (w->nfailed)
+        return cai_seterr(err, w->first_rc, "rank %lld: %lld of %zu partitions failed: %s", (long long)j->rank,
+                          (long long)w->nfailed, j->nkeys, w->failed_list);
+    if (w->nunfinished)
+        return cai_seterr(err, CAI_ETIMEOUT, "rank %lld: deadline reached; %lld of %zu partitions unfinished",
+                          (long long)j->rank, (long long)w->nunfinished, j->nkeys);
+    return CAI_OK;
+}
+
+static void rank_end(rank_run *w) {
+    if (w->csvf) fclose(w->csvf);
+    free(w->csv);
+    cai_calib_free(&w->cal);
+    free(w->parts);
+    free(w->ptext);
+    cai_job_free(&w->j);
+}
+
+static int worker_run(cai_store *st, const cJSON *job, const cai_worker_opts *o, cJSON **record_out, cai_err *err) {
+    if (record_out) *record_out = NULL;
+    cai_worker_opts defaults = {0};
+    rank_run *w = malloc(sizeof *w);
+    if (!w) return cai_seterr(err, CAI_ENOMEM, "rank: out of memory");
+    int rc = rank_begin(w, st, job, o ? o : &defaults, err);
+    if (rc) {
+        free(w);
+        return rc;
     }
-    cai_job_free(&j);
+    if (w->j.nkeys > 0) rank_load(w);
+    rank_partitions(w);
+    rank_unload(w);
+    int wrc = CAI_OK;
+    cai_err we = {0};
+    rc = rank_write(w, record_out, &wrc, &we, err);
+    if (!rc) rc = rank_result(w, wrc, &we, err);
+    rank_end(w);
+    free(w);
     return rc;
 }
 
