@@ -28,6 +28,7 @@
 #include "../common/util.h"
 #include "../pipeline/calibrate.h"
 #include "../pipeline/payload.h"
+#include "../pipeline/rank_record.h"
 #include "../pipeline/record.h"
 #include "../pipeline/runplan.h"
 #include "../pipeline/initialize.h"
@@ -124,8 +125,9 @@ static void worker_main(int task_fd, int result_fd, cai_store *parent_st, cJSON 
                                       se.msg);
         else m.rc = cai_worker_run(st, job_at[r], &wo, &rec, &we);
         m.wall = cai_mono_now() - t0;
-        const cJSON *g = rec ? cJSON_GetObjectItemCaseSensitive(rec, "galaxies") : NULL;
-        m.galaxies = cJSON_IsNumber(g) ? (int64_t)g->valuedouble : 0;
+        cai_rank_record rr = {0};
+        m.galaxies = rec && cai_rank_record_read(rec, "rank record", &rr, NULL) == CAI_OK && rr.galaxies > 0 ? rr.galaxies : 0;
+        cai_rank_record_free(&rr);
         cJSON_Delete(rec);
         if (m.rc) snprintf(m.msg, sizeof m.msg, "%.880s", we.msg);
         if (write_all(result_fd, &m, sizeof m) != 0) break;

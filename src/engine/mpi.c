@@ -29,6 +29,7 @@
 #include "../model/model.h"
 #include "../pipeline/calibrate.h"
 #include "../pipeline/payload.h"
+#include "../pipeline/rank_record.h"
 #include "../pipeline/record.h"
 #include "../pipeline/runplan.h"
 #include "../pipeline/stages.h"
@@ -198,8 +199,9 @@ static void worker_do(worker_ctx *w, const char *job_txt, int len, report *r) {
     cai_err e = {0};
     r->rc = job ? cai_worker_run(w->st, job, &w->wo, &rec, &e) : cai_seterr(&e, CAI_EINTERNAL, "job does not parse");
     r->wall = cai_mono_now() - t0;
-    const cJSON *g = rec ? cJSON_GetObjectItemCaseSensitive(rec, "galaxies") : NULL;
-    r->galaxies = cJSON_IsNumber(g) ? (int64_t)g->valuedouble : 0;
+    cai_rank_record rr = {0};
+    r->galaxies = rec && cai_rank_record_read(rec, "rank record", &rr, NULL) == CAI_OK && rr.galaxies > 0 ? rr.galaxies : 0;
+    cai_rank_record_free(&rr);
     if (r->rc) snprintf(r->msg, sizeof r->msg, "%.880s", e.msg[0] ? e.msg : cai_strerror((cai_code)r->rc));
     cJSON_Delete(rec);
     cJSON_Delete(job);

@@ -25,6 +25,7 @@
 #include "../common/util.h"
 #include "../pipeline/initialize.h"
 #include "../pipeline/payload.h"
+#include "../pipeline/rank_record.h"
 #include "../pipeline/record.h"
 #include "../pipeline/runlock.h"
 #include "../pipeline/stages.h"
@@ -699,13 +700,13 @@ int cai_slurm_status(const char *store_url, const char *run, FILE *out, int *com
             char rk[2048];
             cai_record_key(j.result_path, j.rank, rk, sizeof rk);
             cJSON *rec = read_json_key(st, j.bucket, rk, NULL);
-            if (rec) {
-                const cJSON *a = cJSON_GetObjectItemCaseSensitive(rec, "start_unix");
-                const cJSON *b = cJSON_GetObjectItemCaseSensitive(rec, "end_unix");
-                const cJSON *g = cJSON_GetObjectItemCaseSensitive(rec, "galaxies");
-                if (cJSON_IsNumber(a) && a->valuedouble < t0) t0 = a->valuedouble;
-                if (cJSON_IsNumber(b) && b->valuedouble > t1) t1 = b->valuedouble;
-                if (done && cJSON_IsNumber(g)) galaxies += (long long)g->valuedouble;
+            cai_rank_record rr = {0};
+            cai_err re = {0};
+            int rec_ok = rec && cai_rank_record_read(rec, rk, &rr, &re) == CAI_OK;
+            if (rec_ok) {
+                if (rr.start_unix < t0) t0 = rr.start_unix; /* NAN (absent) compares false */
+                if (rr.end_unix > t1) t1 = rr.end_unix;
+                if (done && rr.galaxies >= 0) galaxies += (long long)rr.galaxies;
             }
             if (done) {
                 state = "complete";
@@ -713,9 +714,8 @@ int cai_slurm_status(const char *store_url, const char *run, FILE *out, int *com
             } else if (rec) {
                 state = "failed";
                 nfailed++;
-                const char *why = jstr(rec, "error");
-                const char *rs = jstr(rec, "status");
-                snprintf(detail, sizeof detail, "%s: %.600s", rs ? rs : "?", why ? why : de.msg);
+                snprintf(detail, sizeof detail, "%s: %.600s", rr.has_status ? rr.status_name : "?",
+                         rr.error ? rr.error : rec_ok ? de.msg : re.msg);
             } else if (!strcmp(ts[r].state, "PENDING") || !strcmp(ts[r].state, "RUNNING") ||
                        !strcmp(ts[r].state, "CONFIGURING")) {
                 state = ts[r].state[0] == 'P' ? "pending" : "running";
@@ -725,6 +725,7 @@ int cai_slurm_status(const char *store_url, const char *run, FILE *out, int *com
                 if (ts[r].state[0]) snprintf(detail, sizeof detail, "no record; the task ended %s", ts[r].state);
                 else snprintf(detail, sizeof detail, "no record");
             }
+            cai_rank_record_free(&rr);
             cJSON_Delete(rec);
             cai_job_free(&j);
         } else {

@@ -13,6 +13,7 @@
 #include "../common/util.h"
 #include "stats.h"
 #include "combined.h"
+#include "rank_record.h"
 
 const cai_prices cai_prices_2026 = {
     .lambda_gb_s_x86_64 = 0.0000166667,
@@ -120,9 +121,11 @@ int cai_cost_from_run(const char *run_dir, double startup_s, double overhead_s, 
     long parts = 0, s3req = 0;
     int s3_recorded = 0;
     for (const cJSON *r = arr->child; r; r = r->next) {
-        parts += count_paths(cJSON_GetObjectItemCaseSensitive(r, "data_path"));
-        const cJSON *s = cJSON_GetObjectItemCaseSensitive(r, "s3_num_requests");
-        if (s && cJSON_IsNumber(s) && s->valuedouble >= 0) s3req += (long)s->valuedouble, s3_recorded++;
+        cai_rank_record rr; /* every record read once already, by cai_stats_aggregate */
+        if (cai_rank_record_read(r, path, &rr, NULL)) continue;
+        parts += count_paths(rr.data_path);
+        if (rr.s3_num_requests >= 0) s3req += (long)rr.s3_num_requests, s3_recorded++;
+        cai_rank_record_free(&rr);
     }
     cJSON_Delete(arr);
     cai_stats_read_summary(run_dir, &row);

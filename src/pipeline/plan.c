@@ -17,6 +17,7 @@
 #include "../common/util.h"
 #include "stats.h"
 #include "combined.h"
+#include "rank_record.h"
 
 static const double P_CAND[] = {1, 2, 5, 10, 15, 20, 25, 30, 40, 50, 60, 75, 100, 125, 150, 200, 250, 300, 400, 500};
 static const int M_CAND[] = {512, 1024, 1769, 3538, 5307, 7076, 8845, 10240};
@@ -348,19 +349,22 @@ int cai_plan_load_run(const char *run_dir, cai_plan_req *r, char *note, size_t n
      * 10,240 MB Lambda (5.79 vCPU). Wall time includes reading the partition: a conservative rate. */
     double gal = 0, vcpu_s = 0, seed_rate = 0;
     int cai_n = 0, seed_n = 0;
-    for (int i = 0; i < cJSON_GetArraySize(arr); i++) {
-        const cJSON *o = cJSON_GetArrayItem(arr, i);
-        const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "galaxies");
-        const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "wall_seconds");
-        const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "threads");
-        const cJSON *sp = cJSON_GetObjectItemCaseSensitive(o, "sample_persec");
-        if (cJSON_IsNumber(g) && cJSON_IsNumber(w) && cJSON_IsNumber(t) && g->valuedouble > 0 && w->valuedouble > 0 &&
-            t->valuedouble >= 1) {
-            gal += g->valuedouble;
-            vcpu_s += w->valuedouble * t->valuedouble;
+    int i = 0;
+    for (const cJSON *o = arr->child; o; o = o->next, i++) {
+        char rname[1300];
+        snprintf(rname, sizeof rname, "%s: record %d", path, i);
+        cai_rank_record rr;
+        if ((rc = cai_rank_record_read(o, rname, &rr, err))) {
+            cJSON_Delete(arr);
+            return rc;
+        }
+        cai_rank_record_free(&rr); /* the partitions are not used here */
+        if (rr.galaxies > 0 && rr.wall_seconds > 0 && rr.threads >= 1) {
+            gal += (double)rr.galaxies;
+            vcpu_s += rr.wall_seconds * (double)rr.threads;
             cai_n++;
-        } else if (cJSON_IsNumber(sp) && sp->valuedouble > 0 && !g) {
-            seed_rate += sp->valuedouble;
+        } else if (rr.sample_persec > 0 && rr.galaxies < 0) {
+            seed_rate += rr.sample_persec;
             seed_n++;
         }
     }

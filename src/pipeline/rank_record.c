@@ -234,7 +234,8 @@ static void read_part(rd *c, const cJSON *pj, size_t i, cai_rank_part *p) {
     rd pc = {c->name, in, c->err, c->rc};
     memset(p, 0, sizeof *p);
     if (!cJSON_IsObject(pj)) {
-        if (!c->rc) c->rc = cai_seterr(c->err, CAI_EFORMAT, "%s: field \"partitions\"[%zu]: expected an object", c->name, i);
+        if (!c->rc)
+            c->rc = cai_seterr(c->err, CAI_EFORMAT, "%s: field \"partitions\"[%zu]: expected an object", c->name, i);
         return;
     }
     p->key = r_str(&pc, pj, "key");
@@ -305,9 +306,9 @@ static void read_run(rd *c, const cJSON *o, cai_rank_record *r) {
     const cJSON *s = r_obj(c, o, "stage_seconds");
     r->has_stages = s != NULL;
     rd sc = {c->name, "stage_seconds.", c->err, c->rc};
-    r->stages = (cai_stage_times){r_num(&sc, s, "fetch", NULL), r_num(&sc, s, "fetch_wait", NULL),
-                                  r_num(&sc, s, "decode", NULL), r_num(&sc, s, "infer", NULL),
-                                  r_num(&sc, s, "write", NULL)};
+    r->stages =
+        (cai_stage_times){r_num(&sc, s, "fetch", NULL), r_num(&sc, s, "fetch_wait", NULL),
+                          r_num(&sc, s, "decode", NULL), r_num(&sc, s, "infer", NULL), r_num(&sc, s, "write", NULL)};
     c->rc = sc.rc;
     r->threads = r_count(c, o, "threads", NULL);
     r->engine = r_str(c, o, "engine");
@@ -317,10 +318,10 @@ static void read_run(rd *c, const cJSON *o, cai_rank_record *r) {
 
 static void read_model(rd *c, const cJSON *o, cai_rank_record *r) {
     const cJSON *cal = r_obj(c, o, "calibration");
+    const cJSON *m = r_obj(c, o, "model");
     rd cc = {c->name, "calibration.", c->err, c->rc};
     r->calibration_source = r_str(&cc, cal, "source");
     r->calibration_file_sha256 = r_str(&cc, cal, "sha256");
-    const cJSON *m = r_obj(c, o, "model");
     r->has_model = m != NULL;
     rd mc = {c->name, "model.", c->err, cc.rc};
     r->model_variant = r_str(&mc, m, "variant");

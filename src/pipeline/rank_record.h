@@ -51,18 +51,18 @@ typedef enum { CAI_PART_OK, CAI_PART_ERROR, CAI_PART_UNFINISHED, CAI_PART_OTHER 
  * "infer_seconds", "format", "labels"; when error: ["error_code"], "error". */
 typedef struct {
     const char *key;
-    int fetched;              /* the partition/bytes/fetch_seconds/decode_seconds group is present */
-    int64_t partition;        /* -1: the name carries no number */
-    double bytes;             /* byte size as fetched */
+    int fetched;       /* the partition/bytes/fetch_seconds/decode_seconds group is present */
+    int64_t partition; /* -1: the name carries no number */
+    double bytes;      /* byte size as fetched */
     double fetch_seconds, decode_seconds;
-    const char *sha256;       /* NULL: not fetched */
+    const char *sha256; /* NULL: not fetched */
     cai_part_status status;
-    const char *status_name;  /* reader: as written; writer: ignored */
+    const char *status_name;       /* reader: as written; writer: ignored */
     int64_t galaxies, num_batches; /* ok only (reader: -1 when absent) */
     double infer_seconds;
-    const char *format;       /* "shard", "pt", ... */
+    const char *format; /* "shard", "pt", ... */
     int labels;
-    const char *error_code;   /* error only; NULL: not written */
+    const char *error_code; /* error only; NULL: not written */
     const char *error;
 } cai_rank_part;
 
@@ -75,44 +75,44 @@ typedef struct {
  * (counts); a string that is absent is NULL. */
 typedef struct {
     /* the seed's fields */
-    double total_cpu_time;            /* "total_cpu_time (seconds)" */
-    double total_cpu_memory_mb;       /* "total_cpu_memory (MB)" */
-    double execution_time_per_batch;  /* "execution_time (seconds/batch)" */
+    double total_cpu_time;           /* "total_cpu_time (seconds)" */
+    double total_cpu_memory_mb;      /* "total_cpu_memory (MB)" */
+    double execution_time_per_batch; /* "execution_time (seconds/batch)" */
     int64_t num_batches, batch_size;
     const char *device;
     double throughput_bps, sample_persec;
     const cJSON *result_path, *data_path; /* as the job gave them (data_path: a key, a list or null) */
-    int has_s3;                       /* the seed's S3 request timings follow */
+    int has_s3;                           /* the seed's S3 request timings follow */
     int64_t s3_num_requests;
     double s3_total_time, s3_avg_time, s3_min_time, s3_max_time, s3_first_request_time, s3_last_response_time;
     /* CAI's fields */
-    int has_status;                   /* reader: 0 for a seed record */
+    int has_status; /* reader: 0 for a seed record */
     int64_t rank, world_size;
     cai_rank_status status;
-    const char *status_name;          /* reader: as written ("ok" for a seed record) */
+    const char *status_name; /* reader: as written ("ok" for a seed record) */
     int64_t galaxies, input_bits;
     double throughput_bps_wall, wall_seconds, cpu_seconds, peak_rss_mb, start_unix, end_unix;
     const char *start_iso, *end_iso;
     int has_stages;
-    cai_stage_times stages;           /* "stage_seconds" */
+    cai_stage_times stages; /* "stage_seconds" */
     int64_t threads;
-    const char *engine;               /* NULL: not written */
-    const cJSON *engine_info;         /* writer: its members are written after "engine"; reader: NULL */
-    const char *precision;            /* "fp32" / "int8" */
+    const char *engine;       /* NULL: not written */
+    const cJSON *engine_info; /* writer: its members are written after "engine"; reader: NULL */
+    const char *precision;    /* "fp32" / "int8" */
     int64_t tta;
-    const char *calibration_source;   /* NULL: no "calibration" object */
+    const char *calibration_source; /* NULL: no "calibration" object */
     const char *calibration_file_sha256;
     int has_model;
     const char *model_variant, *weights_sha256, *weights_source; /* NULL: not written */
-    int untrained;                    /* written with weights_sha256; reader: -1 when absent */
+    int untrained; /* written with weights_sha256; reader: -1 when absent */
     int64_t partitions_total, partitions_done, partitions_failed, partitions_unfinished;
-    cai_rank_part *parts;             /* reader: allocated (cai_rank_record_free) */
+    cai_rank_part *parts; /* reader: allocated (cai_rank_record_free) */
     size_t nparts;
-    const char *run_id;               /* NULL: not written (a job list from before runs had ids) */
-    const char *calibration_sha256;   /* the identity's; "" when none (writer: NULL writes "") */
-    const char *predictions;          /* NULL: no predictions file */
+    const char *run_id;             /* NULL: not written (a job list from before runs had ids) */
+    const char *calibration_sha256; /* the identity's; "" when none (writer: NULL writes "") */
+    const char *predictions;        /* NULL: no predictions file */
     int64_t predictions_bytes;
-    const char *error;                /* NULL: none */
+    const char *error; /* NULL: none */
 } cai_rank_record;
 
 /* The writer: the record as a new cJSON object (NULL when out of memory). */

@@ -1,6 +1,8 @@
 /* record.c — job items, output keys, resume validation, predictions-file parsing (see record.h). */
 #include "record.h"
 
+#include "rank_record.h"
+
 #include "../common/util.h"
 
 #include <ctype.h>
@@ -192,29 +194,15 @@ void cai_predictions_key(const char *result_path, int64_t rank, char *out, size_
     snprintf(out, n, "%s/predictions/%lld.csv", result_path, (long long)rank);
 }
 
-void cai_record_set_identity(cJSON *rec, const char *run_id, const char *calibration_sha256) {
-    cJSON_DeleteItemFromObjectCaseSensitive(rec, "run_id");
-    cJSON_DeleteItemFromObjectCaseSensitive(rec, "calibration_sha256");
-    if (run_id) cJSON_AddStringToObject(rec, "run_id", run_id);
-    cJSON_AddStringToObject(rec, "calibration_sha256", calibration_sha256 ? calibration_sha256 : "");
-}
-
-static const char *rec_str(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
 
 /* The recorded partitions against the job's: every ok partition's sha256 equals the manifest's (or, with
  * hash_data, the object's as it is now). */
-static int check_data(cai_store *st, const cai_job *j, const cJSON *r, int hash_data, cai_err *err) {
-    const cJSON *parts = cJSON_GetObjectItemCaseSensitive(r, "partitions");
+static int check_data(cai_store *st, const cai_job *j, const cai_rank_record *r, int hash_data, cai_err *err) {
     for (size_t i = 0; i < j->nkeys; i++) {
-        const cJSON *pj = NULL;
-        for (const cJSON *p = cJSON_IsArray(parts) ? parts->child : NULL; p; p = p->next) {
-            const char *k = rec_str(p, "key");
-            if (k && !strcmp(k, j->keys[i])) pj = p;
-        }
-        const char *rsha = pj ? rec_str(pj, "sha256") : NULL;
+        const cai_rank_part *pj = NULL;
+        for (size_t q = 0; q < r->nparts; q++)
+            if (r->parts[q].key && !strcmp(r->parts[q].key, j->keys[i])) pj = &r->parts[q];
+        const char *rsha = pj ? pj->sha256 : NULL;
         if (!rsha)
             return cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: record has no sha256 for %s (an older cai?)",
                               (long long)j->rank, j->keys[i]);
@@ -239,6 +227,50 @@ static int check_data(cai_store *st, const cai_job *j, const cJSON *r, int hash_
     return CAI_OK;
 }
 
+/* Done: status ok/empty, the job's DATA_PATH, and (with data) the predictions file of the size it names. */
+static int check_done(cai_store *st, const cai_job *j, const cai_rank_record *r, cai_err *err) {
+    if (!r->has_status || (r->status != CAI_RANK_OK && r->status != CAI_RANK_EMPTY))
+        return cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: record status is %s", (long long)j->rank,
+                          r->has_status ? r->status_name : "missing");
+    if (!r->data_path || !cJSON_Compare(r->data_path, j->data_path, 1))
+        return cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: record is for another DATA_PATH (an older run?)",
+                          (long long)j->rank);
+    if (j->nkeys == 0) return CAI_OK;
+    /* Every rank with data names its predictions file, even one of 0 galaxies (empty partitions). */
+    char pkey[2048];
+    cai_predictions_key(j->result_path, j->rank, pkey, sizeof pkey);
+    uint64_t size = 0;
+    cai_err e2 = {0};
+    if (!r->predictions)
+        return cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: record names no predictions file", (long long)j->rank);
+    if (cai_store_head(st, j->bucket, pkey, &size, &e2))
+        return cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: predictions file missing: %s", (long long)j->rank, e2.msg);
+    if (r->predictions_bytes < 0 || (uint64_t)r->predictions_bytes != size)
+        return cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: predictions file has %llu bytes, record says %.0f",
+                          (long long)j->rank, (unsigned long long)size, (double)r->predictions_bytes);
+    return CAI_OK;
+}
+
+/* Unchanged: the same run, weights, precision, calibration and partition bytes. */
+static int check_same(cai_store *st, const cai_job *j, const cai_rank_record *r, const cai_rank_expect *x,
+                      cai_err *err) {
+    const char *rid = r->run_id, *wsha = r->weights_sha256, *prec = r->precision, *cal = r->calibration_sha256;
+    if (x->run_id && (!rid || strcmp(rid, x->run_id) != 0))
+        return cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: record of another run (%s)", (long long)j->rank,
+                          rid ? rid : "no run id");
+    if (j->nkeys > 0 && x->weights_sha256 && (!wsha || strcmp(wsha, x->weights_sha256) != 0))
+        return cai_seterr(err, CAI_ECHANGED, "rank %lld: computed with other weights (sha256 %.12s…, these are %.12s…)",
+                          (long long)j->rank, wsha ? wsha : "unknown", x->weights_sha256);
+    if (j->nkeys > 0 && x->precision && (!prec || strcmp(prec, x->precision) != 0))
+        return cai_seterr(err, CAI_ECHANGED, "rank %lld: computed in precision %s, this run uses %s",
+                          (long long)j->rank, prec ? prec : "unknown", x->precision);
+    if (j->nkeys > 0 && x->calibration_sha256 && strcmp(cal ? cal : "", x->calibration_sha256) != 0)
+        return cai_seterr(err, CAI_ECHANGED, "rank %lld: computed with calibration %.12s…, this run uses %.12s…",
+                          (long long)j->rank, cal && *cal ? cal : "(none)",
+                          *x->calibration_sha256 ? x->calibration_sha256 : "(none)");
+    return check_data(st, j, r, x->hash_data, err);
+}
+
 int cai_rank_check(cai_store *st, const cai_job *j, const cai_rank_expect *x, cai_err *err) {
     char key[2048];
     cai_record_key(j->result_path, j->rank, key, sizeof key);
@@ -246,61 +278,22 @@ int cai_rank_check(cai_store *st, const cai_job *j, const cai_rank_expect *x, ca
     size_t len;
     int rc = cai_store_get(st, j->bucket, key, &buf, &len, err);
     if (rc) return rc;
-    cJSON *r = cJSON_ParseWithLength((const char *)buf, len);
+    cJSON *o = cJSON_ParseWithLength((const char *)buf, len);
     free(buf);
-    if (!cJSON_IsObject(r)) {
-        cJSON_Delete(r);
+    cai_rank_record r;
+    cai_err re = {0};
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
         return cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: %s is not a JSON object", (long long)j->rank, key);
     }
-    rc = CAI_OK;
-    const cJSON *status = cJSON_GetObjectItemCaseSensitive(r, "status");
-    const cJSON *dp = cJSON_GetObjectItemCaseSensitive(r, "data_path");
-    const cJSON *pb = cJSON_GetObjectItemCaseSensitive(r, "predictions_bytes");
-    const cJSON *pk = cJSON_GetObjectItemCaseSensitive(r, "predictions");
-    if (!cJSON_IsString(status) ||
-        (strcmp(status->valuestring, "ok") != 0 && strcmp(status->valuestring, "empty") != 0)) {
-        rc = cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: record status is %s", (long long)j->rank,
-                        cJSON_IsString(status) ? status->valuestring : "missing");
-    } else if (!dp || !cJSON_Compare(dp, j->data_path, 1)) {
-        rc = cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: record is for another DATA_PATH (an older run?)",
-                        (long long)j->rank);
-    } else if (j->nkeys > 0) {
-        /* Every rank with data names its predictions file, even one of 0 galaxies (empty partitions). */
-        char pkey[2048];
-        cai_predictions_key(j->result_path, j->rank, pkey, sizeof pkey);
-        uint64_t size = 0;
-        cai_err e2 = {0};
-        if (!cJSON_IsString(pk))
-            rc = cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: record names no predictions file", (long long)j->rank);
-        else if (cai_store_head(st, j->bucket, pkey, &size, &e2))
-            rc = cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: predictions file missing: %s", (long long)j->rank, e2.msg);
-        else if (!cJSON_IsNumber(pb) || (uint64_t)pb->valuedouble != size)
-            rc = cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: predictions file has %llu bytes, record says %.0f",
-                            (long long)j->rank, (unsigned long long)size, cJSON_IsNumber(pb) ? pb->valuedouble : -1.0);
+    if (cai_rank_record_read(o, key, &r, &re)) {
+        cJSON_Delete(o);
+        return cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: %s", (long long)j->rank, re.msg);
     }
-    if (!rc && x) {
-        const char *rid = rec_str(r, "run_id");
-        const cJSON *mj = cJSON_GetObjectItemCaseSensitive(r, "model");
-        const char *wsha = rec_str(mj, "weights_sha256");
-        const char *prec = rec_str(r, "precision");
-        const char *cal = rec_str(r, "calibration_sha256");
-        if (x->run_id && (!rid || strcmp(rid, x->run_id) != 0))
-            rc = cai_seterr(err, CAI_EINCOMPLETE, "rank %lld: record of another run (%s)", (long long)j->rank,
-                            rid ? rid : "no run id");
-        else if (j->nkeys > 0 && x->weights_sha256 && (!wsha || strcmp(wsha, x->weights_sha256) != 0))
-            rc = cai_seterr(err, CAI_ECHANGED, "rank %lld: computed with other weights (sha256 %.12s…, these are %.12s…)",
-                            (long long)j->rank, wsha ? wsha : "unknown", x->weights_sha256);
-        else if (j->nkeys > 0 && x->precision && (!prec || strcmp(prec, x->precision) != 0))
-            rc = cai_seterr(err, CAI_ECHANGED, "rank %lld: computed in precision %s, this run uses %s",
-                            (long long)j->rank, prec ? prec : "unknown", x->precision);
-        else if (j->nkeys > 0 && x->calibration_sha256 && strcmp(cal ? cal : "", x->calibration_sha256) != 0)
-            rc = cai_seterr(err, CAI_ECHANGED, "rank %lld: computed with calibration %.12s…, this run uses %.12s…",
-                            (long long)j->rank, cal && *cal ? cal : "(none)",
-                            *x->calibration_sha256 ? x->calibration_sha256 : "(none)");
-        else
-            rc = check_data(st, j, r, x->hash_data, err);
-    }
-    cJSON_Delete(r);
+    rc = check_done(st, j, &r, err);
+    if (!rc && x) rc = check_same(st, j, &r, x, err);
+    cai_rank_record_free(&r);
+    cJSON_Delete(o);
     return rc;
 }
 

@@ -1,6 +1,7 @@
-/* record.h — one job item read back (cai_job), the rank record's keys, the per-rank predictions file and
- * the rule that decides whether a rank is done (resume).
- * Owns: names and layout of `<result_path>/<rank>.json` and `<result_path>/predictions/<rank>.csv`.
+/* record.h — one job item read back (cai_job), the keys of a rank's outputs and the rule that decides
+ * whether a rank is done (resume).
+ * Owns: the names `<result_path>/<rank>.json` and `<result_path>/predictions/<rank>.csv` (the record's
+ * layout is rank_record.h's, the predictions file's predictions.h's).
  * Must not touch: inference, process management.
  *
  * Predictions file (CSV, one galaxy per line, in partition order then index order): predictions.h.
@@ -58,14 +59,13 @@ void cai_predictions_key(const char *result_path, int64_t rank, char *out, size_
  * the record names. Otherwise CAI_ENOTFOUND / CAI_EINCOMPLETE with the reason in err. */
 int cai_rank_done(cai_store *st, const cai_job *j, cai_err *err);
 
-/* ---- A rank's identity: what its predictions depend on. Written into every record (one place:
- * cai_record_set_identity) and compared by --resume (cai_rank_check). Record fields:
+/* ---- A rank's identity: what its predictions depend on. Written into every record (by the record's one
+ * writer, rank_record.h) and compared by --resume (cai_rank_check, through its one reader). Record fields:
  *   run_id               the run that wrote it (Summarize ignores records of other runs)
  *   model.weights_sha256 the weights file's sha256 (written by the worker with the model description)
  *   precision            "fp32" / "int8"
  *   calibration_sha256   the calibration file's sha256; "" when none
  *   partitions[].sha256  each partition's bytes as read */
-void cai_record_set_identity(cJSON *rec, const char *run_id, const char *calibration_sha256);
 
 typedef struct {
     const char *run_id;             /* NULL: any run */

@@ -19,6 +19,7 @@
 #include "../common/buf.h"
 #include "../common/util.h"
 #include "combined.h"
+#include "rank_record.h"
 
 /* ---------- numbers ---------- */
 
@@ -197,22 +198,6 @@ static const cJSON *get_any(const cJSON *o, const char *const *keys) {
     return NULL;
 }
 
-/* CAI's timing fields. The pipeline writes start_unix/end_unix/wall_seconds; the alternatives keep
- * records from other CAI versions readable. */
-static const char *const K_START[] = {"start_unix", "start_time_unix", "started_unix", NULL};
-static const char *const K_END[] = {"end_unix", "end_time_unix", "finished_unix", NULL};
-static const char *const K_WALL[] = {"wall_seconds", "wall_time (seconds)", "wall_s", NULL};
-static const char *const K_GAL[] = {"galaxies", "num_galaxies", NULL};
-
-static int num_field(const cJSON *rec, const char *key, const char *name, int idx, double *out, cai_err *err) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(rec, key);
-    if (!v) return cai_seterr(err, CAI_EKEY, "%s: record %d: missing field \"%s\"", name, idx, key);
-    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-        return cai_seterr(err, CAI_EFORMAT, "%s: record %d: field \"%s\": expected a number", name, idx, key);
-    *out = v->valuedouble;
-    return CAI_OK;
-}
-
 static double opt_num(const cJSON *rec, const char *const *keys) {
     const cJSON *v = get_any(rec, keys);
     return (v && cJSON_IsNumber(v) && isfinite(v->valuedouble)) ? v->valuedouble : NAN;
@@ -243,35 +228,40 @@ int cai_stats_aggregate(const cJSON *arr, const char *name, cai_run_row *row, ca
     int n_gal = 0, n_s3avg = 0, n_s3min = 0, n_s3max = 0;
     double tmin = INFINITY, tmax = -INFINITY;
     int n_times = 0;
-    for (int i = 0; i < n; i++) {
-        const cJSON *r = cJSON_GetArrayItem(arr, i);
+    const cJSON *ro = arr ? arr->child : NULL;
+    for (int i = 0; i < n; i++, ro = ro->next) {
+        /* Every record through the one reader (rank_record.h): a field of the wrong type names the record. */
+        char rname[1100];
+        snprintf(rname, sizeof rname, "%s: record %d", name, i);
+        cai_rank_record rr;
+        if ((rc = cai_rank_record_read(ro, rname, &rr, err))) goto out;
+        const cai_rank_record *r = &rr;
+        cai_rank_record_free(&rr); /* only its partitions are allocated, and they are not used here */
         /* A rank that got no partition (DATA_PATH null) has nothing to measure; the seed never had one. */
-        const cJSON *dp = cJSON_GetObjectItemCaseSensitive(r, "data_path");
-        const cJSON *stv = cJSON_GetObjectItemCaseSensitive(r, "status");
-        const char *status = cJSON_IsString(stv) ? stv->valuestring : "ok";
-        if ((dp && cJSON_IsNull(dp)) || !strcmp(status, "empty")) {
+        if (cJSON_IsNull(r->data_path) || r->status == CAI_RANK_EMPTY) {
             empty++;
             continue;
         }
         /* CAI marks ranks that finished nothing "failed": their numbers are not a measurement. */
-        if (!strcmp(status, "failed")) {
+        if (r->status == CAI_RANK_FAILED) {
             failed++;
             continue;
         }
-        if (!strcmp(status, "partial")) partial++;
-        double t, m, b;
-        if ((rc = num_field(r, "total_cpu_time (seconds)", name, i, &t, err)) ||
-            (rc = num_field(r, "total_cpu_memory (MB)", name, i, &m, err)) ||
-            (rc = num_field(r, "throughput_bps", name, i, &b, err)))
+        if (r->status == CAI_RANK_PARTIAL) partial++;
+        double t = r->total_cpu_time, m = r->total_cpu_memory_mb, b = r->throughput_bps;
+        const char *absent = isnan(t) ? "total_cpu_time (seconds)" : isnan(m) ? "total_cpu_memory (MB)"
+                             : isnan(b) ? "throughput_bps" : NULL;
+        if (absent) {
+            rc = cai_seterr(err, CAI_EKEY, "%s: record %d: missing field \"%s\"", name, i, absent);
             goto out;
-        const cJSON *bsv = cJSON_GetObjectItemCaseSensitive(r, "batch_size");
-        if (bsv) {
-            if (!cJSON_IsNumber(bsv) || bsv->valuedouble < 1 || bsv->valuedouble > 1e9) {
+        }
+        if (r->batch_size >= 0) {
+            if (r->batch_size < 1 || r->batch_size > 1000000000) {
                 rc = cai_seterr(err, CAI_EFORMAT, "%s: record %d: field \"batch_size\": expected a positive integer",
                                 name, i);
                 goto out;
             }
-            int this_bs = (int)bsv->valuedouble;
+            int this_bs = (int)r->batch_size;
             if (bs && this_bs != bs) {
                 rc = cai_seterr(err, CAI_EFORMAT,
                                 "%s: mixed batch sizes: record %d has batch_size %d, earlier records %d", name, i,
@@ -287,21 +277,14 @@ int cai_stats_aggregate(const cJSON *arr, const char *name, cai_run_row *row, ca
          * alike (CAI writes throughput_bps = input_bits / total_cpu_time, the seed's definition, and its
          * wall-clock rate in throughput_bps_wall). Only records of CAI before that change (input_bits but no
          * throughput_bps_wall: their throughput_bps was per wall second) use input_bits instead. */
-        const cJSON *ib = cJSON_GetObjectItemCaseSensitive(r, "input_bits");
-        int legacy = ib && cJSON_IsNumber(ib) && ib->valuedouble >= 0 &&
-                     !cJSON_GetObjectItemCaseSensitive(r, "throughput_bps_wall");
-        bits += legacy ? ib->valuedouble : b * t;
-        const cJSON *s = cJSON_GetObjectItemCaseSensitive(r, "s3_total_time");
-        if (s && cJSON_IsNumber(s)) s3tot += s->valuedouble;
-        if ((s = cJSON_GetObjectItemCaseSensitive(r, "s3_avg_time")) && cJSON_IsNumber(s))
-            s3avg += s->valuedouble, n_s3avg++;
-        if ((s = cJSON_GetObjectItemCaseSensitive(r, "s3_min_time")) && cJSON_IsNumber(s))
-            s3min += s->valuedouble, n_s3min++;
-        if ((s = cJSON_GetObjectItemCaseSensitive(r, "s3_max_time")) && cJSON_IsNumber(s))
-            s3max += s->valuedouble, n_s3max++;
-        double g = opt_num(r, K_GAL);
-        if (!isnan(g)) gal += g, n_gal++;
-        double st = opt_num(r, K_START), en = opt_num(r, K_END), wall = opt_num(r, K_WALL);
+        int legacy = r->input_bits >= 0 && isnan(r->throughput_bps_wall);
+        bits += legacy ? (double)r->input_bits : b * t;
+        if (!isnan(r->s3_total_time)) s3tot += r->s3_total_time;
+        if (!isnan(r->s3_avg_time)) s3avg += r->s3_avg_time, n_s3avg++;
+        if (!isnan(r->s3_min_time)) s3min += r->s3_min_time, n_s3min++;
+        if (!isnan(r->s3_max_time)) s3max += r->s3_max_time, n_s3max++;
+        if (r->galaxies >= 0) gal += (double)r->galaxies, n_gal++;
+        double st = r->start_unix, en = r->end_unix, wall = r->wall_seconds;
         if (!isnan(st) && !isnan(en) && en >= st) {
             tmin = st < tmin ? st : tmin;
             tmax = en > tmax ? en : tmax;

@@ -1,6 +1,6 @@
 /* test_summarize.c — Summarize over hand-made rank records and predictions files: rank order, the merged
  * catalog (read back with cfitsio), metrics, and the completeness check (missing rank, duplicated
- * partition, miscounted rows, stale record). */
+ * partition, miscounted rows, stale record). The records are built through the one writer (rank_record.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pipeline/rank_record.h"
 #include "pipeline/record.h"
 #include "pipeline/stages.h"
 #include "store/store.h"
@@ -51,9 +52,20 @@ static int teardown(void **state) {
     return cai_test_rmtree(root);
 }
 
+/* How a test's rank record differs from write_rank's. */
+typedef struct {
+    const char *run_id;    /* NULL: "t1" */
+    const char *data_path; /* NULL: the partition's key */
+    int set_galaxies;      /* the record (and its partition) say `galaxies` rather than G */
+    int64_t galaxies;
+    const char *csv;       /* the predictions file; NULL: `rows` rows of partition `partno` */
+} rank_opts;
+
 /* Rank r handles partition r+1 with G galaxies; prediction = z + 0.01·index. `rows` rows are written;
- * `partno` is the partition it claims. */
-static void write_rank(int r, int partno, int rows) {
+ * `partno` is the partition it claims. The record goes through the one writer (rank_record.h). */
+static void write_rank_o(int r, int partno, int rows, const rank_opts *o) {
+    static const rank_opts none = {0};
+    if (!o) o = &none;
     char csv[1024] = CAI_PRED_HEADER;
     for (int i = 0; i < rows; i++) {
         char line[128];
@@ -61,24 +73,36 @@ static void write_rank(int r, int partno, int rows) {
         snprintf(line, sizeof line, ",%d,%d,%.9g,%.9g\n", partno, i, (double)(z + 0.01f * (float)i), (double)z);
         strcat(csv, line);
     }
-    char pkey[256], rkey[256], part_key[64];
+    if (o->csv) snprintf(csv, sizeof csv, "%s", o->csv);
+    char pkey[256], rkey[256], part_key[64], dkey[64];
     cai_predictions_key("run/1", r, pkey, sizeof pkey);
     cai_record_key("run/1", r, rkey, sizeof rkey);
     snprintf(part_key, sizeof part_key, "p/%d.pt", partno);
+    snprintf(dkey, sizeof dkey, "p/%d.pt", r + 1);
     cai_err e = {0};
     assert_int_equal(cai_store_put(st, "b", pkey, csv, strlen(csv), &e), CAI_OK);
-    char rec[2048];
-    snprintf(rec, sizeof rec,
-             "{\"total_cpu_time (seconds)\": 1.5, \"total_cpu_memory (MB)\": 100, \"num_batches\": 1,"
-             "\"batch_size\": 4, \"device\": \"cpu\", \"result_path\": \"run/1\", \"data_path\": \"p/%d.pt\","
-             "\"rank\": %d, \"status\": \"ok\", \"galaxies\": %d, \"start_unix\": %d, \"end_unix\": %d,"
-             "\"run_id\": \"t1\","
-             "\"model\": {\"variant\": \"vitae\", \"weights_sha256\": \"abc\", \"untrained\": true},"
-             "\"partitions\": [{\"key\": \"%s\", \"partition\": %d, \"status\": \"ok\", \"galaxies\": %d}],"
-             "\"predictions\": \"%s\", \"predictions_bytes\": %zu}",
-             r + 1, r, G, 1000 + r, 1010 + r, part_key, partno, G, pkey, strlen(csv));
-    assert_int_equal(cai_store_put(st, "b", rkey, rec, strlen(rec), &e), CAI_OK);
+    int64_t g = o->set_galaxies ? o->galaxies : G;
+    cJSON *rp = cJSON_CreateString("run/1"), *dp = cJSON_CreateString(o->data_path ? o->data_path : dkey);
+    cai_rank_part part = {.key = part_key, .fetched = 1, .partition = partno, .status = CAI_PART_OK,
+                          .galaxies = g, .num_batches = 1, .format = "pt"};
+    cai_rank_record rec = {.total_cpu_time = 1.5, .total_cpu_memory_mb = 100, .num_batches = 1, .batch_size = 4,
+                           .device = "cpu", .result_path = rp, .data_path = dp, .rank = r, .world_size = NR,
+                           .status = CAI_RANK_OK, .galaxies = g, .start_unix = 1000 + r, .end_unix = 1010 + r,
+                           .precision = "fp32", .tta = 1, .model_variant = "vitae", .weights_sha256 = "abc",
+                           .untrained = 1, .partitions_total = 1, .partitions_done = 1, .parts = &part, .nparts = 1,
+                           .run_id = o->run_id ? o->run_id : "t1", .predictions = pkey,
+                           .predictions_bytes = (int64_t)strlen(csv)};
+    cJSON *j = cai_rank_record_json(&rec);
+    assert_non_null(j);
+    char *txt = cJSON_Print(j);
+    assert_int_equal(cai_store_put(st, "b", rkey, txt, strlen(txt), &e), CAI_OK);
+    free(txt);
+    cJSON_Delete(j);
+    cJSON_Delete(rp);
+    cJSON_Delete(dp);
 }
+
+static void write_rank(int r, int partno, int rows) { write_rank_o(r, partno, rows, NULL); }
 
 static void test_complete_run(void **state) {
     (void)state;
@@ -196,11 +220,8 @@ static void test_stale_record_is_not_trusted(void **state) {
     (void)state;
     for (int r = 0; r < NR; r++) write_rank(r, r + 1, G);
     /* rank 2's record is from another run (another DATA_PATH) */
-    char rkey[256];
-    cai_record_key("run/1", 2, rkey, sizeof rkey);
-    const char *rec = "{\"status\":\"ok\",\"data_path\":\"p/99.pt\",\"galaxies\":0}";
+    write_rank_o(2, 3, G, &(rank_opts){.data_path = "p/99.pt"});
     cai_err e = {0};
-    assert_int_equal(cai_store_put(st, "b", rkey, rec, strlen(rec), &e), CAI_OK);
     assert_int_equal(cai_summarize(st, "b", "run/1", NULL, &e), CAI_EINCOMPLETE);
     assert_non_null(strstr(e.msg, "p/3.pt"));
 }
@@ -225,19 +246,10 @@ static void test_malformed_predictions_file(void **state) {
 static void test_record_of_another_run_is_ignored(void **state) {
     (void)state;
     for (int r = 0; r < NR; r++) write_rank(r, r + 1, G);
-    char rkey[256];
-    cai_record_key("run/1", 4, rkey, sizeof rkey);
+    write_rank_o(4, 5, G, &(rank_opts){.run_id = "another-run"});
     uint8_t *b;
     size_t l;
     cai_err e = {0};
-    assert_int_equal(cai_store_get(st, "b", rkey, &b, &l, &e), CAI_OK);
-    cJSON *rec = cJSON_ParseWithLength((const char *)b, l);
-    free(b);
-    cJSON_ReplaceItemInObject(rec, "run_id", cJSON_CreateString("another-run"));
-    char *txt = cJSON_PrintUnformatted(rec);
-    cJSON_Delete(rec);
-    assert_int_equal(cai_store_put(st, "b", rkey, txt, strlen(txt), &e), CAI_OK);
-    free(txt);
     cJSON *sum = NULL;
     assert_int_equal(cai_summarize(st, "b", "run/1", &sum, &e), CAI_EINCOMPLETE);
     assert_non_null(strstr(e.msg, "p/5.pt"));
@@ -278,28 +290,13 @@ static void test_duplicate_galaxy_ids_are_caught(void **state) {
     (void)state;
     for (int r = 0; r < NR; r++) write_rank(r, r + 1, G);
     for (int r = 2; r <= 3; r++) { /* ranks 2 and 3 both claim galaxy ids 100..102 */
-        char pkey[256], csv[512] = CAI_PRED_HEADER;
+        char csv[512] = CAI_PRED_HEADER;
         for (int i = 0; i < G; i++) {
             char line[96];
             snprintf(line, sizeof line, "%d,%d,%d,0.1,0.1\n", 100 + i, r + 1, i);
             strcat(csv, line);
         }
-        cai_predictions_key("run/1", r, pkey, sizeof pkey);
-        cai_err e = {0};
-        assert_int_equal(cai_store_put(st, "b", pkey, csv, strlen(csv), &e), CAI_OK);
-        /* keep the record's byte count honest */
-        char rkey[256];
-        cai_record_key("run/1", r, rkey, sizeof rkey);
-        uint8_t *b;
-        size_t l;
-        assert_int_equal(cai_store_get(st, "b", rkey, &b, &l, &e), CAI_OK);
-        cJSON *rec = cJSON_ParseWithLength((const char *)b, l);
-        free(b);
-        cJSON_ReplaceItemInObject(rec, "predictions_bytes", cJSON_CreateNumber((double)strlen(csv)));
-        char *txt = cJSON_PrintUnformatted(rec);
-        cJSON_Delete(rec);
-        assert_int_equal(cai_store_put(st, "b", rkey, txt, strlen(txt), &e), CAI_OK);
-        free(txt);
+        write_rank_o(r, r + 1, G, &(rank_opts){.csv = csv}); /* the record's byte count stays honest */
     }
     cJSON *sum = NULL;
     cai_err e = {0};
@@ -312,22 +309,10 @@ static void test_duplicate_galaxy_ids_are_caught(void **state) {
 /* A rank whose only partition has 0 galaxies completes: its predictions file is the header alone. */
 static void test_empty_partition_completes(void **state) {
     (void)state;
-    for (int r = 0; r < NR; r++) write_rank(r, r + 1, r == 6 ? 0 : G);
-    char rkey[256];
-    cai_record_key("run/1", 6, rkey, sizeof rkey);
-    uint8_t *b;
-    size_t l;
+    for (int r = 0; r < NR; r++)
+        if (r == 6) write_rank_o(r, r + 1, 0, &(rank_opts){.set_galaxies = 1, .galaxies = 0});
+        else write_rank(r, r + 1, G);
     cai_err e = {0};
-    assert_int_equal(cai_store_get(st, "b", rkey, &b, &l, &e), CAI_OK);
-    cJSON *rec = cJSON_ParseWithLength((const char *)b, l);
-    free(b);
-    cJSON_ReplaceItemInObject(rec, "galaxies", cJSON_CreateNumber(0));
-    cJSON_ReplaceItemInObject(cJSON_GetArrayItem(cJSON_GetObjectItem(rec, "partitions"), 0), "galaxies",
-                              cJSON_CreateNumber(0));
-    char *txt = cJSON_PrintUnformatted(rec);
-    cJSON_Delete(rec);
-    assert_int_equal(cai_store_put(st, "b", rkey, txt, strlen(txt), &e), CAI_OK);
-    free(txt);
     cJSON *sum = NULL;
     int rc = cai_summarize(st, "b", "run/1", &sum, &e);
     if (rc) fail_msg("%s", e.msg);
