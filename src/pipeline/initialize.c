@@ -14,6 +14,7 @@
 #include "../common/diag.h"
 #include "../data/manifest.h"
 #include "initialize.h"
+#include "record.h"
 #include "runlock.h"
 #include "stages.h"
 
@@ -126,13 +127,43 @@ static int list_parts(cai_store *st, const char *bucket, const char *prefix, par
     return CAI_OK;
 }
 
-static cJSON *str_or_null(const cJSON *v) { return v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull(); }
-
 static int job_line_ref(cai_store *st, const cai_payload *p, const cJSON *j, const char *rank, char **line,
                         cai_err *err);
 /* The per-partition fields of a job, which grow with its partition count: what a job-line reference moves
  * out of the line (DATA_PATH first: it sets the count). */
 static const char *const ref_fields[] = {"DATA_PATH", "CAI_PARTITION_GALAXIES", "CAI_PARTITION_MANIFEST"};
+
+/* Rank r's job item, through the job item's one writer (record.h): the seed's fields and CAI's, its `take`
+ * partitions from `ps` (with what the manifest says of them when there is one). */
+static cJSON *job_item(const cai_payload *p, const part *ps, size_t take, int from_manifest, int64_t r,
+                       const char *run_id) {
+    char **keys = calloc(take ? take : 1, sizeof *keys);
+    int64_t *expected = calloc(take ? take : 1, sizeof *expected);
+    cai_part_expect *pexp = calloc(take ? take : 1, sizeof *pexp);
+    cJSON *j = NULL;
+    if (keys && expected && pexp) {
+        for (size_t i = 0; i < take; i++) {
+            keys[i] = ps[i].key;
+            expected[i] = ps[i].galaxies;
+            pexp[i] = (cai_part_expect){ps[i].bytes, "", ps[i].galaxies > 0, ps[i].id_first, ps[i].id_last};
+            memcpy(pexp[i].sha256, ps[i].sha256, sizeof pexp[i].sha256);
+        }
+        cai_job job = {.bucket = p->bucket, .data_bucket = p->data_bucket, .rank = r, .world_size = p->world_size,
+                       .keys = keys, .nkeys = take, .weights = p->weights, .calibration = p->calibration,
+                       .tta = p->tta, .run_id = run_id, .s3_object_name = p->s3_object_name, .script = p->script,
+                       .object_type = p->object_type,
+                       .prefix_raw = cJSON_GetObjectItemCaseSensitive(p->raw, "data_prefix"),
+                       .result_raw = cJSON_GetObjectItemCaseSensitive(p->raw, "result_path"),
+                       .batch_raw = cJSON_GetObjectItemCaseSensitive(p->raw, "batch_size")};
+        if (p->precision_given) job.precision = cai_precision_name(p->precision);
+        if (from_manifest) job.expected = expected, job.pexp = pexp;
+        j = cai_job_json(&job);
+    }
+    free(keys);
+    free(expected);
+    free(pexp);
+    return j;
+}
 
 int cai_initialize(cai_store *st, const char *payload_json, size_t len, cJSON **jobs_out, cai_err *err) {
     return cai_initialize_run(st, payload_json, len, NULL, jobs_out, err);
@@ -199,11 +230,6 @@ int cai_initialize_run(cai_store *st, const char *payload_json, size_t len, cons
     cJSON *jobs = cJSON_CreateArray();
     cJSON *data_map = cJSON_CreateObject();
     size_t next = 0, files = (size_t)p.file_limit;
-    char ws[32];
-    snprintf(ws, sizeof ws, "%lld", (long long)p.world_size);
-    const cJSON *raw_prefix = cJSON_GetObjectItemCaseSensitive(p.raw, "data_prefix");
-    const cJSON *raw_result = cJSON_GetObjectItemCaseSensitive(p.raw, "result_path");
-    const cJSON *raw_batch = cJSON_GetObjectItemCaseSensitive(p.raw, "batch_size");
     char *lines = NULL;
     size_t lines_len = 0;
     FILE *mem = open_memstream(&lines, &lines_len);
@@ -218,61 +244,15 @@ int cai_initialize_run(cai_store *st, const char *payload_json, size_t len, cons
     for (int64_t r = 0; r < p.world_size; r++) {
         size_t left = files - next, ranks_left = (size_t)(p.world_size - r);
         size_t take = (left + ranks_left - 1) / ranks_left;
-        cJSON *dp;
-        if (take == 0) dp = cJSON_CreateNull();
-        else if (take == 1) dp = cJSON_CreateString(ps[next].key);
-        else {
-            dp = cJSON_CreateArray();
-            for (size_t i = 0; i < take; i++) cJSON_AddItemToArray(dp, cJSON_CreateString(ps[next + i].key));
-        }
         char rs[32];
         snprintf(rs, sizeof rs, "%lld", (long long)r);
-        cJSON *j = cJSON_CreateObject();
-        /* The seed's fields, in the seed's order and types. */
-        cJSON_AddStringToObject(j, "S3_BUCKET", p.bucket);
-        cJSON_AddItemToObject(j, "S3_OBJECT_NAME", str_or_null(p.s3_object_name));
-        cJSON_AddItemToObject(j, "SCRIPT", str_or_null(p.script));
-        cJSON_AddItemToObject(j, "S3_OBJECT_TYPE", str_or_null(p.object_type));
-        cJSON_AddStringToObject(j, "WORLD_SIZE", ws);
-        cJSON_AddStringToObject(j, "RANK", rs);
-        cJSON_AddStringToObject(j, "DATA_BUCKET", p.data_bucket);
-        cJSON_AddItemToObject(j, "DATA_PREFIX", cJSON_Duplicate(raw_prefix, 1));
-        cJSON_AddItemToObject(j, "DATA_PATH", dp);
-        cJSON_AddItemToObject(j, "RESULT_PATH", cJSON_Duplicate(raw_result, 1));
-        cJSON_AddItemToObject(j, "BATCH_SIZE", cJSON_Duplicate(raw_batch, 1));
-        /* CAI's extras: only new names, so the seed's readers are unaffected. */
-        if (p.weights) cJSON_AddStringToObject(j, "CAI_WEIGHTS", p.weights);
-        if (p.precision_given) cJSON_AddStringToObject(j, "CAI_PRECISION", cai_precision_name(p.precision));
-        if (p.calibration) cJSON_AddStringToObject(j, "CAI_CALIBRATION", p.calibration);
-        if (p.tta > 1) cJSON_AddNumberToObject(j, "CAI_TTA", p.tta);
-        cJSON_AddStringToObject(j, "CAI_RUN_ID", run_id);
-        if (from_manifest && take) {
-            cJSON *pm = cJSON_CreateArray();
-            for (size_t i = 0; i < take; i++) {
-                const part *q = &ps[next + i];
-                cJSON *e = cJSON_CreateObject();
-                cJSON_AddNumberToObject(e, "bytes", (double)q->bytes);
-                cJSON_AddStringToObject(e, "sha256", q->sha256);
-                if (q->galaxies > 0) {
-                    cJSON_AddNumberToObject(e, "id_first", (double)q->id_first);
-                    cJSON_AddNumberToObject(e, "id_last", (double)q->id_last);
-                } else {
-                    cJSON_AddNullToObject(e, "id_first");
-                    cJSON_AddNullToObject(e, "id_last");
-                }
-                cJSON_AddItemToArray(pm, e);
-            }
-            cJSON_AddItemToObject(j, "CAI_PARTITION_MANIFEST", pm);
+        cJSON *j = job_item(&p, ps + next, take, from_manifest, r, run_id);
+        const cJSON *dp = cJSON_GetObjectItemCaseSensitive(j, "DATA_PATH");
+        if (!j || !cJSON_AddItemToObject(data_map, rs, cJSON_Duplicate(dp, 1))) {
+            cJSON_Delete(j);
+            if (!rc) rc = cai_seterr(err, CAI_ENOMEM, "initialize: out of memory");
+            break;
         }
-        if (from_manifest && take) {
-            int64_t g = 0;
-            for (size_t i = 0; i < take; i++) g += ps[next + i].galaxies;
-            cJSON *gl = cJSON_CreateArray();
-            for (size_t i = 0; i < take; i++) cJSON_AddItemToArray(gl, cJSON_CreateNumber((double)ps[next + i].galaxies));
-            cJSON_AddNumberToObject(j, "CAI_EXPECTED_GALAXIES", (double)g);
-            cJSON_AddItemToObject(j, "CAI_PARTITION_GALAXIES", gl);
-        }
-        cJSON_AddItemToObject(data_map, rs, cJSON_Duplicate(dp, 1));
         char *line = cJSON_PrintUnformatted(j);
         if (line && strlen(line) > CAI_JOB_LINE_MAX) { /* too long for a child execution's input */
             free(line);

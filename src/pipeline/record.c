@@ -183,7 +183,81 @@ int cai_job_parse(const cJSON *job, cai_job *j, cai_err *err) {
         return cai_seterr(err, CAI_EPAYLOAD, "job: field \"CAI_TTA\": expected 1 or 8");
     }
     if (tta) j->tta = (int)tta->valuedouble;
+    j->s3_object_name = cJSON_GetObjectItemCaseSensitive(job, "S3_OBJECT_NAME");
+    j->script = cJSON_GetObjectItemCaseSensitive(job, "SCRIPT");
+    j->object_type = cJSON_GetObjectItemCaseSensitive(job, "S3_OBJECT_TYPE");
+    j->prefix_raw = pf;
+    j->batch_raw = cJSON_GetObjectItemCaseSensitive(job, "BATCH_SIZE");
     return CAI_OK;
+}
+
+/* ---- the job item's writer ---- */
+
+static int add(cJSON *o, const char *k, cJSON *v) { return v && cJSON_AddItemToObject(o, k, v); }
+static cJSON *dup_or_null(const cJSON *v) { return v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull(); }
+
+static cJSON *keys_json(const cai_job *j) {
+    if (j->data_path) return cJSON_Duplicate(j->data_path, 1);
+    if (j->nkeys == 0) return cJSON_CreateNull();
+    if (j->nkeys == 1) return cJSON_CreateString(j->keys[0]);
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < j->nkeys; i++)
+        if (!cJSON_AddItemToArray(a, cJSON_CreateString(j->keys[i]))) cJSON_Delete(a), a = NULL;
+    return a;
+}
+
+/* What the manifest says of each key: the worker checks bytes, sha256 and ids; Summarize the counts. */
+static int manifest_json(cJSON *o, const cai_job *j) {
+    int ok = 1;
+    if (j->pexp) {
+        cJSON *pm = cJSON_CreateArray();
+        ok &= add(o, "CAI_PARTITION_MANIFEST", pm);
+        for (size_t i = 0; ok && i < j->nkeys; i++) {
+            const cai_part_expect *x = &j->pexp[i];
+            cJSON *e = cJSON_CreateObject();
+            ok &= e && cJSON_AddItemToArray(pm, e);
+            ok &= ok && cJSON_AddNumberToObject(e, "bytes", (double)x->bytes) && cJSON_AddStringToObject(e, "sha256", x->sha256);
+            ok &= ok && add(e, "id_first", x->has_ids ? cJSON_CreateNumber((double)x->id_first) : cJSON_CreateNull());
+            ok &= ok && add(e, "id_last", x->has_ids ? cJSON_CreateNumber((double)x->id_last) : cJSON_CreateNull());
+        }
+    }
+    if (ok && j->expected) {
+        int64_t g = 0;
+        for (size_t i = 0; i < j->nkeys; i++) g += j->expected[i];
+        cJSON *gl = cJSON_CreateArray();
+        ok &= cJSON_AddNumberToObject(o, "CAI_EXPECTED_GALAXIES", (double)g) && add(o, "CAI_PARTITION_GALAXIES", gl);
+        for (size_t i = 0; ok && i < j->nkeys; i++)
+            ok &= cJSON_AddItemToArray(gl, cJSON_CreateNumber((double)j->expected[i]));
+    }
+    return ok;
+}
+
+cJSON *cai_job_json(const cai_job *j) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    char ws[32], rs[32];
+    snprintf(ws, sizeof ws, "%lld", (long long)j->world_size);
+    snprintf(rs, sizeof rs, "%lld", (long long)j->rank);
+    /* The seed's fields, in the seed's order and types. */
+    int ok = cJSON_AddStringToObject(o, "S3_BUCKET", j->bucket) != NULL;
+    ok &= add(o, "S3_OBJECT_NAME", dup_or_null(j->s3_object_name));
+    ok &= add(o, "SCRIPT", dup_or_null(j->script));
+    ok &= add(o, "S3_OBJECT_TYPE", dup_or_null(j->object_type));
+    ok &= cJSON_AddStringToObject(o, "WORLD_SIZE", ws) && cJSON_AddStringToObject(o, "RANK", rs);
+    ok &= cJSON_AddStringToObject(o, "DATA_BUCKET", j->data_bucket) != NULL;
+    if (j->prefix_raw) ok &= add(o, "DATA_PREFIX", cJSON_Duplicate(j->prefix_raw, 1));
+    ok &= add(o, "DATA_PATH", keys_json(j));
+    if (j->result_raw) ok &= add(o, "RESULT_PATH", cJSON_Duplicate(j->result_raw, 1));
+    if (j->batch_raw) ok &= add(o, "BATCH_SIZE", cJSON_Duplicate(j->batch_raw, 1));
+    /* CAI's extras: only new names, so the seed's readers are unaffected. */
+    if (ok && j->weights) ok &= cJSON_AddStringToObject(o, "CAI_WEIGHTS", j->weights) != NULL;
+    if (ok && j->precision) ok &= cJSON_AddStringToObject(o, "CAI_PRECISION", j->precision) != NULL;
+    if (ok && j->calibration) ok &= cJSON_AddStringToObject(o, "CAI_CALIBRATION", j->calibration) != NULL;
+    if (ok && j->tta > 1) ok &= cJSON_AddNumberToObject(o, "CAI_TTA", j->tta) != NULL;
+    if (ok && j->run_id) ok &= cJSON_AddStringToObject(o, "CAI_RUN_ID", j->run_id) != NULL;
+    if (ok && j->nkeys) ok &= manifest_json(o, j);
+    if (!ok) cJSON_Delete(o);
+    return ok ? o : NULL;
 }
 
 void cai_record_key(const char *result_path, int64_t rank, char *out, size_t n) {

@@ -41,12 +41,27 @@ typedef struct {
     int tta;                  /* CAI_TTA (1 or 8; 1 when absent) */
     const char *run_id;       /* CAI_RUN_ID or NULL (a job list written before runs had ids) */
     cai_part_expect *pexp;    /* CAI_PARTITION_MANIFEST (per key) or NULL */
-    const cJSON *data_path;   /* DATA_PATH as given */
+    const cJSON *data_path;   /* DATA_PATH as given (writer: NULL builds it from keys) */
     const cJSON *result_raw;  /* RESULT_PATH as given */
+    /* The seed's fields the worker does not use, as given (a string, a number or null; NULL: null) */
+    const cJSON *s3_object_name, *script, *object_type; /* S3_OBJECT_NAME, SCRIPT, S3_OBJECT_TYPE */
+    const cJSON *prefix_raw, *batch_raw;                /* DATA_PREFIX, BATCH_SIZE (int or numeric string) */
 } cai_job;
 
-/* Validate a job item (an element of the job array) and view it; strings point into `job`, which must
- * outlive j. Errors name the field ("job: field \"RANK\": expected ..."). */
+/* The job item (an element of the seed's job array: docs/spec/contracts.md), one line of jobs.jsonl:
+ *   {"S3_BUCKET", "S3_OBJECT_NAME", "SCRIPT", "S3_OBJECT_TYPE", "WORLD_SIZE": "4", "RANK": "1", "DATA_BUCKET",
+ *    "DATA_PREFIX", "DATA_PATH": null | "k" | ["k1", "k2"], "RESULT_PATH", "BATCH_SIZE",
+ *    CAI's extras, only when set: "CAI_WEIGHTS", "CAI_PRECISION", "CAI_CALIBRATION", "CAI_TTA" (8), then
+ *    "CAI_RUN_ID", and with a manifest "CAI_PARTITION_MANIFEST": [{"bytes", "sha256", "id_first", "id_last"}],
+ *    "CAI_EXPECTED_GALAXIES": total, "CAI_PARTITION_GALAXIES": [n per key]}
+ * The seed's fields come first, in the seed's order and types (WORLD_SIZE and RANK are strings).
+ *
+ * The one writer: j's fields as a new job item (NULL when out of memory). Strings and cJSON pointers are
+ * the caller's; keys/expected/pexp are read, never freed (cai_job_free is for cai_job_parse's result only). */
+cJSON *cai_job_json(const cai_job *j);
+
+/* The one reader: validate a job item and view it; strings point into `job`, which must outlive j. Errors
+ * name the field ("job: field \"RANK\": expected ..."). */
 int cai_job_parse(const cJSON *job, cai_job *j, cai_err *err);
 void cai_job_free(cai_job *j);
 

@@ -306,6 +306,67 @@ static void test_job_galaxy_counts_out_of_range(void **state) {
     cJSON_Delete(job);
 }
 
+/* The job item's one writer (cai_job_json) and one reader (cai_job_parse) agree: every line Initialize
+ * wrote, read and written again, gives the same bytes, for a run with a manifest, CAI's extras (weights,
+ * precision, calibration, TTA) and empty ranks, and for the seed's plain payload. */
+static void check_jobs_round_trip(const char *result_path) {
+    cJSON *jobs = NULL;
+    cai_err e = {0};
+    assert_int_equal(cai_jobs_read(st, "cosmicai-data", result_path, &jobs, &e), CAI_OK);
+    assert_true(cJSON_GetArraySize(jobs) > 0);
+    for (const cJSON *jb = jobs->child; jb; jb = jb->next) {
+        cai_job j;
+        assert_int_equal(cai_job_parse(jb, &j, &e), CAI_OK);
+        cJSON *again = cai_job_json(&j);
+        assert_non_null(again);
+        char *a = cJSON_PrintUnformatted(jb), *b = cJSON_PrintUnformatted(again);
+        assert_string_equal(b, a);
+        free(a);
+        free(b);
+        cJSON_Delete(again);
+        cai_job_free(&j);
+    }
+    cJSON_Delete(jobs);
+}
+
+static void test_job_item_round_trip(void **state) {
+    (void)state;
+    cai_err e = {0};
+    const char *man =
+        "{\"key\":\"1.safetensors\",\"galaxies\":20,\"bytes\":5,\"sha256\":\""
+        "0000000000000000000000000000000000000000000000000000000000000001\",\"id_first\":0,\"id_last\":19,"
+        "\"format\":\"shard\"}\n"
+        "{\"key\":\"2.safetensors\",\"galaxies\":0,\"bytes\":9,\"sha256\":\""
+        "0000000000000000000000000000000000000000000000000000000000000002\",\"id_first\":null,\"id_last\":null,"
+        "\"format\":\"shard\"}\n";
+    assert_int_equal(cai_store_put(st, "cosmicai-data", "25MB/manifest.jsonl", man, strlen(man), &e), CAI_OK);
+    const char *pl = "{\"bucket\":\"cosmicai-data\",\"file_limit\":\"2\",\"batch_size\":\"8\",\"result_path\":\"/x/1/\","
+                     "\"data_bucket\":\"cosmicai-data\",\"data_prefix\":\"25MB\",\"world_size\":4,"
+                     "\"S3_object_name\":\"Anomaly Detection\",\"script\":\"/tmp/i.py\",\"object_type\":\"folder\","
+                     "\"weights\":\"w.safetensors\",\"precision\":\"INT8\",\"calibration\":\"c.json\",\"tta\":8}";
+    cJSON *jobs = NULL;
+    assert_int_equal(cai_initialize(st, pl, strlen(pl), &jobs, &e), CAI_OK);
+    /* what the writer wrote: the seed's string ranks, the payload's values as given, CAI's extras */
+    const cJSON *j0 = cJSON_GetArrayItem(jobs, 0), *j3 = cJSON_GetArrayItem(jobs, 3);
+    assert_string_equal(cJSON_GetObjectItem(j0, "RANK")->valuestring, "0");
+    assert_string_equal(cJSON_GetObjectItem(j0, "WORLD_SIZE")->valuestring, "4");
+    assert_string_equal(cJSON_GetObjectItem(j0, "BATCH_SIZE")->valuestring, "8");
+    assert_string_equal(cJSON_GetObjectItem(j0, "RESULT_PATH")->valuestring, "/x/1/");
+    assert_string_equal(cJSON_GetObjectItem(j0, "CAI_PRECISION")->valuestring, "int8");
+    assert_int_equal(cJSON_GetObjectItem(j0, "CAI_TTA")->valueint, 8);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(j3, "DATA_PATH")));
+    assert_null(cJSON_GetObjectItem(j3, "CAI_PARTITION_MANIFEST"));
+    const cJSON *m1 = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetArrayItem(jobs, 1), "CAI_PARTITION_MANIFEST"), 0);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(m1, "id_first"))); /* an empty partition has no id range */
+    cJSON_Delete(jobs);
+    check_jobs_round_trip("x/1");
+    /* the seed's demo payload: no manifest (a listing), no extras */
+    const char *seed = "{\"bucket\":\"cosmicai-data\",\"file_limit\":\"3\",\"batch_size\":512,"
+                       "\"result_path\":\"y/1\",\"data_bucket\":\"cosmicai-data\",\"data_prefix\":\"100MB\"}";
+    assert_int_equal(cai_initialize(st, seed, strlen(seed), NULL, &e), CAI_OK);
+    check_jobs_round_trip("y/1");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_demo_payload_matches_seed_field_for_field, setup, teardown),
@@ -316,6 +377,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_manifest_is_used, setup, teardown),
         cmocka_unit_test(test_partition_number),
         cmocka_unit_test(test_job_galaxy_counts_out_of_range),
+        cmocka_unit_test_setup_teardown(test_job_item_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hundred_thousand_partitions, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
