@@ -235,6 +235,168 @@ void cai_payload_free(cai_payload *p) {
     memset(p, 0, sizeof *p);
 }
 
+/* The seed's fields: buckets, file_limit, batch_size, result_path, data_prefix, world_size. */
+static int parse_seed_fields(cJSON *o, const char *name, cai_payload *p, cai_err *err) {
+    int rc;
+    int64_t v;
+    int given;
+    if ((rc = get_str(o, name, "bucket", 1, 0, &p->bucket, err))) return rc;
+    if (strchr(p->bucket, '/')) {
+        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"bucket\": a bucket name has no '/', got \"%.64s\"", name,
+                        p->bucket);
+        return rc;
+    }
+    if ((rc = check_bucket_name(name, "bucket", p->bucket, err))) return rc;
+    if ((rc = get_int(o, name, "file_limit", 1, 1, &p->file_limit, NULL, err))) return rc;
+    if ((rc = get_int(o, name, "batch_size", 1, 1, &p->batch_size, NULL, err))) return rc;
+    if (p->batch_size > 1 << 20) {
+        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"batch_size\": at most 1048576, got %lld", name,
+                        (long long)p->batch_size);
+        return rc;
+    }
+    if ((rc = get_str(o, name, "result_path", 1, 1, &p->result_path, err))) return rc;
+    if ((rc = check_prefix_limits(name, "result_path", p->result_path, 2, err))) return rc;
+    if ((rc = get_str(o, name, "data_bucket", 1, 0, &p->data_bucket, err))) return rc;
+    if (strchr(p->data_bucket, '/')) {
+        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"data_bucket\": a bucket name has no '/', got \"%.64s\"", name,
+                        p->data_bucket);
+        return rc;
+    }
+    if ((rc = check_bucket_name(name, "data_bucket", p->data_bucket, err))) return rc;
+    if ((rc = get_str(o, name, "data_prefix", 1, 1, &p->data_prefix, err))) return rc;
+    if ((rc = check_prefix_limits(name, "data_prefix", p->data_prefix, 1, err))) return rc;
+    if ((rc = get_int(o, name, "world_size", 0, 1, &v, &given, err))) return rc;
+    p->world_size = given ? v : p->file_limit;
+    p->world_size_given = given;
+    /* A rank beyond the partitions only writes an empty record (one Lambda invocation each on AWS), so a few are
+     * the seed's behaviour and harmless, but a 150-byte payload must not make a million of them: refused. */
+    if (p->world_size > cai_payload_max_world_size(p->file_limit)) {
+        rc = cai_seterr(err, CAI_EPAYLOAD,
+                        "%s: field \"world_size\": %lld is far above file_limit %lld (at most %lld: every rank beyond "
+                        "the partitions only writes an empty record)", name, (long long)p->world_size,
+                        (long long)p->file_limit, (long long)cai_payload_max_world_size(p->file_limit));
+        return rc;
+    }
+    return CAI_OK;
+}
+
+/* The seed's code-location fields: must be strings when present (the seed used them as such). */
+static int parse_code_fields(cJSON *o, const char *name, cai_payload *p, cai_err *err) {
+    int rc;
+    const char *seedstr[] = {"object_type", "S3_object_name", "script"};
+    cJSON **dst[] = {&p->object_type, &p->s3_object_name, &p->script};
+    for (int i = 0; i < 3; i++) {
+        cJSON *x = cJSON_GetObjectItemCaseSensitive(o, seedstr[i]);
+        if (x && !cJSON_IsString(x) && !cJSON_IsNull(x)) {
+            char shown[96];
+            show(x, shown, sizeof shown);
+            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": expected a string, got %s", name, seedstr[i], shown);
+            return rc;
+        }
+        *dst[i] = x;
+    }
+    return CAI_OK;
+}
+
+/* CAI's optional fields: weights, precision, workers, threads, store, run_id. */
+static int parse_cai_fields(cJSON *o, const char *name, cai_payload *p, cai_err *err) {
+    int rc;
+    int64_t v;
+    int given;
+    if ((rc = get_str(o, name, "weights", 0, 0, &p->weights, err))) return rc;
+    if (p->weights && !*p->weights) {
+        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"weights\": must not be empty", name);
+        return rc;
+    }
+    char *prec = NULL;
+    if ((rc = get_str(o, name, "precision", 0, 0, &prec, err))) return rc;
+    if (prec) {
+        if (cai_precision_parse(prec, &p->precision)) {
+            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"precision\": expected \"auto\", \"fp32\" or \"int8\", got \"%s\"",
+                            name, prec);
+            free(prec);
+            return rc;
+        }
+        p->precision_given = 1;
+        free(prec);
+    }
+    if ((rc = get_int(o, name, "workers", 0, 1, &v, &given, err))) return rc;
+    if (given) {
+        if (v > 4096) {
+            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"workers\": at most 4096, got %lld", name, (long long)v);
+            return rc;
+        }
+        p->workers = (int)v;
+    }
+    if ((rc = get_int(o, name, "threads", 0, 1, &v, &given, err))) return rc;
+    if (given) {
+        if (v > 1024) {
+            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"threads\": at most 1024, got %lld", name, (long long)v);
+            return rc;
+        }
+        p->threads = (int)v;
+    }
+    if ((rc = get_str(o, name, "store", 0, 0, &p->store, err))) return rc;
+    if ((rc = get_str(o, name, "run_id", 0, 0, &p->run_id, err))) return rc;
+    return CAI_OK;
+}
+
+/* The catalog and its extras: calibration (a local path or a key in bucket), tta (1 or 8), catalog_csv. */
+static int parse_catalog_fields(cJSON *o, const char *name, cai_payload *p, cai_err *err) {
+    int rc;
+    int64_t v;
+    int given;
+    cJSON *cat = cJSON_GetObjectItemCaseSensitive(o, "catalog");
+    if (cat) {
+        if (cJSON_IsBool(cat)) p->catalog = cJSON_IsTrue(cat);
+        else if (cJSON_IsString(cat) && (!strcasecmp(cat->valuestring, "on") || !strcasecmp(cat->valuestring, "true")))
+            p->catalog = 1;
+        else if (cJSON_IsString(cat) && (!strcasecmp(cat->valuestring, "off") || !strcasecmp(cat->valuestring, "false")))
+            p->catalog = 0;
+        else {
+            char shown[96];
+            show(cat, shown, sizeof shown);
+            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"catalog\": expected true/false or \"on\"/\"off\", got %s",
+                            name, shown);
+            return rc;
+        }
+    }
+    /* Catalog extras: calibration (a local path or a key in bucket), tta (1 or 8), catalog_csv. */
+    if ((rc = get_str(o, name, "calibration", 0, 0, &p->calibration, err))) return rc;
+    if (p->calibration && !*p->calibration) {
+        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"calibration\": must not be empty", name);
+        return rc;
+    }
+    if ((rc = get_int(o, name, "tta", 0, 1, &v, &given, err))) return rc;
+    p->tta = 1;
+    if (given) {
+        if (v != 1 && v != 8) {
+            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"tta\": expected 1 or 8, got %lld", name, (long long)v);
+            return rc;
+        }
+        p->tta = (int)v;
+    }
+    cJSON *cc = cJSON_GetObjectItemCaseSensitive(o, "catalog_csv");
+    if (cc && !cJSON_IsBool(cc)) {
+        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"catalog_csv\": expected true or false", name);
+        return rc;
+    }
+    p->catalog_csv = cJSON_IsTrue(cc);
+    return CAI_OK;
+}
+
+/* Unknown fields: warn (forward compatibility: a newer payload should still run). */
+static void warn_unknown(const cJSON *o, const char *name, cai_payload *p) {
+    for (cJSON *it = o->child; it; it = it->next) {
+        int known = 0;
+        for (int i = 0; known_fields[i]; i++)
+            if (it->string && !strcmp(it->string, known_fields[i])) known = 1;
+        if (!known && p->nwarnings < CAI_PAYLOAD_MAX_WARNINGS)
+            snprintf(p->warnings[p->nwarnings++], sizeof p->warnings[0], "%s: unknown field \"%.64s\" ignored", name,
+                     it->string ? it->string : "?");
+    }
+}
+
 int cai_payload_parse(const char *json, size_t len, const char *name, cai_payload *p, cai_err *err) {
     memset(p, 0, sizeof *p);
     if (!name) name = "payload";
@@ -252,140 +414,11 @@ int cai_payload_parse(const char *json, size_t len, const char *name, cai_payloa
     }
     p->raw = o;
     p->catalog = 1;
-    int64_t v;
-    if ((rc = check_dups(o, name, err))) goto fail;
-    int given;
-    if ((rc = get_str(o, name, "bucket", 1, 0, &p->bucket, err))) goto fail;
-    if (strchr(p->bucket, '/')) {
-        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"bucket\": a bucket name has no '/', got \"%.64s\"", name,
-                        p->bucket);
+    if ((rc = check_dups(o, name, err)) || (rc = parse_seed_fields(o, name, p, err)) ||
+        (rc = parse_code_fields(o, name, p, err)) || (rc = parse_cai_fields(o, name, p, err)) ||
+        (rc = parse_catalog_fields(o, name, p, err)))
         goto fail;
-    }
-    if ((rc = check_bucket_name(name, "bucket", p->bucket, err))) goto fail;
-    if ((rc = get_int(o, name, "file_limit", 1, 1, &p->file_limit, NULL, err))) goto fail;
-    if ((rc = get_int(o, name, "batch_size", 1, 1, &p->batch_size, NULL, err))) goto fail;
-    if (p->batch_size > 1 << 20) {
-        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"batch_size\": at most 1048576, got %lld", name,
-                        (long long)p->batch_size);
-        goto fail;
-    }
-    if ((rc = get_str(o, name, "result_path", 1, 1, &p->result_path, err))) goto fail;
-    if ((rc = check_prefix_limits(name, "result_path", p->result_path, 2, err))) goto fail;
-    if ((rc = get_str(o, name, "data_bucket", 1, 0, &p->data_bucket, err))) goto fail;
-    if (strchr(p->data_bucket, '/')) {
-        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"data_bucket\": a bucket name has no '/', got \"%.64s\"", name,
-                        p->data_bucket);
-        goto fail;
-    }
-    if ((rc = check_bucket_name(name, "data_bucket", p->data_bucket, err))) goto fail;
-    if ((rc = get_str(o, name, "data_prefix", 1, 1, &p->data_prefix, err))) goto fail;
-    if ((rc = check_prefix_limits(name, "data_prefix", p->data_prefix, 1, err))) goto fail;
-    if ((rc = get_int(o, name, "world_size", 0, 1, &v, &given, err))) goto fail;
-    p->world_size = given ? v : p->file_limit;
-    p->world_size_given = given;
-    /* A rank beyond the partitions only writes an empty record (one Lambda invocation each on AWS), so a few are
-     * the seed's behaviour and harmless, but a 150-byte payload must not make a million of them: refused. */
-    if (p->world_size > cai_payload_max_world_size(p->file_limit)) {
-        rc = cai_seterr(err, CAI_EPAYLOAD,
-                        "%s: field \"world_size\": %lld is far above file_limit %lld (at most %lld: every rank beyond "
-                        "the partitions only writes an empty record)", name, (long long)p->world_size,
-                        (long long)p->file_limit, (long long)cai_payload_max_world_size(p->file_limit));
-        goto fail;
-    }
-    /* The seed's code-location fields: must be strings when present (the seed used them as such). */
-    const char *seedstr[] = {"object_type", "S3_object_name", "script"};
-    cJSON **dst[] = {&p->object_type, &p->s3_object_name, &p->script};
-    for (int i = 0; i < 3; i++) {
-        cJSON *x = cJSON_GetObjectItemCaseSensitive(o, seedstr[i]);
-        if (x && !cJSON_IsString(x) && !cJSON_IsNull(x)) {
-            char shown[96];
-            show(x, shown, sizeof shown);
-            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": expected a string, got %s", name, seedstr[i], shown);
-            goto fail;
-        }
-        *dst[i] = x;
-    }
-    /* CAI's optional fields. */
-    if ((rc = get_str(o, name, "weights", 0, 0, &p->weights, err))) goto fail;
-    if (p->weights && !*p->weights) {
-        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"weights\": must not be empty", name);
-        goto fail;
-    }
-    char *prec = NULL;
-    if ((rc = get_str(o, name, "precision", 0, 0, &prec, err))) goto fail;
-    if (prec) {
-        if (cai_precision_parse(prec, &p->precision)) {
-            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"precision\": expected \"auto\", \"fp32\" or \"int8\", got \"%s\"",
-                            name, prec);
-            free(prec);
-            goto fail;
-        }
-        p->precision_given = 1;
-        free(prec);
-    }
-    if ((rc = get_int(o, name, "workers", 0, 1, &v, &given, err))) goto fail;
-    if (given) {
-        if (v > 4096) {
-            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"workers\": at most 4096, got %lld", name, (long long)v);
-            goto fail;
-        }
-        p->workers = (int)v;
-    }
-    if ((rc = get_int(o, name, "threads", 0, 1, &v, &given, err))) goto fail;
-    if (given) {
-        if (v > 1024) {
-            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"threads\": at most 1024, got %lld", name, (long long)v);
-            goto fail;
-        }
-        p->threads = (int)v;
-    }
-    if ((rc = get_str(o, name, "store", 0, 0, &p->store, err))) goto fail;
-    if ((rc = get_str(o, name, "run_id", 0, 0, &p->run_id, err))) goto fail;
-    cJSON *cat = cJSON_GetObjectItemCaseSensitive(o, "catalog");
-    if (cat) {
-        if (cJSON_IsBool(cat)) p->catalog = cJSON_IsTrue(cat);
-        else if (cJSON_IsString(cat) && (!strcasecmp(cat->valuestring, "on") || !strcasecmp(cat->valuestring, "true")))
-            p->catalog = 1;
-        else if (cJSON_IsString(cat) && (!strcasecmp(cat->valuestring, "off") || !strcasecmp(cat->valuestring, "false")))
-            p->catalog = 0;
-        else {
-            char shown[96];
-            show(cat, shown, sizeof shown);
-            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"catalog\": expected true/false or \"on\"/\"off\", got %s",
-                            name, shown);
-            goto fail;
-        }
-    }
-    /* Catalog extras: calibration (a local path or a key in bucket), tta (1 or 8), catalog_csv. */
-    if ((rc = get_str(o, name, "calibration", 0, 0, &p->calibration, err))) goto fail;
-    if (p->calibration && !*p->calibration) {
-        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"calibration\": must not be empty", name);
-        goto fail;
-    }
-    if ((rc = get_int(o, name, "tta", 0, 1, &v, &given, err))) goto fail;
-    p->tta = 1;
-    if (given) {
-        if (v != 1 && v != 8) {
-            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"tta\": expected 1 or 8, got %lld", name, (long long)v);
-            goto fail;
-        }
-        p->tta = (int)v;
-    }
-    cJSON *cc = cJSON_GetObjectItemCaseSensitive(o, "catalog_csv");
-    if (cc && !cJSON_IsBool(cc)) {
-        rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"catalog_csv\": expected true or false", name);
-        goto fail;
-    }
-    p->catalog_csv = cJSON_IsTrue(cc);
-    /* Unknown fields: warn (forward compatibility: a newer payload should still run). */
-    for (cJSON *it = o->child; it; it = it->next) {
-        int known = 0;
-        for (int i = 0; known_fields[i]; i++)
-            if (it->string && !strcmp(it->string, known_fields[i])) known = 1;
-        if (!known && p->nwarnings < CAI_PAYLOAD_MAX_WARNINGS)
-            snprintf(p->warnings[p->nwarnings++], sizeof p->warnings[0], "%s: unknown field \"%.64s\" ignored", name,
-                     it->string ? it->string : "?");
-    }
+    warn_unknown(o, name, p);
     return CAI_OK;
 fail:
     cai_payload_free(p);
