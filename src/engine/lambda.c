@@ -19,6 +19,7 @@
 
 #include "../common/util.h"
 #include "../pipeline/payload.h"
+#include "../pipeline/rank_record.h"
 #include "../pipeline/runlock.h"
 #include "../pipeline/stages.h"
 #include "../store/store.h"
@@ -517,14 +518,14 @@ static cJSON *job_partitions(const cJSON *job) {
     return a;
 }
 
-/* Keys of the record's partitions with the given status ("ok", "error", "unfinished"). */
-static cJSON *partitions_with_status(const cJSON *rec, const char *status) {
+/* Keys of the record's partitions with the given status (read through the record's one reader). */
+static cJSON *partitions_with_status(const cJSON *rec, cai_part_status status) {
     cJSON *a = cJSON_CreateArray();
-    const cJSON *p;
-    cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(rec, "partitions")) {
-        const char *k = get_str(p, "key"), *s = get_str(p, "status");
-        if (k && s && !strcmp(s, status)) cJSON_AddItemToArray(a, cJSON_CreateString(k));
-    }
+    cai_rank_record r;
+    if (cai_rank_record_read(rec, "rank record", &r, NULL) != CAI_OK) return a;
+    for (size_t i = 0; a && i < r.nparts; i++)
+        if (r.parts[i].key && r.parts[i].status == status) cJSON_AddItemToArray(a, cJSON_CreateString(r.parts[i].key));
+    cai_rank_record_free(&r);
     return a;
 }
 
@@ -562,11 +563,11 @@ static int do_worker(cai_lambda_env *e, cai_store *st, const cJSON *job, double 
         cJSON_AddStringToObject(*extra, "rank", rank ? rank : "");
         if (err->code == CAI_ETIMEOUT) {
             /* The worker wrote what it finished and lists the rest as "unfinished" in its record. */
-            cJSON *un = rec ? partitions_with_status(rec, "unfinished") : NULL;
+            cJSON *un = rec ? partitions_with_status(rec, CAI_PART_UNFINISHED) : NULL;
             cJSON_AddItemToObject(*extra, "unfinished", un ? un : job_partitions(job));
-            if (rec) cJSON_AddItemToObject(*extra, "done", partitions_with_status(rec, "ok"));
+            if (rec) cJSON_AddItemToObject(*extra, "done", partitions_with_status(rec, CAI_PART_OK));
         }
-        if (rec) cJSON_AddItemToObject(*extra, "failed", partitions_with_status(rec, "error"));
+        if (rec) cJSON_AddItemToObject(*extra, "failed", partitions_with_status(rec, CAI_PART_ERROR));
         cJSON_Delete(rec);
         return err->code;
     }
