@@ -715,7 +715,9 @@ int cai_slurm_status(const char *store_url, const char *run, FILE *out, int *com
                 state = "failed";
                 nfailed++;
                 snprintf(detail, sizeof detail, "%s: %.600s", rr.has_status ? rr.status_name : "?",
-                         rr.error ? rr.error : rec_ok ? de.msg : re.msg);
+                         rr.error ? rr.error
+                         : rec_ok ? de.msg
+                                  : re.msg);
             } else if (!strcmp(ts[r].state, "PENDING") || !strcmp(ts[r].state, "RUNNING") ||
                        !strcmp(ts[r].state, "CONFIGURING")) {
                 state = ts[r].state[0] == 'P' ? "pending" : "running";

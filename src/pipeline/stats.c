@@ -249,8 +249,10 @@ int cai_stats_aggregate(const cJSON *arr, const char *name, cai_run_row *row, ca
         }
         if (r->status == CAI_RANK_PARTIAL) partial++;
         double t = r->total_cpu_time, m = r->total_cpu_memory_mb, b = r->throughput_bps;
-        const char *absent = isnan(t) ? "total_cpu_time (seconds)" : isnan(m) ? "total_cpu_memory (MB)"
-                             : isnan(b) ? "throughput_bps" : NULL;
+        const char *absent = isnan(t)   ? "total_cpu_time (seconds)"
+                             : isnan(m) ? "total_cpu_memory (MB)"
+                             : isnan(b) ? "throughput_bps"
+                                        : NULL;
         if (absent) {
             rc = cai_seterr(err, CAI_EKEY, "%s: record %d: missing field \"%s\"", name, i, absent);
             goto out;

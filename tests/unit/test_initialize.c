@@ -340,10 +340,11 @@ static void test_job_item_round_trip(void **state) {
         "0000000000000000000000000000000000000000000000000000000000000002\",\"id_first\":null,\"id_last\":null,"
         "\"format\":\"shard\"}\n";
     assert_int_equal(cai_store_put(st, "cosmicai-data", "25MB/manifest.jsonl", man, strlen(man), &e), CAI_OK);
-    const char *pl = "{\"bucket\":\"cosmicai-data\",\"file_limit\":\"2\",\"batch_size\":\"8\",\"result_path\":\"/x/1/\","
-                     "\"data_bucket\":\"cosmicai-data\",\"data_prefix\":\"25MB\",\"world_size\":4,"
-                     "\"S3_object_name\":\"Anomaly Detection\",\"script\":\"/tmp/i.py\",\"object_type\":\"folder\","
-                     "\"weights\":\"w.safetensors\",\"precision\":\"INT8\",\"calibration\":\"c.json\",\"tta\":8}";
+    const char *pl =
+        "{\"bucket\":\"cosmicai-data\",\"file_limit\":\"2\",\"batch_size\":\"8\",\"result_path\":\"/x/1/\","
+        "\"data_bucket\":\"cosmicai-data\",\"data_prefix\":\"25MB\",\"world_size\":4,"
+        "\"S3_object_name\":\"Anomaly Detection\",\"script\":\"/tmp/i.py\",\"object_type\":\"folder\","
+        "\"weights\":\"w.safetensors\",\"precision\":\"INT8\",\"calibration\":\"c.json\",\"tta\":8}";
     cJSON *jobs = NULL;
     assert_int_equal(cai_initialize(st, pl, strlen(pl), &jobs, &e), CAI_OK);
     /* what the writer wrote: the seed's string ranks, the payload's values as given, CAI's extras */
@@ -361,8 +362,9 @@ static void test_job_item_round_trip(void **state) {
     cJSON_Delete(jobs);
     check_jobs_round_trip("x/1");
     /* the seed's demo payload: no manifest (a listing), no extras */
-    const char *seed = "{\"bucket\":\"cosmicai-data\",\"file_limit\":\"3\",\"batch_size\":512,"
-                       "\"result_path\":\"y/1\",\"data_bucket\":\"cosmicai-data\",\"data_prefix\":\"100MB\"}";
+    const char *seed =
+        "{\"bucket\":\"cosmicai-data\",\"file_limit\":\"3\",\"batch_size\":512,"
+        "\"result_path\":\"y/1\",\"data_bucket\":\"cosmicai-data\",\"data_prefix\":\"100MB\"}";
     assert_int_equal(cai_initialize(st, seed, strlen(seed), NULL, &e), CAI_OK);
     check_jobs_round_trip("y/1");
 }

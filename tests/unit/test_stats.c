@@ -14,6 +14,7 @@
 
 #include "common/err.h"
 #include "common/util.h"
+#include "pipeline/rank_record.h"
 #include "pipeline/stats.h"
 #include "tmpdir.h"
 
@@ -204,6 +205,40 @@ static void test_aggregate_cai_records(void **state) {
     free(r.rank_seconds);
 }
 
+/* Records as the worker writes them (through the rank record's one writer): a partial rank counts, a failed
+ * one does not, the seed's fields and CAI's timings are read back. */
+static void test_aggregate_written_records(void **state) {
+    (void)state;
+    cJSON *arr = cJSON_CreateArray(), *rp = cJSON_CreateString("r/1");
+    cJSON *dp[3] = {cJSON_CreateString("p/1.pt"), cJSON_CreateString("p/2.pt"), cJSON_CreateString("p/3.pt")};
+    const cai_rank_status st[3] = {CAI_RANK_OK, CAI_RANK_PARTIAL, CAI_RANK_FAILED};
+    for (int i = 0; i < 3; i++) {
+        cai_rank_record w = {.total_cpu_time = 2.0 * (i + 1), .total_cpu_memory_mb = 100, .num_batches = 4,
+                             .batch_size = 32, .device = "cpu", .throughput_bps = 1000, .result_path = rp,
+                             .data_path = dp[i], .rank = i, .world_size = 3, .status = st[i], .galaxies = 100,
+                             .input_bits = 2000 * (i + 1), .throughput_bps_wall = 500, .wall_seconds = 3,
+                             .start_unix = 1000 + i, .end_unix = 1003 + i, .precision = "fp32", .tta = 1};
+        cJSON_AddItemToArray(arr, cai_rank_record_json(&w));
+    }
+    cai_run_row r;
+    memset(&r, 0, sizeof r);
+    cai_err e = {0};
+    assert_int_equal(cai_stats_aggregate(arr, "c.json", &r, &e), CAI_OK);
+    assert_int_equal(r.ranks, 2);
+    assert_int_equal(r.failed_ranks, 1);
+    assert_int_equal(r.partial_ranks, 1);
+    assert_int_equal(r.batch_size, 32);
+    assert_true(r.cpu_memory_sum == 200);
+    assert_true(r.total_bits == 2 * 1000 + 4 * 1000);
+    assert_true(r.galaxies == 200);
+    assert_true(r.rank_seconds_are_wall && r.rank_seconds[0] == 3 && r.rank_seconds[1] == 3);
+    assert_true(fabs(r.duration_s - 4.0) < 1e-9); /* 1000 to 1004: the failed rank's times are not a measurement */
+    free(r.rank_seconds);
+    cJSON_Delete(arr);
+    cJSON_Delete(rp);
+    for (int i = 0; i < 3; i++) cJSON_Delete(dp[i]);
+}
+
 /* The seed's field meaning: total_bits = Σ throughput_bps × total_cpu_time for current CAI records exactly as
  * for seed records (throughput_bps is bits per CPU second); only pre-change CAI records (input_bits without
  * throughput_bps_wall, throughput per wall second) fall back to input_bits. */
@@ -340,6 +375,7 @@ static void test_scan_root_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_percentile_matches_numpy),
+        cmocka_unit_test(test_aggregate_written_records),
         cmocka_unit_test(test_iqr_mean_drops_outliers),
         cmocka_unit_test(test_python_round_and_repr),
         cmocka_unit_test(test_folder_names),

@@ -58,7 +58,7 @@ typedef struct {
     const char *data_path; /* NULL: the partition's key */
     int set_galaxies;      /* the record (and its partition) say `galaxies` rather than G */
     int64_t galaxies;
-    const char *csv;       /* the predictions file; NULL: `rows` rows of partition `partno` */
+    const char *csv; /* the predictions file; NULL: `rows` rows of partition `partno` */
 } rank_opts;
 
 /* Rank r handles partition r+1 with G galaxies; prediction = z + 0.01·index. `rows` rows are written;
@@ -83,14 +83,37 @@ static void write_rank_o(int r, int partno, int rows, const rank_opts *o) {
     assert_int_equal(cai_store_put(st, "b", pkey, csv, strlen(csv), &e), CAI_OK);
     int64_t g = o->set_galaxies ? o->galaxies : G;
     cJSON *rp = cJSON_CreateString("run/1"), *dp = cJSON_CreateString(o->data_path ? o->data_path : dkey);
-    cai_rank_part part = {.key = part_key, .fetched = 1, .partition = partno, .status = CAI_PART_OK,
-                          .galaxies = g, .num_batches = 1, .format = "pt"};
-    cai_rank_record rec = {.total_cpu_time = 1.5, .total_cpu_memory_mb = 100, .num_batches = 1, .batch_size = 4,
-                           .device = "cpu", .result_path = rp, .data_path = dp, .rank = r, .world_size = NR,
-                           .status = CAI_RANK_OK, .galaxies = g, .start_unix = 1000 + r, .end_unix = 1010 + r,
-                           .precision = "fp32", .tta = 1, .model_variant = "vitae", .weights_sha256 = "abc",
-                           .untrained = 1, .partitions_total = 1, .partitions_done = 1, .parts = &part, .nparts = 1,
-                           .run_id = o->run_id ? o->run_id : "t1", .predictions = pkey,
+    cai_rank_part part = {.key = part_key,
+                          .fetched = 1,
+                          .partition = partno,
+                          .status = CAI_PART_OK,
+                          .galaxies = g,
+                          .num_batches = 1,
+                          .format = "pt"};
+    cai_rank_record rec = {.total_cpu_time = 1.5,
+                           .total_cpu_memory_mb = 100,
+                           .num_batches = 1,
+                           .batch_size = 4,
+                           .device = "cpu",
+                           .result_path = rp,
+                           .data_path = dp,
+                           .rank = r,
+                           .world_size = NR,
+                           .status = CAI_RANK_OK,
+                           .galaxies = g,
+                           .start_unix = 1000 + r,
+                           .end_unix = 1010 + r,
+                           .precision = "fp32",
+                           .tta = 1,
+                           .model_variant = "vitae",
+                           .weights_sha256 = "abc",
+                           .untrained = 1,
+                           .partitions_total = 1,
+                           .partitions_done = 1,
+                           .parts = &part,
+                           .nparts = 1,
+                           .run_id = o->run_id ? o->run_id : "t1",
+                           .predictions = pkey,
                            .predictions_bytes = (int64_t)strlen(csv)};
     cJSON *j = cai_rank_record_json(&rec);
     assert_non_null(j);
