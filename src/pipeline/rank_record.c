@@ -22,7 +22,10 @@ typedef struct {
 } wr;
 
 static void w_num(wr *w, const char *k, double v) { w->ok &= cJSON_AddNumberToObject(w->o, k, v) != NULL; }
-static void w_str(wr *w, const char *k, const char *v) { w->ok &= cJSON_AddStringToObject(w->o, k, v) != NULL; }
+/* A NULL string is not written: a record read back may lack any field (the reader gives NULL). */
+static void w_str(wr *w, const char *k, const char *v) {
+    if (v) w->ok &= cJSON_AddStringToObject(w->o, k, v) != NULL;
+}
 static void w_bool(wr *w, const char *k, int v) { w->ok &= cJSON_AddBoolToObject(w->o, k, v) != NULL; }
 static void w_dup(wr *w, const char *k, const cJSON *v) {
     cJSON *d = v ? cJSON_Duplicate(v, 1) : cJSON_CreateNull();
@@ -61,7 +64,7 @@ static void seed_fields(wr *w, const cai_rank_record *r) {
     w_num(w, "execution_time (seconds/batch)", r->execution_time_per_batch);
     w_num(w, "num_batches", (double)r->num_batches);
     w_num(w, "batch_size", (double)r->batch_size);
-    w_str(w, "device", r->device ? r->device : "cpu");
+    w_str(w, "device", r->device);
     w_num(w, "throughput_bps", r->throughput_bps);
     w_num(w, "sample_persec", r->sample_persec);
     w_dup(w, "result_path", r->result_path);
@@ -89,8 +92,8 @@ static void run_fields(wr *w, const cai_rank_record *r) {
     w_num(w, "peak_rss_mb", r->peak_rss_mb);
     w_num(w, "start_unix", r->start_unix);
     w_num(w, "end_unix", r->end_unix);
-    w_str(w, "start_iso", r->start_iso ? r->start_iso : "");
-    w_str(w, "end_iso", r->end_iso ? r->end_iso : "");
+    w_str(w, "start_iso", r->start_iso);
+    w_str(w, "end_iso", r->end_iso);
     wr s = {cJSON_AddObjectToObject(w->o, "stage_seconds"), 1};
     if (s.o) {
         w_num(&s, "fetch", r->stages.fetch);
@@ -106,7 +109,7 @@ static void run_fields(wr *w, const cai_rank_record *r) {
     if (cJSON_IsObject(r->engine_info))
         for (const cJSON *it = r->engine_info->child; it; it = it->next)
             if (it->string && !cJSON_GetObjectItemCaseSensitive(w->o, it->string)) w_dup(w, it->string, it);
-    w_str(w, "precision", r->precision ? r->precision : "");
+    w_str(w, "precision", r->precision);
     w_num(w, "tta", (double)r->tta);
 }
 
@@ -115,7 +118,7 @@ static void model_fields(wr *w, const cai_rank_record *r) {
         wr c = {cJSON_AddObjectToObject(w->o, "calibration"), 1};
         if (c.o) {
             w_str(&c, "source", r->calibration_source);
-            w_str(&c, "sha256", r->calibration_file_sha256 ? r->calibration_file_sha256 : "");
+            w_str(&c, "sha256", r->calibration_file_sha256);
         }
         w->ok &= c.o && c.ok;
     }

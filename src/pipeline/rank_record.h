@@ -115,7 +115,8 @@ typedef struct {
     const char *error; /* NULL: none */
 } cai_rank_record;
 
-/* The writer: the record as a new cJSON object (NULL when out of memory). */
+/* The writer: the record as a new cJSON object (NULL when out of memory). A NULL string field is not
+ * written (the worker sets every one the layout has; a record read back may lack some). */
 cJSON *cai_rank_record_json(const cai_rank_record *r);
 
 /* The reader: view `o` (a parsed rank record) as a typed record. Lenient about absence (a seed record has
