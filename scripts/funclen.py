@@ -17,6 +17,9 @@ ALLOW = {("src/format/torchpickle.c", "run")}
 TOKENS = re.compile(r"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*'", re.S)
 
 
+AGGREGATE = re.compile(r"^\s*(?:(?:static|const|typedef)\s+)*(?:struct|union|enum)\b|.*=\s*\{")
+
+
 def functions(path):
     txt = open(path, encoding="utf-8", errors="replace").read()
     # One pass, so that "s3://" in a string is not a comment and "/*" in a string does not open one.
@@ -35,6 +38,8 @@ def functions(path):
                         k -= 1
                     m = re.search(r"([A-Za-z_]\w*)\s*\(", s)
                     name = m.group(1) if m and "=" not in s.split("(")[0] else None
+                    if AGGREGATE.match(line):  # a struct/union/enum body or an initializer, not a function
+                        name = None
                     start = k
                 depth += 1
             elif ch == "}":
