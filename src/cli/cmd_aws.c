@@ -653,6 +653,10 @@ static int do_resume(opts *o) {
         }
         payload = strndup((const char *)d, n);
         free(d);
+        if (!payload) {
+            cai_store_close(st);
+            return fprintf(stderr, "cai aws run --resume: out of memory\n"), 1;
+        }
     } else {
         return fprintf(stderr,
                        "cai aws run --resume: expected an execution ARN or s3://BUCKET/RESULT_PATH, got \"%s\"\n",

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/buf.h"
 #include "../common/util.h"
 #include "../pipeline/initialize.h"
 #include "../pipeline/payload.h"
@@ -32,8 +33,9 @@
 
 /* ---- running sbatch / scontrol ---- */
 
-/* Run argv (PATH lookup), capture stdout and stderr (each up to 1 MiB). Returns the exit status, or -1
- * (err set) when it could not be run. */
+/* Run argv (PATH lookup), capture stdout and stderr (each up to RUN_CAPTURE_MAX bytes). Returns the exit
+ * status, or -1 (err set) when it could not be run. */
+#define RUN_CAPTURE_MAX ((size_t)1 << 20)
 static int run_capture(char *const argv[], char **out, char **errs, cai_err *err) {
     int po[2], pe[2];
     *out = *errs = NULL;
@@ -59,8 +61,7 @@ static int run_capture(char *const argv[], char **out, char **errs, cai_err *err
         _exit(127);
     }
     close(po[1]), close(pe[1]);
-    char *buf[2] = {NULL, NULL};
-    size_t len[2] = {0, 0}, cap[2] = {0, 0};
+    cai_buf buf[2] = {{0}, {0}};
     struct pollfd pf[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
     int open_n = 2;
     while (open_n > 0) {
@@ -70,11 +71,6 @@ static int run_capture(char *const argv[], char **out, char **errs, cai_err *err
         }
         for (int i = 0; i < 2; i++) {
             if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            if (cap[i] - len[i] < 4097 && cap[i] < (1u << 20)) {
-                size_t nc = cap[i] ? cap[i] * 2 : 8192;
-                char *nb = realloc(buf[i], nc);
-                if (nb) buf[i] = nb, cap[i] = nc;
-            }
             char tmp[4096];
             ssize_t r = read(pf[i].fd, tmp, sizeof tmp);
             if (r <= 0) {
@@ -83,19 +79,16 @@ static int run_capture(char *const argv[], char **out, char **errs, cai_err *err
                 open_n--;
                 continue;
             }
-            size_t take = cap[i] > len[i] + 1 ? cap[i] - len[i] - 1 : 0;
+            /* up to RUN_CAPTURE_MAX bytes of each kept (the rest read and dropped; out of memory: dropped) */
+            size_t take = buf[i].n < RUN_CAPTURE_MAX ? RUN_CAPTURE_MAX - buf[i].n : 0;
             if ((size_t)r < take) take = (size_t)r;
-            if (take) memcpy(buf[i] + len[i], tmp, take), len[i] += take;
+            if (take) (void)cai_buf_add(&buf[i], tmp, take);
         }
     }
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-    for (int i = 0; i < 2; i++) {
-        if (!buf[i]) buf[i] = malloc(1);
-        if (buf[i]) buf[i][len[i]] = 0;
-    }
-    *out = buf[0];
-    *errs = buf[1];
+    *out = cai_buf_take(&buf[0]);
+    *errs = cai_buf_take(&buf[1]);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && *errs && strstr(*errs, "cannot run")) {
         cai_seterr(err, CAI_ENOTFOUND, "%s: not found on PATH (is SLURM installed, or the module loaded?)", argv[0]);
         free(*out), free(*errs);

@@ -3,7 +3,7 @@
  *
  * Why not the AWS C SDK: Debian 12 does not package it (nor aws-c-auth); the chain is four small,
  * documented links, and libcurl (already linked for S3) speaks the two HTTP ones. */
-#define _GNU_SOURCE /* timegm, strndup */
+#define _GNU_SOURCE
 #include "aws_creds.h"
 
 #include <ctype.h>
@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include <cJSON.h>
+
+#include "../common/util.h"
 
 extern char **environ;
 
@@ -178,27 +180,6 @@ static int profile_read(const char *path, const char *profile, int is_config, pr
 
 /* ---------------------------------------------------------------- JSON answers */
 
-/* "2026-11-25T23:00:00Z" / "...+00:00" / with fractions → Unix seconds; -1 when malformed. */
-static double iso_time(const char *s) {
-    struct tm tm = {0};
-    int Y, M, D, h, m, sec, n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &sec, &n) != 6 || n != 19) return -1;
-    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60) return -1;
-    tm.tm_year = Y - 1900, tm.tm_mon = M - 1, tm.tm_mday = D, tm.tm_hour = h, tm.tm_min = m, tm.tm_sec = sec;
-    const char *p = s + 19;
-    if (*p == '.')
-        for (p++; isdigit((unsigned char)*p); p++) {}
-    long off = 0;
-    if (*p == 'Z') p++;
-    else if (*p == '+' || *p == '-') {
-        int oh, om, k = 0;
-        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5) return -1;
-        off = (oh * 3600L + om * 60L) * (*p == '-' ? -1 : 1);
-        p += 6;
-    }
-    if (*p) return -1;
-    return (double)(timegm(&tm) - off);
-}
 
 static int put_field(char *dst, size_t n, const cJSON *o, const char *key, int required, const char *what,
                      cai_err *err) {
@@ -235,7 +216,7 @@ static int creds_from_json(const char *body, size_t len, const char *what, cai_a
     c->expires = 0;
     const cJSON *ex = cJSON_GetObjectItemCaseSensitive(j, "Expiration");
     if (!rc && cJSON_IsString(ex) && *ex->valuestring) {
-        c->expires = iso_time(ex->valuestring);
+        c->expires = cai_iso8601_parse(ex->valuestring);
         if (c->expires < 0)
             rc = cai_seterr(err, CAI_EAUTH, "%s: \"Expiration\": expected an ISO 8601 time, got \"%.40s\"", what,
                             ex->valuestring);
