@@ -180,7 +180,6 @@ static int profile_read(const char *path, const char *profile, int is_config, pr
 
 /* ---------------------------------------------------------------- JSON answers */
 
-
 static int put_field(char *dst, size_t n, const cJSON *o, const char *key, int required, const char *what,
                      cai_err *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
