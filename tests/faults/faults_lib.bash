@@ -23,8 +23,12 @@ sha256() { sha256sum "$1" | cut -d' ' -f1; }
 
 # catalog_check EXPECTED_IDS_FILE [complete]: read predictions.csv independently of summary.json: no galaxy id
 # twice, every id one of the data set's; with "complete", exactly the data set's ids.
-catalog_check() {
-  python3 - "$RES/predictions.csv" "$1" "${2:-}" <<'PY'
+catalog_check() { catalog_check_csv "$RES/predictions.csv" "$@"; }
+
+# catalog_check_csv CSV EXPECTED_IDS_FILE [complete]: the same checks on any copy of predictions.csv (the S3
+# soak downloads its own).
+catalog_check_csv() {
+  python3 - "$1" "$2" "${3:-}" <<'PY'
 import sys
 rows = open(sys.argv[1]).read().splitlines()
 assert rows[0].startswith("galaxy_id,partition,index,prediction,label"), rows[0]  # + optional columns (predictions.h)
