@@ -87,10 +87,7 @@ static int mm_get(lane *s, int64_t M, int64_t K, int64_t N, int64_t lda, int64_t
 /* ReLU that keeps NaN, like torch.relu. oneDNN's ReLU post-op is a max() that turns NaN into 0, which
  * would let a galaxy with a NaN input come out with a finite (wrong) redshift. */
 static void relu_nan(const cai_kernels *K, float *C, int64_t M, int64_t N, int64_t ldc) {
-    if (ldc == N) {
-        K->relu_nan(C, M * N);
-        return;
-    }
+#pragma omp parallel for schedule(static) if (M * N > 32768)
     for (int64_t r = 0; r < M; r++) K->relu_nan(C + r * ldc, N);
 }
 
@@ -664,8 +661,17 @@ int cai_forward_ranges(const cai_model *m, const float *images, const float *mag
 struct cai_session {
     const cai_model *m;
     int threads, lane_batch;
-    lane **lanes; /* threads of them */
+    int split;    /* CAI_THREADING=split: one lane, every GEMM and kernel split across the threads */
+    lane **lanes; /* threads of them (split: one) */
 };
+
+/* CAI_THREADING=split selects the older scheme (one sub-batch at a time, each GEMM and kernel split
+ * across all threads) so that bench/env_ab.sh can measure it against lanes on the same build; anything
+ * else (or unset) means lanes. Measured: lanes 3.5x split at 2 threads, batch 512 (BENCHMARKS.md). */
+static int threading_split(void) {
+    const char *v = getenv("CAI_THREADING");
+    return v && !strcmp(v, "split");
+}
 
 cai_session *cai_session_new(const cai_model *m, int max_batch, int threads, cai_err *err) {
     if (!m || max_batch < 1 || max_batch > (1 << 20) || threads < 0) {
@@ -682,6 +688,7 @@ cai_session *cai_session_new(const cai_model *m, int max_batch, int threads, cai
         return NULL;
     }
     s->m = m;
+    s->split = threading_split() && s->threads > 1;
     /* Sub-batches of at most CAI_WORK_BATCH galaxies whatever max_batch is: the activations of 128 galaxies
      * (x: 1.7 MB) stay in L2/L3 between layers, which measured faster than 512 at once, and the buffers —
      * and so peak RSS — stop growing with the caller's batch size. A batch smaller than threads × 128 is
@@ -690,8 +697,9 @@ cai_session *cai_session_new(const cai_model *m, int max_batch, int threads, cai
     if (lb < CAI_GALAXIES_PER_THREAD) lb = CAI_GALAXIES_PER_THREAD;
     if (lb > CAI_WORK_BATCH) lb = CAI_WORK_BATCH;
     if (lb > max_batch) lb = max_batch;
+    if (s->split) lb = max_batch < CAI_WORK_BATCH * s->threads ? max_batch : CAI_WORK_BATCH * s->threads;
     s->lane_batch = lb;
-    for (int i = 0; i < s->threads; i++)
+    for (int i = 0; i < (s->split ? 1 : s->threads); i++)
         if (!(s->lanes[i] = lane_new(m, lb, err))) {
             cai_session_free(s);
             return NULL;
@@ -701,7 +709,7 @@ cai_session *cai_session_new(const cai_model *m, int max_batch, int threads, cai
 
 void cai_session_free(cai_session *s) {
     if (!s) return;
-    for (int i = 0; s->lanes && i < s->threads; i++) lane_free(s->lanes[i]);
+    for (int i = 0; s->lanes && i < s->threads; i++) lane_free(s->lanes[i]); /* split: [1..) are NULL */
     free(s->lanes);
     free(s);
 }
@@ -714,6 +722,18 @@ int cai_predict(cai_session *s, const float *images, const void *mags, cai_dtype
     if (mag_dtype != CAI_F32 && mag_dtype != CAI_F64)
         return cai_seterr(err, CAI_EARG, "predict: magnitudes must be float32 or float64");
     const size_t msz = mag_dtype == CAI_F64 ? sizeof(double) : sizeof(float);
+    if (s->split) { /* one sub-batch at a time, oneDNN and our loops on all threads */
+        const int saved = omp_get_max_threads();
+        omp_set_num_threads(s->threads);
+        int rc = CAI_OK;
+        for (int64_t b0 = 0; b0 < n && !rc; b0 += s->lane_batch) {
+            const int64_t k = n - b0 < s->lane_batch ? n - b0 : s->lane_batch;
+            rc = forward(s->lanes[0], images + b0 * CAI_IMG_FLOATS, (const char *)mags + b0 * 5 * msz, mag_dtype, k,
+                         out + b0, err);
+        }
+        omp_set_num_threads(saved);
+        return rc;
+    }
     /* Sub-batches of lane_batch galaxies, but never fewer sub-batches than threads while each can still
      * have CAI_GALAXIES_PER_THREAD galaxies: a 128-galaxy call on 2 threads is two lanes of 64. */
     int64_t cs = (n + s->threads - 1) / s->threads;
@@ -751,5 +771,5 @@ int cai_predict(cai_session *s, const float *images, const void *mags, cai_dtype
 void cai_session_profile(const cai_session *s, double seconds[4]) {
     for (int k = 0; k < 4; k++) seconds[k] = 0;
     for (int i = 0; i < s->threads; i++)
-        for (int k = 0; k < 4; k++) seconds[k] += s->lanes[i]->prof[k];
+        for (int k = 0; s->lanes[i] && k < 4; k++) seconds[k] += s->lanes[i]->prof[k];
 }

@@ -23,8 +23,8 @@ typedef struct {
     /* Softmax attention of head h of one galaxy: base is its qkv rows (T × 3D, [q | k | v]); writes the
      * head's T × hd slice of out (row stride D), or of qout as u8 when qout is given. Needs T ≤ CAI_ATT_MAXT
      * and hd % 32 == 0. */
-    void (*attention_head)(float *out, uint8_t *qout, float qinv, float qzp, const float *base, int h, int T,
-                           int D, int hd, float scale);
+    void (*attention_head)(float *out, uint8_t *qout, float qinv, float qzp, const float *base, int h, int T, int D,
+                           int hd, float scale);
     /* PCM with kernel 1 on one galaxy's CAI_PCM_NP patch tokens xb (row stride D): grouped 1×1 conv D→H
      * (w0, b0), SiLU, grouped 1×1 conv H→D (w3, b3), written token-major to out (CAI_PCM_NP × D). hT is
      * scratch of H·CAI_PCM_NP floats. Needs D % 8 == 0, H % 8 == 0, (H/G) % 4 == 0, (D/G) % 4 == 0. */

@@ -52,8 +52,8 @@ static inline double dsq8(const float *x, float mean, int D, int *done) {
 }
 
 /* LayerNorm of one row (see kernels.h). */
-static void layernorm_row(float *o, uint8_t *qo, float qi, float zp, const float *xr, const float *w,
-                          const float *b, int D, float eps) {
+static void layernorm_row(float *o, uint8_t *qo, float qi, float zp, const float *xr, const float *w, const float *b,
+                          int D, float eps) {
     int i0;
     double sum = dsum8(xr, D, &i0);
     for (int i = i0; i < D; i++) sum += xr[i];
@@ -68,8 +68,7 @@ static void layernorm_row(float *o, uint8_t *qo, float qi, float zp, const float
         for (int i = 0; i < D; i++) o[i] = (xr[i] - mean) * inv * w[i] + b[i];
         return;
     }
-    const __m256 vm = _mm256_set1_ps(mean), vi = _mm256_set1_ps(inv), vq = _mm256_set1_ps(qi),
-                 vz = _mm256_set1_ps(zp);
+    const __m256 vm = _mm256_set1_ps(mean), vi = _mm256_set1_ps(inv), vq = _mm256_set1_ps(qi), vz = _mm256_set1_ps(zp);
     int i = 0;
     for (; i + 8 <= D; i += 8) { /* same float expression as above, then quantized */
         __m256 v = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(xr + i), vm), vi), _mm256_loadu_ps(w + i));
@@ -110,8 +109,8 @@ static inline void transpose8(const float *const rows[8], float *dst, int64_t ld
  * like any GEMM); softmax (expf) and P·V are the same operations in the same order as the generic loop.
  * Everything stays inside one galaxy, so NaN isolation holds. */
 #define ATT_TP CAI_ATT_MAXT
-static void attention_head(float *out, uint8_t *qout, float qinv, float qzp, const float *base, int h, int T,
-                           int D, int hd, float scale) {
+static void attention_head(float *out, uint8_t *qout, float qinv, float qzp, const float *base, int h, int T, int D,
+                           int hd, float scale) {
     const int ld = 3 * D;
     float kT[hd * ATT_TP] __attribute__((aligned(32)));
     float att[ATT_TP + 3][ATT_TP] __attribute__((aligned(32))); /* + 3: the last 4-query block may overhang */
@@ -120,8 +119,7 @@ static void attention_head(float *out, uint8_t *qout, float qinv, float qzp, con
     for (int j0 = 0; j0 < ATT_TP; j0 += 8)
         for (int e0 = 0; e0 < hd; e0 += 8) {
             const float *rows[8];
-            for (int r = 0; r < 8; r++)
-                rows[r] = base + (int64_t)(j0 + r < T ? j0 + r : T - 1) * ld + D + h * hd + e0;
+            for (int r = 0; r < 8; r++) rows[r] = base + (int64_t)(j0 + r < T ? j0 + r : T - 1) * ld + D + h * hd + e0;
             transpose8(rows, kT + e0 * ATT_TP + j0, ATT_TP);
         }
     for (int i0 = 0; i0 < T; i0 += 4) {

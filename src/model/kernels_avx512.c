@@ -132,8 +132,7 @@ K512 static void attention_head(float *out, uint8_t *qout, float qinv, float qzp
     for (int j0 = 0; j0 < ATT_KP; j0 += 8)
         for (int e0 = 0; e0 < hd; e0 += 8) {
             const float *rows[8];
-            for (int r = 0; r < 8; r++)
-                rows[r] = base + (int64_t)(j0 + r < T ? j0 + r : T - 1) * ld + D + h * hd + e0;
+            for (int r = 0; r < 8; r++) rows[r] = base + (int64_t)(j0 + r < T ? j0 + r : T - 1) * ld + D + h * hd + e0;
             transpose8(rows, kT + e0 * ATT_KP + j0, ATT_KP);
         }
     for (int i0 = 0; i0 < T; i0 += ATT_QB) {
@@ -149,7 +148,8 @@ K512 static void attention_head(float *out, uint8_t *qout, float qinv, float qzp
                 a[r][1] = _mm512_fmadd_ps(bq, k1, a[r][1]);
             }
         }
-        for (int r = 0; r < ATT_QB; r++) _mm512_store_ps(att[i0 + r], a[r][0]), _mm512_store_ps(att[i0 + r] + 16, a[r][1]);
+        for (int r = 0; r < ATT_QB; r++)
+            _mm512_store_ps(att[i0 + r], a[r][0]), _mm512_store_ps(att[i0 + r] + 16, a[r][1]);
     }
     /* softmax per query row over keys [0, T) */
     const __mmask16 m0 = mask16(T), m1 = mask16(T - 16 > 0 ? T - 16 : 0);

@@ -149,8 +149,10 @@ static void ref_attention_head(float *out, const float *base, int h, int T, int 
 static void test_attention(void **state) {
     (void)state;
     const cai_kernels *k2 = cai_kernels_avx2(), *k5 = avx512_or_skip();
-    const struct { int T, H, hd; } cases[] = {{17, 3, 64}, {1, 3, 64}, {2, 1, 32}, {5, 2, 64}, {6, 3, 32},
-                                              {7, 1, 64}, {16, 2, 64}, {23, 3, 32}, {24, 2, 96}};
+    const struct {
+        int T, H, hd;
+    } cases[] = {{17, 3, 64}, {1, 3, 64},  {2, 1, 32},  {5, 2, 64}, {6, 3, 32},
+                 {7, 1, 64},  {16, 2, 64}, {23, 3, 32}, {24, 2, 96}};
     for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
         const int T = cases[ci].T, H = cases[ci].H, hd = cases[ci].hd, D = H * hd;
         const float scale = 1.0f / sqrtf((float)hd);
