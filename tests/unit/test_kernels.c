@@ -2,7 +2,8 @@
  * against a plain double-precision reference written here, and the AVX-512 table (where this CPU has it)
  * against the AVX2 one, on random inputs including odd sizes and tails (LayerNorm widths that are not a
  * multiple of 8 or 16, token counts 1..24, other PCM groupings), u8 outputs, NaN handling, and no write
- * outside the output. Also: CAI_ISA=avx2 forces the baseline table. */
+ * outside the output. Also: CAI_ISA=avx2 forces the baseline table; the whole forward pass (vit, vitae) with
+ * either table swapped into one loaded model agrees to 1e-5; CAI_THREADING=split gives lanes' results. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,8 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/synth.h"
 #include "model/cpu.h"
 #include "model/kernels.h"
+#include "model/model.h"
+#include "model/model_internal.h"
+#include "tmpdir.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static float frand(float lo, float hi) { /* xorshift64*: deterministic */
@@ -261,6 +266,68 @@ static void test_relu_nan(void **state) {
     }
 }
 
+/* n galaxies through model m with kernel table k (NULL: as loaded) on `threads` threads. */
+static void predict_with(cai_model *m, const cai_kernels *k, int threads, const float *img, const double *mags, int n,
+                         float *out) {
+    const cai_kernels *saved = m->k;
+    if (k) m->k = k;
+    cai_err e = {0};
+    cai_session *s = cai_session_new(m, n, threads, &e);
+    if (!s) fail_msg("%s", e.msg);
+    if (cai_predict(s, img, mags, CAI_F64, n, out, &e)) fail_msg("%s", e.msg);
+    cai_session_free(s);
+    m->k = saved;
+}
+
+static void test_whole_model_both_paths(void **state) {
+    (void)state;
+    const cai_kernels *k5 = avx512_or_skip();
+    char dir[CAI_TEST_DIR_MAX], path[CAI_TEST_DIR_MAX + 32];
+    assert_int_equal(cai_test_mkdtemp(dir, sizeof dir, "kernels"), 0);
+    enum { N = 40 };
+    float *img = malloc((size_t)N * CAI_IMG_FLOATS * 4), z[N], o2[N], o5[N], os[N];
+    double mags[N * 5];
+    cai_synth_galaxies(5, 0, N, img, mags, z, 1);
+    img[7 * CAI_IMG_FLOATS + 100] = NAN; /* galaxy 7: NaN, and only galaxy 7 */
+    const char *variants[] = {"vit", "vitae"};
+    for (int v = 0; v < 2; v++) {
+        snprintf(path, sizeof path, "%s/%s.safetensors", dir, variants[v]);
+        cai_err e = {0};
+        cai_model *m = NULL;
+        if (cai_weights_random(path, variants[v], 21 + v, &e) || cai_model_load(path, CAI_PREC_FP32, &m, &e))
+            fail_msg("%s", e.msg);
+        predict_with(m, cai_kernels_avx2(), 1, img, mags, N, o2);
+        for (int i = 0; i < N; i++) assert_int_equal(isnan(o2[i]) != 0, i == 7);
+        if (k5) {
+            predict_with(m, k5, 1, img, mags, N, o5);
+            for (int i = 0; i < N; i++) {
+                if (i == 7) {
+                    assert_true(isnan(o5[i]));
+                    continue;
+                }
+                if (!(fabsf(o5[i] - o2[i]) <= 1e-5f * (1 + fabsf(o2[i]))))
+                    fail_msg("%s galaxy %d: avx512 %.9g vs avx2 %.9g", variants[v], i, o5[i], o2[i]);
+            }
+        }
+        /* the split threading scheme computes the same predictions as lanes */
+        predict_with(m, NULL, 2, img, mags, N, o2);
+        setenv("CAI_THREADING", "split", 1);
+        predict_with(m, NULL, 2, img, mags, N, os);
+        unsetenv("CAI_THREADING");
+        for (int i = 0; i < N; i++) {
+            if (i == 7) {
+                assert_true(isnan(os[i]));
+                continue;
+            }
+            if (!(fabsf(os[i] - o2[i]) <= 1e-5f * (1 + fabsf(o2[i]))))
+                fail_msg("%s galaxy %d: split %.9g vs lanes %.9g", variants[v], i, os[i], o2[i]);
+        }
+        cai_model_free(m);
+    }
+    free(img);
+    assert_int_equal(cai_test_rmtree(dir), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cai_isa_forces_avx2),
@@ -268,6 +335,7 @@ int main(void) {
         cmocka_unit_test(test_attention),
         cmocka_unit_test(test_pcm),
         cmocka_unit_test(test_relu_nan),
+        cmocka_unit_test(test_whole_model_both_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
