@@ -7,8 +7,9 @@
  *
  * Heavy work (every Linear, the im2col'd convolutions) goes to oneDNN matmul with bias and ReLU/GELU/sum
  * post-ops fused; LayerNorm, attention (17×17 per head), PCM (tiny grouped convs on the 4×4 grid),
- * pooling and im2col are our own loops, parallel over galaxies. Every kernel works row by row or galaxy by
- * galaxy, which is why a NaN in one galaxy's input can only reach that galaxy's output. */
+ * pooling and im2col are our own loops, parallel over galaxies (LayerNorm, attention, PCM and ReLU through
+ * the model's kernel table, kernels.h: AVX2 or AVX-512, chosen at load). Every kernel works row by row or
+ * galaxy by galaxy, which is why a NaN in one galaxy's input can only reach that galaxy's output. */
 #include <immintrin.h>
 #include <math.h>
 #include <omp.h>
