@@ -30,6 +30,7 @@ int cai_model_load(const char *path, cai_precision prec, cai_model **out, cai_er
         return rc;
     }
     m->prec = prec;
+    m->k = cai_kernels_get(); /* before calibration, which runs the forward pass */
     if (prec == CAI_PREC_INT8 && (rc = cai_calibrate(m, err))) {
         cai_err_prefix(err, "%s: int8 calibration: ", path);
         cai_model_free(m);
