@@ -20,6 +20,7 @@
 
 #define INC_CHUNK 16 /* galaxies per Inception pass: bounds the im2col buffer (16·256·400 floats = 6.5 MB) */
 #define MAXPRIM 256
+#define MAXCONV 64
 #define CAI_GALAXIES_PER_THREAD 8
 #define CAI_WORK_BATCH 128
 
@@ -47,7 +48,7 @@ struct lane {
     float *ia, *ib;      /* (C*256, 64) maps */
     float *it;           /* (C*256, 48) stacked 1x1 outputs [b1 | b2a | b3a] */
     float *ipool;        /* (C*256, 64) max-pooled input */
-    float *icol;         /* (C*256, 25*16) im2col */
+    float *itmp;         /* (2·C*256, max b): dense copies around the k×k convolutions */
     /* int8 mode: u8 activations, written by the kernel that produces them */
     uint8_t *qa;         /* (B*T, D) input of qkv, proj, fc1 (LayerNorm / attention output) */
     uint8_t *qh;         /* (B*T, hidden) fc1's GELU output = fc2's input (requantized by oneDNN) */
@@ -56,6 +57,9 @@ struct lane {
     /* matmul primitives, by shape */
     cai_mm prims[MAXPRIM];
     int nprims;
+    /* convolution primitives (Inception 3×3 and 5×5), by layer and number of maps */
+    cai_cv convs[MAXCONV];
+    int nconvs;
 };
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -643,26 +647,38 @@ static void maxpool3(const float *in, float *out, int64_t n, int h, int w, int C
     }
 }
 
-/* im2col with zero padding: row (b,y,x) = [in(b, y+ky-pad, x+kx-pad, 0..C) for ky, kx]; `in` pixels are
- * ld floats apart (C of them used). */
-static void im2col(const float *in, int64_t ld, float *col, int64_t n, int h, int w, int C, int k, int pad) {
-#pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < n; b++)
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) {
-                float *r = col + ((b * h + y) * w + x) * (int64_t)k * k * C;
-                for (int ky = 0; ky < k; ky++)
-                    for (int kx = 0; kx < k; kx++, r += C) {
-                        int yy = y + ky - pad, xx = x + kx - pad;
-                        if (yy < 0 || yy >= h || xx < 0 || xx >= w) memset(r, 0, (size_t)C * sizeof(float));
-                        else memcpy(r, in + ((b * h + yy) * w + xx) * ld, (size_t)C * sizeof(float));
-                    }
-            }
+/* A 1×1 convolution over NHWC maps is a GEMM: rows = pixels. */
+static int conv1(lane *s, const cai_conv *cv, int64_t M, const float *A, float *C, int64_t ldc, cai_err *err) {
+    return mmf(s, M, cv->cin, cv->cout, A, cv->cin, cv->w, cv->b, C, ldc, CAI_POST_RELU, 0, err);
 }
 
-static int conv(lane *s, const cai_conv *cv, int64_t M, const float *A, float *C, int64_t ldc, cai_err *err) {
-    return mmf(s, M, (int64_t)cv->k * cv->k * cv->cin, cv->cout, A, (int64_t)cv->k * cv->k * cv->cin, cv->w, cv->b, C,
-               ldc, CAI_POST_RELU, 0, err);
+/* A k×k convolution (+ ReLU) of channels [c0, c0 + cv->cin) of `in` (pixels ld floats apart) into channels
+ * [ch, ch + cv->cout) of out (pixels ldo apart): oneDNN's direct convolution on dense NHWC copies in tmp
+ * (2 · n·h·w·cin floats). It replaced im2col + GEMM: the 5×5 im2col wrote 25 copies of every input value,
+ * and a GEMM with N = 16 output channels runs far below peak. The copies cost one pass over 16 channels. */
+static int conv_kxk(lane *s, const cai_conv *cv, const float *in, int64_t ld, float *out, int64_t ldo, int64_t n,
+                    int h, int w, float *tmp, cai_err *err) {
+    cai_cv *p = NULL;
+    for (int i = 0; i < s->nconvs && !p; i++)
+        if (s->convs[i].key == cv && s->convs[i].n == n && s->convs[i].h == h) p = &s->convs[i];
+    if (!p) {
+        if (s->nconvs == MAXCONV) { /* many chunk sizes seen: start over */
+            for (int i = 0; i < s->nconvs; i++) cai_cv_free(&s->convs[i]);
+            s->nconvs = 0;
+        }
+        int rc = cai_cv_init(&s->convs[s->nconvs], n, h, w, cv->cin, cv->cout, cv->k, cv->pad, cv->w, s->stream, err);
+        if (rc) return rc;
+        p = &s->convs[s->nconvs++];
+        p->key = cv;
+    }
+    const int64_t M = n * h * w, ci = cv->cin, co = cv->cout;
+    float *src = tmp, *dst = tmp + M * ci;
+    for (int64_t r = 0; r < M; r++) memcpy(src + r * ci, in + r * ld, (size_t)ci * sizeof(float));
+    int rc = cai_cv_run(p, s->stream, src, cv->b, dst, err);
+    if (rc) return rc;
+    for (int64_t r = 0; r < M; r++) /* ReLU that keeps NaN, like torch.relu (see relu_nan) */
+        for (int64_t c = 0; c < co; c++) out[r * ldo + c] = dst[r * co + c] < 0 ? 0.0f : dst[r * co + c];
+    return CAI_OK;
 }
 
 /* One Inception block on n maps h×w×in (NHWC) → out with channels [b1, b2, (b3), b4]. */
@@ -672,20 +688,18 @@ static int inception(lane *s, const cai_inception *ic, const float *in, float *o
     const int b = ic->b, cout = ic->b * (ic->has_branch3 ? 4 : 3);
     const int nf = ic->first.cout; /* [b1 | b2a | b3a] in one GEMM */
     int rc, ch = 0;
-    if ((rc = conv(s, &ic->first, M, in, s->it, nf, err))) return rc;
+    if ((rc = conv1(s, &ic->first, M, in, s->it, nf, err))) return rc;
 #pragma omp parallel for schedule(static) if (M > 1024)
     for (int64_t r = 0; r < M; r++) memcpy(out + r * cout, s->it + r * nf, (size_t)b * sizeof(float));
     ch += b;
-    im2col(s->it + b, nf, s->icol, n, h, w, b, 3, 1);
-    if ((rc = conv(s, &ic->b2b, M, s->icol, out + ch, cout, err))) return rc;
+    if ((rc = conv_kxk(s, &ic->b2b, s->it + b, nf, out + ch, cout, n, h, w, s->itmp, err))) return rc;
     ch += b;
     if (ic->has_branch3) {
-        im2col(s->it + 2 * b, nf, s->icol, n, h, w, b, 5, 2);
-        if ((rc = conv(s, &ic->b3b, M, s->icol, out + ch, cout, err))) return rc;
+        if ((rc = conv_kxk(s, &ic->b3b, s->it + 2 * b, nf, out + ch, cout, n, h, w, s->itmp, err))) return rc;
         ch += b;
     }
     maxpool3(in, s->ipool, n, h, w, ic->in);
-    return conv(s, &ic->b4, M, s->ipool, out + ch, cout, err);
+    return conv1(s, &ic->b4, M, s->ipool, out + ch, cout, err);
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -908,7 +922,9 @@ static lane *lane_new(const cai_model *m, int max_batch, cai_err *err) {
     s->ib = falloc(IC * 256 * 64, 4, &oom);
     s->it = falloc(IC * 256 * 48, 4, &oom);
     s->ipool = falloc(IC * 256 * 64, 4, &oom);
-    s->icol = falloc(IC * 256 * 25 * 16, 4, &oom);
+    size_t maxb = 1;
+    for (int i = 0; i < 5; i++) maxb = (size_t)m->w.inc[i].b > maxb ? (size_t)m->w.inc[i].b : maxb;
+    s->itmp = falloc(2 * IC * 256 * maxb, 4, &oom);
     if (s->int8) {
         s->qa = falloc(B * T * D, 1, &oom);
         s->qh = falloc(B * T * (size_t)c->hidden, 1, &oom);
@@ -926,10 +942,11 @@ static lane *lane_new(const cai_model *m, int max_batch, cai_err *err) {
 static void lane_free(lane *s) {
     if (!s) return;
     for (int i = 0; i < s->nprims; i++) cai_mm_free(&s->prims[i]);
+    for (int i = 0; i < s->nconvs; i++) cai_cv_free(&s->convs[i]);
     if (s->stream) dnnl_stream_destroy(s->stream);
     free(s->x), free(s->xn), free(s->big), free(s->convx), free(s->feat), free(s->feat2), free(s->wide);
     free(s->wide2), free(s->cat), free(s->mags), free(s->incfeat), free(s->ia), free(s->ib), free(s->it);
-    free(s->ipool), free(s->icol), free(s->qa), free(s->qh);
+    free(s->ipool), free(s->itmp), free(s->qa), free(s->qh);
     free(s);
 }
 
