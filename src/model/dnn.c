@@ -34,7 +34,7 @@ int cai_mm_init(cai_mm *mm, int64_t M, int64_t K, int64_t N, int64_t lda, int64_
     const int int8 = q != NULL;
     memset(mm, 0, sizeof *mm);
     mm->M = M, mm->K = K, mm->N = N, mm->lda = lda, mm->ldc = ldc;
-    mm->post = post, mm->sum = sum, mm->has_bias = has_bias, mm->int8 = int8;
+    mm->post = post, mm->sum = sum, mm->has_bias = has_bias, mm->int8 = int8, mm->runtime = int8 && q->runtime;
     int rc = CAI_OK;
     dnnl_engine_t eng = cai_dnn_engine();
     if (!eng) return cai_seterr(err, CAI_EDNNL, "oneDNN: cannot create the CPU engine");
@@ -45,8 +45,8 @@ int cai_mm_init(cai_mm *mm, int64_t M, int64_t K, int64_t N, int64_t lda, int64_
     dnnl_dims_t wd = {K, N}, ws = {1, K}; /* PyTorch (N,K) row-major = (K,N) with strides (1,K) */
     dnnl_dims_t cd = {M, N}, cs = {ldc, 1};
     dnnl_dims_t bd = {1, N};
-    dnnl_data_type_t dt = !int8 ? dnnl_f32 : !q->oscale ? dnnl_s32 : q->dst_u8 ? dnnl_u8 : dnnl_f32;
-    if (int8 && !q->oscale && (has_bias || post || sum))
+    dnnl_data_type_t dt = !int8 ? dnnl_f32 : !q->oscale && !q->runtime ? dnnl_s32 : q->dst_u8 ? dnnl_u8 : dnnl_f32;
+    if (int8 && !q->oscale && !q->runtime && (has_bias || post || sum))
         return cai_seterr(err, CAI_EINTERNAL, "int8 matmul without scales takes no epilogue");
     CHK(dnnl_memory_desc_init_by_strides(&mm->a_md, 2, ad, int8 ? dnnl_u8 : dnnl_f32, as), "src desc");
     CHK(dnnl_memory_desc_init_by_strides(&mm->w_md, 2, wd, int8 ? dnnl_s8 : dnnl_f32, ws), "weights desc");
@@ -59,7 +59,11 @@ int cai_mm_init(cai_mm *mm, int64_t M, int64_t K, int64_t N, int64_t lda, int64_
     if (sum) CHK(dnnl_post_ops_append_sum(po, 1.0f), "sum post-op");
     if (post == CAI_POST_RELU) CHK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.f, 0.f), "relu");
     if (post == CAI_POST_GELU) CHK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.f, 0.f), "gelu");
-    if (int8 && q->oscale) CHK(dnnl_primitive_attr_set_output_scales(attr, N, 1 << 1, q->oscale), "output scales");
+    if (int8 && q->runtime) { /* per column, values given at execution */
+        const float rt = DNNL_RUNTIME_F32_VAL;
+        CHK(dnnl_primitive_attr_set_output_scales(attr, 1, 1 << 1, &rt), "runtime output scales");
+    } else if (int8 && q->oscale)
+        CHK(dnnl_primitive_attr_set_output_scales(attr, N, 1 << 1, q->oscale), "output scales");
     if (int8 && q->dst_u8) /* requantize for the next layer: round and saturation come with the u8 dst */
         CHK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear, q->dst_inv, q->dst_zp), "requantize");
     CHK(dnnl_primitive_attr_set_post_ops(attr, po), "set post-ops");
@@ -80,11 +84,18 @@ void cai_mm_free(cai_mm *mm) {
 
 int cai_mm_run(cai_mm *mm, dnnl_stream_t s, const void *A, const void *W, const float *bias, void *C,
                cai_err *err) {
+    return cai_mm_run_q(mm, s, A, W, bias, NULL, C, err);
+}
+
+int cai_mm_run_q(cai_mm *mm, dnnl_stream_t s, const void *A, const void *W, const float *bias, const float *oscale,
+                 void *C, cai_err *err) {
     int rc = CAI_OK;
     dnnl_engine_t eng = cai_dnn_engine();
-    dnnl_memory_t ma = NULL, mw = NULL, mb = NULL, mc = NULL;
-    dnnl_exec_arg_t args[5];
+    dnnl_memory_t ma = NULL, mw = NULL, mb = NULL, mc = NULL, mo = NULL;
+    dnnl_exec_arg_t args[6];
     int na = 0;
+    if (mm->runtime != (oscale != NULL))
+        return cai_seterr(err, CAI_EINTERNAL, "matmul: runtime scales given to a static primitive or missing");
     CHK(dnnl_memory_create(&ma, &mm->a_md, eng, (void *)A), "src memory");
     CHK(dnnl_memory_create(&mw, &mm->w_md, eng, (void *)W), "weights memory");
     CHK(dnnl_memory_create(&mc, &mm->c_md, eng, C), "dst memory");
@@ -95,8 +106,16 @@ int cai_mm_run(cai_mm *mm, dnnl_stream_t s, const void *A, const void *W, const 
         CHK(dnnl_memory_create(&mb, &mm->b_md, eng, (void *)bias), "bias memory");
         args[na++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, mb};
     }
+    if (oscale) {
+        dnnl_memory_desc_t od;
+        dnnl_dims_t odims = {mm->N};
+        CHK(dnnl_memory_desc_init_by_tag(&od, 1, odims, dnnl_f32, dnnl_a), "scales desc");
+        CHK(dnnl_memory_create(&mo, &od, eng, (void *)oscale), "scales memory");
+        args[na++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_OUTPUT_SCALES, mo};
+    }
     CHK(dnnl_primitive_execute(mm->prim, s, na, args), "matmul execute");
 out:
+    if (mo) dnnl_memory_destroy(mo);
     if (ma) dnnl_memory_destroy(ma);
     if (mw) dnnl_memory_destroy(mw);
     if (mb) dnnl_memory_destroy(mb);

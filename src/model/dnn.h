@@ -22,11 +22,12 @@ typedef struct {
     const float *oscale; /* (N,): activation scale × weight scale of column n; baked into the primitive */
     int dst_u8;          /* 1: dst = u8 round(result · dst_inv + dst_zp), saturated; 0: dst f32 */
     float dst_inv, dst_zp;
+    int runtime; /* 1: oscale is given at each run (cai_mm_run_q), not baked in: dynamic per-batch scales */
 } cai_mm_q;
 
 typedef struct {
     int64_t M, K, N, lda, ldc;
-    int post, sum, has_bias, int8;
+    int post, sum, has_bias, int8, runtime;
     const void *key; /* int8: the layer the baked-in scales belong to */
     dnnl_primitive_t prim;
     dnnl_memory_desc_t a_md, w_md, b_md, c_md;
@@ -55,6 +56,9 @@ void cai_mm_free(cai_mm *mm);
 /* fp32: A, W, C float. int8: A uint8, W int8, C float, uint8 (dst_u8) or int32 (no oscale). */
 int cai_mm_run(cai_mm *mm, dnnl_stream_t s, const void *A, const void *W, const float *bias, void *C,
                cai_err *err);
+/* A runtime-scaled int8 primitive (cai_mm_q.runtime): oscale (N,) for this run. */
+int cai_mm_run_q(cai_mm *mm, dnnl_stream_t s, const void *A, const void *W, const float *bias, const float *oscale,
+                 void *C, cai_err *err);
 
 int cai_cv_init(cai_cv *cv, int64_t n, int64_t h, int64_t w, int64_t ic, int64_t oc, int64_t k, int64_t pad,
                 const float *weights, dnnl_stream_t s, cai_err *err);

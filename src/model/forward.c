@@ -30,7 +30,7 @@ static void lane_free(lane *s);
 /* One lane: the buffers and primitives one thread needs to run a whole sub-batch on its own. */
 struct lane {
     const cai_model *m;
-    int max_batch, int8;
+    int max_batch, int8, qdyn;
     dnnl_stream_t stream;
     /* Transformer activations, rows = galaxies × tokens */
     float *x;      /* (B*T, D) residual stream */
@@ -52,6 +52,7 @@ struct lane {
     /* int8 mode: u8 activations, written by the kernel that produces them */
     uint8_t *qa;         /* (B*T, D) input of qkv, proj, fc1 (LayerNorm / attention output) */
     uint8_t *qh;         /* (B*T, hidden) fc1's GELU output = fc2's input (requantized by oneDNN) */
+    float *qos, *qqb;    /* dynamic int8 scales: this sub-batch's output scales and biases of one layer */
     float (*calib)[4][2]; /* calibration run only: per block, [min, max] of the four int8 inputs */
     double prof[4];      /* seconds in: ViT branch, Inception branch, magnitude branch, head */
     /* matmul primitives, by shape */
@@ -115,7 +116,7 @@ static int mmf(lane *s, int64_t M, int64_t K, int64_t N, const float *A, int64_t
  * as u8 straight into next's input. No pass of ours touches the data in between. */
 static int linear8(lane *s, const cai_linear *l, int64_t M, const uint8_t *A, int64_t lda, void *C, int64_t ldc,
                    int post, int sum, const cai_linear *next, cai_err *err) {
-    const cai_mm_q q = {l->oscale, next != NULL, next ? 1.0f / next->a_scale : 0, next ? next->a_zp : 0};
+    const cai_mm_q q = {l->oscale, next != NULL, next ? 1.0f / next->a_scale : 0, next ? next->a_zp : 0, 0};
     cai_mm *p;
     int rc = mm_get(s, M, l->in, l->out, lda, ldc, 1, post, sum, l, &q, &p, err);
     return rc ? rc : cai_mm_run(p, s->stream, A, l->wq, l->qbias, C, err);
@@ -123,8 +124,12 @@ static int linear8(lane *s, const cai_linear *l, int64_t M, const uint8_t *A, in
 
 /* A transformer block's Linear layer: int8 when the model was loaded so (A8 its u8 input; C u8 when `next`
  * is given), fp32 otherwise (A). */
+static int linear8_dyn(lane *s, const cai_linear *l, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
+                       int post, int sum, cai_err *err);
+
 static int block_linear(lane *s, const cai_linear *l, int64_t M, const float *A, const uint8_t *A8, int64_t lda,
                         void *C, int64_t ldc, int post, int sum, const cai_linear *next, cai_err *err) {
+    if (s->int8 && l->wq && s->qdyn) return linear8_dyn(s, l, M, A, lda, C, ldc, post, sum, err);
     if (s->int8 && l->wq) return linear8(s, l, M, A8, lda, C, ldc, post, sum, next, err);
     return mmf(s, M, l->in, l->out, A, lda, l->w, l->b, C, ldc, post, sum, err);
 }
@@ -159,6 +164,46 @@ static void range_update(float r[2], const float *x, int64_t len) {
         hi = x[i] > hi ? x[i] : hi;
     }
     r[0] = lo, r[1] = hi;
+}
+
+/* int8 Linear with a dynamic per-tensor activation scale (CAI_INT8_SCALES=dynamic): A is float; its range
+ * over this sub-batch gives (scale, zero point), a pass of ours quantizes it to u8 and the output scales and
+ * biases of this call go to a runtime-scaled primitive. Two passes over A more than the static scheme. */
+static int linear8_dyn(lane *s, const cai_linear *l, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
+                       int post, int sum, cai_err *err) {
+    const int64_t K = l->in;
+    __m256 vlo = _mm256_setzero_ps(), vhi = _mm256_setzero_ps(); /* 0 in the range: it must be exact */
+    float lo = 0, hi = 0;
+    for (int64_t r = 0; r < M; r++) {
+        const float *a = A + r * lda;
+        int64_t i = 0;
+        for (; i + 8 <= K; i += 8) { /* min/max return their second operand for NaN: NaN is skipped */
+            __m256 v = _mm256_loadu_ps(a + i);
+            vlo = _mm256_min_ps(v, vlo), vhi = _mm256_max_ps(v, vhi);
+        }
+        for (; i < K; i++) lo = a[i] < lo ? a[i] : lo, hi = a[i] > hi ? a[i] : hi;
+    }
+    float t[16];
+    _mm256_storeu_ps(t, vlo), _mm256_storeu_ps(t + 8, vhi);
+    for (int i = 0; i < 8; i++) lo = t[i] < lo ? t[i] : lo, hi = t[8 + i] > hi ? t[8 + i] : hi;
+    const float sc = hi > lo && isfinite(hi - lo) ? (hi - lo) / 255.0f : 1.0f, zp = nearbyintf(-lo / sc);
+    uint8_t *q = K <= s->m->cfg.dim ? s->qa : s->qh;
+    const __m256 vi = _mm256_set1_ps(1.0f / sc), vz = _mm256_set1_ps(zp);
+    for (int64_t r = 0; r < M; r++) {
+        const float *a = A + r * lda;
+        uint8_t *qr = q + r * K;
+        int64_t i = 0;
+        for (; i + 8 <= K; i += 8) quant8(qr + i, _mm256_loadu_ps(a + i), vi, vz);
+        for (; i < K; i++) qr[i] = quant1(a[i], 1.0f / sc, zp);
+    }
+    for (int o = 0; o < l->out; o++) { /* as calib.c's set_input, for this sub-batch */
+        s->qos[o] = sc * l->wscale[o];
+        s->qqb[o] = (l->b ? l->b[o] / s->qos[o] : 0.0f) - zp * (float)l->wsum[o];
+    }
+    const cai_mm_q qp = {.runtime = 1};
+    cai_mm *p;
+    int rc = mm_get(s, M, K, l->out, K, ldc, 1, post, sum, l, &qp, &p, err);
+    return rc ? rc : cai_mm_run_q(p, s->stream, q, l->wq, s->qqb, s->qos, C, err);
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -736,8 +781,9 @@ static int vit_branch(lane *s, const float *images, int64_t n, cai_err *err) {
         const cai_block *bw = &W->blocks[l];
         if (c->vitae) pcm(s, bw, n); /* convX from the block input, before attention */
         /* int8: LayerNorm, attention and fc1 write u8 for the next Linear; see block_linear */
-        const cai_linear *q_qkv = s->int8 && bw->qkv.wq ? &bw->qkv : NULL, *q_proj = s->int8 && bw->proj.wq ? &bw->proj : NULL;
-        const cai_linear *q_fc1 = s->int8 && bw->fc1.wq ? &bw->fc1 : NULL, *q_fc2 = s->int8 && bw->fc2.wq ? &bw->fc2 : NULL;
+        const int st8 = s->int8 && !s->qdyn; /* static scales: the producers quantize (dynamic: they write float) */
+        const cai_linear *q_qkv = st8 && bw->qkv.wq ? &bw->qkv : NULL, *q_proj = st8 && bw->proj.wq ? &bw->proj : NULL;
+        const cai_linear *q_fc1 = st8 && bw->fc1.wq ? &bw->fc1 : NULL, *q_fc2 = st8 && bw->fc2.wq ? &bw->fc2 : NULL;
         layernorm(s->xn, s->x, bw->norm1_w, bw->norm1_b, M, D, c->ln_eps, s->qa, q_qkv);
         if (s->calib) range_update(s->calib[l][0], s->xn, M * D);
         if ((rc = block_linear(s, &bw->qkv, M, s->xn, s->qa, D, s->big, 3 * D, CAI_POST_NONE, 0, NULL, err)))
@@ -895,6 +941,7 @@ static lane *lane_new(const cai_model *m, int max_batch, cai_err *err) {
     const cai_config *c = &m->cfg;
     s->m = m;
     s->int8 = m->prec == CAI_PREC_INT8;
+    s->qdyn = m->qdyn;
     s->max_batch = max_batch;
     const size_t B = (size_t)max_batch, T = (size_t)c->ntok, D = (size_t)c->dim, NP = (size_t)c->npatch;
     size_t bigw = 3 * D > (size_t)c->hidden ? 3 * D : (size_t)c->hidden;
@@ -928,6 +975,8 @@ static lane *lane_new(const cai_model *m, int max_batch, cai_err *err) {
     if (s->int8) {
         s->qa = falloc(B * T * D, 1, &oom);
         s->qh = falloc(B * T * (size_t)c->hidden, 1, &oom);
+        s->qos = falloc(bigw, 4, &oom);
+        s->qqb = falloc(bigw, 4, &oom);
     }
     dnnl_engine_t eng = cai_dnn_engine();
     if (oom || !eng || dnnl_stream_create(&s->stream, eng, dnnl_stream_default_flags) != dnnl_success) {
@@ -946,7 +995,7 @@ static void lane_free(lane *s) {
     if (s->stream) dnnl_stream_destroy(s->stream);
     free(s->x), free(s->xn), free(s->big), free(s->convx), free(s->feat), free(s->feat2), free(s->wide);
     free(s->wide2), free(s->cat), free(s->mags), free(s->incfeat), free(s->ia), free(s->ib), free(s->it);
-    free(s->ipool), free(s->itmp), free(s->qa), free(s->qh);
+    free(s->ipool), free(s->itmp), free(s->qa), free(s->qh), free(s->qos), free(s->qqb);
     free(s);
 }
 
