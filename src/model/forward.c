@@ -53,6 +53,7 @@ struct lane {
     uint8_t *qa;         /* (B*T, D) input of qkv, proj, fc1 (LayerNorm / attention output) */
     uint8_t *qh;         /* (B*T, hidden) fc1's GELU output = fc2's input (requantized by oneDNN) */
     float *qos, *qqb;    /* dynamic int8 scales: this sub-batch's output scales and biases of one layer */
+    uint8_t *qnan;       /* dynamic int8: per input row, 1 if it holds a NaN */
     float (*calib)[4][2]; /* calibration run only: per block, [min, max] of the four int8 inputs */
     double prof[4];      /* seconds in: ViT branch, Inception branch, magnitude branch, head */
     /* matmul primitives, by shape */
@@ -176,12 +177,16 @@ static int linear8_dyn(lane *s, const cai_linear *l, int64_t M, const float *A, 
     float lo = 0, hi = 0;
     for (int64_t r = 0; r < M; r++) {
         const float *a = A + r * lda;
+        __m256 nan = _mm256_setzero_ps();
         int64_t i = 0;
         for (; i + 8 <= K; i += 8) { /* min/max return their second operand for NaN: NaN is skipped */
             __m256 v = _mm256_loadu_ps(a + i);
             vlo = _mm256_min_ps(v, vlo), vhi = _mm256_max_ps(v, vhi);
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
         }
-        for (; i < K; i++) lo = a[i] < lo ? a[i] : lo, hi = a[i] > hi ? a[i] : hi;
+        int isnan_row = _mm256_movemask_ps(nan) != 0;
+        for (; i < K; i++) lo = a[i] < lo ? a[i] : lo, hi = a[i] > hi ? a[i] : hi, isnan_row |= a[i] != a[i];
+        s->qnan[r] = (uint8_t)isnan_row;
     }
     float t[16];
     _mm256_storeu_ps(t, vlo), _mm256_storeu_ps(t + 8, vhi);
@@ -203,7 +208,13 @@ static int linear8_dyn(lane *s, const cai_linear *l, int64_t M, const float *A, 
     const cai_mm_q qp = {.runtime = 1};
     cai_mm *p;
     int rc = mm_get(s, M, K, l->out, K, ldc, 1, post, sum, l, &qp, &p, err);
-    return rc ? rc : cai_mm_run_q(p, s->stream, q, l->wq, s->qqb, s->qos, C, err);
+    if (!rc) rc = cai_mm_run_q(p, s->stream, q, l->wq, s->qqb, s->qos, C, err);
+    /* A NaN row was quantized to zeros and came out finite: make it NaN again, as in fp32. Left finite, the
+     * next range pass would take that galaxy's garbage in, and its scale would move the other galaxies. */
+    for (int64_t r = 0; !rc && r < M; r++)
+        if (s->qnan[r])
+            for (int64_t o = 0; o < l->out; o++) C[r * ldc + o] = NAN;
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -977,6 +988,7 @@ static lane *lane_new(const cai_model *m, int max_batch, cai_err *err) {
         s->qh = falloc(B * T * (size_t)c->hidden, 1, &oom);
         s->qos = falloc(bigw, 4, &oom);
         s->qqb = falloc(bigw, 4, &oom);
+        s->qnan = falloc(B * T, 1, &oom);
     }
     dnnl_engine_t eng = cai_dnn_engine();
     if (oom || !eng || dnnl_stream_create(&s->stream, eng, dnnl_stream_default_flags) != dnnl_success) {
@@ -995,7 +1007,7 @@ static void lane_free(lane *s) {
     if (s->stream) dnnl_stream_destroy(s->stream);
     free(s->x), free(s->xn), free(s->big), free(s->convx), free(s->feat), free(s->feat2), free(s->wide);
     free(s->wide2), free(s->cat), free(s->mags), free(s->incfeat), free(s->ia), free(s->ib), free(s->it);
-    free(s->ipool), free(s->itmp), free(s->qa), free(s->qh), free(s->qos), free(s->qqb);
+    free(s->ipool), free(s->itmp), free(s->qa), free(s->qh), free(s->qos), free(s->qqb), free(s->qnan);
     free(s);
 }
 
