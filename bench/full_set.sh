@@ -9,7 +9,9 @@
 #   bench/full_set.sh                          # all of it, ~12.6 GB of disk
 #   GALAXIES=66000 bench/full_set.sh           # a tenth, to see the shape quickly
 # Env: CAI (build/cai), GALAXIES, PER_FILE (1278), PRECISIONS ("fp32 auto"), SEED_N (10000, 0 = skip),
-#      TORCH_PY (/usr/bin/python3), WORK (a directory on a disk with room; default $TMPDIR or /tmp), KEEP.
+#      TORCH_PY (/usr/bin/python3), WORK (a directory on a disk with room; default $TMPDIR or /tmp), KEEP,
+#      REUSE (a directory an earlier KEEP=1 run left: its weights and partitions are used again, synth is
+#      skipped and the directory is kept — synthesis is 12.6 GB of writes, worth doing once per machine).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 CAI=$(realpath "${CAI:-$root/build/cai}")
@@ -18,7 +20,13 @@ PER=${PER_FILE:-1278}
 PRECS=${PRECISIONS:-fp32 auto}
 SEED_N=${SEED_N:-10000}
 PY=${TORCH_PY:-/usr/bin/python3}
-D=$(mktemp -d "${WORK:-${TMPDIR:-/tmp}}/cai-fullset.XXXXXX")
+if [ -n "${REUSE:-}" ]; then
+  D=$(realpath "$REUSE"); KEEP=1
+  [ -f "$D/w.safetensors" ] && [ -f "$D/store/cosmicai-data/25MB/manifest.jsonl" ] \
+    || { echo "full_set: REUSE=$REUSE lacks w.safetensors or store/cosmicai-data/25MB/manifest.jsonl" >&2; exit 2; }
+else
+  D=$(mktemp -d "${WORK:-${TMPDIR:-/tmp}}/cai-fullset.XXXXXX")
+fi
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$D"' EXIT
 cd "$D"
 now() { date +%s.%N; }
@@ -29,7 +37,9 @@ echo "== machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d:
 
 # Weights: the published architecture (vitae), deterministic, untrained; as a seed checkpoint when torch is
 # there (so the seed loop runs the same weights), else cai's own generator.
-if [ "$SEED_N" -gt 0 ] && "$PY" -c 'import torch' 2>/dev/null; then
+if [ -n "${REUSE:-}" ]; then
+  [ -f sd.pt ] || SEED_N=0
+elif [ "$SEED_N" -gt 0 ] && "$PY" -c 'import torch' 2>/dev/null; then
   "$PY" "$root/tests/py/make_checkpoint.py" --variant vitae --seed 42 --out-pickle ck.pt --out-state-dict sd.pt >/dev/null
   "$CAI" convert ck.pt w.safetensors >/dev/null
 else
@@ -38,11 +48,14 @@ else
 fi
 
 t0=$(now)
-"$CAI" synth --galaxies "$N" --seed 1 --galaxies-per-file "$PER" -o store/cosmicai-data/25MB -q
+[ -n "${REUSE:-}" ] || "$CAI" synth --galaxies "$N" --seed 1 --galaxies-per-file "$PER" -o store/cosmicai-data/25MB -q
 t1=$(now)
 NF=$(grep -c '"key"' store/cosmicai-data/25MB/manifest.jsonl)
 DISK=$(du -sb store | cut -f1)
-echo "== synth: $N galaxies in $NF partitions, $(python3 -c "print(round($DISK/1e9, 2))") GB on disk, $(secs $t0 $t1) s"
+if [ -n "${REUSE:-}" ]; then
+  N=$(grep -o '"galaxies": *[0-9]*' store/cosmicai-data/25MB/manifest.jsonl | awk -F: '{s+=$2} END {print s}')
+  echo "== synth skipped (REUSE=$D): $N galaxies in $NF partitions, $(python3 -c "print(round($DISK/1e9, 2))") GB on disk"
+else echo "== synth: $N galaxies in $NF partitions, $(python3 -c "print(round($DISK/1e9, 2))") GB on disk, $(secs $t0 $t1) s"; fi
 
 for P in $PRECS; do
   rp="result-partition-25MB/fullset-$P/1"
