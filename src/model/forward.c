@@ -5,9 +5,10 @@
  *          └─ Inception stem → pool → inc → inc → pool → inc → inc → pool → inc(1,2,4) → flatten → MLP ──────┤ concat
  *   mags ──── magnitude MLP (5→1024, 4×(ReLU, 1024→1024)) ─────────────────────────────────────────────────┘ → head → z
  *
- * Heavy work (every Linear, the im2col'd convolutions) goes to oneDNN matmul with bias and ReLU/GELU/sum
- * post-ops fused; LayerNorm, attention (17×17 per head), PCM (tiny grouped convs on the 4×4 grid),
- * pooling and im2col are our own loops, parallel over galaxies. Every kernel works row by row or galaxy by
+ * Heavy work goes to oneDNN: every Linear (and the patch embedding and Inception 1×1 convs, which are GEMMs)
+ * as matmul with bias and ReLU/GELU/sum post-ops fused, the Inception 3×3 / 5×5 convs as oneDNN direct
+ * convolution; LayerNorm, attention (17×17 per head), PCM (tiny grouped convs on the 4×4 grid), pooling
+ * and the patch im2col are our own loops, parallel over galaxies. Every kernel works row by row or galaxy by
  * galaxy, which is why a NaN in one galaxy's input can only reach that galaxy's output. */
 #include <immintrin.h>
 #include <math.h>
@@ -18,7 +19,7 @@
 #include "dnn.h"
 #include "model_internal.h"
 
-#define INC_CHUNK 16 /* galaxies per Inception pass: bounds the im2col buffer (16·256·400 floats = 6.5 MB) */
+#define INC_CHUNK 16 /* galaxies per Inception pass: bounds the Inception buffers (16·256·64 floats = 1 MB each) */
 #define MAXPRIM 256
 #define MAXCONV 64
 #define CAI_GALAXIES_PER_THREAD 8
@@ -711,7 +712,8 @@ static int conv1(lane *s, const cai_conv *cv, int64_t M, const float *A, float *
 /* A k×k convolution (+ ReLU) of channels [c0, c0 + cv->cin) of `in` (pixels ld floats apart) into channels
  * [ch, ch + cv->cout) of out (pixels ldo apart): oneDNN's direct convolution on dense NHWC copies in tmp
  * (2 · n·h·w·cin floats). It replaced im2col + GEMM: the 5×5 im2col wrote 25 copies of every input value,
- * and a GEMM with N = 16 output channels runs far below peak. The copies cost one pass over 16 channels. */
+ * and a GEMM with N = 16 output channels runs far below peak. The copies cost one pass over 16 channels;
+ * given the channel slice in place (strided NHWC), oneDNN 2.6 falls back to its reference convolution. */
 static int conv_kxk(lane *s, const cai_conv *cv, const float *in, int64_t ld, float *out, int64_t ldo, int64_t n,
                     int h, int w, float *tmp, cai_err *err) {
     cai_cv *p = NULL;
