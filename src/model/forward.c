@@ -54,7 +54,7 @@ struct lane {
     uint8_t *qa;         /* (B*T, D) input of qkv, proj, fc1 (LayerNorm / attention output) */
     uint8_t *qh;         /* (B*T, hidden) fc1's GELU output = fc2's input (requantized by oneDNN) */
     float *qos, *qqb;    /* dynamic int8 scales: this sub-batch's output scales and biases of one layer */
-    uint8_t *qnan;       /* dynamic int8: per input row, 1 if it holds a NaN */
+    uint8_t *qnan;       /* dynamic int8: per input row, 1 if it holds a NaN or ±inf */
     float (*calib)[4][2]; /* calibration run only: per block, [min, max] of the four int8 inputs */
     double prof[4];      /* seconds in: ViT branch, Inception branch, magnitude branch, head */
     /* matmul primitives, by shape */
@@ -176,18 +176,20 @@ static int linear8_dyn(lane *s, const cai_linear *l, int64_t M, const float *A, 
     const int64_t K = l->in;
     __m256 vlo = _mm256_setzero_ps(), vhi = _mm256_setzero_ps(); /* 0 in the range: it must be exact */
     float lo = 0, hi = 0;
-    for (int64_t r = 0; r < M; r++) {
+    for (int64_t r = 0; r < M; r++) { /* range over the finite rows only: see the end */
         const float *a = A + r * lda;
-        __m256 nan = _mm256_setzero_ps();
+        __m256 rlo = vlo, rhi = vhi, bad = _mm256_setzero_ps();
+        float slo = lo, shi = hi;
         int64_t i = 0;
-        for (; i + 8 <= K; i += 8) { /* min/max return their second operand for NaN: NaN is skipped */
+        for (; i + 8 <= K; i += 8) {
             __m256 v = _mm256_loadu_ps(a + i);
-            vlo = _mm256_min_ps(v, vlo), vhi = _mm256_max_ps(v, vhi);
-            nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+            rlo = _mm256_min_ps(v, rlo), rhi = _mm256_max_ps(v, rhi);
+            bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_sub_ps(v, v), _mm256_setzero_ps(), _CMP_UNORD_Q));
         }
-        int isnan_row = _mm256_movemask_ps(nan) != 0;
-        for (; i < K; i++) lo = a[i] < lo ? a[i] : lo, hi = a[i] > hi ? a[i] : hi, isnan_row |= a[i] != a[i];
-        s->qnan[r] = (uint8_t)isnan_row;
+        int nonfinite = _mm256_movemask_ps(bad) != 0;
+        for (; i < K; i++) slo = a[i] < slo ? a[i] : slo, shi = a[i] > shi ? a[i] : shi, nonfinite |= !isfinite(a[i]);
+        s->qnan[r] = (uint8_t)nonfinite;
+        if (!nonfinite) vlo = rlo, vhi = rhi, lo = slo, hi = shi;
     }
     float t[16];
     _mm256_storeu_ps(t, vlo), _mm256_storeu_ps(t + 8, vhi);
@@ -210,8 +212,9 @@ static int linear8_dyn(lane *s, const cai_linear *l, int64_t M, const float *A, 
     cai_mm *p;
     int rc = mm_get(s, M, K, l->out, K, ldc, 1, post, sum, l, &qp, &p, err);
     if (!rc) rc = cai_mm_run_q(p, s->stream, q, l->wq, s->qqb, s->qos, C, err);
-    /* A NaN row was quantized to zeros and came out finite: make it NaN again, as in fp32. Left finite, the
-     * next range pass would take that galaxy's garbage in, and its scale would move the other galaxies. */
+    /* A row holding NaN or ±inf was left out of the range and quantized to garbage (NaN → 0, inf saturated)
+     * that came out finite: make it NaN, as fp32 gives for such a galaxy. Left finite, the next range pass
+     * would take that galaxy's garbage in, and its scale would move the other galaxies. */
     for (int64_t r = 0; !rc && r < M; r++)
         if (s->qnan[r])
             for (int64_t o = 0; o < l->out; o++) C[r * ldc + o] = NAN;

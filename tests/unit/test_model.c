@@ -456,16 +456,17 @@ static void test_int8_dynamic_scales(void **state) {
     float med = 0.5f * (f[N / 2 - 1] + f[N / 2]), mx = f[N - 1];
     print_message("int8 dynamic vs fp32 over %d galaxies: max |dz| %.3g, median |dz| %.3g\n", N, mx, med);
     assert_true(mx > 0 && mx <= 2e-3f && med <= 3e-4f);
-    /* NaN: that galaxy comes out NaN. The others of its sub-batch lose only its clean values from the range
+    /* NaN (or +inf): that galaxy comes out NaN. The others of its sub-batch lose only its clean values from the range
      * (per-batch scales: that much one galaxy moves another); its NaN rows must not come back finite from
      * the u8 GEMM as garbage that widens the next range: 8.6e-4 without that guard, 2.1e-5 with it. */
     const int n = 40;
     float clean[40], dirty[40], worst = 0;
     predict_n(md, 16, 1, n, img, mg, CAI_F64, clean);
     img[3 * CAI_IMG_FLOATS + 2 * 1024 + 17 * 32 + 5] = NAN;
+    img[33 * CAI_IMG_FLOATS + 100] = INFINITY;
     predict_n(md, 16, 1, n, img, mg, CAI_F64, dirty);
     for (int i = 0; i < n; i++)
-        if (i == 3) assert_true(isnan(dirty[i]));
+        if (i == 3 || i == 33) assert_true(isnan(dirty[i]));
         else worst = fmaxf(worst, fabsf(dirty[i] - clean[i]));
     print_message("int8 dynamic: a NaN galaxy moves the others of its sub-batch by at most %.3g\n", worst);
     assert_true(worst <= 1e-4f);
