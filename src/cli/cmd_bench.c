@@ -198,10 +198,11 @@ int cmd_bench(int argc, char **argv) {
                macs, cai_ncpu());
         for (const char *q = cc->model; *q; q++)
             if (*q != '"' && *q != '\\' && (unsigned char)*q >= 0x20) putchar(*q);
-        printf("\",\"avx2\":%s,\"avx512\":%s,\"avx512_vnni\":%s,\"avx_vnni\":%s,\"amx\":%s,\"dnnl_isa\":\"%s\"},"
-               "\"precisions\":[",
+        printf("\",\"avx2\":%s,\"avx512\":%s,\"avx512_vnni\":%s,\"avx_vnni\":%s,\"amx\":%s,\"dnnl_isa\":\"%s\","
+               "\"kernels\":\"%s\"},\"precisions\":[",
                cc->avx2 ? "true" : "false", cc->avx512f ? "true" : "false", cc->avx512_vnni ? "true" : "false",
-               cc->avx_vnni ? "true" : "false", cc->amx_int8 ? "true" : "false", cc->dnnl_isa);
+               cc->avx_vnni ? "true" : "false", cc->amx_int8 ? "true" : "false", cc->dnnl_isa,
+               cai_cpu_isa_path());
         for (int k = 0; k < nprec; k++)
             printf("%s{\"requested\":\"%s\",\"precision\":\"%s\",\"load_ms\":%.2f,\"load_first_ms\":%.2f}", k ? "," : "",
                    cai_precision_label(precs[k]), cai_precision_label(cai_model_precision(ms[k])), load_best[k] * 1e3,

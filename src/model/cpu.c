@@ -7,6 +7,7 @@
 #include <dnnl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static cai_cpu g_cpu;
@@ -51,6 +52,8 @@ static void detect(void) {
     c->fma = __builtin_cpu_supports("fma");
     c->avx512f = __builtin_cpu_supports("avx512f");
     c->avx512bw = __builtin_cpu_supports("avx512bw");
+    c->avx512vl = __builtin_cpu_supports("avx512vl");
+    c->avx512dq = __builtin_cpu_supports("avx512dq");
     c->avx512_vnni = __builtin_cpu_supports("avx512vnni");
     unsigned a, b, cx, d;
     if (__get_cpuid_count(7, 1, &a, &b, &cx, &d)) c->avx_vnni = (a >> 4) & 1 && c->avx2; /* leaf 7.1 EAX[4] */
@@ -68,9 +71,30 @@ int cai_cpu_has_vnni(void) {
     return c->avx512_vnni || c->avx_vnni;
 }
 
+static const char *g_isa_path;
+static pthread_once_t g_isa_once = PTHREAD_ONCE_INIT;
+
+static void choose_isa(void) {
+    const cai_cpu *c = cai_cpu_get();
+    const char *env = getenv("CAI_ISA");
+    int force_avx2 = 0;
+    if (env && *env) {
+        if (!strcmp(env, "avx2")) force_avx2 = 1;
+        else if (strcmp(env, "avx512"))
+            fprintf(stderr, "cai: CAI_ISA=%s ignored (expected avx2 or avx512)\n", env);
+    }
+    /* CAI_ISA=avx512 cannot force what the CPU lacks: it only means "the best there is". */
+    g_isa_path = !force_avx2 && c->avx512f && c->avx512bw && c->avx512vl && c->avx512dq ? "avx512" : "avx2";
+}
+
+const char *cai_cpu_isa_path(void) {
+    pthread_once(&g_isa_once, choose_isa);
+    return g_isa_path;
+}
+
 void cai_cpu_describe(char *buf, int len) {
     const cai_cpu *c = cai_cpu_get();
-    snprintf(buf, (size_t)len, "%s; %sAVX2 %sAVX-512 %sAVX512_VNNI %sAVX_VNNI %sAMX; oneDNN ISA %s", c->model,
-             c->avx2 ? "" : "no ", c->avx512f ? "" : "no ", c->avx512_vnni ? "" : "no ", c->avx_vnni ? "" : "no ",
-             c->amx_int8 ? "" : "no ", c->dnnl_isa);
+    snprintf(buf, (size_t)len, "%s; %sAVX2 %sAVX-512 %sAVX512_VNNI %sAVX_VNNI %sAMX; oneDNN ISA %s; own kernels %s",
+             c->model, c->avx2 ? "" : "no ", c->avx512f ? "" : "no ", c->avx512_vnni ? "" : "no ",
+             c->avx_vnni ? "" : "no ", c->amx_int8 ? "" : "no ", c->dnnl_isa, cai_cpu_isa_path());
 }

@@ -8,8 +8,9 @@
  * Heavy work goes to oneDNN: every Linear (and the patch embedding and Inception 1×1 convs, which are GEMMs)
  * as matmul with bias and ReLU/GELU/sum post-ops fused, the Inception 3×3 / 5×5 convs as oneDNN direct
  * convolution; LayerNorm, attention (17×17 per head), PCM (tiny grouped convs on the 4×4 grid), pooling
- * and the patch im2col are our own loops, parallel over galaxies. Every kernel works row by row or galaxy by
- * galaxy, which is why a NaN in one galaxy's input can only reach that galaxy's output. */
+ * and the patch im2col are our own loops, parallel over galaxies (LayerNorm, attention, PCM and ReLU through
+ * the model's kernel table, kernels.h: AVX2 or AVX-512, chosen at load). Every kernel works row by row or
+ * galaxy by galaxy, which is why a NaN in one galaxy's input can only reach that galaxy's output. */
 #include <immintrin.h>
 #include <math.h>
 #include <omp.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "dnn.h"
+#include "kernels.h"
 #include "model_internal.h"
 
 #define INC_CHUNK 16 /* galaxies per Inception pass: bounds the Inception buffers (16·256·64 floats = 1 MB each) */
@@ -92,12 +94,9 @@ static int mm_get(lane *s, int64_t M, int64_t K, int64_t N, int64_t lda, int64_t
 
 /* ReLU that keeps NaN, like torch.relu. oneDNN's ReLU post-op is a max() that turns NaN into 0, which
  * would let a galaxy with a NaN input come out with a finite (wrong) redshift. */
-static void relu_nan(float *C, int64_t M, int64_t N, int64_t ldc) {
+static void relu_nan(const cai_kernels *K, float *C, int64_t M, int64_t N, int64_t ldc) {
 #pragma omp parallel for schedule(static) if (M * N > 32768)
-    for (int64_t r = 0; r < M; r++) {
-        float *c = C + r * ldc;
-        for (int64_t n = 0; n < N; n++) c[n] = c[n] < 0 ? 0.0f : c[n];
-    }
+    for (int64_t r = 0; r < M; r++) K->relu_nan(C + r * ldc, N);
 }
 
 /* C[M,N] (ldc) = post(A[M,K] (lda) · W[N,K]ᵀ + bias) (+ C if sum), fp32. */
@@ -107,7 +106,7 @@ static int mmf(lane *s, int64_t M, int64_t K, int64_t N, const float *A, int64_t
     int fused = post == CAI_POST_RELU ? CAI_POST_NONE : post;
     int rc = mm_get(s, M, K, N, lda, ldc, bias != NULL, fused, sum, NULL, NULL, &p, err);
     if (!rc) rc = cai_mm_run(p, s->stream, A, W, bias, C, err);
-    if (!rc && post == CAI_POST_RELU) relu_nan(C, M, N, ldc);
+    if (!rc && post == CAI_POST_RELU) relu_nan(s->m->k, C, M, N, ldc);
     return rc;
 }
 
@@ -142,22 +141,6 @@ static int linear(lane *s, const cai_linear *l, int64_t M, const float *A, int64
     return mmf(s, M, l->in, l->out, A, lda, l->w, l->b, C, ldc, post, sum, err);
 }
 
-/* u8 quantization of 8 floats: round(v·inv + zp) saturated to [0, 255]. NaN becomes 0 (max returns its
- * second operand for NaN), deterministically; the galaxy's output is NaN anyway through its fp32 branches. */
-static inline void quant8(uint8_t *dst, __m256 v, __m256 inv, __m256 zp) {
-    v = _mm256_fmadd_ps(v, inv, zp);
-    v = _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
-    __m256i i = _mm256_cvtps_epi32(v); /* round to nearest even, as oneDNN's u8 dst */
-    __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
-    _mm_storel_epi64((__m128i *)dst, _mm_packus_epi16(w, w));
-}
-
-static inline uint8_t quant1(float v, float inv, float zp) {
-    float r = v * inv + zp;
-    r = r >= 0 ? (r < 255 ? r : 255) : 0; /* NaN → 0 */
-    return (uint8_t)nearbyintf(r);
-}
-
 /* [min, max] of a tensor into r (calibration run only). */
 static void range_update(float r[2], const float *x, int64_t len) {
     float lo = r[0], hi = r[1];
@@ -166,6 +149,15 @@ static void range_update(float r[2], const float *x, int64_t len) {
         hi = x[i] > hi ? x[i] : hi;
     }
     r[0] = lo, r[1] = hi;
+}
+
+/* u8 quantization of 8 floats, as cai_quant1 (kernels.h): round(v·inv + zp) saturated to [0, 255], NaN → 0. */
+static inline void quant8(uint8_t *dst, __m256 v, __m256 inv, __m256 zp) {
+    v = _mm256_fmadd_ps(v, inv, zp);
+    v = _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
+    __m256i i = _mm256_cvtps_epi32(v); /* round to nearest even, as oneDNN's u8 dst */
+    __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+    _mm_storel_epi64((__m128i *)dst, _mm_packus_epi16(w, w));
 }
 
 /* int8 Linear with a dynamic per-tensor activation scale (CAI_INT8_SCALES=dynamic): A is float; its range
@@ -202,7 +194,7 @@ static int linear8_dyn(lane *s, const cai_linear *l, int64_t M, const float *A, 
         uint8_t *qr = q + r * K;
         int64_t i = 0;
         for (; i + 8 <= K; i += 8) quant8(qr + i, _mm256_loadu_ps(a + i), vi, vz);
-        for (; i < K; i++) qr[i] = quant1(a[i], 1.0f / sc, zp);
+        for (; i < K; i++) qr[i] = cai_quant1(a[i], 1.0f / sc, zp);
     }
     for (int o = 0; o < l->out; o++) { /* as calib.c's set_input, for this sub-batch */
         s->qos[o] = sc * l->wscale[o];
@@ -224,210 +216,29 @@ static int linear8_dyn(lane *s, const cai_linear *l, int64_t M, const float *A, 
 /* ------------------------------------------------------------------------------------------------ */
 /* Our own kernels                                                                                   */
 
-/* Sum of x[0..D) and of (x[i] - mean)² in double, as the reference does (accuracy), but in four AVX2
- * double lanes × 2 accumulators: the plain scalar loop was one dependent double add per element (latency-
- * bound, ~5% of the run). A float widened to double has 24 significant bits, so the sums of 192 of them
- * are exact or within an ulp of double whatever the order; the float result is the same. */
-static inline double dsum8(const float *x, int D, int *done) {
-    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
-    int i = 0;
-    for (; i + 8 <= D; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
-        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
-    }
-    *done = i;
-    double t[4];
-    _mm256_storeu_pd(t, _mm256_add_pd(s0, s1));
-    return (t[0] + t[1]) + (t[2] + t[3]);
-}
-
-static inline double dsq8(const float *x, float mean, int D, int *done) {
-    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
-    const __m256 m = _mm256_set1_ps(mean);
-    int i = 0;
-    for (; i + 8 <= D; i += 8) {
-        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), m); /* float difference, like the scalar code */
-        __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(d)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(d, 1));
-        s0 = _mm256_fmadd_pd(lo, lo, s0); /* d² of a float is exact in double: fma == mul + add here */
-        s1 = _mm256_fmadd_pd(hi, hi, s1);
-    }
-    *done = i;
-    double t[4];
-    _mm256_storeu_pd(t, _mm256_add_pd(s0, s1));
-    return (t[0] + t[1]) + (t[2] + t[3]);
-}
-
 /* LayerNorm of each row; written as float to out, or — when q is given (int8) — quantized to u8 in qout with
  * the consuming layer q's input parameters, in the same pass. */
-static void layernorm(float *out, const float *x, const float *w, const float *b, int64_t rows, int D, float eps,
-                      uint8_t *qout, const cai_linear *q) {
+static void layernorm(const cai_kernels *K, float *out, const float *x, const float *w, const float *b, int64_t rows,
+                      int D, float eps, uint8_t *qout, const cai_linear *q) {
+    const float qi = q ? 1.0f / q->a_scale : 0, zp = q ? q->a_zp : 0;
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * D;
-        float *o = out + r * D;
-        int i0;
-        double sum = dsum8(xr, D, &i0);
-        for (int i = i0; i < D; i++) sum += xr[i];
-        float mean = (float)(sum / D);
-        double sq = dsq8(xr, mean, D, &i0);
-        for (int i = i0; i < D; i++) {
-            double d = xr[i] - mean;
-            sq += d * d;
-        }
-        float inv = 1.0f / sqrtf((float)(sq / D) + eps);
-        if (!q) {
-            for (int i = 0; i < D; i++) o[i] = (xr[i] - mean) * inv * w[i] + b[i];
-            continue;
-        }
-        uint8_t *qo = qout + r * D;
-        const float qi = 1.0f / q->a_scale, zp = q->a_zp;
-        const __m256 vm = _mm256_set1_ps(mean), vi = _mm256_set1_ps(inv), vq = _mm256_set1_ps(qi),
-                     vz = _mm256_set1_ps(zp);
-        int i = 0;
-        for (; i + 8 <= D; i += 8) { /* same float expression as above, then quantized */
-            __m256 v = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(xr + i), vm), vi), _mm256_loadu_ps(w + i));
-            quant8(qo + i, _mm256_add_ps(v, _mm256_loadu_ps(b + i)), vq, vz);
-        }
-        for (; i < D; i++) qo[i] = quant1((xr[i] - mean) * inv * w[i] + b[i], qi, zp);
-    }
-}
-
-/* dst[k·ldd + i] = rows[i][k] for an 8×8 block (unpack / shuffle / lane permute): pure data movement,
- * 8 vector stores instead of 64 scalar stores with a stride. */
-static inline void transpose8(const float *const rows[8], float *dst, int64_t ldd) {
-    __m256 r0 = _mm256_loadu_ps(rows[0]), r1 = _mm256_loadu_ps(rows[1]), r2 = _mm256_loadu_ps(rows[2]);
-    __m256 r3 = _mm256_loadu_ps(rows[3]), r4 = _mm256_loadu_ps(rows[4]), r5 = _mm256_loadu_ps(rows[5]);
-    __m256 r6 = _mm256_loadu_ps(rows[6]), r7 = _mm256_loadu_ps(rows[7]);
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    _mm256_storeu_ps(dst + 0 * ldd, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_storeu_ps(dst + 1 * ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
-}
-
-/* Attention for one (galaxy, head) with register blocking, for T ≤ ATT_TP and hd % 32 == 0 (the model:
- * T = 17, hd = 64). The generic loop below did one 64-long dot product per (query, key), each a single
- * dependent FMA chain plus a horizontal sum: ~7% of the run for ~1% of the FLOPs. Here Kᵀ is copied to
- * kT (hd × ATT_TP, keys padded), and 4 queries × 24 keys are accumulated in 12 registers; P·V
- * accumulates 2 queries × 32 channels in 8. Only the order of the q·k sums changes (a few float ulps,
- * like any GEMM); softmax (expf) and P·V are the same operations in the same order as the generic loop.
- * Everything stays inside one galaxy, so NaN isolation holds. */
-#define ATT_TP 24
-static void attention_head(float *out, uint8_t *qout, const cai_linear *q, const float *base, int h,
-                           const cai_config *c) {
-    const int T = c->ntok, D = c->dim, hd = c->head_dim, ld = 3 * D;
-    float kT[hd * ATT_TP] __attribute__((aligned(32)));
-    float att[ATT_TP + 3][ATT_TP] __attribute__((aligned(32))); /* + 3: the last 4-query block may overhang */
-    /* key-major: each key row is read contiguously once. Padded key columns j ≥ T repeat key T-1: their
-     * scores are never used, they only need to be defined. */
-    for (int j0 = 0; j0 < ATT_TP; j0 += 8)
-        for (int e0 = 0; e0 < hd; e0 += 8) {
-            const float *rows[8];
-            for (int r = 0; r < 8; r++)
-                rows[r] = base + (int64_t)(j0 + r < T ? j0 + r : T - 1) * ld + D + h * hd + e0;
-            transpose8(rows, kT + e0 * ATT_TP + j0, ATT_TP);
-        }
-    for (int i0 = 0; i0 < T; i0 += 4) {
-        /* rows past T repeat row T-1; their scores are computed and ignored */
-        const float *q0 = base + (int64_t)(i0 < T ? i0 : T - 1) * ld + h * hd;
-        const float *q1 = base + (int64_t)(i0 + 1 < T ? i0 + 1 : T - 1) * ld + h * hd;
-        const float *q2 = base + (int64_t)(i0 + 2 < T ? i0 + 2 : T - 1) * ld + h * hd;
-        const float *q3 = base + (int64_t)(i0 + 3 < T ? i0 + 3 : T - 1) * ld + h * hd;
-        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00;
-        __m256 a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
-        for (int e = 0; e < hd; e++) {
-            const float *k = kT + e * ATT_TP;
-            __m256 k0 = _mm256_load_ps(k), k1 = _mm256_load_ps(k + 8), k2 = _mm256_load_ps(k + 16);
-            __m256 b = _mm256_broadcast_ss(q0 + e);
-            a00 = _mm256_fmadd_ps(b, k0, a00), a01 = _mm256_fmadd_ps(b, k1, a01), a02 = _mm256_fmadd_ps(b, k2, a02);
-            b = _mm256_broadcast_ss(q1 + e);
-            a10 = _mm256_fmadd_ps(b, k0, a10), a11 = _mm256_fmadd_ps(b, k1, a11), a12 = _mm256_fmadd_ps(b, k2, a12);
-            b = _mm256_broadcast_ss(q2 + e);
-            a20 = _mm256_fmadd_ps(b, k0, a20), a21 = _mm256_fmadd_ps(b, k1, a21), a22 = _mm256_fmadd_ps(b, k2, a22);
-            b = _mm256_broadcast_ss(q3 + e);
-            a30 = _mm256_fmadd_ps(b, k0, a30), a31 = _mm256_fmadd_ps(b, k1, a31), a32 = _mm256_fmadd_ps(b, k2, a32);
-        }
-        _mm256_store_ps(att[i0], a00), _mm256_store_ps(att[i0] + 8, a01), _mm256_store_ps(att[i0] + 16, a02);
-        _mm256_store_ps(att[i0 + 1], a10), _mm256_store_ps(att[i0 + 1] + 8, a11);
-        _mm256_store_ps(att[i0 + 1] + 16, a12);
-        _mm256_store_ps(att[i0 + 2], a20), _mm256_store_ps(att[i0 + 2] + 8, a21);
-        _mm256_store_ps(att[i0 + 2] + 16, a22);
-        _mm256_store_ps(att[i0 + 3], a30), _mm256_store_ps(att[i0 + 3] + 8, a31);
-        _mm256_store_ps(att[i0 + 3] + 16, a32);
-    }
-    /* softmax per query row, then normalised probabilities (same expressions as the generic loop) */
-    for (int i = 0; i < T; i++) {
-        float *a = att[i], mx = -INFINITY, sum = 0;
-        for (int j = 0; j < T; j++) {
-            a[j] *= c->attn_scale;
-            mx = a[j] > mx ? a[j] : mx;
-        }
-        for (int j = 0; j < T; j++) {
-            a[j] = expf(a[j] - mx);
-            sum += a[j];
-        }
-        float inv = 1.0f / sum;
-        for (int j = 0; j < T; j++) a[j] *= inv;
-    }
-    /* out rows i, i+1: Σ_j p[i][j]·v[j], 32 channels at a time */
-    const float *vb = base + 2 * D + h * hd;
-    for (int i = 0; i < T; i += 2) {
-        const int i1 = i + 1 < T ? i + 1 : i; /* odd T: the last row is done twice (same values) */
-        for (int e0 = 0; e0 < hd; e0 += 32) {
-            __m256 o00 = _mm256_setzero_ps(), o01 = o00, o02 = o00, o03 = o00, o10 = o00, o11 = o00, o12 = o00,
-                   o13 = o00;
-            for (int j = 0; j < T; j++) {
-                const float *v = vb + (int64_t)j * ld + e0;
-                __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8), v2 = _mm256_loadu_ps(v + 16),
-                       v3 = _mm256_loadu_ps(v + 24);
-                __m256 p = _mm256_set1_ps(att[i][j]);
-                o00 = _mm256_fmadd_ps(p, v0, o00), o01 = _mm256_fmadd_ps(p, v1, o01);
-                o02 = _mm256_fmadd_ps(p, v2, o02), o03 = _mm256_fmadd_ps(p, v3, o03);
-                p = _mm256_set1_ps(att[i1][j]);
-                o10 = _mm256_fmadd_ps(p, v0, o10), o11 = _mm256_fmadd_ps(p, v1, o11);
-                o12 = _mm256_fmadd_ps(p, v2, o12), o13 = _mm256_fmadd_ps(p, v3, o13);
-            }
-            if (q) { /* int8: quantized for proj as it is stored */
-                const __m256 vq = _mm256_set1_ps(1.0f / q->a_scale), vz = _mm256_set1_ps(q->a_zp);
-                uint8_t *p0 = qout + (int64_t)i * D + h * hd + e0, *p1 = qout + (int64_t)i1 * D + h * hd + e0;
-                quant8(p0, o00, vq, vz), quant8(p0 + 8, o01, vq, vz), quant8(p0 + 16, o02, vq, vz);
-                quant8(p0 + 24, o03, vq, vz);
-                quant8(p1, o10, vq, vz), quant8(p1 + 8, o11, vq, vz), quant8(p1 + 16, o12, vq, vz);
-                quant8(p1 + 24, o13, vq, vz);
-                continue;
-            }
-            float *o = out + (int64_t)i * D + h * hd + e0, *o1 = out + (int64_t)i1 * D + h * hd + e0;
-            _mm256_storeu_ps(o, o00), _mm256_storeu_ps(o + 8, o01), _mm256_storeu_ps(o + 16, o02);
-            _mm256_storeu_ps(o + 24, o03);
-            _mm256_storeu_ps(o1, o10), _mm256_storeu_ps(o1 + 8, o11), _mm256_storeu_ps(o1 + 16, o12);
-            _mm256_storeu_ps(o1 + 24, o13);
-        }
-    }
+    for (int64_t r = 0; r < rows; r++)
+        K->layernorm_row(out + r * D, q ? qout + r * D : NULL, qi, zp, x + r * D, w, b, D, eps);
 }
 
 /* Multi-head self-attention core on qkv rows (n*T, 3D) laid out [q | k | v], heads of hd; writes the
  * concatenated heads to out (n*T, D), or — when q is given (int8) — quantized for layer q into qout. */
-static void attention(float *out, uint8_t *qout, const cai_linear *ql, const float *qkv, int64_t n,
-                      const cai_config *c) {
+static void attention(const cai_kernels *K, float *out, uint8_t *qout, const cai_linear *ql, const float *qkv,
+                      int64_t n, const cai_config *c) {
     const int T = c->ntok, D = c->dim, H = c->heads, hd = c->head_dim;
     const float scale = c->attn_scale;
-    if (T <= ATT_TP && hd % 32 == 0) {
+    if (T <= CAI_ATT_MAXT && hd % 32 == 0) {
+        const float qi = ql ? 1.0f / ql->a_scale : 0, zp = ql ? ql->a_zp : 0;
 #pragma omp parallel for schedule(static) collapse(2)
         for (int64_t b = 0; b < n; b++)
             for (int h = 0; h < H; h++)
-                attention_head(out + b * T * D, ql ? qout + b * T * D : NULL, ql, qkv + b * T * 3 * D, h, c);
+                K->attention_head(out + b * T * D, ql ? qout + b * T * D : NULL, qi, zp, qkv + b * T * 3 * D, h, T,
+                                  D, hd, scale);
         return;
     }
 #pragma omp parallel for schedule(static) collapse(2)
@@ -464,7 +275,7 @@ static void attention(float *out, uint8_t *qout, const cai_linear *ql, const flo
         }
     if (ql) { /* shapes outside the fast kernel only: quantize in a second pass */
         const float qi = 1.0f / ql->a_scale;
-        for (int64_t r = 0; r < n * T * D; r++) qout[r] = quant1(out[r], qi, ql->a_zp);
+        for (int64_t r = 0; r < n * T * D; r++) qout[r] = cai_quant1(out[r], qi, ql->a_zp);
     }
 }
 /* Grouped conv on the g×g token grid (rows = tokens, cols = channels; `in` row stride ld_in). */
@@ -493,115 +304,17 @@ static void grid_conv(const float *in, int64_t ld_in, int cin, float *out, int c
         }
 }
 
-/* exp on 8 floats (Cephes expf: range reduction by ln2, degree-6 polynomial; ~1 ulp on [-87, 88]).
- * NaN propagates: x is always the second operand of min/max, which is what they return for NaN. */
-static inline __m256 exp8(__m256 x) {
-    x = _mm256_min_ps(_mm256_set1_ps(88.3762626647949f), x);
-    x = _mm256_max_ps(_mm256_set1_ps(-88.3762626647949f), x);
-    __m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 y = _mm256_set1_ps(1.9875691500E-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
-    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
-
-/* SiLU x·σ(x) = x / (1 + e^-x), 8 at a time (n a multiple of 8). */
-static inline void silu8(float *v, int n) {
-    for (int i = 0; i < n; i += 8) {
-        __m256 x = _mm256_loadu_ps(v + i);
-        __m256 d = _mm256_add_ps(_mm256_set1_ps(1.0f), exp8(_mm256_sub_ps(_mm256_setzero_ps(), x)));
-        _mm256_storeu_ps(v + i, _mm256_div_ps(x, d));
-    }
-}
-
-#define PCM_NP 16
-
-/* Four output channels o..o+3 (same group) of a grouped 1×1 conv over the 16 tokens. `in` is the group's
- * input channel-major (cig × 16), w the 4 weight rows (cig each, contiguous), b the 4 biases. Each output
- * is b + Σ_i w[i]·in[i] with one FMA per i in order i = 0, 1, …: bit-for-bit what the scalar loop computed
- * (which GCC contracted to FMAs too). Four channels at once give 8 independent FMA chains; one channel at
- * a time was 2 chains of 16 dependent FMAs (latency-bound). Writes channel-major (out + o·16) when
- * ld == 0, else token-major (out[t·ld + o..o+3], 4×4 transposes). */
-static inline void pcm_conv4(const float *in, const float *w, const float *b, int cig, float *out, int64_t ld) {
-    __m256 a0 = _mm256_set1_ps(b[0]), a1 = a0, c0 = _mm256_set1_ps(b[1]), c1 = c0;
-    __m256 d0 = _mm256_set1_ps(b[2]), d1 = d0, e0 = _mm256_set1_ps(b[3]), e1 = e0;
-    for (int i = 0; i < cig; i++) {
-        __m256 x0 = _mm256_loadu_ps(in + i * PCM_NP), x1 = _mm256_loadu_ps(in + i * PCM_NP + 8);
-        __m256 wv = _mm256_set1_ps(w[i]);
-        a0 = _mm256_fmadd_ps(wv, x0, a0), a1 = _mm256_fmadd_ps(wv, x1, a1);
-        wv = _mm256_set1_ps(w[cig + i]);
-        c0 = _mm256_fmadd_ps(wv, x0, c0), c1 = _mm256_fmadd_ps(wv, x1, c1);
-        wv = _mm256_set1_ps(w[2 * cig + i]);
-        d0 = _mm256_fmadd_ps(wv, x0, d0), d1 = _mm256_fmadd_ps(wv, x1, d1);
-        wv = _mm256_set1_ps(w[3 * cig + i]);
-        e0 = _mm256_fmadd_ps(wv, x0, e0), e1 = _mm256_fmadd_ps(wv, x1, e1);
-    }
-    if (!ld) {
-        _mm256_storeu_ps(out, a0), _mm256_storeu_ps(out + 8, a1);
-        _mm256_storeu_ps(out + 16, c0), _mm256_storeu_ps(out + 24, c1);
-        _mm256_storeu_ps(out + 32, d0), _mm256_storeu_ps(out + 40, d1);
-        _mm256_storeu_ps(out + 48, e0), _mm256_storeu_ps(out + 56, e1);
-        return;
-    }
-    const __m256 r[4][2] = {{a0, a1}, {c0, c1}, {d0, d1}, {e0, e1}};
-    for (int q = 0; q < 4; q++) { /* tokens 4q..4q+3 */
-        __m128 r0, r1, r2, r3;
-        if (q & 1) {
-            r0 = _mm256_extractf128_ps(r[0][q >> 1], 1), r1 = _mm256_extractf128_ps(r[1][q >> 1], 1);
-            r2 = _mm256_extractf128_ps(r[2][q >> 1], 1), r3 = _mm256_extractf128_ps(r[3][q >> 1], 1);
-        } else {
-            r0 = _mm256_castps256_ps128(r[0][q >> 1]), r1 = _mm256_castps256_ps128(r[1][q >> 1]);
-            r2 = _mm256_castps256_ps128(r[2][q >> 1]), r3 = _mm256_castps256_ps128(r[3][q >> 1]);
-        }
-        _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-        _mm_storeu_ps(out + (4 * q + 0) * ld, r0), _mm_storeu_ps(out + (4 * q + 1) * ld, r1);
-        _mm_storeu_ps(out + (4 * q + 2) * ld, r2), _mm_storeu_ps(out + (4 * q + 3) * ld, r3);
-    }
-}
-
-/* PCM with kernel 1 (the published model), channel-major over the 16 patch tokens: x (tokens × D) is
- * transposed once to xT (D × 16), the first conv writes hT (H × 16), SiLU, then the second conv writes
- * straight back token-major into convx. Needs 8 | D, 4 | (H / groups) and 4 | (D / groups). */
-static void pcm_k1(lane *s, const cai_block *bw, int64_t n) {
-    const cai_config *c = &s->m->cfg;
-    const int T = c->ntok, D = c->dim, H = c->pcm_hidden, G = c->pcm_groups;
-    const int cig0 = D / G, cog0 = H / G, cig3 = H / G, cog3 = D / G;
-#pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < n; b++) {
-        float xT[D * PCM_NP];
-        float *hT = s->big + b * PCM_NP * H;
-        const float *xb = s->x + (b * T + 1) * D;
-        for (int t0 = 0; t0 < PCM_NP; t0 += 8)
-            for (int c0 = 0; c0 < D; c0 += 8) {
-                const float *rows[8];
-                for (int r = 0; r < 8; r++) rows[r] = xb + (int64_t)(t0 + r) * D + c0;
-                transpose8(rows, xT + c0 * PCM_NP + t0, PCM_NP);
-            }
-        for (int o = 0; o < H; o += 4)
-            pcm_conv4(xT + (o / cog0) * cig0 * PCM_NP, bw->pcm0_w + (int64_t)o * cig0, bw->pcm0_b + o, cig0,
-                      hT + o * PCM_NP, 0);
-        silu8(hT, H * PCM_NP);
-        float *out = s->convx + b * PCM_NP * D;
-        for (int o = 0; o < D; o += 4)
-            pcm_conv4(hT + (o / cog3) * cig3 * PCM_NP, bw->pcm3_w + (int64_t)o * cig3, bw->pcm3_b + o, cig3, out + o,
-                      D);
-    }
-}
-
 /* PCM on the patch tokens of x: Conv(D→H, groups) + folded BN → SiLU → Conv(H→D, groups). */
 static void pcm(lane *s, const cai_block *bw, int64_t n) {
     const cai_config *c = &s->m->cfg;
     const int T = c->ntok, D = c->dim, H = c->pcm_hidden, NP = c->npatch;
-    if (c->pcm_kernel == 1 && NP == PCM_NP && H % 8 == 0 && D % 8 == 0 && (H / c->pcm_groups) % 4 == 0 &&
+    if (c->pcm_kernel == 1 && NP == CAI_PCM_NP && H % 8 == 0 && D % 8 == 0 && (H / c->pcm_groups) % 4 == 0 &&
         (D / c->pcm_groups) % 4 == 0) {
-        pcm_k1(s, bw, n);
+        const cai_kernels *K = s->m->k;
+#pragma omp parallel for schedule(static)
+        for (int64_t b = 0; b < n; b++)
+            K->pcm_k1(s->convx + b * CAI_PCM_NP * D, s->big + b * CAI_PCM_NP * H, s->x + (b * T + 1) * D,
+                      bw->pcm0_w, bw->pcm0_b, bw->pcm3_w, bw->pcm3_b, D, H, c->pcm_groups);
         return;
     }
 #pragma omp parallel for schedule(static)
@@ -800,11 +513,11 @@ static int vit_branch(lane *s, const float *images, int64_t n, cai_err *err) {
         const int st8 = s->int8 && !s->qdyn; /* static scales: the producers quantize (dynamic: they write float) */
         const cai_linear *q_qkv = st8 && bw->qkv.wq ? &bw->qkv : NULL, *q_proj = st8 && bw->proj.wq ? &bw->proj : NULL;
         const cai_linear *q_fc1 = st8 && bw->fc1.wq ? &bw->fc1 : NULL, *q_fc2 = st8 && bw->fc2.wq ? &bw->fc2 : NULL;
-        layernorm(s->xn, s->x, bw->norm1_w, bw->norm1_b, M, D, c->ln_eps, s->qa, q_qkv);
+        layernorm(s->m->k, s->xn, s->x, bw->norm1_w, bw->norm1_b, M, D, c->ln_eps, s->qa, q_qkv);
         if (s->calib) range_update(s->calib[l][0], s->xn, M * D);
         if ((rc = block_linear(s, &bw->qkv, M, s->xn, s->qa, D, s->big, 3 * D, CAI_POST_NONE, 0, NULL, err)))
             return rc;
-        attention(s->xn, s->qa, q_proj, s->big, n, c);
+        attention(s->m->k, s->xn, s->qa, q_proj, s->big, n, c);
         if (s->calib) range_update(s->calib[l][1], s->xn, M * D);
         if ((rc = block_linear(s, &bw->proj, M, s->xn, s->qa, D, s->x, D, CAI_POST_NONE, 1, NULL, err)))
             return rc; /* x += */
@@ -813,7 +526,7 @@ static int vit_branch(lane *s, const float *images, int64_t n, cai_err *err) {
             for (int64_t b = 0; b < n; b++)
                 for (int i = 0; i < NP * D; i++) s->x[(b * T + 1) * D + i] += s->convx[b * NP * D + i];
         }
-        layernorm(s->xn, s->x, bw->norm2_w, bw->norm2_b, M, D, c->ln_eps, s->qa, q_fc1);
+        layernorm(s->m->k, s->xn, s->x, bw->norm2_w, bw->norm2_b, M, D, c->ln_eps, s->qa, q_fc1);
         if (s->calib) range_update(s->calib[l][2], s->xn, M * D);
         if ((rc = block_linear(s, &bw->fc1, M, s->xn, s->qa, D, q_fc1 && q_fc2 ? (void *)s->qh : s->big, c->hidden,
                                CAI_POST_GELU, 0, q_fc1 ? q_fc2 : NULL, err)))
@@ -831,7 +544,7 @@ static int vit_branch(lane *s, const float *images, int64_t n, cai_err *err) {
             for (int i = 0; i < D; i++) f[i] += s->x[(b * T + t) * D + i];
         for (int i = 0; i < D; i++) f[i] /= (float)NP;
     }
-    layernorm(s->feat2, s->feat, W->fc_norm_w, W->fc_norm_b, n, D, c->fc_norm_eps, NULL, NULL);
+    layernorm(s->m->k, s->feat2, s->feat, W->fc_norm_w, W->fc_norm_b, n, D, c->fc_norm_eps, NULL, NULL);
     const int ldcat = c->vit_out + c->inc_out + c->mag_width;
     if ((rc = linear(s, &W->head, n, s->feat2, D, s->feat, D, CAI_POST_NONE, 0, err)) ||
         (rc = linear(s, &W->vit0, n, s->feat, D, s->wide, c->vit_out, CAI_POST_RELU, 0, err)) ||
@@ -1041,8 +754,17 @@ int cai_forward_ranges(const cai_model *m, const float *images, const float *mag
 struct cai_session {
     const cai_model *m;
     int threads, lane_batch;
-    lane **lanes; /* threads of them */
+    int split;    /* CAI_THREADING=split: one lane, every GEMM and kernel split across the threads */
+    lane **lanes; /* threads of them (split: one) */
 };
+
+/* CAI_THREADING=split selects the older scheme (one sub-batch at a time, each GEMM and kernel split
+ * across all threads) so that bench/env_ab.sh can measure it against lanes on the same build; anything
+ * else (or unset) means lanes. Measured: lanes 3.5x split at 2 threads, batch 512 (BENCHMARKS.md). */
+static int threading_split(void) {
+    const char *v = getenv("CAI_THREADING");
+    return v && !strcmp(v, "split");
+}
 
 cai_session *cai_session_new(const cai_model *m, int max_batch, int threads, cai_err *err) {
     if (!m || max_batch < 1 || max_batch > (1 << 20) || threads < 0) {
@@ -1059,6 +781,7 @@ cai_session *cai_session_new(const cai_model *m, int max_batch, int threads, cai
         return NULL;
     }
     s->m = m;
+    s->split = threading_split() && s->threads > 1;
     /* Sub-batches of at most CAI_WORK_BATCH galaxies whatever max_batch is: the activations of 128 galaxies
      * (x: 1.7 MB) stay in L2/L3 between layers, which measured faster than 512 at once, and the buffers —
      * and so peak RSS — stop growing with the caller's batch size. A batch smaller than threads × 128 is
@@ -1067,8 +790,9 @@ cai_session *cai_session_new(const cai_model *m, int max_batch, int threads, cai
     if (lb < CAI_GALAXIES_PER_THREAD) lb = CAI_GALAXIES_PER_THREAD;
     if (lb > CAI_WORK_BATCH) lb = CAI_WORK_BATCH;
     if (lb > max_batch) lb = max_batch;
+    if (s->split) lb = max_batch < CAI_WORK_BATCH * s->threads ? max_batch : CAI_WORK_BATCH * s->threads;
     s->lane_batch = lb;
-    for (int i = 0; i < s->threads; i++)
+    for (int i = 0; i < (s->split ? 1 : s->threads); i++)
         if (!(s->lanes[i] = lane_new(m, lb, err))) {
             cai_session_free(s);
             return NULL;
@@ -1078,7 +802,7 @@ cai_session *cai_session_new(const cai_model *m, int max_batch, int threads, cai
 
 void cai_session_free(cai_session *s) {
     if (!s) return;
-    for (int i = 0; s->lanes && i < s->threads; i++) lane_free(s->lanes[i]);
+    for (int i = 0; s->lanes && i < s->threads; i++) lane_free(s->lanes[i]); /* split: [1..) are NULL */
     free(s->lanes);
     free(s);
 }
@@ -1091,6 +815,18 @@ int cai_predict(cai_session *s, const float *images, const void *mags, cai_dtype
     if (mag_dtype != CAI_F32 && mag_dtype != CAI_F64)
         return cai_seterr(err, CAI_EARG, "predict: magnitudes must be float32 or float64");
     const size_t msz = mag_dtype == CAI_F64 ? sizeof(double) : sizeof(float);
+    if (s->split) { /* one sub-batch at a time, oneDNN and our loops on all threads */
+        const int saved = omp_get_max_threads();
+        omp_set_num_threads(s->threads);
+        int rc = CAI_OK;
+        for (int64_t b0 = 0; b0 < n && !rc; b0 += s->lane_batch) {
+            const int64_t k = n - b0 < s->lane_batch ? n - b0 : s->lane_batch;
+            rc = forward(s->lanes[0], images + b0 * CAI_IMG_FLOATS, (const char *)mags + b0 * 5 * msz, mag_dtype, k,
+                         out + b0, err);
+        }
+        omp_set_num_threads(saved);
+        return rc;
+    }
     /* Sub-batches of lane_batch galaxies, but never fewer sub-batches than threads while each can still
      * have CAI_GALAXIES_PER_THREAD galaxies: a 128-galaxy call on 2 threads is two lanes of 64. */
     int64_t cs = (n + s->threads - 1) / s->threads;
@@ -1128,5 +864,5 @@ int cai_predict(cai_session *s, const float *images, const void *mags, cai_dtype
 void cai_session_profile(const cai_session *s, double seconds[4]) {
     for (int k = 0; k < 4; k++) seconds[k] = 0;
     for (int i = 0; i < s->threads; i++)
-        for (int k = 0; k < 4; k++) seconds[k] += s->lanes[i]->prof[k];
+        for (int k = 0; s->lanes[i] && k < 4; k++) seconds[k] += s->lanes[i]->prof[k];
 }

@@ -30,6 +30,7 @@ int cai_model_load(const char *path, cai_precision prec, cai_model **out, cai_er
         return rc;
     }
     m->prec = prec;
+    m->k = cai_kernels_get(); /* before calibration, which runs the forward pass */
     /* CAI_INT8_SCALES=dynamic: activation scales measured per sub-batch instead of calibrated at load; slower
      * (two more passes per int8 layer), kept to compare (BENCHMARKS.md). */
     const char *qs = getenv("CAI_INT8_SCALES");

@@ -4,6 +4,7 @@
 #define CAI_MODEL_INTERNAL_H
 
 #include "config.h"
+#include "kernels.h"
 #include "model.h"
 #include "../format/safetensors.h"
 #include "weights.h"
@@ -16,6 +17,7 @@ struct cai_model {
     int qdyn; /* int8 with dynamic per-batch activation scales (CAI_INT8_SCALES=dynamic) instead of calibrated */
     int64_t nparams;
     double load_seconds;
+    const cai_kernels *k; /* own kernels for this CPU (AVX2 or AVX-512), chosen at load */
 };
 
 /* int8: static activation scales from one fp32 run on a fixed synthetic batch (calib.c). */

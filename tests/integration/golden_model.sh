@@ -10,7 +10,8 @@
 #   3. `cai predict` at batch sizes 1 and 7 (on GOLDEN_NSMALL galaxies) and 512 and 513 (on GOLDEN_N = 513
 #      galaxies: a full batch plus a last partial one, and one batch holding all); vitae-k3 at 1 and 7 only;
 #   4. each output within max|Δ| <= 1e-5 * (1 + max|reference|) of the reference, in fp32 (--precision fp32:
-#      the default `auto` is int8 on a CPU with VNNI);
+#      the default `auto` is int8 on a CPU with VNNI); vit and vitae at 513 also with CAI_ISA=avx2 (the
+#      baseline kernels, where the CPU would otherwise take the AVX-512 ones);
 #   5. vit and vitae in int8 (--precision int8, batch 512 on GOLDEN_N galaxies) against the same reference,
 #      with static (calibrated) and dynamic (CAI_INT8_SCALES=dynamic, per sub-batch) activation scales,
 #      bounded at what static per-tensor int8 measured on these weights with ~1.5x headroom (vitae: max|Δ|
@@ -87,6 +88,18 @@ for case in $CASES; do
     "$PY" "$tpy/compare_predictions.py" "$d/ref_$in.csv" "$d/out_$b.csv" --label "$case B=$b" --min-spread 0.02 \
       || fail "$case: batch $b outside the tolerance"
   done
+  # The baseline AVX2 kernels (CAI_ISA=avx2) against the same reference: on an AVX-512 CPU the runs above
+  # took the AVX-512 kernels (src/model/kernels_avx512.c); both paths must hold the fp32 bound.
+  if [ $case != vitae-k3 ]; then
+    echo "== $case: CAI_ISA=avx2 cai predict --batch-size 513 (big) $((SECONDS - t0))s"
+    if CAI_ISA=avx2 "$CAI" predict --precision fp32 --weights "$d/A.safetensors" "$work/big.pt" -o "$d/out_avx2.csv" \
+         --batch-size 513; then
+      "$PY" "$tpy/compare_predictions.py" "$d/ref_big.csv" "$d/out_avx2.csv" --label "$case avx2 B=513" --min-spread 0.02 \
+        || fail "$case: CAI_ISA=avx2 outside the tolerance"
+    else
+      fail "$case: CAI_ISA=avx2 cai predict"
+    fi
+  fi
   if [ $case != vitae-k3 ]; then
     if [ $case = vit ]; then amax=1.6e-2 amed=3e-3; else amax=3.5e-3 amed=6.5e-4; fi
     for scales in static dynamic; do      # CAI_INT8_SCALES: calibrated at load (default) or per sub-batch
