@@ -2,6 +2,8 @@
  * CloudFormation, Step Functions and CloudWatch Logs go through the `aws` CLI (src/engine/aws.c); bytes go
  * through CAI's S3 store (uploads with src/store/sync.c: parallel, unchanged objects skipped). */
 #include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include "../pipeline/payload.h"
 #include "../store/store.h"
 #include "../store/sync.h"
+#include "args.h"
 #include "commands.h"
 
 static void usage(FILE *f) {
@@ -82,69 +85,120 @@ static int parse(int argc, char **argv, opts *o) {
     o->since_min = 30;
     o->limit = 100;
     o->outdir = ".";
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define OPT(name, field)                                                                                               \
-    if (!strcmp(a, name)) {                                                                                            \
-        if (!v) return fprintf(stderr, "cai aws: %s needs a value\n", name), -1;                                       \
-        o->field = v;                                                                                                  \
-        i++;                                                                                                           \
-        continue;                                                                                                      \
-    }
-        OPT("--stack", stack)
-        OPT("--code-bucket", code_bucket)
-        OPT("--data-bucket", data_bucket)
-        OPT("--result-bucket", result_bucket)
-        OPT("--data-prefix", data_prefix)
-        OPT("--result-prefix", result_prefix)
-        OPT("--zip", zip)
-        OPT("--weights", weights)
-        OPT("--data", data_dir)
-        OPT("--template", tmpl)
-        OPT("--name", name)
-        OPT("--state-machine-arn", sm_arn)
-        OPT("--stage", stage)
-        OPT("--filter", filter)
-        OPT("-o", outdir)
-        OPT("--out", outdir)
-        OPT("--endpoint-url", aws.endpoint_url)
-        OPT("--region", aws.region)
-        OPT("--profile", aws.profile)
-        OPT("--resume", resume)
-#undef OPT
-        if (!strcmp(a, "--param") && v) {
-            if (o->nparams >= 32 || !strchr(v, '='))
-                return fprintf(stderr, "cai aws: --param: expected Key=Value (at most 32), got \"%s\"\n", v), -1;
-            o->params[o->nparams++] = v;
-            i++;
-        } else if (!strcmp(a, "--follow")) {
-            o->follow = 1;
-        } else if (!strcmp(a, "--no-preflight")) {
-            o->no_preflight = 1;
-        } else if ((!strcmp(a, "--interval") || !strcmp(a, "--since")) && v) {
+    enum {
+        O_STACK = 256,
+        O_CODE,
+        O_DATAB,
+        O_RESB,
+        O_DATAP,
+        O_RESP,
+        O_ZIP,
+        O_WEIGHTS,
+        O_DATA,
+        O_TMPL,
+        O_NAME,
+        O_SM,
+        O_STAGE,
+        O_FILTER,
+        O_ENDPOINT,
+        O_REGION,
+        O_PROFILE,
+        O_RESUME,
+        O_PARAM,
+        O_FOLLOW,
+        O_NOPRE,
+        O_INTERVAL,
+        O_SINCE,
+        O_LIMIT
+    };
+    static const struct option lopts[] = {{"stack", required_argument, 0, O_STACK},
+                                          {"code-bucket", required_argument, 0, O_CODE},
+                                          {"data-bucket", required_argument, 0, O_DATAB},
+                                          {"result-bucket", required_argument, 0, O_RESB},
+                                          {"data-prefix", required_argument, 0, O_DATAP},
+                                          {"result-prefix", required_argument, 0, O_RESP},
+                                          {"zip", required_argument, 0, O_ZIP},
+                                          {"weights", required_argument, 0, O_WEIGHTS},
+                                          {"data", required_argument, 0, O_DATA},
+                                          {"template", required_argument, 0, O_TMPL},
+                                          {"name", required_argument, 0, O_NAME},
+                                          {"state-machine-arn", required_argument, 0, O_SM},
+                                          {"stage", required_argument, 0, O_STAGE},
+                                          {"filter", required_argument, 0, O_FILTER},
+                                          {"out", required_argument, 0, 'o'},
+                                          {"endpoint-url", required_argument, 0, O_ENDPOINT},
+                                          {"region", required_argument, 0, O_REGION},
+                                          {"profile", required_argument, 0, O_PROFILE},
+                                          {"resume", required_argument, 0, O_RESUME},
+                                          {"param", required_argument, 0, O_PARAM},
+                                          {"follow", no_argument, 0, O_FOLLOW},
+                                          {"no-preflight", no_argument, 0, O_NOPRE},
+                                          {"interval", required_argument, 0, O_INTERVAL},
+                                          {"since", required_argument, 0, O_SINCE},
+                                          {"limit", required_argument, 0, O_LIMIT},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
+    /* The options follow the subcommand: getopt sees "cai aws" then argv[2...]. */
+    char *sub[argc > 1 ? argc : 2];
+    int nsub = 0;
+    sub[nsub++] = argv[0];
+    for (int i = 2; i < argc; i++) sub[nsub++] = argv[i];
+    sub[nsub] = NULL;
+    int c, li = 0;
+    optind = 1;
+    while ((c = getopt_long(nsub, sub, "o:h", lopts, &li)) != -1) {
+        char fl[64];
+        snprintf(fl, sizeof fl, "--%s", c >= 256 ? lopts[li].name : "");
+        switch (c) {
+        case O_STACK: o->stack = optarg; break;
+        case O_CODE: o->code_bucket = optarg; break;
+        case O_DATAB: o->data_bucket = optarg; break;
+        case O_RESB: o->result_bucket = optarg; break;
+        case O_DATAP: o->data_prefix = optarg; break;
+        case O_RESP: o->result_prefix = optarg; break;
+        case O_ZIP: o->zip = optarg; break;
+        case O_WEIGHTS: o->weights = optarg; break;
+        case O_DATA: o->data_dir = optarg; break;
+        case O_TMPL: o->tmpl = optarg; break;
+        case O_NAME: o->name = optarg; break;
+        case O_SM: o->sm_arn = optarg; break;
+        case O_STAGE: o->stage = optarg; break;
+        case O_FILTER: o->filter = optarg; break;
+        case 'o': o->outdir = optarg; break;
+        case O_ENDPOINT: o->aws.endpoint_url = optarg; break;
+        case O_REGION: o->aws.region = optarg; break;
+        case O_PROFILE: o->aws.profile = optarg; break;
+        case O_RESUME: o->resume = optarg; break;
+        case O_PARAM:
+            if (o->nparams >= 32 || !strchr(optarg, '='))
+                return fprintf(stderr, "cai aws: --param: expected Key=Value (at most 32), got \"%s\"\n", optarg), -1;
+            o->params[o->nparams++] = optarg;
+            break;
+        case O_FOLLOW: o->follow = 1; break;
+        case O_NOPRE: o->no_preflight = 1; break;
+        case O_INTERVAL:
+        case O_SINCE: {
             char *end;
-            double d = strtod(v, &end);
-            if (*end || !(d > 0 && d < 1e6))
-                return fprintf(stderr, "cai aws: %s: expected a positive number, got \"%s\"\n", a, v), -1;
-            if (a[2] == 'i') o->interval = d;
+            double d = strtod(optarg, &end);
+            if (end == optarg || *end || !(d > 0 && d < 1e6))
+                return fprintf(stderr, "cai aws: %s: expected a positive number, got \"%s\"\n", fl, optarg), -1;
+            if (c == O_INTERVAL) o->interval = d;
             else o->since_min = d;
-            i++;
-        } else if (!strcmp(a, "--limit") && v) {
-            char *end;
-            o->limit = strtol(v, &end, 10);
-            if (*end || o->limit < 1 || o->limit > 10000)
-                return fprintf(stderr, "cai aws: --limit: expected 1..10000, got \"%s\"\n", v), -1;
-            i++;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            exit(0);
-        } else if (a[0] == '-') {
-            return fprintf(stderr, "cai aws: unknown option '%s'\n", a), -1;
-        } else {
-            if (o->npos >= 4) return fprintf(stderr, "cai aws: too many arguments\n"), -1;
-            o->pos[o->npos++] = a;
+            break;
         }
+        case O_LIMIT: {
+            int64_t v;
+            if (cai_arg_int("aws", fl, optarg, 1, 10000, &v)) return -1;
+            o->limit = (long)v;
+            break;
+        }
+        case 'h': usage(stdout); exit(0);
+        default: return -1; /* getopt named the flag */
+        }
+    }
+    for (int i = optind; i < nsub; i++) {
+        if (o->npos >= 4) return fprintf(stderr, "cai aws: too many arguments (from \"%s\")\n", sub[i]), -1;
+        o->pos[o->npos++] = sub[i];
     }
     /* Our S3 store follows the same endpoint, profile and Region as the CLI. */
     if (o->aws.endpoint_url && !getenv("AWS_ENDPOINT_URL")) setenv("AWS_ENDPOINT_URL", o->aws.endpoint_url, 1);
@@ -333,7 +387,10 @@ static int preflight_account(opts *o, const cJSON *stack) {
     return 0;
 }
 
-static int do_deploy(opts *o) {
+/* Pre-flight: everything that would make the stack fail or the workers fail at init. 0 with *stack_out the
+ * existing stack (NULL on a first deploy), else the exit status (the problem printed). */
+static int deploy_preflight(opts *o, cJSON **stack_out) {
+    *stack_out = NULL;
     if (need(o->stack, "--stack", "deploy") || need(o->code_bucket, "--code-bucket", "deploy") ||
         need(o->data_bucket, "--data-bucket", "deploy") || need(o->result_bucket, "--result-bucket", "deploy"))
         return 2;
@@ -347,115 +404,110 @@ static int do_deploy(opts *o) {
         return fprintf(stderr, "cai aws deploy: template %s: %s (run from the source tree or pass --template)\n",
                        o->tmpl, strerror(errno)),
                1;
-
-    /* ---- pre-flight: everything that would make the stack fail or the workers fail at init */
     cJSON *stack = stack_find(o, &err);
     if (err.code) return die(&err);
     const char *status = jstr(stack, "StackStatus");
+    int rc = 0;
     if (status && !strcmp(status, "ROLLBACK_COMPLETE")) {
         fprintf(stderr,
                 "cai aws deploy: stack %s is in ROLLBACK_COMPLETE: its first deploy failed (see `aws "
                 "cloudformation describe-stack-events --stack-name %s`) and CloudFormation cannot update it. "
                 "Delete it (`aws cloudformation delete-stack --stack-name %s`) and deploy again\n",
                 o->stack, o->stack, o->stack);
-        cJSON_Delete(stack);
-        return 1;
-    }
-    /* A parameter not passed keeps its value (aws cloudformation deploy sends UsePreviousValue for it), so a
-     * redeploy never resets the weights key or widens the roles to the whole bucket. A first deploy must say
-     * which prefixes the roles may touch. */
-    if (!stack && (!o->data_prefix || !o->result_prefix)) {
+        rc = 1;
+    } else if (!stack && (!o->data_prefix || !o->result_prefix)) {
+        /* A parameter not passed keeps its value (aws cloudformation deploy sends UsePreviousValue for it), so
+         * a redeploy never resets the weights key or widens the roles to the whole bucket. A first deploy must
+         * say which prefixes the roles may touch. */
         fprintf(stderr,
                 "cai aws deploy: %s is required on the first deploy of stack %s: the functions may read "
                 "(write) only under it (pass '' to allow the whole bucket)\n",
                 !o->data_prefix ? "--data-prefix" : "--result-prefix", o->stack);
-        return 2;
+        rc = 2;
     }
     const char *prev_wkey = stack_param(stack, "WeightsKey");
-    if (!o->weights && (!prev_wkey || !*prev_wkey)) {
+    if (!rc && !o->weights && (!prev_wkey || !*prev_wkey)) {
         int has = zip_has_weights(o->zip, &err);
-        if (has < 0) {
-            cJSON_Delete(stack);
-            return die(&err);
-        }
-        if (!has && !o->no_preflight) {
+        if (has < 0) rc = die(&err);
+        else if (!has && !o->no_preflight) {
             fprintf(stderr,
                     "cai aws deploy: %s has no weights.safetensors, and no --weights was given%s: every "
                     "worker would fail at init. Pass --weights W.safetensors, or package them with "
                     "scripts/lambda-package.sh --weights W.safetensors\n",
                     o->zip, stack ? " (nor by an earlier deploy)" : "");
-            cJSON_Delete(stack);
-            return 2;
+            rc = 2;
         }
     }
-    if (!o->no_preflight) {
-        int r = preflight_account(o, stack);
-        if (r) {
-            cJSON_Delete(stack);
-            return r;
-        }
-    }
-    const char *data_prefix = o->data_prefix ? o->data_prefix : stack_param(stack, "DataPrefix");
-    if (!data_prefix) data_prefix = "";
+    if (!rc && !o->no_preflight) rc = preflight_account(o, stack);
+    if (rc) cJSON_Delete(stack);
+    else *stack_out = stack;
+    return rc;
+}
 
-    /* Content-addressed keys: a new zip is a new key, so CloudFormation sees a change and updates the code. */
-    char zsha[13], wsha[13] = "", zkey[128], wkey[128] = "", zname[64], wname[64] = "";
-    if (file_sha12(o->zip, zsha, &err)) return cJSON_Delete(stack), die(&err);
+/* Upload the package and the weights under content-addressed keys (a new zip is a new key, so CloudFormation
+ * sees a change and updates the code), check that weights kept from an earlier deploy are still there, and
+ * upload --data's partitions. zkey and wkey (128 bytes; wkey "" without --weights) get the keys. */
+static int deploy_upload(opts *o, const cJSON *stack, char *zkey, char *wkey, cai_err *err) {
+    char zsha[13], wsha[13] = "", zname[64], wname[64] = "";
+    if (file_sha12(o->zip, zsha, err)) return err->code;
     snprintf(zname, sizeof zname, "cai-lambda-%s.zip", zsha);
-    snprintf(zkey, sizeof zkey, "cai/%s", zname);
+    snprintf(zkey, 128, "cai/%s", zname);
     if (o->weights) {
-        if (file_sha12(o->weights, wsha, &err)) return cJSON_Delete(stack), die(&err);
+        if (file_sha12(o->weights, wsha, err)) return err->code;
         snprintf(wname, sizeof wname, "weights-%s.safetensors", wsha);
-        snprintf(wkey, sizeof wkey, "cai/%s", wname);
+        snprintf(wkey, 128, "cai/%s", wname);
     }
     char tmpl[4096];
     snprintf(tmpl, sizeof tmpl, "%s/cai-aws-deploy.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     char *dir = mkdtemp(tmpl);
-    if (!dir) return cJSON_Delete(stack), fprintf(stderr, "cai aws deploy: mkdtemp: %s\n", strerror(errno)), 1;
+    if (!dir) return cai_seterr(err, CAI_EIO, "mkdtemp: %s", strerror(errno));
     const char *names[] = {zname, o->weights ? wname : NULL, NULL};
     cai_store *st = NULL;
-    int rc = stage_file(o->zip, dir, zname, &err);
-    if (!rc && o->weights) rc = stage_file(o->weights, dir, wname, &err);
-    if (!rc) rc = cai_store_open("s3://", &st, &err);
+    int rc = stage_file(o->zip, dir, zname, err);
+    if (!rc && o->weights) rc = stage_file(o->weights, dir, wname, err);
+    if (!rc) rc = cai_store_open("s3://", &st, err);
     cai_sync_opts so = {.threads = 0, .dry_run = 0, .log = NULL};
     cai_sync_result res;
     char line[256];
     if (!rc) {
-        rc = cai_sync_upload(st, dir, o->code_bucket, "cai/", &so, &res, &err);
+        rc = cai_sync_upload(st, dir, o->code_bucket, "cai/", &so, &res, err);
         cai_sync_summary(&res, line, sizeof line);
         printf("code  s3://%s/cai/: %s\n", o->code_bucket, line);
     }
     rm_tree_shallow(dir, names);
-    /* Weights kept from an earlier deploy must still be there. */
+    const char *prev_wkey = stack_param(stack, "WeightsKey");
     if (!rc && !o->weights && prev_wkey && *prev_wkey && !o->no_preflight) {
         uint64_t sz;
         cai_err he = {0};
-        if (cai_store_head(st, o->code_bucket, prev_wkey, &sz, &he)) {
-            rc = cai_seterr(&err, he.code,
+        if (cai_store_head(st, o->code_bucket, prev_wkey, &sz, &he))
+            rc = cai_seterr(err, he.code,
                             "the stack's weights s3://%s/%s (kept from the last deploy): %s; pass "
                             "--weights W.safetensors",
                             o->code_bucket, prev_wkey, he.msg);
-        }
     }
     if (!rc && o->data_dir) {
-        rc = cai_sync_upload(st, o->data_dir, o->data_bucket, data_prefix, &so, &res, &err);
+        const char *data_prefix = o->data_prefix ? o->data_prefix : stack_param(stack, "DataPrefix");
+        if (!data_prefix) data_prefix = "";
+        rc = cai_sync_upload(st, o->data_dir, o->data_bucket, data_prefix, &so, &res, err);
         cai_sync_summary(&res, line, sizeof line);
         printf("data  s3://%s/%s: %s\n", o->data_bucket, data_prefix, line);
     }
     cai_store_close(st);
-    if (rc) return cJSON_Delete(stack), die(&err);
+    return rc;
+}
 
-    /* The deploy itself: only what was given, plus the code, which is new whenever the zip is. */
+/* `aws cloudformation deploy`: only the parameters given, plus the code, which is new whenever the zip is. */
+static int deploy_stack(opts *o, int first_deploy, const char *zkey, const char *wkey) {
+    cai_err err = {0};
     char p[16][1200];
     int np = 0;
     snprintf(p[np++], sizeof p[0], "CodeBucket=%s", o->code_bucket);
     snprintf(p[np++], sizeof p[0], "CodeKey=%s", zkey);
-    if (o->weights || !stack) snprintf(p[np++], sizeof p[0], "WeightsKey=%s", wkey);
+    if (o->weights || first_deploy) snprintf(p[np++], sizeof p[0], "WeightsKey=%s", wkey);
     snprintf(p[np++], sizeof p[0], "DataBucket=%s", o->data_bucket);
     if (o->data_prefix) snprintf(p[np++], sizeof p[0], "DataPrefix=%s", o->data_prefix);
     snprintf(p[np++], sizeof p[0], "ResultBucket=%s", o->result_bucket);
     if (o->result_prefix) snprintf(p[np++], sizeof p[0], "ResultPrefix=%s", o->result_prefix);
-    cJSON_Delete(stack);
     const char *args[64];
     int k = 0;
     args[k++] = "cloudformation";
@@ -477,6 +529,19 @@ static int do_deploy(opts *o) {
     if (cai_aws_stack_resource(&o->aws, o->stack, "StateMachine", arn, sizeof arn, &err)) return die(&err);
     printf("state machine: %s\nnext: cai aws run --stack %s PAYLOAD.json --follow\n", arn, o->stack);
     return 0;
+}
+
+static int do_deploy(opts *o) {
+    cJSON *stack;
+    int rc = deploy_preflight(o, &stack);
+    if (rc) return rc;
+    char zkey[128], wkey[128] = "";
+    cai_err err = {0};
+    rc = deploy_upload(o, stack, zkey, wkey, &err);
+    int first_deploy = stack == NULL;
+    cJSON_Delete(stack);
+    if (rc) return die(&err);
+    return deploy_stack(o, first_deploy, zkey, wkey);
 }
 
 /* ---------------------------------------------------------------- status */
@@ -588,6 +653,10 @@ static int do_resume(opts *o) {
         }
         payload = strndup((const char *)d, n);
         free(d);
+        if (!payload) {
+            cai_store_close(st);
+            return fprintf(stderr, "cai aws run --resume: out of memory\n"), 1;
+        }
     } else {
         return fprintf(stderr,
                        "cai aws run --resume: expected an execution ARN or s3://BUCKET/RESULT_PATH, got \"%s\"\n",

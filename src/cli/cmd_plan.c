@@ -1,9 +1,11 @@
 /* cmd_plan.c — `cai plan`: partition size, Lambda memory and concurrency for N galaxies under a deadline
  * or a budget, explained; or a refusal with the reason. */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "commands.h"
 #include "common/err.h"
 #include "common/util.h"
@@ -26,15 +28,8 @@ static void usage(FILE *f) {
             CAI_PLAN_DEFAULT_RATE, CAI_PLAN_DEFAULT_STARTUP_S, CAI_PLAN_DEFAULT_S3_MBPS);
 }
 
-static int num(const char *opt, const char *v, double lo, double hi, double *out) {
-    char *end;
-    double d = strtod(v, &end);
-    if (*end || end == v || !(d >= lo && d <= hi)) {
-        fprintf(stderr, "cai plan: %s: expected a number in [%g, %g], got \"%s\"\n", opt, lo, hi, v);
-        return -1;
-    }
-    *out = d;
-    return 0;
+static int num(const char *flag, const char *v, double lo, double hi, double *out) {
+    return cai_arg_double("plan", flag, v, lo, hi, out);
 }
 
 /* `cai plan --bench FILE` alone: the measured throughput projected onto AWS for the seed's data set (660K),
@@ -80,44 +75,51 @@ int cmd_plan(int argc, char **argv) {
     double d;
     int have_rate = 0;
     cai_err err = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        }
-        if (a[0] != '-' || !v) {
-            fprintf(stderr, "cai plan: %s '%s'\n", a[0] != '-' ? "unexpected argument" : "missing value for", a);
-            usage(stderr);
-            return 2;
-        }
-        i++;
+    enum { O_GAL = 256, O_DEADLINE, O_BUDGET, O_RATE, O_BENCH, O_RUN, O_START, O_S3, O_MAXC, O_ACCC, O_PART, O_MEM, O_ARCH };
+    static const struct option opts[] = {{"galaxies", required_argument, 0, O_GAL},
+                                         {"deadline", required_argument, 0, O_DEADLINE},
+                                         {"budget", required_argument, 0, O_BUDGET},
+                                         {"galaxies-per-s-per-vcpu", required_argument, 0, O_RATE},
+                                         {"bench", required_argument, 0, O_BENCH},
+                                         {"run", required_argument, 0, O_RUN},
+                                         {"startup-s", required_argument, 0, O_START},
+                                         {"s3-mbps", required_argument, 0, O_S3},
+                                         {"max-concurrency", required_argument, 0, O_MAXC},
+                                         {"account-concurrency", required_argument, 0, O_ACCC},
+                                         {"partition-mb", required_argument, 0, O_PART},
+                                         {"memory-mb", required_argument, 0, O_MEM},
+                                         {"arch", required_argument, 0, O_ARCH},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int oc, li = 0;
+    optind = 1;
+    while ((oc = getopt_long(argc, argv, "h", opts, &li)) != -1) {
+        char fl[64];
+        snprintf(fl, sizeof fl, "--%s", oc >= 256 ? opts[li].name : "");
         int bad = 0;
-        if (!strcmp(a, "--galaxies")) bad = num(a, v, 1, 1e13, &r.galaxies);
-        else if (!strcmp(a, "--deadline")) bad = num(a, v, 1e-9, 1e7, &r.deadline_s);
-        else if (!strcmp(a, "--budget")) bad = num(a, v, 1e-9, 1e9, &r.budget_usd);
-        else if (!strcmp(a, "--galaxies-per-s-per-vcpu")) bad = num(a, v, 1e-9, 1e9, &r.rate_per_vcpu), have_rate++;
-        else if (!strcmp(a, "--bench")) bench = v, have_rate++;
-        else if (!strcmp(a, "--run")) run = v, have_rate++;
-        else if (!strcmp(a, "--startup-s")) bad = num(a, v, 0, 900, &r.startup_s);
-        else if (!strcmp(a, "--s3-mbps")) bad = num(a, v, 1e-3, 1e6, &r.s3_mbps);
-        else if (!strcmp(a, "--max-concurrency")) bad = num(a, v, 1, 1e9, &d), r.max_concurrency = (long)d;
-        else if (!strcmp(a, "--account-concurrency")) bad = num(a, v, 1, 1e9, &d), r.account_concurrency = (long)d;
-        else if (!strcmp(a, "--partition-mb")) bad = num(a, v, 0.01, 10240, &r.partition_mb);
-        else if (!strcmp(a, "--memory-mb")) bad = num(a, v, 128, 10240, &d), r.memory_mb = (int)d;
-        else if (!strcmp(a, "--arch")) {
-            if (!strcmp(v, "x86_64") || !strcmp(v, "x86")) r.arch = CAI_ARCH_X86_64;
-            else if (!strcmp(v, "arm64")) r.arch = CAI_ARCH_ARM64;
-            else {
-                fprintf(stderr, "cai plan: --arch: expected x86_64 or arm64, got \"%s\"\n", v);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "cai plan: unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
+        switch (oc) {
+        case O_GAL: bad = num(fl, optarg, 1, 1e13, &r.galaxies); break;
+        case O_DEADLINE: bad = num(fl, optarg, 1e-9, 1e7, &r.deadline_s); break;
+        case O_BUDGET: bad = num(fl, optarg, 1e-9, 1e9, &r.budget_usd); break;
+        case O_RATE: bad = num(fl, optarg, 1e-9, 1e9, &r.rate_per_vcpu), have_rate++; break;
+        case O_BENCH: bench = optarg, have_rate++; break;
+        case O_RUN: run = optarg, have_rate++; break;
+        case O_START: bad = num(fl, optarg, 0, 900, &r.startup_s); break;
+        case O_S3: bad = num(fl, optarg, 1e-3, 1e6, &r.s3_mbps); break;
+        case O_MAXC: bad = num(fl, optarg, 1, 1e9, &d), r.max_concurrency = (long)d; break;
+        case O_ACCC: bad = num(fl, optarg, 1, 1e9, &d), r.account_concurrency = (long)d; break;
+        case O_PART: bad = num(fl, optarg, 0.01, 10240, &r.partition_mb); break;
+        case O_MEM: bad = num(fl, optarg, 128, 10240, &d), r.memory_mb = (int)d; break;
+        case O_ARCH: bad = cai_arg_arch("plan", optarg, &r.arch); break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2; /* getopt named the flag */
         }
         if (bad) return 2;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "cai plan: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
     }
     if (have_rate > 1) {
         fprintf(stderr, "cai plan: give one of --galaxies-per-s-per-vcpu, --bench, --run\n");

@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
@@ -11,6 +12,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "buf.h"
 
 int cai_file_map(const char *path, cai_file *f, cai_err *err) {
     memset(f, 0, sizeof *f);
@@ -55,36 +58,26 @@ int cai_read_file(const char *path, char **out, size_t *len, cai_err *err) {
     FILE *fp = fopen(path, "rb");
     if (!fp)
         return cai_seterr(err, errno == ENOENT ? CAI_ENOTFOUND : CAI_EIO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        fclose(fp);
-        return cai_seterr(err, CAI_ENOMEM, "%s: out of memory", path);
-    }
+    cai_buf b = {0};
     for (;;) {
-        if (n + 1 >= cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                fclose(fp);
-                return cai_seterr(err, CAI_ENOMEM, "%s: out of memory", path);
-            }
-            buf = nb;
-            cap *= 2;
+        if (cai_buf_reserve(&b, 4096)) {
+            cai_buf_free(&b);
+            fclose(fp);
+            return cai_seterr(err, CAI_ENOMEM, "%s: out of memory", path);
         }
-        size_t r = fread(buf + n, 1, cap - n - 1, fp);
-        n += r;
+        size_t r = fread(b.p + b.n, 1, b.cap - b.n - 1, fp);
+        b.n += r;
+        b.p[b.n] = 0;
         if (r == 0) break;
     }
     int bad = ferror(fp);
     fclose(fp);
     if (bad) {
-        free(buf);
+        cai_buf_free(&b);
         return cai_seterr(err, CAI_EIO, "%s: read error", path);
     }
-    buf[n] = 0;
-    *out = buf;
-    if (len) *len = n;
+    if (len) *len = b.n;
+    *out = cai_buf_take(&b);
     return CAI_OK;
 }
 
@@ -180,6 +173,40 @@ void cai_iso8601(double t, char *buf, size_t n) {
     gmtime_r(&s, &tm);
     snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
              tm.tm_min, tm.tm_sec, ms);
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm): no timegm, no TZ. */
+static long long days_from_civil(long long y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    long long era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (long long)doe - 719468;
+}
+
+double cai_iso8601_parse(const char *s) {
+    int Y, M, D, h, m, sec, n = 0;
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &sec, &n) != 6 || n != 19) return -1;
+    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60) return -1;
+    const char *p = s + 19;
+    double frac = 0, scale = 0.1;
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p)) return -1;
+        while (isdigit((unsigned char)*p)) frac += (*p++ - '0') * scale, scale /= 10;
+    }
+    long off = 0;
+    if (*p == 'Z') p++;
+    else if (*p == '+' || *p == '-') {
+        int oh, om, k = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5) return -1;
+        off = (oh * 3600L + om * 60L) * (*p == '-' ? -1 : 1);
+        p += 6;
+    }
+    if (*p) return -1;
+    long long days = days_from_civil(Y, (unsigned)M, (unsigned)D);
+    return (double)(days * 86400LL + h * 3600LL + m * 60LL + sec - off) + frac;
 }
 
 double cai_peak_rss_mb(void) {

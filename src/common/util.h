@@ -40,6 +40,9 @@ double cai_cpu_now(void);
 
 /* ISO-8601 UTC with milliseconds, e.g. "2026-11-25T15:37:46.123Z". buf >= 32 bytes. */
 void cai_iso8601(double unix_seconds, char *buf, size_t n);
+/* The reverse, as AWS writes times: "2026-11-25T23:00:00Z", "...+01:00", fractions of a second allowed.
+ * Unix seconds, or -1 when `s` is not such a time (every field range-checked, nothing after it). */
+double cai_iso8601_parse(const char *s);
 
 /* Peak resident set size of this process, in MB (from getrusage; ru_maxrss). */
 double cai_peak_rss_mb(void);

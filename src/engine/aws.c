@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/buf.h"
 #include "../pipeline/initialize.h"
 #include "../pipeline/record.h"
 
@@ -73,37 +74,31 @@ int cai_aws_run(const cai_aws *a, const char *const *args, cJSON **out, cai_err 
                               WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         return 0;
     }
-    size_t len = 0, cap = 65536;
-    char *buf = malloc(cap);
-    int overflow = 0;
+    cai_buf b = {0};
+    int overflow = 0, oom = 0;
     for (;;) {
-        if (!buf) break;
-        if (len + 4096 + 1 > cap) {
-            if (cap >= AWS_MAX_OUT) {
-                overflow = 1;
-                char sink[4096];
-                while (read(pfd[0], sink, sizeof sink) > 0) {}
-                break;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
+        if (b.n + 4096 > AWS_MAX_OUT) {
+            overflow = 1;
+            char sink[4096];
+            while (read(pfd[0], sink, sizeof sink) > 0) {}
+            break;
         }
-        ssize_t r = read(pfd[0], buf + len, cap - len - 1);
+        if (cai_buf_reserve(&b, 4096)) {
+            oom = 1;
+            break;
+        }
+        ssize_t r = read(pfd[0], b.p + b.n, 4096);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break;
-        len += (size_t)r;
+        b.n += (size_t)r;
+        b.p[b.n] = 0;
     }
     close(pfd[0]);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    char *buf = oom ? NULL : cai_buf_take(&b);
+    cai_buf_free(&b);
     if (!buf) return cai_seterr(err, CAI_ENOMEM, "%s: out of memory reading its output", what);
-    buf[len] = 0;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         free(buf);
         return cai_seterr(err, CAI_ENET, "%s failed (exit %d; its message is above)", what,
@@ -148,41 +143,10 @@ int cai_aws_stack_resource(const cai_aws *a, const char *stack, const char *logi
     return rc;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm): no timegm, no TZ. */
-static long long days_from_civil(long long y, unsigned m, unsigned d) {
-    y -= m <= 2;
-    long long era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (long long)doe - 719468;
-}
-
 double cai_aws_time(const cJSON *v) {
     if (cJSON_IsNumber(v)) return v->valuedouble;
     if (!cJSON_IsString(v)) return -1;
-    const char *s = v->valuestring;
-    int Y, M, D, h, m, sec, n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &sec, &n) != 6 || n != 19) return -1;
-    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60) return -1;
-    const char *p = s + 19;
-    double frac = 0, scale = 0.1;
-    if (*p == '.') {
-        p++;
-        if (!isdigit((unsigned char)*p)) return -1;
-        while (isdigit((unsigned char)*p)) frac += (*p++ - '0') * scale, scale /= 10;
-    }
-    long off = 0;
-    if (*p == 'Z') p++;
-    else if (*p == '+' || *p == '-') {
-        int oh, om, k = 0;
-        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5) return -1;
-        off = (oh * 3600L + om * 60L) * (*p == '-' ? -1 : 1);
-        p += 6;
-    }
-    if (*p) return -1;
-    long long days = days_from_civil(Y, (unsigned)M, (unsigned)D);
-    return (double)(days * 86400LL + h * 3600LL + m * 60LL + sec - off) + frac;
+    return cai_iso8601_parse(v->valuestring);
 }
 
 /* ---------------------------------------------------------------- deploy pre-flight */

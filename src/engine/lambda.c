@@ -17,6 +17,8 @@
 
 #include <curl/curl.h>
 
+#include "../common/buf.h"
+#include "../common/diag.h"
 #include "../common/util.h"
 #include "../pipeline/payload.h"
 #include "../pipeline/runlock.h"
@@ -106,14 +108,7 @@ static size_t on_body(char *p, size_t sz, size_t nm, void *ud) {
         b->overflow = 1;
         return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
     }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) return 0;
-        b->buf = nb;
-        b->cap = cap;
-    }
+    if (cai_grow(&b->buf, &b->cap, b->len + n + 1, 1, 4096)) return 0; /* out of memory: aborts the transfer */
     memcpy(b->buf + b->len, p, n);
     b->len += n;
     b->buf[b->len] = 0;
@@ -407,7 +402,7 @@ static int load_model(cai_lambda_env *e, cai_err *err) {
     if (cai_model_load(e->weights_path, e->cfg.precision, &e->model, err))
         return cai_err_prefix(err, "weights %s: ", e->weights_path);
     e->loads++;
-    fprintf(stderr, "cai lambda: weights loaded from %s (%s, %lld parameters) in %.3f s\n", e->weights_path,
+    cai_diag(CAI_DIAG_INFO, "cai lambda: weights loaded from %s (%s, %lld parameters) in %.3f s", e->weights_path,
             cai_model_variant(e->model), (long long)cai_model_nparams(e->model), cai_mono_now() - t0);
     return 0;
 }
@@ -690,7 +685,7 @@ static int do_summarize(cai_store *st, const cJSON *ev, const char *calibration,
      * run (jobs.jsonl's CAI_RUN_ID) still holds it. A failure here is logged, not fatal: the outputs stand. */
     cai_err le = {0};
     if (cai_run_lock_release_jobs_run(st, bucket, rp, NULL, 0, &le))
-        fprintf(stderr, "cai lambda: summarize: the run's lock on %s/%s: %s\n", bucket, rp, le.msg);
+        cai_diag(CAI_DIAG_INFO, "cai lambda: summarize: the run's lock on %s/%s: %s", bucket, rp, le.msg);
     if (rc && rc != CAI_EINCOMPLETE) {
         cJSON_Delete(summary);
         *err = se;
@@ -815,7 +810,7 @@ void cai_lambda_report_init_error(const char *api, const cai_err *e) {
     if (cai_lambda_rt_open(api, &rt, &e2)) return;
     char *body = error_body(e->code, e->msg, NULL);
     if (body && cai_lambda_init_error(rt, cai_lambda_error_type(e->code), body, &e2))
-        fprintf(stderr, "cai lambda: could not report the init error: %s\n", e2.msg);
+        cai_diag(CAI_DIAG_INFO, "cai lambda: could not report the init error: %s", e2.msg);
     free(body);
     cai_lambda_rt_close(rt);
 }
@@ -826,12 +821,12 @@ int cai_lambda_main(const char *api, const cai_lambda_config *c, long max_events
     if (cai_lambda_rt_open(api, &rt, err)) return err->code;
     cai_lambda_env *env = NULL;
     if (cai_lambda_env_new(c, &env, err)) {
-        fprintf(stderr, "cai lambda: init failed: %s\n", err->msg);
+        cai_diag(CAI_DIAG_INFO, "cai lambda: init failed: %s", err->msg);
         cai_lambda_rt_close(rt);
         cai_lambda_report_init_error(api, err);
         return err->code;
     }
-    fprintf(stderr, "cai lambda: ready (stage %s, store %s) in %.3f s\n", cai_lambda_stage_name(c->stage),
+    cai_diag(CAI_DIAG_INFO, "cai lambda: ready (stage %s, store %s) in %.3f s", cai_lambda_stage_name(c->stage),
             c->store_url, cai_mono_now() - t0);
     int r = 0;
     for (long n = 0; max_events <= 0 || n < max_events; n++) {
@@ -846,18 +841,18 @@ int cai_lambda_main(const char *api, const cai_lambda_config *c, long max_events
         if (!hr) {
             if (cai_lambda_respond(rt, ev.request_id, resp, strlen(resp), &pe)) {
                 /* A too-large answer is the function's fault: say so through /error, keep serving. */
-                fprintf(stderr, "cai lambda: %s: response not accepted: %s\n", ev.request_id, pe.msg);
+                cai_diag(CAI_DIAG_INFO, "cai lambda: %s: response not accepted: %s", ev.request_id, pe.msg);
                 char *b = error_body(pe.code, pe.msg, NULL);
                 cai_err pe2 = {0};
                 if (!b || cai_lambda_fail(rt, ev.request_id, cai_lambda_error_type(pe.code), b, &pe2)) r = CAI_ENET;
                 free(b);
             } else
-                fprintf(stderr, "cai lambda: %s: ok in %.3f s\n", ev.request_id, cai_mono_now() - te);
+                cai_diag(CAI_DIAG_INFO, "cai lambda: %s: ok in %.3f s", ev.request_id, cai_mono_now() - te);
         } else {
-            fprintf(stderr, "cai lambda: %s: %s: %s\n", ev.request_id, etype, ejson ? ejson : "");
+            cai_diag(CAI_DIAG_INFO, "cai lambda: %s: %s: %s", ev.request_id, etype, ejson ? ejson : "");
             const char *b = ejson ? ejson : "{\"errorMessage\":\"out of memory\",\"errorType\":\"CAI.OutOfMemory\"}";
             if (cai_lambda_fail(rt, ev.request_id, etype, b, &pe)) {
-                fprintf(stderr, "cai lambda: %s: could not report the error: %s\n", ev.request_id, pe.msg);
+                cai_diag(CAI_DIAG_INFO, "cai lambda: %s: could not report the error: %s", ev.request_id, pe.msg);
                 r = CAI_ENET;
             }
         }

@@ -1,7 +1,8 @@
 /* lambda.h — the AWS Lambda custom runtime behind `bootstrap` (`cai lambda`): the Runtime API client,
  * the per-execution-environment state (the model, loaded once) and the dispatch of each event to a stage.
  * Owns: HTTP to $AWS_LAMBDA_RUNTIME_API (next / response / error / init error), request ids, deadlines,
- * the event and response JSON of the three functions. Must not touch: what the stages do (pipeline/), the
+ * the event and response JSON of the three functions. Its log lines (CloudWatch keeps the process's stderr)
+ * go through common/diag.h, which `cai lambda` prints. Must not touch: what the stages do (pipeline/), the
  * model's internals (model/), how bytes reach S3 (store/). */
 #ifndef CAI_LAMBDA_H
 #define CAI_LAMBDA_H

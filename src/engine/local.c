@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../common/diag.h"
 #include "../common/util.h"
 #include "../pipeline/calibrate.h"
 #include "../pipeline/payload.h"
@@ -162,6 +163,8 @@ typedef struct {
     double t0;
 } progress;
 
+/* Progress goes to the caller through common/diag.h (the CLI prints it on stderr): a bar redrawn in place
+ * (CAI_DIAG_PROGRESS, ended by an empty line when the last rank is in), or one line per rank. */
 static void progress_show(progress *p, const char *line) {
     double el = cai_mono_now() - p->t0;
     double gps = el > 0 ? (double)p->galaxies / el : 0;
@@ -171,14 +174,13 @@ static void progress_show(progress *p, const char *line) {
         for (int i = 0; i < w; i++) bar[i] = i < fill ? '#' : '.';
         bar[w] = 0;
         double eta = p->done ? el / p->done * (p->total - p->done) : 0;
-        fprintf(stderr, "\r  [%s] %d/%d ranks  %lld galaxies  %.0f gal/s  %s%d failed  ETA %.0fs   ", bar, p->done,
-                p->total, p->galaxies, gps, "", p->failed, eta);
-        if (p->done == p->total) fputc('\n', stderr);
+        cai_diag(CAI_DIAG_PROGRESS, "  [%s] %d/%d ranks  %lld galaxies  %.0f gal/s  %s%d failed  ETA %.0fs   ", bar,
+                 p->done, p->total, p->galaxies, gps, "", p->failed, eta);
+        if (p->done == p->total) cai_diag(CAI_DIAG_INFO, "%s", "");
     } else if (line && !p->quiet) {
-        fprintf(stderr, "cai run: %s (%d/%d ranks, %lld galaxies, %.0f gal/s)\n", line, p->done, p->total,
-                p->galaxies, gps);
+        cai_diag(CAI_DIAG_INFO, "cai run: %s (%d/%d ranks, %lld galaxies, %.0f gal/s)", line, p->done, p->total,
+                 p->galaxies, gps);
     }
-    fflush(stderr);
 }
 
 /* ---- per-rank timeout ----
@@ -242,35 +244,207 @@ static int spawn(worker *w, int result_pipe[2], cai_store *st, cJSON **job_at, i
     return CAI_OK;
 }
 
+/* ---- the map: a pool of workers and the ranks' states while it runs ---- */
+typedef struct {
+    cai_store *st;
+    cJSON **job_at;
+    int nr;
+    const char *wpath;
+    int threads;
+    cai_precision prec;
+    rank_state *rs;
+    const double *tmo; /* per-rank timeout, seconds (0: none) */
+    worker *ws;
+    int nw;
+    int result_pipe[2];
+    int next; /* the next rank to hand out */
+    int done; /* ranks finished, failed or not */
+    progress pg;
+} pool;
+
 /* Hand every idle live worker the next rank to run (skipping ranks --resume found complete). A worker whose
  * task pipe cannot be written keeps no rank; the reaper notices it is gone. */
-static void dispatch(worker *ws, int nw, rank_state *rs, int nr, int *next, const double *tmo) {
-    for (int i = 0; i < nw; i++) {
-        if (!ws[i].alive || ws[i].busy_rank >= 0) continue;
-        if (*next >= nr) break;
-        int32_t rr = *next;
-        if (write_all(ws[i].task_fd, &rr, sizeof rr) == 0) {
-            ws[i].busy_rank = *next;
-            ws[i].deadline = tmo[*next] > 0 ? cai_mono_now() + tmo[*next] : 0;
-            rs[*next].state = RANK_RUNNING;
-            (*next)++;
-            while (*next < nr && rs[*next].state == RANK_SKIPPED) (*next)++;
+static void dispatch(pool *pl) {
+    for (int i = 0; i < pl->nw; i++) {
+        worker *w = &pl->ws[i];
+        if (!w->alive || w->busy_rank >= 0) continue;
+        if (pl->next >= pl->nr) break;
+        int32_t rr = pl->next;
+        if (write_all(w->task_fd, &rr, sizeof rr) == 0) {
+            w->busy_rank = pl->next;
+            w->deadline = pl->tmo[pl->next] > 0 ? cai_mono_now() + pl->tmo[pl->next] : 0;
+            pl->rs[pl->next].state = RANK_RUNNING;
+            pl->next++;
+            while (pl->next < pl->nr && pl->rs[pl->next].state == RANK_SKIPPED) pl->next++;
         }
     }
 }
 
-int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summary_out, cai_err *err) {
-    cai_local_result dummy;
-    if (!res) res = &dummy;
-    memset(res, 0, sizeof *res);
-    if (summary_out) *summary_out = NULL;
-    double t_start = cai_mono_now();
+static int pool_spawn(pool *pl, int i, cai_err *err) {
+    return spawn(&pl->ws[i], pl->result_pipe, pl->st, pl->job_at, pl->nr, pl->wpath, pl->threads, pl->prec, pl->ws,
+                 pl->nw, err);
+}
 
+/* Kill a worker whose rank is past its deadline; the reaping then fails the rank. */
+static void kill_overdue(pool *pl) {
+    double now = cai_mono_now();
+    for (int i = 0; i < pl->nw; i++) {
+        worker *w = &pl->ws[i];
+        if (w->alive && w->busy_rank >= 0 && w->deadline > 0 && now > w->deadline && !w->timed_out) {
+            kill(w->pid, SIGKILL);
+            w->timed_out = 1;
+        }
+    }
+}
+
+/* A worker's message: the rank it ran is done or failed. Messages for a rank not running are ignored. */
+static void on_result(pool *pl, const rank_msg *m) {
+    if (m->rank < 0 || m->rank >= pl->nr || pl->rs[m->rank].state != RANK_RUNNING) return;
+    rank_state *r = &pl->rs[m->rank];
+    for (int i = 0; i < pl->nw; i++)
+        if (pl->ws[i].busy_rank == m->rank) pl->ws[i].busy_rank = -1;
+    pl->done++;
+    r->galaxies = m->galaxies;
+    pl->pg.galaxies += m->galaxies;
+    char line[1200];
+    if (m->rc == 0) {
+        r->state = RANK_OK;
+        snprintf(line, sizeof line, "rank %d done: %lld galaxies in %.2fs", m->rank, (long long)m->galaxies, m->wall);
+    } else {
+        r->state = RANK_FAILED;
+        pl->pg.failed++;
+        snprintf(r->why, sizeof r->why, "%s", m->msg);
+        snprintf(line, sizeof line, "rank %d FAILED: %.900s", m->rank, strip_rank(m->msg));
+        if (pl->pg.bar) cai_diag(CAI_DIAG_INFO, "\ncai run: %s", line);
+    }
+    pl->pg.done = pl->done;
+    progress_show(&pl->pg, line);
+}
+
+/* Reap dead workers; 1 if any was. */
+static int reap_dead(pool *pl) {
+    int status, reaped = 0;
+    pid_t dead;
+    while ((dead = waitpid(-1, &status, WNOHANG)) > 0)
+        for (int i = 0; i < pl->nw; i++) {
+            worker *w = &pl->ws[i];
+            if (w->alive && w->pid == dead) {
+                w->alive = 0;
+                w->status = status;
+                close(w->task_fd);
+                w->task_fd = -1;
+                reaped = 1;
+            }
+        }
+    return reaped;
+}
+
+/* Fail the rank each dead worker still held, naming its exit status, signal or timeout. */
+static void fail_orphaned(pool *pl) {
+    for (int i = 0; i < pl->nw; i++) {
+        worker *w = &pl->ws[i];
+        int r = w->busy_rank;
+        if (w->alive || r < 0) continue;
+        char how[128];
+        describe_status(w->status, how, sizeof how);
+        rank_state *rs = &pl->rs[r];
+        rs->state = RANK_FAILED;
+        if (w->timed_out)
+            snprintf(rs->why, sizeof rs->why,
+                     "timed out after %.0f s (--rank-timeout): worker pid %d killed, rank %d not finished", pl->tmo[r],
+                     (int)w->pid, r);
+        else snprintf(rs->why, sizeof rs->why, "worker pid %d %s while running rank %d", (int)w->pid, how, r);
+        w->busy_rank = -1;
+        pl->done++;
+        pl->pg.done = pl->done;
+        pl->pg.failed++;
+        char line[1100];
+        snprintf(line, sizeof line, "rank %d FAILED: %s", r, rs->why);
+        if (pl->pg.bar) cai_diag(CAI_DIAG_INFO, "\ncai run: %s", line);
+        progress_show(&pl->pg, line);
+    }
+}
+
+/* Tell the live workers to quit and wait for them (the run's ranks are all in). */
+static void stop_workers(pool *pl) {
+    for (int i = 0; i < pl->nw; i++) {
+        worker *w = &pl->ws[i];
+        if (w->alive && w->task_fd >= 0) {
+            int32_t q = -1;
+            write_all(w->task_fd, &q, sizeof q);
+            close(w->task_fd);
+            w->task_fd = -1;
+        }
+    }
+    for (int i = 0; i < pl->nw; i++)
+        if (pl->ws[i].alive && pl->ws[i].pid > 0) waitpid(pl->ws[i].pid, NULL, 0), pl->ws[i].alive = 0;
+    while (waitpid(-1, NULL, WNOHANG) > 0) {
+    }
+}
+
+/* Start `P` workers and run the ranks until every one to run is done or failed. */
+static int run_map(pool *pl, int P, int to_run, cai_err *err) {
+    int rc;
+    signal(SIGPIPE, SIG_IGN);
+    if (pipe(pl->result_pipe) != 0) {
+        pl->result_pipe[0] = pl->result_pipe[1] = -1;
+        return cai_seterr(err, CAI_EIO, "local engine: pipe: %s", strerror(errno));
+    }
+    pl->ws = calloc((size_t)P, sizeof *pl->ws);
+    if (!pl->ws) return cai_seterr(err, CAI_ENOMEM, "local engine: out of memory");
+    for (int i = 0; i < P; i++) pl->ws[i].task_fd = -1;
+    for (pl->nw = 0; pl->nw < P; pl->nw++)
+        if ((rc = pool_spawn(pl, pl->nw, err))) return rc;
+    while (pl->next < pl->nr && pl->rs[pl->next].state == RANK_SKIPPED) pl->next++;
+    dispatch(pl);
+    while (pl->done < to_run) {
+        kill_overdue(pl);
+        struct pollfd pfd = {pl->result_pipe[0], POLLIN, 0};
+        int pr = poll(&pfd, 1, 200);
+        if (pr > 0 && (pfd.revents & POLLIN)) {
+            rank_msg m;
+            if (read_all(pl->result_pipe[0], &m, sizeof m) == 0) on_result(pl, &m);
+            dispatch(pl);
+            continue;
+        }
+        /* A worker writes its message before it exits, so once it is reaped its message (if any) is already
+         * in the pipe: read that first, then fail what is still in flight. */
+        if (reap_dead(pl)) {
+            struct pollfd q = {pl->result_pipe[0], POLLIN, 0};
+            if (poll(&q, 1, 0) > 0) continue;
+        }
+        fail_orphaned(pl);
+        /* Replace dead workers while ranks remain. */
+        for (int i = 0; i < pl->nw; i++)
+            if (!pl->ws[i].alive && pl->next < pl->nr && (rc = pool_spawn(pl, i, err))) return rc;
+        dispatch(pl);
+    }
+    stop_workers(pl);
+    return CAI_OK;
+}
+
+/* After an error: close what is left of the pool (workers still alive quit when their task pipe closes). */
+static void pool_free(pool *pl) {
+    if (pl->ws) {
+        for (int i = 0; i < pl->nw; i++)
+            if (pl->ws[i].alive && pl->ws[i].pid > 0) {
+                if (pl->ws[i].task_fd >= 0) close(pl->ws[i].task_fd);
+                waitpid(pl->ws[i].pid, NULL, 0);
+            }
+        free(pl->ws);
+    }
+    if (pl->result_pipe[0] >= 0) close(pl->result_pipe[0]), close(pl->result_pipe[1]);
+}
+
+/* ---- the steps of a run ---- */
+
+/* Read and parse the payload. Command-line catalog options become payload fields, so the job items and
+ * Summarize see them too. *txt is the text the run's identity is computed from. */
+static int load_payload(const cai_local_opts *o, char **txt, size_t *len, cai_payload *p, cai_err *err) {
     char *ptxt;
     size_t plen;
     int rc = cai_read_file(o->payload_path, &ptxt, &plen, err);
     if (rc) return rc;
-    /* Command-line catalog options become payload fields, so the job items and Summarize see them too. */
     if (o->calibration || o->tta > 0 || o->csv) {
         cJSON *pj = cJSON_ParseWithLength(ptxt, plen);
         if (cJSON_IsObject(pj)) {
@@ -295,46 +469,111 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
         }
         cJSON_Delete(pj); /* not an object: cai_payload_parse reports it below */
     }
-    cai_payload p;
-    rc = cai_payload_parse(ptxt, plen, o->payload_path, &p, err);
+    rc = cai_payload_parse(ptxt, plen, o->payload_path, p, err);
     if (rc) {
         free(ptxt);
         return rc;
     }
-    /* (payload warnings are printed once, by cai_initialize) */
+    /* (payload warnings are reported once, by cai_initialize) */
+    *txt = ptxt;
+    *len = plen;
+    return CAI_OK;
+}
+
+/* A calibration must be for these weights (and this TTA setting): refused before anything is written. Its
+ * sha256 (into calsha, "" without one) is part of each rank's identity for --resume. */
+static int check_calibration(const cai_local_opts *o, cai_store *st, const cai_payload *p, cai_local_result *res,
+                             char calsha[65], cai_err *err) {
+    calsha[0] = 0;
+    if (!p->calibration) return CAI_OK;
+    const char *cws = o->weights ? o->weights : p->weights;
+    cai_weightfile_info cwi;
+    cai_calib cal;
+    int rc;
+    if (!cws)
+        return cai_seterr(err, CAI_EARG, "--calibration %s: no weights to check it against (pass --weights)",
+                          p->calibration);
+    if ((rc = cai_weightfile_resolve(st, p->bucket, cws, res->weights_path, sizeof res->weights_path, err)) ||
+        (rc = cai_weightfile_describe(res->weights_path, &cwi, err)))
+        return rc;
+    rc = cai_calib_fetch(st, p->bucket, p->calibration, &cal, err);
+    if (!rc) rc = cai_calib_check(&cal, p->calibration, cwi.sha256, p->tta, err);
+    if (!rc) snprintf(calsha, 65, "%s", cal.sha256);
+    cai_calib_free(&cal);
+    return rc;
+}
+
+/* Mark the ranks --resume skips, report the choice, and give each rank to run its timeout. */
+static void mark_ranks(const cai_local_opts *o, pool *pl, const cai_run_plan *plan, double *tmo,
+                       cai_local_result *res) {
+    int nr = pl->nr;
+    for (int r = 0; r < nr; r++)
+        if (!plan->todo[r]) pl->rs[r].state = RANK_SKIPPED;
+    res->ranks_skipped = plan->skipped;
+    res->ranks_changed = plan->changed;
+    res->ranks_run = plan->to_run;
+    if (plan->changed)
+        cai_diag(CAI_DIAG_INFO,
+                 "cai run: --resume=changed: %d done rank(s) changed since they ran (e.g. %s): running them again",
+                 plan->changed, plan->changed_msg);
+    for (int r = 0; r < nr; r++) {
+        cai_job j;
+        if (pl->rs[r].state == RANK_SKIPPED || cai_job_parse(pl->job_at[r], &j, NULL) != CAI_OK) continue;
+        tmo[r] = rank_timeout(pl->st, &j, o->rank_timeout_set ? o->rank_timeout : -1);
+        cai_job_free(&j);
+    }
+    if (o->resume && res->ranks_skipped)
+        cai_diag(CAI_DIAG_INFO, "cai run: --resume: %d of %d ranks already complete, %d to run", res->ranks_skipped,
+                 nr, plan->to_run);
+}
+
+/* Summarize (even after failures: the outputs of the ranks that finished are kept and checked); the error
+ * names the failed ranks. */
+static int summarize_run(cai_store *st, const cai_payload *p, const rank_state *rs, int nr, cai_local_result *res,
+                         cJSON **summary_out, cai_err *err) {
+    char failed_msg[1024] = "";
+    size_t fl = 0;
+    for (int r = 0; r < nr; r++)
+        if (rs[r].state == RANK_FAILED) {
+            res->ranks_failed++;
+            if (fl < sizeof failed_msg - 100)
+                fl += (size_t)snprintf(failed_msg + fl, sizeof failed_msg - fl, "%srank %d: %.300s", fl ? "; " : "", r,
+                                       strip_rank(rs[r].why));
+        }
+    cJSON *sum = NULL;
+    cai_err se = {0};
+    int src = cai_summarize(st, p->bucket, p->result_path, &sum, &se);
+    const cJSON *g = sum ? cJSON_GetObjectItemCaseSensitive(sum, "galaxies") : NULL;
+    res->galaxies = cJSON_IsNumber(g) ? (long long)g->valuedouble : 0;
+    if (summary_out) *summary_out = sum;
+    else cJSON_Delete(sum);
+    if (res->ranks_failed)
+        return cai_seterr(err, CAI_EINCOMPLETE, "%d of %d ranks failed: %s (rerun with --resume to finish)",
+                          res->ranks_failed, nr, failed_msg);
+    if (src) return cai_seterr(err, se.code, "%s", se.msg);
+    return CAI_OK;
+}
+
+int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summary_out, cai_err *err) {
+    cai_local_result dummy;
+    if (!res) res = &dummy;
+    memset(res, 0, sizeof *res);
+    if (summary_out) *summary_out = NULL;
+    double t_start = cai_mono_now();
+
+    char *ptxt;
+    size_t plen;
+    cai_payload p;
+    int rc = load_payload(o, &ptxt, &plen, &p, err);
+    if (rc) return rc;
     const char *url = o->store_url ? o->store_url : p.store ? p.store : ".";
     snprintf(res->store_url, sizeof res->store_url, "%s", url);
     cai_store *st = NULL;
     cai_run_plan plan = {0};
-    rank_state *rs = NULL;
-    double *tmo = NULL; /* per-rank timeout, seconds (0: none) */
-    worker *ws = NULL;
-    int nw = 0;
-    int result_pipe[2] = {-1, -1};
-    char failed_msg[1024] = "";
-    if ((rc = cai_store_open(url, &st, err))) goto out;
-
-    /* A calibration must be for these weights (and this TTA setting): refused before anything is written.
-     * Its sha256 is part of each rank's identity for --resume. */
+    pool pl = {.result_pipe = {-1, -1}};
+    double *tmo = NULL;
     char calsha[65] = "";
-    if (p.calibration) {
-        const char *cws = o->weights ? o->weights : p.weights;
-        cai_weightfile_info cwi;
-        cai_calib cal;
-        if (!cws) {
-            rc = cai_seterr(err, CAI_EARG, "--calibration %s: no weights to check it against (pass --weights)",
-                            p.calibration);
-            goto out;
-        }
-        if ((rc = cai_weightfile_resolve(st, p.bucket, cws, res->weights_path, sizeof res->weights_path, err)) ||
-            (rc = cai_weightfile_describe(res->weights_path, &cwi, err)))
-            goto out;
-        rc = cai_calib_fetch(st, p.bucket, p.calibration, &cal, err);
-        if (!rc) rc = cai_calib_check(&cal, p.calibration, cwi.sha256, p.tta, err);
-        if (!rc) snprintf(calsha, sizeof calsha, "%s", cal.sha256);
-        cai_calib_free(&cal);
-        if (rc) goto out;
-    }
+    if ((rc = cai_store_open(url, &st, err)) || (rc = check_calibration(o, st, &p, res, calsha, err))) goto out;
 
     /* 0-1. The run's identity, its hold on result_path (a second run refuses to start, naming the holder)
      *      and Initialize: the same for every engine (pipeline/runplan.h). */
@@ -342,9 +581,13 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
     snprintf(res->run_id, sizeof res->run_id, "%s", plan.run_id);
     int nr = plan.nr;
     res->ranks = nr;
-    cJSON **job_at = plan.job_at;
-    rs = calloc((size_t)(nr ? nr : 1), sizeof *rs);
-    if (!rs) {
+    pl.st = st;
+    pl.job_at = plan.job_at;
+    pl.nr = nr;
+    pl.rs = calloc((size_t)(nr ? nr : 1), sizeof *pl.rs);
+    tmo = calloc((size_t)(nr ? nr : 1), sizeof *tmo);
+    pl.tmo = tmo;
+    if (!pl.rs || !tmo) {
         rc = cai_seterr(err, CAI_ENOMEM, "local engine: out of memory");
         goto out;
     }
@@ -365,30 +608,8 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
     if ((rc = cai_run_select(st, &plan, o->resume, wspec ? wi.sha256 : NULL,
                              cai_precision_name(cai_precision_resolve(prec)), calsha, err)))
         goto out;
-    for (int r = 0; r < nr; r++)
-        if (!plan.todo[r]) rs[r].state = RANK_SKIPPED;
-    int to_run = plan.to_run, nchanged = plan.changed;
-    res->ranks_skipped = plan.skipped;
-    res->ranks_changed = nchanged;
-    const char *changed_msg = plan.changed_msg;
-    res->ranks_run = to_run;
-    if (nchanged)
-        fprintf(stderr, "cai run: --resume=changed: %d done rank(s) changed since they ran (e.g. %s): running them again\n",
-                nchanged, changed_msg);
-    tmo = calloc((size_t)(nr ? nr : 1), sizeof *tmo);
-    if (!tmo) {
-        rc = cai_seterr(err, CAI_ENOMEM, "local engine: out of memory");
-        goto out;
-    }
-    for (int r = 0; r < nr; r++) {
-        cai_job j;
-        if (rs[r].state == RANK_SKIPPED || cai_job_parse(job_at[r], &j, NULL) != CAI_OK) continue;
-        tmo[r] = rank_timeout(st, &j, o->rank_timeout_set ? o->rank_timeout : -1);
-        cai_job_free(&j);
-    }
-    if (o->resume && res->ranks_skipped)
-        fprintf(stderr, "cai run: --resume: %d of %d ranks already complete, %d to run\n", res->ranks_skipped, nr,
-                to_run);
+    mark_ranks(o, &pl, &plan, tmo, res);
+    int to_run = plan.to_run;
     if (to_run > 0 && !wspec) {
         rc = cai_seterr(err, CAI_EARG, "no weights: pass --weights W.safetensors or set \"weights\" in the payload");
         goto out;
@@ -400,160 +621,25 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
     if (P > to_run) P = to_run;
     int T = o->threads > 0 ? o->threads : p.threads > 0 ? p.threads : (P > 0 ? ncpu / P : ncpu);
     if (T < 1) T = 1;
-    progress pg = {o->progress < 0 ? isatty(2) : o->progress, o->quiet, to_run, 0, 0, 0, cai_mono_now()};
+    pl.wpath = res->weights_path;
+    pl.threads = T;
+    pl.prec = prec;
+    pl.pg = (progress){o->progress < 0 ? isatty(2) : o->progress, o->quiet, to_run, 0, 0, 0, cai_mono_now()};
     if (to_run > 0) {
-        fprintf(stderr, "cai run: %d ranks (%d to run) on %d worker process%s x %d thread%s, store %s\n", nr, to_run,
-                P, P == 1 ? "" : "es", T, T == 1 ? "" : "s", url);
-        signal(SIGPIPE, SIG_IGN);
-        if (pipe(result_pipe) != 0) {
-            rc = cai_seterr(err, CAI_EIO, "local engine: pipe: %s", strerror(errno));
-            goto out;
-        }
-        ws = calloc((size_t)P, sizeof *ws);
-        if (!ws) {
-            rc = cai_seterr(err, CAI_ENOMEM, "local engine: out of memory");
-            goto out;
-        }
-        for (int i = 0; i < P; i++) ws[i].task_fd = -1;
-        for (nw = 0; nw < P; nw++)
-            if ((rc = spawn(&ws[nw], result_pipe, st, job_at, nr, res->weights_path, T, prec, ws, nw, err))) goto out;
-        int next = 0, done = 0;
-        while (next < nr && rs[next].state == RANK_SKIPPED) next++;
-        dispatch(ws, nw, rs, nr, &next, tmo);
-        while (done < to_run) {
-            /* Kill a worker whose rank is past its deadline; the reaping below then fails the rank. */
-            double now = cai_mono_now();
-            for (int i = 0; i < nw; i++)
-                if (ws[i].alive && ws[i].busy_rank >= 0 && ws[i].deadline > 0 && now > ws[i].deadline &&
-                    !ws[i].timed_out) {
-                    kill(ws[i].pid, SIGKILL);
-                    ws[i].timed_out = 1;
-                }
-            struct pollfd pfd = {result_pipe[0], POLLIN, 0};
-            int pr = poll(&pfd, 1, 200);
-            if (pr > 0 && (pfd.revents & POLLIN)) {
-                rank_msg m;
-                if (read_all(result_pipe[0], &m, sizeof m) == 0 && m.rank >= 0 && m.rank < nr && rs[m.rank].state == RANK_RUNNING) {
-                    for (int i = 0; i < nw; i++)
-                        if (ws[i].busy_rank == m.rank) ws[i].busy_rank = -1;
-                    done++;
-                    char line[1200];
-                    if (m.rc == 0) {
-                        rs[m.rank].state = RANK_OK;
-                        rs[m.rank].galaxies = m.galaxies;
-                        pg.galaxies += m.galaxies;
-                        snprintf(line, sizeof line, "rank %d done: %lld galaxies in %.2fs", m.rank,
-                                 (long long)m.galaxies, m.wall);
-                    } else {
-                        rs[m.rank].state = RANK_FAILED;
-                        rs[m.rank].galaxies = m.galaxies;
-                        pg.galaxies += m.galaxies;
-                        pg.failed++;
-                        snprintf(rs[m.rank].why, sizeof rs[m.rank].why, "%s", m.msg);
-                        snprintf(line, sizeof line, "rank %d FAILED: %.900s", m.rank, strip_rank(m.msg));
-                        if (pg.bar) fprintf(stderr, "\ncai run: %s\n", line);
-                    }
-                    pg.done = done;
-                    progress_show(&pg, line);
-                }
-                dispatch(ws, nw, rs, nr, &next, tmo);
-                continue;
-            }
-            /* Reap dead workers. A worker writes its message before it exits, so once it is reaped its
-             * message (if any) is already in the pipe: read that first, then fail what is still in flight. */
-            int status, reaped = 0;
-            pid_t dead;
-            while ((dead = waitpid(-1, &status, WNOHANG)) > 0)
-                for (int i = 0; i < nw; i++)
-                    if (ws[i].alive && ws[i].pid == dead) {
-                        ws[i].alive = 0;
-                        ws[i].status = status;
-                        close(ws[i].task_fd);
-                        ws[i].task_fd = -1;
-                        reaped = 1;
-                    }
-            if (reaped) {
-                struct pollfd q = {result_pipe[0], POLLIN, 0};
-                if (poll(&q, 1, 0) > 0) continue;
-            }
-            for (int i = 0; i < nw; i++) {
-                int r = ws[i].busy_rank;
-                if (ws[i].alive || r < 0) continue;
-                char how[128];
-                describe_status(ws[i].status, how, sizeof how);
-                rs[r].state = RANK_FAILED;
-                if (ws[i].timed_out)
-                    snprintf(rs[r].why, sizeof rs[r].why,
-                             "timed out after %.0f s (--rank-timeout): worker pid %d killed, rank %d not finished",
-                             tmo[r], (int)ws[i].pid, r);
-                else
-                    snprintf(rs[r].why, sizeof rs[r].why, "worker pid %d %s while running rank %d", (int)ws[i].pid,
-                             how, r);
-                ws[i].busy_rank = -1;
-                done++;
-                pg.done = done;
-                pg.failed++;
-                char line[1100];
-                snprintf(line, sizeof line, "rank %d FAILED: %s", r, rs[r].why);
-                if (pg.bar) fprintf(stderr, "\ncai run: %s\n", line);
-                progress_show(&pg, line);
-            }
-            /* Replace dead workers while ranks remain. */
-            for (int i = 0; i < nw; i++)
-                if (!ws[i].alive && next < nr && (rc = spawn(&ws[i], result_pipe, st, job_at, nr, res->weights_path, T,
-                                                             prec, ws, nw, err)))
-                    goto out;
-            dispatch(ws, nw, rs, nr, &next, tmo);
-        }
-        for (int i = 0; i < nw; i++)
-            if (ws[i].alive && ws[i].task_fd >= 0) {
-                int32_t q = -1;
-                write_all(ws[i].task_fd, &q, sizeof q);
-                close(ws[i].task_fd);
-                ws[i].task_fd = -1;
-            }
-        for (int i = 0; i < nw; i++)
-            if (ws[i].alive && ws[i].pid > 0) waitpid(ws[i].pid, NULL, 0), ws[i].alive = 0;
-        while (waitpid(-1, NULL, WNOHANG) > 0) {
-        }
+        cai_diag(CAI_DIAG_INFO, "cai run: %d ranks (%d to run) on %d worker process%s x %d thread%s, store %s", nr,
+                 to_run, P, P == 1 ? "" : "es", T, T == 1 ? "" : "s", url);
+        if ((rc = run_map(&pl, P, to_run, err))) goto out;
     }
-    res->map_seconds = cai_mono_now() - pg.t0;
-    res->galaxies_run = pg.galaxies;
+    res->map_seconds = cai_mono_now() - pl.pg.t0;
+    res->galaxies_run = pl.pg.galaxies;
 
-    /* 5. Summarize (even after failures: the outputs of the ranks that finished are kept and checked). */
-    size_t fl = 0;
-    for (int r = 0; r < nr; r++)
-        if (rs[r].state == RANK_FAILED) {
-            res->ranks_failed++;
-            if (fl < sizeof failed_msg - 100)
-                fl += (size_t)snprintf(failed_msg + fl, sizeof failed_msg - fl, "%srank %d: %.300s", fl ? "; " : "", r,
-                                       strip_rank(rs[r].why));
-        }
-    cJSON *sum = NULL;
-    cai_err se = {0};
-    int src = cai_summarize(st, p.bucket, p.result_path, &sum, &se);
-    const cJSON *g = sum ? cJSON_GetObjectItemCaseSensitive(sum, "galaxies") : NULL;
-    res->galaxies = cJSON_IsNumber(g) ? (long long)g->valuedouble : 0;
-    if (summary_out) *summary_out = sum;
-    else cJSON_Delete(sum);
-    if (res->ranks_failed)
-        rc = cai_seterr(err, CAI_EINCOMPLETE, "%d of %d ranks failed: %s (rerun with --resume to finish)",
-                        res->ranks_failed, nr, failed_msg);
-    else if (src)
-        rc = cai_seterr(err, se.code, "%s", se.msg);
+    /* 5. Summarize. */
+    rc = summarize_run(st, &p, pl.rs, nr, res, summary_out, err);
 out:
-    if (ws) {
-        for (int i = 0; i < nw; i++)
-            if (ws[i].alive && ws[i].pid > 0) {
-                if (ws[i].task_fd >= 0) close(ws[i].task_fd);
-                waitpid(ws[i].pid, NULL, 0);
-            }
-        free(ws);
-    }
-    if (result_pipe[0] >= 0) close(result_pipe[0]), close(result_pipe[1]);
+    pool_free(&pl);
     cai_run_close(st, &plan);
     res->wall_seconds = cai_mono_now() - t_start;
-    free(rs);
+    free(pl.rs);
     free(tmo);
     cai_store_close(st);
     cai_payload_free(&p);

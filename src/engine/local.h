@@ -1,7 +1,8 @@
 /* local.h — the local engine: a directory (or any cai_store) plus a pool of forked worker processes.
  * Runs Initialize, the ranks (the distributed map), then Summarize — the same stages and files as the AWS
- * and MPI engines. Owns: process management (fork, dispatch, crash detection, replacement), progress, the
- * end-of-run report. Must not touch: what a stage does (src/pipeline/). */
+ * and MPI engines. Owns: process management (fork, dispatch, crash detection, replacement), progress (reported
+ * through common/diag.h: the caller shows it), the end-of-run numbers. Must not touch: what a stage does
+ * (src/pipeline/), or stdout/stderr. */
 #ifndef CAI_ENGINE_LOCAL_H
 #define CAI_ENGINE_LOCAL_H
 

@@ -110,7 +110,7 @@ static int parse_args(int argc, char **argv, mpi_opts *o, int say) {
         }
         case 'p':
             if (cai_precision_parse(optarg, &o->precision)) {
-                if (say) fprintf(stderr, "cai mpi: --precision: expected auto, fp32 or int8, got \"%s\"\n", optarg);
+                if (say) fprintf(stderr, "cai mpi: --precision: expected " CAI_PRECISION_EXPECTED ", got \"%s\"\n", optarg);
                 return 2;
             }
             o->precision_set = 1;
@@ -353,203 +353,254 @@ static double jnum(const cJSON *o, const char *k) {
     return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
-static int root(const mpi_opts *o, int size, int threads) {
-    double t_start = cai_mono_now();
-    setup su;
-    memset(&su, 0, sizeof su);
-    cai_err err = {0};
-    char *ptxt = NULL;
-    size_t plen = 0;
+/* Rank 0's whole run: what it read and decided, and the counts the map stage keeps. */
+typedef struct {
+    const mpi_opts *o;
+    int size, threads;
+    double t_start;
+    setup su; /* broadcast to the other ranks */
+    char *ptxt;
+    size_t plen;
     cai_payload p;
-    memset(&p, 0, sizeof p);
-    cai_store *st = NULL;
-    cai_run_plan plan = {0};
+    const char *url;
+    cai_store *st;
+    cai_run_plan plan;
     dispatch d;
-    memset(&d, 0, sizeof d);
-    pthread_mutex_init(&d.mu, NULL);
-    int rc = cai_read_file(o->payload, &ptxt, &plen, &err);
-    if (!rc) rc = cai_payload_parse(ptxt, plen, o->payload, &p, &err);
-    const char *url = NULL;
+    int nr, to_run, skipped;
+    long long galaxies;
+    int ndone, nfail;
+    char wabs[4096];
+} root_run;
+
+/* Payload, store, the run's identity, its lock on result_path, Initialize and the resume checks: exactly as
+ * every engine (pipeline/runplan.h). A done rank is kept only if this run made it from the same weights and
+ * data. Then the job texts the workers get, and the setup they are sent. */
+static int root_prepare(root_run *R, cai_err *err) {
+    const mpi_opts *o = R->o;
+    cai_payload *p = &R->p;
+    int rc = cai_read_file(o->payload, &R->ptxt, &R->plen, err);
+    if (!rc) rc = cai_payload_parse(R->ptxt, R->plen, o->payload, p, err);
     if (!rc) {
-        url = o->store ? o->store : p.store ? p.store : ".";
-        rc = cai_store_open(url, &st, &err);
+        R->url = o->store ? o->store : p->store ? p->store : ".";
+        rc = cai_store_open(R->url, &R->st, err);
     }
-    /* The run's identity, its lock on result_path, Initialize and the resume checks: exactly as every engine
-     * (pipeline/runplan.h). A done rank is kept only if this run made it from the same weights and data. */
-    if (!rc) rc = cai_run_open(st, &p, ptxt, plen, o->resume, o->force, &plan, &err);
-    int nr = plan.nr, to_run = 0, skipped = 0;
-    const char *wspec = o->weights ? o->weights : p.weights;
-    cai_precision prec = o->precision_set ? o->precision : p.precision;
+    if (!rc) rc = cai_run_open(R->st, p, R->ptxt, R->plen, o->resume, o->force, &R->plan, err);
+    if (rc) return rc;
+    int nr = R->nr = R->plan.nr;
+    const char *wspec = o->weights ? o->weights : p->weights;
+    cai_precision prec = o->precision_set ? o->precision : p->precision;
     cai_weightfile_info wi = {0};
-    if (!rc && wspec) {
+    if (wspec) {
         char wpath[4096];
-        rc = cai_weightfile_resolve(st, p.bucket, wspec, wpath, sizeof wpath, &err);
-        if (!rc) rc = cai_weightfile_describe(wpath, &wi, &err);
+        rc = cai_weightfile_resolve(R->st, p->bucket, wspec, wpath, sizeof wpath, err);
+        if (!rc) rc = cai_weightfile_describe(wpath, &wi, err);
     }
     char calsha[65] = ""; /* a calibration must be for these weights; its sha256 is part of a rank's identity */
-    if (!rc && p.calibration) {
+    if (!rc && p->calibration) {
         cai_calib cal;
-        rc = cai_calib_fetch(st, p.bucket, p.calibration, &cal, &err);
-        if (!rc) rc = cai_calib_check(&cal, p.calibration, wspec ? wi.sha256 : NULL, p.tta, &err);
+        rc = cai_calib_fetch(R->st, p->bucket, p->calibration, &cal, err);
+        if (!rc) rc = cai_calib_check(&cal, p->calibration, wspec ? wi.sha256 : NULL, p->tta, err);
         if (!rc) snprintf(calsha, sizeof calsha, "%s", cal.sha256);
         cai_calib_free(&cal);
     }
     if (!rc)
-        rc = cai_run_select(st, &plan, o->resume ? (o->resume_changed ? CAI_RESUME_CHANGED : CAI_RESUME_STRICT) : 0,
-                            wspec ? wi.sha256 : NULL, cai_precision_name(cai_precision_resolve(prec)), calsha, &err);
-    if (!rc && plan.changed)
+        rc = cai_run_select(R->st, &R->plan,
+                            o->resume ? (o->resume_changed ? CAI_RESUME_CHANGED : CAI_RESUME_STRICT) : 0,
+                            wspec ? wi.sha256 : NULL, cai_precision_name(cai_precision_resolve(prec)), calsha, err);
+    if (rc) return rc;
+    if (R->plan.changed)
         fprintf(stderr,
                 "cai mpi: --resume=changed: %d done rank(s) changed since they ran (e.g. %s): running them again\n",
-                plan.changed, plan.changed_msg);
-    if (!rc) {
-        to_run = plan.to_run;
-        skipped = plan.skipped;
-        d.nr = nr;
-        d.txt = calloc((size_t)(nr ? nr : 1), sizeof *d.txt);
-        d.len = calloc((size_t)(nr ? nr : 1), sizeof *d.len);
-        d.rs = calloc((size_t)(nr ? nr : 1), sizeof *d.rs);
-        if (!d.txt || !d.len || !d.rs) rc = cai_seterr(&err, CAI_ENOMEM, "out of memory");
+                R->plan.changed, R->plan.changed_msg);
+    R->to_run = R->plan.to_run;
+    R->skipped = R->plan.skipped;
+    dispatch *d = &R->d;
+    d->nr = nr;
+    d->txt = calloc((size_t)(nr ? nr : 1), sizeof *d->txt);
+    d->len = calloc((size_t)(nr ? nr : 1), sizeof *d->len);
+    d->rs = calloc((size_t)(nr ? nr : 1), sizeof *d->rs);
+    if (!d->txt || !d->len || !d->rs) return cai_seterr(err, CAI_ENOMEM, "out of memory");
+    for (int i = 0; i < nr; i++) {
+        if (!R->plan.todo[i]) d->rs[i].state = RANK_SKIPPED;
+        d->txt[i] = cJSON_PrintUnformatted(R->plan.job_at[i]);
+        d->len[i] = d->txt[i] ? (int)strlen(d->txt[i]) : 0;
+        if (!d->txt[i]) return cai_seterr(err, CAI_ENOMEM, "out of memory");
     }
-    for (int i = 0; !rc && i < nr; i++) {
-        if (!plan.todo[i]) d.rs[i].state = RANK_SKIPPED;
-        d.txt[i] = cJSON_PrintUnformatted(plan.job_at[i]);
-        d.len[i] = d.txt[i] ? (int)strlen(d.txt[i]) : 0;
-        if (!d.txt[i]) rc = cai_seterr(&err, CAI_ENOMEM, "out of memory");
+    if (R->to_run > 0 && !wspec)
+        return cai_seterr(err, CAI_EARG, "no weights: pass --weights W.safetensors or set \"weights\" in the payload");
+    if (wspec) {
+        if (realpath(wspec, R->wabs)) wspec = R->wabs; /* every rank, whatever its directory */
+        snprintf(R->su.weights, sizeof R->su.weights, "%s", wspec);
+        snprintf(R->su.store, sizeof R->su.store, "%s", R->url);
+        snprintf(R->su.bucket, sizeof R->su.bucket, "%s", p->bucket);
+        R->su.precision = (int32_t)prec;
     }
-    if (!rc && to_run > 0 && !wspec)
-        rc = cai_seterr(&err, CAI_EARG, "no weights: pass --weights W.safetensors or set \"weights\" in the payload");
-    char wabs[4096];
-    if (!rc && wspec) {
-        if (realpath(wspec, wabs)) wspec = wabs; /* every rank, whatever its directory */
-        snprintf(su.weights, sizeof su.weights, "%s", wspec);
-        snprintf(su.store, sizeof su.store, "%s", url);
-        snprintf(su.bucket, sizeof su.bucket, "%s", p.bucket);
-        su.precision = (int32_t)(o->precision_set ? o->precision : p.precision);
-    }
-    if (rc) {
-        fprintf(stderr, "cai mpi: %s\n", err.msg[0] ? err.msg : cai_strerror(err.code));
-        su.status = cai_exit_status(err.code);
-        if (!su.status) su.status = 1;
-    } else if (to_run == 0) {
-        su.status = -1; /* nothing to run: the other ranks stop, rank 0 summarizes */
-    }
-    MPI_Bcast(&su, (int)sizeof su, MPI_BYTE, 0, MPI_COMM_WORLD);
-    if (su.status > 0) goto out;
+    return CAI_OK;
+}
 
-    int workers = size - 1 + (o->root_works ? 1 : 0);
-    if (o->resume && skipped)
-        fprintf(stderr, "cai mpi: --resume: %d of %d ranks already complete, %d to run\n", skipped, nr, to_run);
-    if (to_run > 0)
-        fprintf(stderr, "cai mpi: %d ranks (%d to run) on %d MPI process%s (%d computing) x %d thread%s, store %s\n",
-                nr, to_run, size, size == 1 ? "" : "es", workers, threads, threads == 1 ? "" : "s", url);
+/* The in-flight table the SIGTERM message is made from (one slot per MPI rank); -1 if out of memory. */
+static int inflight_init(int size) {
     inflight_n = size;
     inflight = malloc((size_t)size * sizeof *inflight);
     inflight_pid = calloc((size_t)size, sizeof *inflight_pid);
     inflight_host = calloc((size_t)size, sizeof *inflight_host);
-    for (int k = 0; inflight && k < size; k++) inflight[k] = -1;
+    if (!inflight || !inflight_pid || !inflight_host) return -1;
+    for (int k = 0; k < size; k++) inflight[k] = -1;
     update_inflight();
     signal(SIGTERM, on_term);
     signal(SIGINT, on_term);
+    return 0;
+}
 
-    double map0 = cai_mono_now();
-    long long galaxies = 0;
-    int ndone = 0, nfail = 0;
+static void inflight_free(void) {
+    free(inflight);
+    free(inflight_pid);
+    free(inflight_host);
+    inflight = NULL;
+    inflight_pid = NULL;
+    inflight_host = NULL;
+}
+
+/* A report from MPI rank `src`: account for it and send that rank its next job (or an empty message: stop).
+ * 1 when the rank was told to stop. */
+static int root_on_report(root_run *R, int src) {
+    dispatch *d = &R->d;
+    report r;
+    MPI_Recv(&r, (int)sizeof r, MPI_BYTE, src, TAG_REPORT, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    if (src > 0 && src < R->size && inflight[src] >= 0) r.rank = inflight[src]; /* the job we sent it */
+    pthread_mutex_lock(&d->mu);
+    account(d, &r, src, R->o->quiet, &R->galaxies, &R->ndone, &R->nfail);
+    int next = R->su.status == 0 && !r.quit ? take_next(d) : -1;
+    pthread_mutex_unlock(&d->mu);
+    inflight[src] = next;
+    inflight_pid[src] = r.pid;
+    snprintf(inflight_host[src], 64, "%s", r.host);
+    update_inflight();
+    if (next >= 0) {
+        MPI_Send(d->txt[next], d->len[next], MPI_BYTE, src, TAG_JOB, MPI_COMM_WORLD);
+        return 0;
+    }
+    MPI_Send(NULL, 0, MPI_BYTE, src, TAG_JOB, MPI_COMM_WORLD);
+    return 1;
+}
+
+/* The map stage: hand out jobs until every other rank is told to stop and rank 0's own worker thread (with
+ * --root-worker) has run its share. */
+static void root_map(root_run *R) {
+    dispatch *d = &R->d;
+    const mpi_opts *o = R->o;
     worker_ctx w0;
     int root_thread = 0;
-    if (su.status == 0 && o->root_works) {
-        worker_init(&w0, st, &su, threads, 0, size);
-        d.w = &w0;
+    if (R->su.status == 0 && o->root_works) {
+        worker_init(&w0, R->st, &R->su, R->threads, 0, R->size);
+        d->w = &w0;
         inflight_pid[0] = (int32_t)getpid();
         gethostname(inflight_host[0], 63);
-        root_thread = pthread_create(&d.th, NULL, root_worker_main, &d) == 0;
+        root_thread = pthread_create(&d->th, NULL, root_worker_main, d) == 0;
     }
     int stopped = 0; /* other ranks told to stop */
-    while (stopped < size - 1 || (root_thread && ndone < to_run)) {
+    while (stopped < R->size - 1 || (root_thread && R->ndone < R->to_run)) {
         int flag = 0;
         MPI_Status s;
         MPI_Iprobe(MPI_ANY_SOURCE, TAG_REPORT, MPI_COMM_WORLD, &flag, &s);
         if (flag) {
-            report r;
-            MPI_Recv(&r, (int)sizeof r, MPI_BYTE, s.MPI_SOURCE, TAG_REPORT, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-            int src = s.MPI_SOURCE;
-            if (src > 0 && src < size && inflight[src] >= 0) r.rank = inflight[src]; /* the job we sent it */
-            pthread_mutex_lock(&d.mu);
-            account(&d, &r, src, o->quiet, &galaxies, &ndone, &nfail);
-            int next = su.status == 0 && !r.quit ? take_next(&d) : -1;
-            pthread_mutex_unlock(&d.mu);
-            inflight[src] = next;
-            inflight_pid[src] = r.pid;
-            snprintf(inflight_host[src], 64, "%s", r.host);
-            update_inflight();
-            if (next >= 0) MPI_Send(d.txt[next], d.len[next], MPI_BYTE, src, TAG_JOB, MPI_COMM_WORLD);
-            else {
-                MPI_Send(NULL, 0, MPI_BYTE, src, TAG_JOB, MPI_COMM_WORLD);
-                stopped++;
-            }
+            stopped += root_on_report(R, s.MPI_SOURCE);
             continue;
         }
         if (root_thread) {
-            pthread_mutex_lock(&d.mu);
-            if (d.have_done) {
-                account(&d, &d.done, 0, o->quiet, &galaxies, &ndone, &nfail);
-                d.have_done = 0;
+            pthread_mutex_lock(&d->mu);
+            if (d->have_done) {
+                account(d, &d->done, 0, o->quiet, &R->galaxies, &R->ndone, &R->nfail);
+                d->have_done = 0;
             }
-            pthread_mutex_unlock(&d.mu);
+            pthread_mutex_unlock(&d->mu);
         }
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
     if (root_thread) {
-        pthread_join(d.th, NULL);
-        if (d.have_done) account(&d, &d.done, 0, o->quiet, &galaxies, &ndone, &nfail), d.have_done = 0;
+        pthread_join(d->th, NULL);
+        if (d->have_done) account(d, &d->done, 0, o->quiet, &R->galaxies, &R->ndone, &R->nfail), d->have_done = 0;
     }
-    if (su.status == 0 && o->root_works) worker_free(&w0);
-    double map_s = cai_mono_now() - map0;
+    if (R->su.status == 0 && o->root_works) worker_free(&w0);
+}
 
-    /* Summarize, even after failures: what finished is kept and checked. */
+/* Summarize, even after failures (what finished is kept and checked), and print the report. The exit status. */
+static int root_summarize(root_run *R, double map_s) {
     cJSON *sum = NULL;
     cai_err se = {0};
-    int src = cai_summarize(st, p.bucket, p.result_path, &sum, &se);
+    int src = cai_summarize(R->st, R->p.bucket, R->p.result_path, &sum, &se);
     char failed[1024] = "";
     size_t fl = 0;
-    for (int k = 0; k < nr; k++)
-        if (d.rs[k].state == RANK_FAILED && fl < sizeof failed - 100)
-            fl +=
-                (size_t)snprintf(failed + fl, sizeof failed - fl, "%srank %d: %.300s", fl ? "; " : "", k, d.rs[k].why);
+    for (int k = 0; k < R->nr; k++)
+        if (R->d.rs[k].state == RANK_FAILED && fl < sizeof failed - 100)
+            fl += (size_t)snprintf(failed + fl, sizeof failed - fl, "%srank %d: %.300s", fl ? "; " : "", k,
+                                   R->d.rs[k].why);
     printf("\n== cai mpi report ==\n");
-    printf("ranks:        %d (%d run, %d already complete, %d failed) on %d MPI processes\n", nr, to_run, skipped,
-           nfail, size);
+    printf("ranks:        %d (%d run, %d already complete, %d failed) on %d MPI processes\n", R->nr, R->to_run,
+           R->skipped, R->nfail, R->size);
     printf("galaxies:     %.0f\n", jnum(sum, "galaxies"));
-    printf("wall time:    %.2f s (this command: initialize + map + summarize)\n", cai_mono_now() - t_start);
-    printf("map stage:    %.2f s for %lld galaxies -> %.1f galaxies/s\n", map_s, galaxies,
-           map_s > 0 ? (double)galaxies / map_s : 0.0);
+    printf("wall time:    %.2f s (this command: initialize + map + summarize)\n", cai_mono_now() - R->t_start);
+    printf("map stage:    %.2f s for %lld galaxies -> %.1f galaxies/s\n", map_s, R->galaxies,
+           map_s > 0 ? (double)R->galaxies / map_s : 0.0);
     const cJSON *c = sum ? cJSON_GetObjectItemCaseSensitive(sum, "complete") : NULL;
     printf("complete:     %s\n", cJSON_IsTrue(c) ? "yes: exactly one prediction per input galaxy" : "NO");
     fflush(stdout);
     cJSON_Delete(sum);
-    if (nfail) {
-        fprintf(stderr, "cai mpi: %d of %d ranks failed: %s (rerun with --resume to finish)\n", nfail, nr, failed);
-        su.status = 1;
-    } else if (src) {
-        fprintf(stderr, "cai mpi: %s\n", se.msg);
-        su.status = cai_exit_status(se.code);
-    } else {
-        su.status = 0;
+    if (R->nfail) {
+        fprintf(stderr, "cai mpi: %d of %d ranks failed: %s (rerun with --resume to finish)\n", R->nfail, R->nr,
+                failed);
+        return 1;
     }
+    if (src) {
+        fprintf(stderr, "cai mpi: %s\n", se.msg);
+        return cai_exit_status(se.code);
+    }
+    return 0;
+}
+
+static int root(const mpi_opts *o, int size, int threads) {
+    root_run R = {.o = o, .size = size, .threads = threads, .t_start = cai_mono_now()};
+    pthread_mutex_init(&R.d.mu, NULL);
+    cai_err err = {0};
+    int rc = root_prepare(&R, &err);
+    setup *su = &R.su;
+    if (rc) {
+        fprintf(stderr, "cai mpi: %s\n", err.msg[0] ? err.msg : cai_strerror(err.code));
+        su->status = cai_exit_status(err.code);
+        if (!su->status) su->status = 1;
+    } else if (R.to_run == 0) {
+        su->status = -1; /* nothing to run: the other ranks stop, rank 0 summarizes */
+    }
+    MPI_Bcast(su, (int)sizeof *su, MPI_BYTE, 0, MPI_COMM_WORLD);
+    if (su->status > 0) goto out;
+
+    int workers = size - 1 + (o->root_works ? 1 : 0);
+    if (o->resume && R.skipped)
+        fprintf(stderr, "cai mpi: --resume: %d of %d ranks already complete, %d to run\n", R.skipped, R.nr,
+                R.to_run);
+    if (R.to_run > 0)
+        fprintf(stderr, "cai mpi: %d ranks (%d to run) on %d MPI process%s (%d computing) x %d thread%s, store %s\n",
+                R.nr, R.to_run, size, size == 1 ? "" : "es", workers, threads, threads == 1 ? "" : "s", R.url);
+    if (inflight_init(size)) {
+        /* the other ranks already have the setup: without the table rank 0 cannot dispatch, so MPI stops them */
+        fprintf(stderr, "cai mpi: out of memory for %d MPI ranks' in-flight table\n", size);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    double map0 = cai_mono_now();
+    root_map(&R);
+    su->status = root_summarize(&R, cai_mono_now() - map0);
 out:
-    for (int k = 0; d.txt && k < nr; k++) free(d.txt[k]);
-    free(d.txt);
-    free(d.len);
-    free(d.rs);
-    free(inflight);
-    free(inflight_pid);
-    free(inflight_host);
-    inflight = NULL;
-    cai_run_close(st, &plan);
-    cai_store_close(st);
-    cai_payload_free(&p);
-    free(ptxt);
-    return su.status;
+    for (int k = 0; R.d.txt && k < R.nr; k++) free(R.d.txt[k]);
+    free(R.d.txt);
+    free(R.d.len);
+    free(R.d.rs);
+    inflight_free();
+    cai_run_close(R.st, &R.plan);
+    cai_store_close(R.st);
+    cai_payload_free(&R.p);
+    free(R.ptxt);
+    return su->status;
 }
 
 /* Threads per rank: --threads, SLURM_CPUS_PER_TASK, else the node's cores over the ranks on the node. */

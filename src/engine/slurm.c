@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/buf.h"
 #include "../common/util.h"
 #include "../pipeline/initialize.h"
 #include "../pipeline/payload.h"
@@ -32,8 +33,9 @@
 
 /* ---- running sbatch / scontrol ---- */
 
-/* Run argv (PATH lookup), capture stdout and stderr (each up to 1 MiB). Returns the exit status, or -1
- * (err set) when it could not be run. */
+/* Run argv (PATH lookup), capture stdout and stderr (each up to RUN_CAPTURE_MAX bytes). Returns the exit
+ * status, or -1 (err set) when it could not be run. */
+#define RUN_CAPTURE_MAX ((size_t)1 << 20)
 static int run_capture(char *const argv[], char **out, char **errs, cai_err *err) {
     int po[2], pe[2];
     *out = *errs = NULL;
@@ -59,8 +61,7 @@ static int run_capture(char *const argv[], char **out, char **errs, cai_err *err
         _exit(127);
     }
     close(po[1]), close(pe[1]);
-    char *buf[2] = {NULL, NULL};
-    size_t len[2] = {0, 0}, cap[2] = {0, 0};
+    cai_buf buf[2] = {{0}, {0}};
     struct pollfd pf[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
     int open_n = 2;
     while (open_n > 0) {
@@ -70,11 +71,6 @@ static int run_capture(char *const argv[], char **out, char **errs, cai_err *err
         }
         for (int i = 0; i < 2; i++) {
             if (pf[i].fd < 0 || !(pf[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            if (cap[i] - len[i] < 4097 && cap[i] < (1u << 20)) {
-                size_t nc = cap[i] ? cap[i] * 2 : 8192;
-                char *nb = realloc(buf[i], nc);
-                if (nb) buf[i] = nb, cap[i] = nc;
-            }
             char tmp[4096];
             ssize_t r = read(pf[i].fd, tmp, sizeof tmp);
             if (r <= 0) {
@@ -83,19 +79,16 @@ static int run_capture(char *const argv[], char **out, char **errs, cai_err *err
                 open_n--;
                 continue;
             }
-            size_t take = cap[i] > len[i] + 1 ? cap[i] - len[i] - 1 : 0;
+            /* up to RUN_CAPTURE_MAX bytes of each kept (the rest read and dropped; out of memory: dropped) */
+            size_t take = buf[i].n < RUN_CAPTURE_MAX ? RUN_CAPTURE_MAX - buf[i].n : 0;
             if ((size_t)r < take) take = (size_t)r;
-            if (take) memcpy(buf[i] + len[i], tmp, take), len[i] += take;
+            if (take) (void)cai_buf_add(&buf[i], tmp, take);
         }
     }
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-    for (int i = 0; i < 2; i++) {
-        if (!buf[i]) buf[i] = malloc(1);
-        if (buf[i]) buf[i][len[i]] = 0;
-    }
-    *out = buf[0];
-    *errs = buf[1];
+    *out = cai_buf_take(&buf[0]);
+    *errs = cai_buf_take(&buf[1]);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && *errs && strstr(*errs, "cannot run")) {
         cai_seterr(err, CAI_ENOTFOUND, "%s: not found on PATH (is SLURM installed, or the module loaded?)", argv[0]);
         free(*out), free(*errs);
@@ -314,11 +307,31 @@ static int split_run(const char *run, char **bucket, char **rp, cai_err *err) {
     return CAI_OK;
 }
 
-int cai_slurm_submit(const cai_slurm_opts *o, FILE *out, cai_slurm_result *res, cai_err *err) {
-    cai_slurm_result dummy;
-    if (!res) res = &dummy;
-    memset(res, 0, sizeof *res);
-    int per_task = o->ranks_per_task > 0 ? o->ranks_per_task : 1;
+/* One `cai slurm submit`: what it read, decided and holds, from the payload to the submitted jobs. */
+typedef struct {
+    const cai_slurm_opts *o;
+    FILE *out;
+    cai_slurm_result *res;
+    int per_task;
+    char *ptxt;
+    size_t plen;
+    cai_payload p;
+    cai_store *st;
+    cJSON *jobs, *prev; /* the job list; the first submission's settings (--resume) */
+    char *bucket, *rp, *arr_txt, *sum_txt;
+    long long *idx; /* the array's task indices */
+    int nr, n;      /* ranks in the run; tasks to submit */
+    char run_id[CAI_RUN_ID_MAX];
+    cai_run_lock lock;
+    int array_submitted; /* from then on the lock stays with the run even if a later step fails */
+    script_ctx c;
+    const char *url, *wspec;
+    char store_abs[2048], weights_abs[PATH_MAX], cai_abs[PATH_MAX], dir[4096];
+    char apath[4200], spath[4200];
+} submit_run;
+
+/* Every value that goes into a script line must be one line. */
+static int check_submit_lines(const cai_slurm_opts *o, cai_err *err) {
     int rc;
     if ((rc = check_line("--partition", o->partition, err)) || (rc = check_line("--account", o->account, err)) ||
         (rc = check_line("--time", o->time_limit, err)) || (rc = check_line("--mem", o->mem, err)))
@@ -327,193 +340,200 @@ int cai_slurm_submit(const cai_slurm_opts *o, FILE *out, cai_slurm_result *res, 
         if ((rc = check_line("--sbatch-arg", o->sbatch_args[i], err))) return rc;
     for (int i = 0; i < o->nprologue; i++)
         if ((rc = check_line("--prologue", o->prologue[i], err))) return rc;
+    return CAI_OK;
+}
 
-    char *ptxt = NULL;
-    size_t plen = 0;
-    cai_payload p;
-    memset(&p, 0, sizeof p);
-    cai_store *st = NULL;
-    cJSON *jobs = NULL, *prev = NULL, *sub = NULL;
-    char *bucket = NULL, *rp = NULL, *arr_txt = NULL, *sum_txt = NULL;
-    long long *idx = NULL;
-    char run_id[CAI_RUN_ID_MAX] = "";
-    cai_run_lock lock = {0};
-    int array_submitted = 0; /* from then on the lock stays with the run even if a later step fails */
-    script_ctx c;
-    memset(&c, 0, sizeof c);
-    char store_abs[2048], weights_abs[PATH_MAX], cai_abs[PATH_MAX], dir[4096];
-    const char *url = o->store_url;
-    const char *wspec = o->weights;
-
-    /* 1. The run: from the payload (a new run), or from the store (--resume). */
-    if (!o->resume_run) {
-        if ((rc = cai_read_file(o->payload_path, &ptxt, &plen, err))) goto out;
-        if ((rc = cai_payload_parse(ptxt, plen, o->payload_path, &p, err))) goto out;
-        if (!url) url = p.store ? p.store : ".";
-        if (!wspec) wspec = p.weights;
-        bucket = strdup(p.bucket);
-        rp = strdup(p.result_path);
-    } else {
-        if ((rc = split_run(o->resume_run, &bucket, &rp, err))) goto out;
-        if (!url) url = ".";
-    }
-    if ((rc = cai_store_open(url, &st, err))) goto out;
-    if (o->resume_run) {
-        char key[4200];
-        snprintf(key, sizeof key, "%s/slurm/submit.json", rp);
-        cai_err pe = {0};
-        prev = read_json_key(st, bucket, key, &pe); /* optional: the first submission's settings */
-        if (!wspec && prev) wspec = jstr(prev, "weights");
-    }
-    abs_store(url, store_abs, sizeof store_abs);
-    if (wspec && realpath(wspec, weights_abs)) wspec = weights_abs; /* a local file: absolute; else a bucket key */
-    if (!wspec) {
-        rc = cai_seterr(err, CAI_EARG, "no weights: pass --weights W.safetensors or set \"weights\" in the payload");
-        goto out;
-    }
-    if (o->cai_path) snprintf(cai_abs, sizeof cai_abs, "%s", o->cai_path);
-    else {
-        ssize_t n = readlink("/proc/self/exe", cai_abs, sizeof cai_abs - 1);
-        if (n <= 0) {
-            rc = cai_seterr(err, CAI_EIO, "cannot find this executable (/proc/self/exe): %s", strerror(errno));
-            goto out;
-        }
-        cai_abs[n] = 0;
-    }
+/* Where the scripts and the tasks' output go: --slurm-dir, else the run's folder in a local store. */
+static int submit_dir(submit_run *S, cai_err *err) {
+    const cai_slurm_opts *o = S->o;
     if (o->slurm_dir) {
         char tmp[PATH_MAX];
-        if (!o->dry_run && cai_mkdirs(o->slurm_dir, err)) {
-            rc = err->code;
-            goto out;
-        }
-        snprintf(dir, sizeof dir, "%s", realpath(o->slurm_dir, tmp) ? tmp : o->slurm_dir);
-    } else if (is_s3_url(store_abs)) {
-        rc = cai_seterr(err, CAI_EARG,
-                        "store %s is S3: give --slurm-dir DIR (a shared file system path for the "
-                        "scripts and the tasks' output)",
-                        url);
-        goto out;
-    } else {
-        if ((size_t)snprintf(dir, sizeof dir, "%s/%s/%.1000s/slurm", store_abs, bucket, rp) >= sizeof dir) {
-            rc = cai_seterr(err, CAI_EARG, "run folder path too long: %s/%s/%s", store_abs, bucket, rp);
-            goto out;
-        }
+        if (!o->dry_run && cai_mkdirs(o->slurm_dir, err)) return err ? err->code : CAI_EIO;
+        snprintf(S->dir, sizeof S->dir, "%s", realpath(o->slurm_dir, tmp) ? tmp : o->slurm_dir);
+    } else if (is_s3_url(S->store_abs)) {
+        return cai_seterr(err, CAI_EARG,
+                          "store %s is S3: give --slurm-dir DIR (a shared file system path for the "
+                          "scripts and the tasks' output)",
+                          S->url);
+    } else if ((size_t)snprintf(S->dir, sizeof S->dir, "%s/%s/%.1000s/slurm", S->store_abs, S->bucket, S->rp) >=
+               sizeof S->dir) {
+        return cai_seterr(err, CAI_EARG, "run folder path too long: %s/%s/%s", S->store_abs, S->bucket, S->rp);
     }
-    snprintf(res->slurm_dir, sizeof res->slurm_dir, "%s", dir);
+    snprintf(S->res->slurm_dir, sizeof S->res->slurm_dir, "%s", S->dir);
+    return CAI_OK;
+}
 
-    /* 1b. The run's identity and its lock on result_path, held by the run from here until its Summarize job
-     *     (`cai summarize --release-lock`) ends: a second submit, cai run or cai mpi on this result_path
-     *     refuses and names the holder. A resumed run keeps its id (its records still count). */
-    if (!o->dry_run) {
-        if (o->resume_run) {
-            cJSON *old = NULL;
-            if (cai_jobs_read(st, bucket, rp, &old, NULL) == CAI_OK && old && old->child) {
-                const cJSON *ri = cJSON_GetObjectItemCaseSensitive(old->child, "CAI_RUN_ID");
-                if (cJSON_IsString(ri)) snprintf(run_id, sizeof run_id, "%s", ri->valuestring);
-            }
-            cJSON_Delete(old);
-        } else if (p.run_id && *p.run_id) snprintf(run_id, sizeof run_id, "%s", p.run_id);
-        if (!run_id[0]) cai_run_id_new(run_id);
-        if ((rc = cai_run_lock_acquire_detached(st, bucket, rp, run_id, "cai slurm submit", o->force, &lock, err)))
-            goto out;
-    }
-
-    /* 2. Which ranks: all of a new run (Initialize writes the job list; a dry run takes world_size from the
-     *    payload and writes nothing), or those not complete (--resume). */
-    int nr = 0, n = 0;
+/* 1. The run: from the payload (a new run), or from the store (--resume); the store, the weights, this
+ *    executable and the scripts' folder, all absolute (the tasks run elsewhere). */
+static int submit_open(submit_run *S, cai_err *err) {
+    const cai_slurm_opts *o = S->o;
+    int rc;
+    S->url = o->store_url;
+    S->wspec = o->weights;
     if (!o->resume_run) {
-        if (o->dry_run) nr = (int)p.world_size;
-        else {
-            if ((rc = cai_initialize_run(st, ptxt, plen, run_id, &jobs, err))) goto out;
-            nr = cJSON_GetArraySize(jobs);
-        }
-        int ntasks = (nr + per_task - 1) / per_task;
-        idx = calloc((size_t)(ntasks ? ntasks : 1), sizeof *idx);
-        if (!idx) goto oom;
-        for (int t = 0; t < ntasks; t++) idx[n++] = t;
-        /* A new run: stale records at this result_path must not pass for done. */
-        if (jobs)
-            for (cJSON *jb = jobs->child; jb; jb = jb->next) {
-                cai_job j;
-                if (cai_job_parse(jb, &j, NULL) == CAI_OK) {
-                    char key[2048];
-                    cai_record_key(j.result_path, j.rank, key, sizeof key);
-                    cai_store_delete(st, j.bucket, key, NULL);
-                    cai_job_free(&j);
-                }
-            }
+        if ((rc = cai_read_file(o->payload_path, &S->ptxt, &S->plen, err))) return rc;
+        if ((rc = cai_payload_parse(S->ptxt, S->plen, o->payload_path, &S->p, err))) return rc;
+        if (!S->url) S->url = S->p.store ? S->p.store : ".";
+        if (!S->wspec) S->wspec = S->p.weights;
+        S->bucket = strdup(S->p.bucket);
+        S->rp = strdup(S->p.result_path);
+        if (!S->bucket || !S->rp) return cai_seterr(err, CAI_ENOMEM, "out of memory");
     } else {
-        if ((rc = cai_jobs_read(st, bucket, rp, &jobs, err))) goto out;
-        nr = cJSON_GetArraySize(jobs);
-        idx = calloc((size_t)(nr ? nr : 1), sizeof *idx);
-        if (!idx) goto oom;
-        per_task = 1; /* a new array over exactly the ranks to redo */
-        for (cJSON *jb = jobs->child; jb; jb = jb->next) {
+        if ((rc = split_run(o->resume_run, &S->bucket, &S->rp, err))) return rc;
+        if (!S->url) S->url = ".";
+    }
+    if ((rc = cai_store_open(S->url, &S->st, err))) return rc;
+    if (o->resume_run) {
+        char key[4200];
+        snprintf(key, sizeof key, "%s/slurm/submit.json", S->rp);
+        cai_err pe = {0};
+        S->prev = read_json_key(S->st, S->bucket, key, &pe); /* optional: the first submission's settings */
+        if (!S->wspec && S->prev) S->wspec = jstr(S->prev, "weights");
+    }
+    abs_store(S->url, S->store_abs, sizeof S->store_abs);
+    /* a local file: absolute; else a bucket key */
+    if (S->wspec && realpath(S->wspec, S->weights_abs)) S->wspec = S->weights_abs;
+    if (!S->wspec)
+        return cai_seterr(err, CAI_EARG, "no weights: pass --weights W.safetensors or set \"weights\" in the payload");
+    if (o->cai_path) snprintf(S->cai_abs, sizeof S->cai_abs, "%s", o->cai_path);
+    else {
+        ssize_t n = readlink("/proc/self/exe", S->cai_abs, sizeof S->cai_abs - 1);
+        if (n <= 0)
+            return cai_seterr(err, CAI_EIO, "cannot find this executable (/proc/self/exe): %s", strerror(errno));
+        S->cai_abs[n] = 0;
+    }
+    return submit_dir(S, err);
+}
+
+/* 1b. The run's identity and its lock on result_path, held by the run from here until its Summarize job
+ *     (`cai summarize --release-lock`) ends: a second submit, cai run or cai mpi on this result_path refuses
+ *     and names the holder. A resumed run keeps its id (its records still count). */
+static int submit_lock(submit_run *S, cai_err *err) {
+    const cai_slurm_opts *o = S->o;
+    if (o->dry_run) return CAI_OK;
+    if (o->resume_run) {
+        cJSON *old = NULL;
+        if (cai_jobs_read(S->st, S->bucket, S->rp, &old, NULL) == CAI_OK && old && old->child) {
+            const cJSON *ri = cJSON_GetObjectItemCaseSensitive(old->child, "CAI_RUN_ID");
+            if (cJSON_IsString(ri)) snprintf(S->run_id, sizeof S->run_id, "%s", ri->valuestring);
+        }
+        cJSON_Delete(old);
+    } else if (S->p.run_id && *S->p.run_id) snprintf(S->run_id, sizeof S->run_id, "%s", S->p.run_id);
+    if (!S->run_id[0]) cai_run_id_new(S->run_id);
+    return cai_run_lock_acquire_detached(S->st, S->bucket, S->rp, S->run_id, "cai slurm submit", o->force, &S->lock,
+                                         err);
+}
+
+/* Delete a rank's record (a stale one must not pass for done). */
+static void delete_record(cai_store *st, const cai_job *j) {
+    char key[2048];
+    cai_record_key(j->result_path, j->rank, key, sizeof key);
+    cai_store_delete(st, j->bucket, key, NULL);
+}
+
+/* 2a. A new run: Initialize writes the job list (a dry run takes world_size from the payload and writes
+ *     nothing); every task is submitted; stale records at this result_path are removed. */
+static int choose_new_run(submit_run *S, cai_err *err) {
+    int rc;
+    if (S->o->dry_run) S->nr = (int)S->p.world_size;
+    else {
+        if ((rc = cai_initialize_run(S->st, S->ptxt, S->plen, S->run_id, &S->jobs, err))) return rc;
+        S->nr = cJSON_GetArraySize(S->jobs);
+    }
+    int ntasks = (S->nr + S->per_task - 1) / S->per_task;
+    S->idx = calloc((size_t)(ntasks ? ntasks : 1), sizeof *S->idx);
+    if (!S->idx) return cai_seterr(err, CAI_ENOMEM, "out of memory");
+    for (int t = 0; t < ntasks; t++) S->idx[S->n++] = t;
+    if (S->jobs)
+        for (cJSON *jb = S->jobs->child; jb; jb = jb->next) {
             cai_job j;
-            if ((rc = cai_job_parse(jb, &j, err))) goto out;
-            if (cai_rank_done(st, &j, NULL) != CAI_OK) {
-                idx[n++] = j.rank;
-                if (!o->dry_run) {
-                    char key[2048];
-                    cai_record_key(j.result_path, j.rank, key, sizeof key);
-                    cai_store_delete(st, j.bucket, key, NULL);
-                }
+            if (cai_job_parse(jb, &j, NULL) == CAI_OK) {
+                delete_record(S->st, &j);
+                cai_job_free(&j);
             }
-            cai_job_free(&j);
         }
-        fprintf(out, "cai slurm: --resume: %d of %d ranks already complete, %d to run\n", nr - n, nr, n);
-    }
-    res->ranks = nr;
-    res->tasks = n;
-    if (n > 0 && (rc = array_spec(idx, n, c.array_spec, sizeof c.array_spec, err))) goto out;
-    for (int i = 0; i < n; i++) {
-        long long lo = idx[i] * per_task, hi = lo + per_task < nr ? lo + per_task : nr;
-        res->ranks_submitted += (int)(hi - lo);
-    }
+    return CAI_OK;
+}
 
-    /* 3. The scripts. */
-    c.cai = cai_abs, c.store = store_abs, c.weights = wspec, c.bucket = bucket, c.rp = rp, c.dir = dir;
+/* 2b. --resume: a new array over exactly the ranks not complete. */
+static int choose_resumed_run(submit_run *S, cai_err *err) {
+    int rc;
+    if ((rc = cai_jobs_read(S->st, S->bucket, S->rp, &S->jobs, err))) return rc;
+    S->nr = cJSON_GetArraySize(S->jobs);
+    S->idx = calloc((size_t)(S->nr ? S->nr : 1), sizeof *S->idx);
+    if (!S->idx) return cai_seterr(err, CAI_ENOMEM, "out of memory");
+    S->per_task = 1;
+    for (cJSON *jb = S->jobs->child; jb; jb = jb->next) {
+        cai_job j;
+        if ((rc = cai_job_parse(jb, &j, err))) return rc;
+        if (cai_rank_done(S->st, &j, NULL) != CAI_OK) {
+            S->idx[S->n++] = j.rank;
+            if (!S->o->dry_run) delete_record(S->st, &j);
+        }
+        cai_job_free(&j);
+    }
+    fprintf(S->out, "cai slurm: --resume: %d of %d ranks already complete, %d to run\n", S->nr - S->n, S->nr, S->n);
+    return CAI_OK;
+}
+
+/* 3. The scripts: written beside the run (or, for a dry run, printed with the sbatch lines that would run). */
+static int submit_scripts(submit_run *S, cai_err *err) {
+    const cai_slurm_opts *o = S->o;
+    script_ctx *c = &S->c;
+    int rc;
+    c->cai = S->cai_abs, c->store = S->store_abs, c->weights = S->wspec, c->bucket = S->bucket, c->rp = S->rp,
+    c->dir = S->dir;
     size_t alen = 0, slen = 0;
-    char apath[4200], spath[4200];
     const char *tag = o->resume_run ? "-resume" : "";
-    snprintf(apath, sizeof apath, "%s/map%s.sbatch", dir, tag);
-    snprintf(spath, sizeof spath, "%s/summarize%s.sbatch", dir, tag);
-    if (n > 0 && !(arr_txt = array_script(o, &c, per_task, &alen))) goto oom;
-    if (!(sum_txt = summarize_script(o, &c, &slen))) goto oom;
+    snprintf(S->apath, sizeof S->apath, "%s/map%s.sbatch", S->dir, tag);
+    snprintf(S->spath, sizeof S->spath, "%s/summarize%s.sbatch", S->dir, tag);
+    if (S->n > 0 && !(S->arr_txt = array_script(o, c, S->per_task, &alen)))
+        return cai_seterr(err, CAI_ENOMEM, "out of memory");
+    if (!(S->sum_txt = summarize_script(o, c, &slen))) return cai_seterr(err, CAI_ENOMEM, "out of memory");
     if (o->dry_run) {
-        if (n > 0) fprintf(out, "# %s\n%s\n", apath, arr_txt);
-        fprintf(out, "# %s\n%s\n", spath, sum_txt);
-        if (n > 0) {
-            fprintf(out, "sbatch --parsable %s\n", apath);
+        FILE *out = S->out;
+        if (S->n > 0) fprintf(out, "# %s\n%s\n", S->apath, S->arr_txt);
+        fprintf(out, "# %s\n%s\n", S->spath, S->sum_txt);
+        if (S->n > 0) {
+            fprintf(out, "sbatch --parsable %s\n", S->apath);
             fprintf(out, "sbatch --parsable --dependency=afterany:<array job id> --kill-on-invalid-dep=yes %s\n",
-                    spath);
+                    S->spath);
         } else {
-            fprintf(out, "sbatch --parsable %s\n", spath);
+            fprintf(out, "sbatch --parsable %s\n", S->spath);
         }
-        rc = CAI_OK;
-        goto out;
+        return CAI_OK;
     }
-    if (n > 0 && (rc = write_text(apath, arr_txt, alen, 1, err))) goto out;
-    if ((rc = write_text(spath, sum_txt, slen, 1, err))) goto out;
+    if (S->n > 0 && (rc = write_text(S->apath, S->arr_txt, alen, 1, err))) return rc;
+    return write_text(S->spath, S->sum_txt, slen, 1, err);
+}
 
-    /* 4. Submit: the array, then Summarize after it (afterany: it runs even when tasks failed). */
-    if (n > 0 && (rc = sbatch(apath, NULL, res->array_job, sizeof res->array_job, err))) goto out;
-    array_submitted = n > 0;
-    if ((rc = sbatch(spath, n > 0 ? res->array_job : NULL, res->summarize_job, sizeof res->summarize_job, err))) {
+/* 4. Submit: the array, then Summarize after it (afterany: it runs even when tasks failed). */
+static int submit_jobs(submit_run *S, cai_err *err) {
+    cai_slurm_result *res = S->res;
+    int rc, n = S->n;
+    if (n > 0 && (rc = sbatch(S->apath, NULL, res->array_job, sizeof res->array_job, err))) return rc;
+    S->array_submitted = n > 0;
+    if ((rc = sbatch(S->spath, n > 0 ? res->array_job : NULL, res->summarize_job, sizeof res->summarize_job, err))) {
         cai_err_prefix(err,
                        "array job %s submitted, but Summarize failed to submit (the run keeps its lock on %s/%s "
                        "while the array runs: scancel it, then resubmit with --resume --force): ",
-                       res->array_job, bucket, rp);
-        goto out;
+                       res->array_job, S->bucket, S->rp);
+        return rc;
     }
-    array_submitted = 1;
+    S->array_submitted = 1;
+    return CAI_OK;
+}
 
-    /* 5. Record the submission (status and --resume read it back). */
-    sub = prev ? prev : cJSON_CreateObject();
-    prev = NULL;
-    if (!jstr(sub, "store")) cJSON_AddStringToObject(sub, "store", store_abs);
-    if (!jstr(sub, "weights")) cJSON_AddStringToObject(sub, "weights", wspec);
-    if (!cJSON_GetObjectItemCaseSensitive(sub, "ranks")) cJSON_AddNumberToObject(sub, "ranks", nr);
+/* 5. Record the submission in the run's slurm/submit.json (status and --resume read it back). */
+static int record_submission(submit_run *S, cai_err *err) {
+    cai_slurm_result *res = S->res;
+    int n = S->n;
+    cJSON *sub = S->prev ? S->prev : cJSON_CreateObject();
+    S->prev = NULL;
+    if (!sub) return cai_seterr(err, CAI_ENOMEM, "out of memory");
+    if (!jstr(sub, "store")) cJSON_AddStringToObject(sub, "store", S->store_abs);
+    if (!jstr(sub, "weights")) cJSON_AddStringToObject(sub, "weights", S->wspec);
+    if (!cJSON_GetObjectItemCaseSensitive(sub, "ranks")) cJSON_AddNumberToObject(sub, "ranks", S->nr);
     cJSON *subs = cJSON_GetObjectItemCaseSensitive(sub, "submissions");
     if (!cJSON_IsArray(subs)) {
         cJSON_DeleteItemFromObjectCaseSensitive(sub, "submissions");
@@ -523,47 +543,71 @@ int cai_slurm_submit(const cai_slurm_opts *o, FILE *out, cai_slurm_result *res, 
     char iso[40];
     cai_iso8601(cai_wall_now(), iso, sizeof iso);
     cJSON_AddStringToObject(one, "submitted", iso);
-    cJSON_AddBoolToObject(one, "resume", o->resume_run != NULL);
+    cJSON_AddBoolToObject(one, "resume", S->o->resume_run != NULL);
     if (n > 0) cJSON_AddStringToObject(one, "array_job_id", res->array_job);
     cJSON_AddStringToObject(one, "summarize_job_id", res->summarize_job);
-    cJSON_AddStringToObject(one, "array", n > 0 ? c.array_spec : "");
-    cJSON_AddNumberToObject(one, "ranks_per_task", per_task);
-    cJSON_AddStringToObject(one, "map_script", n > 0 ? apath : "");
-    cJSON_AddStringToObject(one, "summarize_script", spath);
+    cJSON_AddStringToObject(one, "array", n > 0 ? S->c.array_spec : "");
+    cJSON_AddNumberToObject(one, "ranks_per_task", S->per_task);
+    cJSON_AddStringToObject(one, "map_script", n > 0 ? S->apath : "");
+    cJSON_AddStringToObject(one, "summarize_script", S->spath);
     cJSON_AddItemToArray(subs, one);
     char *txt = cJSON_Print(sub);
+    cJSON_Delete(sub);
     char key[4200];
-    snprintf(key, sizeof key, "%s/slurm/submit.json", rp);
-    rc = txt ? cai_store_put(st, bucket, key, txt, strlen(txt), err) : cai_seterr(err, CAI_ENOMEM, "out of memory");
+    snprintf(key, sizeof key, "%s/slurm/submit.json", S->rp);
+    int rc = txt ? cai_store_put(S->st, S->bucket, key, txt, strlen(txt), err)
+                 : cai_seterr(err, CAI_ENOMEM, "out of memory");
     free(txt);
-    if (rc) goto out;
+    return rc;
+}
 
+static void print_submitted(const submit_run *S) {
+    const cai_slurm_result *res = S->res;
+    FILE *out = S->out;
+    int n = S->n;
     if (n > 0)
         fprintf(out, "cai slurm: array job %s: %d task%s (%d rank%s of %d), output %s/%s_*.out\n", res->array_job, n,
-                n == 1 ? "" : "s", res->ranks_submitted, res->ranks_submitted == 1 ? "" : "s", nr, dir, res->array_job);
+                n == 1 ? "" : "s", res->ranks_submitted, res->ranks_submitted == 1 ? "" : "s", S->nr, S->dir,
+                res->array_job);
     else fprintf(out, "cai slurm: every rank is complete; only Summarize submitted\n");
     fprintf(out, "cai slurm: summarize job %s (after the array, whatever its outcome)\n", res->summarize_job);
-    fprintf(out, "cai slurm: run %s holds %s/%s until that Summarize job ends\n", run_id, bucket, rp);
+    fprintf(out, "cai slurm: run %s holds %s/%s until that Summarize job ends\n", S->run_id, S->bucket, S->rp);
     fprintf(out, "follow:  squeue -j %s%s%s\n", n > 0 ? res->array_job : "", n > 0 ? "," : "", res->summarize_job);
-    fprintf(out, "         cai slurm status %s/%s --store %s\n", bucket, rp, store_abs);
-    rc = CAI_OK;
-    goto out;
-oom:
-    rc = cai_seterr(err, CAI_ENOMEM, "out of memory");
+    fprintf(out, "         cai slurm status %s/%s --store %s\n", S->bucket, S->rp, S->store_abs);
+}
+
+int cai_slurm_submit(const cai_slurm_opts *o, FILE *out, cai_slurm_result *res, cai_err *err) {
+    cai_slurm_result dummy;
+    if (!res) res = &dummy;
+    memset(res, 0, sizeof *res);
+    int rc = check_submit_lines(o, err);
+    if (rc) return rc;
+    submit_run S = {.o = o, .out = out, .res = res, .per_task = o->ranks_per_task > 0 ? o->ranks_per_task : 1};
+    if ((rc = submit_open(&S, err)) || (rc = submit_lock(&S, err))) goto out;
+    if ((rc = o->resume_run ? choose_resumed_run(&S, err) : choose_new_run(&S, err))) goto out;
+    res->ranks = S.nr;
+    res->tasks = S.n;
+    if (S.n > 0 && (rc = array_spec(S.idx, S.n, S.c.array_spec, sizeof S.c.array_spec, err))) goto out;
+    for (int i = 0; i < S.n; i++) {
+        long long lo = S.idx[i] * S.per_task, hi = lo + S.per_task < S.nr ? lo + S.per_task : S.nr;
+        res->ranks_submitted += (int)(hi - lo);
+    }
+    if ((rc = submit_scripts(&S, err)) || o->dry_run) goto out;
+    if ((rc = submit_jobs(&S, err)) || (rc = record_submission(&S, err))) goto out;
+    print_submitted(&S);
 out:
     /* Nothing was submitted: the lock goes (a submitted array keeps it; its Summarize releases it). */
-    if (rc && lock.held && !array_submitted) cai_run_lock_release_run(st, bucket, rp, run_id, NULL);
-    free(arr_txt);
-    free(sum_txt);
-    free(idx);
-    free(bucket);
-    free(rp);
-    cJSON_Delete(sub);
-    cJSON_Delete(prev);
-    cJSON_Delete(jobs);
-    cai_store_close(st);
-    cai_payload_free(&p);
-    free(ptxt);
+    if (rc && S.lock.held && !S.array_submitted) cai_run_lock_release_run(S.st, S.bucket, S.rp, S.run_id, NULL);
+    free(S.arr_txt);
+    free(S.sum_txt);
+    free(S.idx);
+    free(S.bucket);
+    free(S.rp);
+    cJSON_Delete(S.prev);
+    cJSON_Delete(S.jobs);
+    cai_store_close(S.st);
+    cai_payload_free(&S.p);
+    free(S.ptxt);
     return rc;
 }
 

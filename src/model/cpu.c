@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/diag.h"
+
 static cai_cpu g_cpu;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
@@ -81,7 +83,7 @@ static void choose_isa(void) {
     if (env && *env) {
         if (!strcmp(env, "avx2")) force_avx2 = 1;
         else if (strcmp(env, "avx512"))
-            fprintf(stderr, "cai: CAI_ISA=%s ignored (expected avx2 or avx512)\n", env);
+            cai_diag(CAI_DIAG_INFO, "cai: CAI_ISA=%s ignored (expected avx2 or avx512)", env);
     }
     /* CAI_ISA=avx512 cannot force what the CPU lacks: it only means "the best there is". */
     g_isa_path = !force_avx2 && c->avx512f && c->avx512bw && c->avx512vl && c->avx512dq ? "avx512" : "avx2";

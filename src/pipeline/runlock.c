@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/diag.h"
 #include "../common/util.h"
 #include "initialize.h"
 
@@ -146,9 +147,9 @@ static int acquire(cai_store *st, const char *bucket, const char *result_path, c
         if (force && attempt == 0 && !h.alive_here) {
             char d[512];
             describe(&h, d, sizeof d);
-            fprintf(stderr, "cai: --force: breaking the lock on %s/%s held by run %s (%s, started %s)%s\n", bucket,
-                    result_path, h.parsed ? h.run_id : "(unreadable lock)", d, h.start_iso[0] ? h.start_iso : "?",
-                    h.gone ? ": that process is gone" : "");
+            cai_diag(CAI_DIAG_INFO, "cai: --force: breaking the lock on %s/%s held by run %s (%s, started %s)%s",
+                     bucket, result_path, h.parsed ? h.run_id : "(unreadable lock)", d,
+                     h.start_iso[0] ? h.start_iso : "?", h.gone ? ": that process is gone" : "");
             cai_store_delete(st, bucket, lk->key, NULL);
             continue;
         }

@@ -3,7 +3,7 @@
  *
  * Why not the AWS C SDK: Debian 12 does not package it (nor aws-c-auth); the chain is four small,
  * documented links, and libcurl (already linked for S3) speaks the two HTTP ones. */
-#define _GNU_SOURCE /* timegm, strndup */
+#define _GNU_SOURCE
 #include "aws_creds.h"
 
 #include <ctype.h>
@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include <cJSON.h>
+
+#include "../common/util.h"
 
 extern char **environ;
 
@@ -178,28 +180,6 @@ static int profile_read(const char *path, const char *profile, int is_config, pr
 
 /* ---------------------------------------------------------------- JSON answers */
 
-/* "2026-11-25T23:00:00Z" / "...+00:00" / with fractions → Unix seconds; -1 when malformed. */
-static double iso_time(const char *s) {
-    struct tm tm = {0};
-    int Y, M, D, h, m, sec, n = 0;
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &sec, &n) != 6 || n != 19) return -1;
-    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60) return -1;
-    tm.tm_year = Y - 1900, tm.tm_mon = M - 1, tm.tm_mday = D, tm.tm_hour = h, tm.tm_min = m, tm.tm_sec = sec;
-    const char *p = s + 19;
-    if (*p == '.')
-        for (p++; isdigit((unsigned char)*p); p++) {}
-    long off = 0;
-    if (*p == 'Z') p++;
-    else if (*p == '+' || *p == '-') {
-        int oh, om, k = 0;
-        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &k) != 2 || k != 5) return -1;
-        off = (oh * 3600L + om * 60L) * (*p == '-' ? -1 : 1);
-        p += 6;
-    }
-    if (*p) return -1;
-    return (double)(timegm(&tm) - off);
-}
-
 static int put_field(char *dst, size_t n, const cJSON *o, const char *key, int required, const char *what,
                      cai_err *err) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
@@ -235,7 +215,7 @@ static int creds_from_json(const char *body, size_t len, const char *what, cai_a
     c->expires = 0;
     const cJSON *ex = cJSON_GetObjectItemCaseSensitive(j, "Expiration");
     if (!rc && cJSON_IsString(ex) && *ex->valuestring) {
-        c->expires = iso_time(ex->valuestring);
+        c->expires = cai_iso8601_parse(ex->valuestring);
         if (c->expires < 0)
             rc = cai_seterr(err, CAI_EAUTH, "%s: \"Expiration\": expected an ISO 8601 time, got \"%.40s\"", what,
                             ex->valuestring);
@@ -501,170 +481,152 @@ static void tried(char *buf, size_t n, const char *fmt, const char *a, const cha
     snprintf(buf + l, n - l, fmt, a, b);
 }
 
+/* Each link of the chain: NEXT_LINK when it does not apply (its reason appended to `why`), else the outcome
+ * that ends the chain: 0 (credentials in p->cur) or an error code. */
+enum { NEXT_LINK = -1 };
+
+/* 1. the environment */
+static int link_env(cai_aws_provider *p, char *why, size_t nwhy, cai_err *err) {
+    cai_aws_creds *c = &p->cur;
+    const char *id = env("AWS_ACCESS_KEY_ID"), *secret = env("AWS_SECRET_ACCESS_KEY");
+    if (id && secret) {
+        const char *tok = env("AWS_SESSION_TOKEN");
+        if (strlen(id) >= sizeof c->key_id || strlen(secret) >= sizeof c->secret ||
+            (tok && strlen(tok) >= sizeof c->token))
+            return cai_seterr(err, CAI_EAUTH,
+                              "environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN too long");
+        if (strchr(id, ':')) return cai_seterr(err, CAI_EAUTH, "environment: AWS_ACCESS_KEY_ID contains ':'");
+        strcpy(c->key_id, id);
+        strcpy(c->secret, secret);
+        if (tok) strcpy(c->token, tok);
+        snprintf(c->source, sizeof c->source, "environment (AWS_ACCESS_KEY_ID%s)", tok ? " + AWS_SESSION_TOKEN" : "");
+        p->kind = LINK_ENV;
+        p->fetches = 1;
+        return 0;
+    }
+    if (id || secret)
+        return cai_seterr(err, CAI_EAUTH, "environment: %s is set but %s is not",
+                          id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+                          id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+    tried(why, nwhy, "environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY not set)%s%s", "", "");
+    return NEXT_LINK;
+}
+
+/* 2. the profile, in the credentials file then the config file: keys, else credential_process */
+static int link_profile(cai_aws_provider *p, char *why, size_t nwhy, cai_err *err) {
+    cai_aws_creds *c = &p->cur;
+    const char *prof = env("AWS_PROFILE");
+    int explicit_prof = prof != NULL;
+    if (!prof) prof = env("AWS_DEFAULT_PROFILE");
+    if (!prof) prof = "default";
+    snprintf(p->profile, sizeof p->profile, "%s", prof);
+    char cred_path[1024], conf_path[1024];
+    file_path(cred_path, sizeof cred_path, "AWS_SHARED_CREDENTIALS_FILE", "credentials");
+    file_path(conf_path, sizeof conf_path, "AWS_CONFIG_FILE", "config");
+    profile_kv kc = {0}, kf = {0};
+    cai_err ec = {0}, ef = {0};
+    int rc1 = profile_read(cred_path, prof, 0, &kc, &ec);
+    int rc2 = profile_read(conf_path, prof, 1, &kf, &ef);
+    if (rc1 && rc1 != CAI_ENOTFOUND) return cai_seterr(err, ec.code, "%s", ec.msg);
+    if (rc2 && rc2 != CAI_ENOTFOUND) return cai_seterr(err, ef.code, "%s", ef.msg);
+    profile_kv *k = kc.key_id[0] ? &kc : kf.key_id[0] ? &kf : NULL;
+    const char *kfile = k == &kc ? cred_path : conf_path;
+    if (k) {
+        if (!k->secret[0])
+            return cai_seterr(err, CAI_EAUTH, "%s: profile %s: aws_access_key_id without aws_secret_access_key", kfile,
+                              prof);
+        if (strchr(k->key_id, ':'))
+            return cai_seterr(err, CAI_EAUTH, "%s: profile %s: aws_access_key_id contains ':'", kfile, prof);
+        strcpy(c->key_id, k->key_id);
+        strcpy(c->secret, k->secret);
+        strcpy(c->token, k->token);
+        snprintf(c->source, sizeof c->source, "profile \"%.64s\" in %.200s", prof, kfile);
+        p->kind = LINK_PROFILE;
+        p->fetches = 1;
+        return 0;
+    }
+    const char *proc = kc.process[0] ? kc.process : kf.process[0] ? kf.process : NULL;
+    if (proc) {
+        snprintf(p->process, sizeof p->process, "%s", proc);
+        snprintf(p->where, sizeof p->where, "profile \"%.64s\" in %.200s", prof, kc.process[0] ? cred_path : conf_path);
+        p->kind = LINK_PROCESS;
+        return fetch(p, c, err);
+    }
+    if (kf.sso)
+        return cai_seterr(err, CAI_EAUTH,
+                          "%s: profile %s uses AWS IAM Identity Center (SSO), which cai does not log in to: add "
+                          "`credential_process = aws configure export-credentials --profile %s --format process` "
+                          "to the profile (after `aws sso login --profile %s`)",
+                          conf_path, prof, prof, prof);
+    if (explicit_prof && rc1 == CAI_ENOTFOUND && rc2 == CAI_ENOTFOUND)
+        return cai_seterr(err, CAI_EAUTH, "AWS_PROFILE=%s: no such profile (%s; %s)", prof, ec.msg, ef.msg);
+    char a[600];
+    snprintf(a, sizeof a, "profile \"%.64s\" in %.200s and %.200s", prof, cred_path, conf_path);
+    tried(why, nwhy, "%s (%s)", a,
+          rc1 == CAI_ENOTFOUND && rc2 == CAI_ENOTFOUND ? "no such files or sections" : "no keys or credential_process");
+    return NEXT_LINK;
+}
+
+/* 3. container credentials (ECS task role, EKS Pod Identity) */
+static int link_container(cai_aws_provider *p, char *why, size_t nwhy, cai_err *err) {
+    const char *rel = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"), *full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    if (!rel && !full) {
+        tried(why, nwhy, "container credentials (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI/FULL_URI not set)%s%s", "", "");
+        return NEXT_LINK;
+    }
+    if (rel) {
+        const char *host = env("CAI_AWS_CONTAINER_HOST");
+        if (rel[0] != '/')
+            return cai_seterr(err, CAI_EAUTH,
+                              "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: expected a path starting with '/'");
+        snprintf(p->url, sizeof p->url, "http://%s%s", host ? host : "169.254.170.2", rel);
+    } else {
+        /* As the SDKs: https anywhere, http only to loopback or the ECS/EKS link-local addresses. */
+        int ok = !strncmp(full, "https://", 8);
+        static const char *const hosts[] = {
+            "http://127.",          "http://localhost:",     "http://localhost/",     "http://[::1]",
+            "http://169.254.170.2", "http://169.254.170.23", "http://[fd00:ec2::23]", NULL};
+        for (int i = 0; !ok && hosts[i]; i++) ok = !strncmp(full, hosts[i], strlen(hosts[i]));
+        if (!ok)
+            return cai_seterr(err, CAI_EAUTH,
+                              "AWS_CONTAINER_CREDENTIALS_FULL_URI: expected https://, or http:// to "
+                              "loopback or 169.254.170.2/.23, got \"%.200s\"",
+                              full);
+        snprintf(p->url, sizeof p->url, "%s", full);
+    }
+    p->kind = LINK_CONTAINER;
+    return fetch(p, &p->cur, err);
+}
+
+/* 4. EC2 instance metadata, IMDSv2 (its failure is not an error: the chain just ends without credentials) */
+static int link_imds(cai_aws_provider *p, char *why, size_t nwhy) {
+    const char *dis = env("AWS_EC2_METADATA_DISABLED");
+    const char *ep = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    snprintf(p->url, sizeof p->url, "%s", ep ? ep : "http://169.254.169.254");
+    size_t l = strlen(p->url);
+    while (l && p->url[l - 1] == '/') p->url[--l] = 0;
+    if (dis && !strcasecmp(dis, "true")) {
+        tried(why, nwhy, "EC2 instance metadata (AWS_EC2_METADATA_DISABLED=true)%s%s", "", "");
+        return NEXT_LINK;
+    }
+    p->kind = LINK_IMDS;
+    cai_err ie = {0};
+    if (fetch(p, &p->cur, &ie) == 0) return 0;
+    tried(why, nwhy, "EC2 instance metadata at %s (%s)", p->url, ie.msg);
+    return NEXT_LINK;
+}
+
 int cai_aws_provider_open(cai_aws_provider **out, cai_err *err) {
     *out = NULL;
     cai_aws_provider *p = calloc(1, sizeof *p);
     if (!p) return cai_seterr(err, CAI_ENOMEM, "aws credentials: out of memory");
     pthread_mutex_init(&p->mu, NULL);
     char why[900] = "";
-    int rc = 0;
-    cai_aws_creds *c = &p->cur;
-
-    /* 1. environment */
-    const char *id = env("AWS_ACCESS_KEY_ID"), *secret = env("AWS_SECRET_ACCESS_KEY");
-    if (id && secret) {
-        const char *tok = env("AWS_SESSION_TOKEN");
-        if (strlen(id) >= sizeof c->key_id || strlen(secret) >= sizeof c->secret ||
-            (tok && strlen(tok) >= sizeof c->token))
-            rc = cai_seterr(err, CAI_EAUTH,
-                            "environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or AWS_SESSION_TOKEN too long");
-        else if (strchr(id, ':')) rc = cai_seterr(err, CAI_EAUTH, "environment: AWS_ACCESS_KEY_ID contains ':'");
-        else {
-            strcpy(c->key_id, id);
-            strcpy(c->secret, secret);
-            if (tok) strcpy(c->token, tok);
-            snprintf(c->source, sizeof c->source, "environment (AWS_ACCESS_KEY_ID%s)",
-                     tok ? " + AWS_SESSION_TOKEN" : "");
-            p->kind = LINK_ENV;
-            p->fetches = 1;
-        }
-        goto done;
-    }
-    if (id || secret) {
-        rc = cai_seterr(err, CAI_EAUTH, "environment: %s is set but %s is not",
-                        id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-                        id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
-        goto done;
-    }
-    tried(why, sizeof why, "environment (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY not set)%s%s", "", "");
-
-    /* 2. the profile, in the credentials file then the config file */
-    {
-        const char *prof = env("AWS_PROFILE");
-        int explicit_prof = prof != NULL;
-        if (!prof) prof = env("AWS_DEFAULT_PROFILE");
-        if (!prof) prof = "default";
-        snprintf(p->profile, sizeof p->profile, "%s", prof);
-        char cred_path[1024], conf_path[1024];
-        file_path(cred_path, sizeof cred_path, "AWS_SHARED_CREDENTIALS_FILE", "credentials");
-        file_path(conf_path, sizeof conf_path, "AWS_CONFIG_FILE", "config");
-        profile_kv kc = {0}, kf = {0};
-        cai_err ec = {0}, ef = {0};
-        int rc1 = profile_read(cred_path, prof, 0, &kc, &ec);
-        int rc2 = profile_read(conf_path, prof, 1, &kf, &ef);
-        if (rc1 && rc1 != CAI_ENOTFOUND) {
-            *err = ec;
-            rc = ec.code;
-            goto done;
-        }
-        if (rc2 && rc2 != CAI_ENOTFOUND) {
-            *err = ef;
-            rc = ef.code;
-            goto done;
-        }
-        profile_kv *k = kc.key_id[0] ? &kc : kf.key_id[0] ? &kf : NULL;
-        const char *kfile = k == &kc ? cred_path : conf_path;
-        if (k) {
-            if (!k->secret[0]) {
-                rc = cai_seterr(err, CAI_EAUTH, "%s: profile %s: aws_access_key_id without aws_secret_access_key",
-                                kfile, prof);
-                goto done;
-            }
-            if (strchr(k->key_id, ':')) {
-                rc = cai_seterr(err, CAI_EAUTH, "%s: profile %s: aws_access_key_id contains ':'", kfile, prof);
-                goto done;
-            }
-            strcpy(c->key_id, k->key_id);
-            strcpy(c->secret, k->secret);
-            strcpy(c->token, k->token);
-            snprintf(c->source, sizeof c->source, "profile \"%.64s\" in %.200s", prof, kfile);
-            p->kind = LINK_PROFILE;
-            p->fetches = 1;
-            goto done;
-        }
-        const char *proc = kc.process[0] ? kc.process : kf.process[0] ? kf.process : NULL;
-        if (proc) {
-            snprintf(p->process, sizeof p->process, "%s", proc);
-            snprintf(p->where, sizeof p->where, "profile \"%.64s\" in %.200s", prof,
-                     kc.process[0] ? cred_path : conf_path);
-            p->kind = LINK_PROCESS;
-            rc = fetch(p, c, err);
-            goto done;
-        }
-        if (kf.sso) {
-            rc = cai_seterr(err, CAI_EAUTH,
-                            "%s: profile %s uses AWS IAM Identity Center (SSO), which cai does not log in to: add "
-                            "`credential_process = aws configure export-credentials --profile %s --format process` "
-                            "to the profile (after `aws sso login --profile %s`)",
-                            conf_path, prof, prof, prof);
-            goto done;
-        }
-        if (explicit_prof && rc1 == CAI_ENOTFOUND && rc2 == CAI_ENOTFOUND) {
-            rc = cai_seterr(err, CAI_EAUTH, "AWS_PROFILE=%s: no such profile (%s; %s)", prof, ec.msg, ef.msg);
-            goto done;
-        }
-        char a[600];
-        snprintf(a, sizeof a, "profile \"%.64s\" in %.200s and %.200s", prof, cred_path, conf_path);
-        tried(why, sizeof why, "%s (%s)", a,
-              rc1 == CAI_ENOTFOUND && rc2 == CAI_ENOTFOUND ? "no such files or sections"
-                                                           : "no keys or credential_process");
-    }
-
-    /* 3. container credentials (ECS task role, EKS Pod Identity) */
-    {
-        const char *rel = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
-                   *full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
-        if (rel || full) {
-            if (rel) {
-                const char *host = env("CAI_AWS_CONTAINER_HOST");
-                if (rel[0] != '/') {
-                    rc = cai_seterr(err, CAI_EAUTH,
-                                    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: expected a path starting with '/'");
-                    goto done;
-                }
-                snprintf(p->url, sizeof p->url, "http://%s%s", host ? host : "169.254.170.2", rel);
-            } else {
-                /* As the SDKs: https anywhere, http only to loopback or the ECS/EKS link-local addresses. */
-                int ok = !strncmp(full, "https://", 8);
-                static const char *const hosts[] = {
-                    "http://127.",          "http://localhost:",     "http://localhost/",     "http://[::1]",
-                    "http://169.254.170.2", "http://169.254.170.23", "http://[fd00:ec2::23]", NULL};
-                for (int i = 0; !ok && hosts[i]; i++) ok = !strncmp(full, hosts[i], strlen(hosts[i]));
-                if (!ok) {
-                    rc = cai_seterr(err, CAI_EAUTH,
-                                    "AWS_CONTAINER_CREDENTIALS_FULL_URI: expected https://, or http:// to "
-                                    "loopback or 169.254.170.2/.23, got \"%.200s\"",
-                                    full);
-                    goto done;
-                }
-                snprintf(p->url, sizeof p->url, "%s", full);
-            }
-            p->kind = LINK_CONTAINER;
-            rc = fetch(p, c, err);
-            goto done;
-        }
-        tried(why, sizeof why, "container credentials (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI/FULL_URI not set)%s%s",
-              "", "");
-    }
-
-    /* 4. EC2 instance metadata, IMDSv2 */
-    {
-        const char *dis = env("AWS_EC2_METADATA_DISABLED");
-        const char *ep = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
-        snprintf(p->url, sizeof p->url, "%s", ep ? ep : "http://169.254.169.254");
-        size_t l = strlen(p->url);
-        while (l && p->url[l - 1] == '/') p->url[--l] = 0;
-        if (dis && !strcasecmp(dis, "true")) {
-            tried(why, sizeof why, "EC2 instance metadata (AWS_EC2_METADATA_DISABLED=true)%s%s", "", "");
-        } else {
-            p->kind = LINK_IMDS;
-            cai_err ie = {0};
-            if (fetch(p, c, &ie) == 0) goto done;
-            tried(why, sizeof why, "EC2 instance metadata at %s (%s)", p->url, ie.msg);
-        }
-    }
-    rc = cai_seterr(err, CAI_EAUTH, "no AWS credentials found. Tried: %s", why);
-done:
+    int rc = link_env(p, why, sizeof why, err);
+    if (rc == NEXT_LINK) rc = link_profile(p, why, sizeof why, err);
+    if (rc == NEXT_LINK) rc = link_container(p, why, sizeof why, err);
+    if (rc == NEXT_LINK) rc = link_imds(p, why, sizeof why);
+    if (rc == NEXT_LINK) rc = cai_seterr(err, CAI_EAUTH, "no AWS credentials found. Tried: %s", why);
     if (rc) {
         cai_aws_provider_close(p);
         return rc;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../common/buf.h"
 #include "../common/util.h"
 
 int cai_s3_uri_encode(cai_s3_buf *out, const char *s, size_t n, int keep_slash) {
@@ -204,22 +205,13 @@ int cai_s3_parse_list_page(const char *body, size_t n, int url_encoded, const ch
             return CAI_EFORMAT;
         }
         if (sl) memmove(key, key + sl, strlen(key + sl) + 1);
-        if (out->n == *cap) {
-            size_t nc = *cap ? *cap * 2 : 1024;
-            char **nk = realloc(out->keys, nc * sizeof *nk);
-            if (!nk) {
-                free(key);
-                return cai_seterr(err, CAI_ENOMEM, "ListObjectsV2: out of memory at %zu keys", out->n);
-            }
-            out->keys = nk;
-            uint64_t *ns = realloc(out->sizes, nc * sizeof *ns);
-            if (!ns) {
-                free(key);
-                return cai_seterr(err, CAI_ENOMEM, "ListObjectsV2: out of memory at %zu keys", out->n);
-            }
-            out->sizes = ns;
-            *cap = nc;
+        size_t ck = *cap, cs = *cap; /* two arrays, one capacity: kept only once both have grown */
+        if (cai_grow(&out->keys, &ck, out->n + 1, sizeof *out->keys, 1024) ||
+            cai_grow(&out->sizes, &cs, out->n + 1, sizeof *out->sizes, 1024)) {
+            free(key);
+            return cai_seterr(err, CAI_ENOMEM, "ListObjectsV2: out of memory at %zu keys", out->n);
         }
+        *cap = ck < cs ? ck : cs;
         out->keys[out->n] = key;
         out->sizes[out->n] = size;
         out->n++;

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../common/buf.h"
 #include "../common/util.h"
 
 typedef struct {
@@ -355,16 +356,12 @@ typedef struct {
 } list_acc;
 
 static int acc_push(list_acc *a, const char *key, uint64_t size, cai_err *err) {
-    if (a->out->n == a->cap) {
-        size_t nc = a->cap ? a->cap * 2 : 64;
-        char **k = realloc(a->out->keys, nc * sizeof *k);
-        if (!k) return cai_seterr(err, CAI_ENOMEM, "store: out of memory while listing");
-        a->out->keys = k;
-        uint64_t *sz = realloc(a->out->sizes, nc * sizeof *sz);
-        if (!sz) return cai_seterr(err, CAI_ENOMEM, "store: out of memory while listing");
-        a->out->sizes = sz;
-        a->cap = nc;
-    }
+    /* two arrays, one count: grow both to the same capacity (a copy of cap for each, kept only when both grew) */
+    size_t ck = a->cap, cs = a->cap;
+    if (cai_grow(&a->out->keys, &ck, a->out->n + 1, sizeof *a->out->keys, 64) ||
+        cai_grow(&a->out->sizes, &cs, a->out->n + 1, sizeof *a->out->sizes, 64))
+        return cai_seterr(err, CAI_ENOMEM, "store: out of memory while listing");
+    a->cap = ck < cs ? ck : cs;
     char *dup = strdup(key);
     if (!dup) return cai_seterr(err, CAI_ENOMEM, "store: out of memory while listing");
     a->out->keys[a->out->n] = dup;

@@ -337,6 +337,124 @@ static void record(s3_store *s, double wall0, double dt, uint64_t in, uint64_t o
     pthread_mutex_unlock(&s->mu);
 }
 
+/* The request's headers (besides the signature curl adds): the payload hash, the session token, the range,
+ * metadata, conditions, content type. NULL if out of memory. */
+static struct curl_slist *request_headers(const s3_req *q, const char *sha, const char *token_hdr) {
+    struct curl_slist *hl = NULL, *t;
+    char hbuf[200];
+    int bad = 0;
+#define ADD_HDR(x) (t = curl_slist_append(hl, (x)), t ? (void)(hl = t) : (void)(bad = 1))
+    snprintf(hbuf, sizeof hbuf, "x-amz-content-sha256: %s", sha);
+    ADD_HDR(hbuf);
+    if (token_hdr) ADD_HDR(token_hdr);
+    if (q->range) {
+        snprintf(hbuf, sizeof hbuf, "Range: %s", q->range);
+        ADD_HDR(hbuf);
+    }
+    if (q->meta_sha) {
+        snprintf(hbuf, sizeof hbuf, "x-amz-meta-sha256: %s", q->meta_sha);
+        ADD_HDR(hbuf);
+    }
+    if (q->if_none_match) ADD_HDR("If-None-Match: *");
+    snprintf(hbuf, sizeof hbuf, "Content-Type: %s", q->ctype ? q->ctype : "application/octet-stream");
+    if (q->body || !strcmp(q->method, "POST")) ADD_HDR(hbuf);
+#undef ADD_HDR
+    /* No "Expect:" here to suppress 100-continue: curl 7.88 puts such an empty header in SignedHeaders
+     * without sending it, and the signature no longer matches. */
+    if (bad) curl_slist_free_all(hl), hl = NULL;
+    return hl;
+}
+
+/* Set up the handle for one attempt (curl_easy_reset keeps the connection cache). */
+static void setup_attempt(s3_store *s, const s3_req *q, s3_resp *r, CURL *h, const char *url, const char *userpwd,
+                          struct curl_slist *hl, char *curl_msg) {
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(h, CURLOPT_SHARE, s->share);
+    curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s->sigv4);
+    curl_easy_setopt(h, CURLOPT_USERPWD, userpwd);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_msg);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L); /* stalled for stall_s → timeout, retried */
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)s->stall_s);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (s->ca_bundle) curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_bundle);
+    if (s->verbose) curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
+    if (!strcmp(q->method, "HEAD")) curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    else if (!strcmp(q->method, "PUT") && r->up_len >= (1u << 20)) {
+        /* A large PUT goes as an upload with "Expect: 100-continue": S3 can refuse (auth, bucket)
+         * before the body is sent. */
+        curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->up_len);
+    } else if (!strcmp(q->method, "PUT")) {
+        /* A small PUT is sent POST-style with the method renamed: curl then skips the 100-continue
+         * round trip it adds to every upload (we cannot remove it with an empty "Expect:" header, see
+         * above). Most of our objects (records, predictions, jobs) are small. */
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->up_len);
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
+    } else if (!strcmp(q->method, "POST")) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->up_len);
+    } else if (strcmp(q->method, "GET") != 0)
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, q->method);
+    if (!strcmp(q->method, "PUT") || !strcmp(q->method, "POST")) {
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(h, CURLOPT_READDATA, r);
+        curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
+        curl_easy_setopt(h, CURLOPT_SEEKDATA, r);
+    }
+}
+
+/* What one attempt's outcome means: ATTEMPT_DONE (r holds a response the caller reads), ATTEMPT_RETRY (after
+ * the backoff, done here), or ATTEMPT_FAILED with *err set. */
+enum { ATTEMPT_DONE, ATTEMPT_RETRY, ATTEMPT_FAILED };
+static int judge_attempt(s3_store *s, const s3_req *q, s3_resp *r, CURLcode cc, const char *curl_msg, int attempt,
+                         long ok_extra, const char *where, int *rc, cai_err *err) {
+    if (r->overflow) {
+        *rc = cai_seterr(err, CAI_ES3, "%s: %s failed: response larger than the %zu bytes expected", where, q->op,
+                   q->max_body);
+        return ATTEMPT_FAILED;
+    }
+    if (cc != CURLE_OK) {
+        if (transport_retryable(cc) && attempt < s->max_attempts) {
+            backoff(s, attempt);
+            return ATTEMPT_RETRY;
+        }
+        /* A transport error curl will not get past by retrying (a certificate that does not verify, an
+         * unsupported protocol, a malformed URL) is permanent: not CAI_ENET, which the state machine retries. */
+        *rc = cai_seterr(err, transport_retryable(cc) ? CAI_ENET : CAI_ES3, "%s: %s failed after %d attempt%s: %s (curl %d%s%s)",
+                   where, q->op, attempt, attempt == 1 ? "" : "s", curl_easy_strerror(cc), (int)cc,
+                   curl_msg[0] ? ": " : "", curl_msg);
+        return ATTEMPT_FAILED;
+    }
+    char code[128], msg[300];
+    int is_err = r->status < 200 || r->status >= 300;
+    if (!is_err && q->body_may_error && r->body.p && strstr(r->body.p, "<Error>")) is_err = 1;
+    if (!is_err || (ok_extra && r->status == ok_extra)) return ATTEMPT_DONE;
+    cai_s3_parse_error(r->body.p, r->body.n, code, sizeof code, msg, sizeof msg);
+    if (!code[0]) snprintf(code, sizeof code, "%s", cai_s3_status_code_name(r->status));
+    if (cai_s3_retryable(r->status, code) && attempt < s->max_attempts) {
+        backoff(s, attempt);
+        return ATTEMPT_RETRY;
+    }
+    cai_code cls = cai_s3_classify(r->status, code);
+    char hint[200] = "";
+    if (r->status == 301 && r->bucket_region[0])
+        snprintf(hint, sizeof hint, " (the bucket is in %s; set AWS_REGION=%s)", r->bucket_region, r->bucket_region);
+    *rc = cai_seterr(err, cls, "%s: %s failed: %s (%ld)%s%s%s%s", where, q->op, code, r->status, msg[0] ? ": " : "", msg,
+               hint, attempt > 1 ? " [after retries]" : "");
+    return ATTEMPT_FAILED;
+}
+
 /* Run a request with retries. On CAI_OK, r holds the 2xx response (r->status may be 206, 204...).
  * statuses in `ok_extra` (e.g. 416 for a range past the end) also return CAI_OK for the caller to read. */
 static int s3_perform(s3_store *s, const s3_req *q, s3_resp *r, long ok_extra, cai_err *err) {
@@ -358,24 +476,7 @@ static int s3_perform(s3_store *s, const s3_req *q, s3_resp *r, long ok_extra, c
     char userpwd[sizeof cr.key_id + sizeof cr.secret + 2], token_hdr[sizeof cr.token + 32];
     snprintf(userpwd, sizeof userpwd, "%s:%s", cr.key_id, cr.secret);
     snprintf(token_hdr, sizeof token_hdr, "x-amz-security-token: %s", cr.token);
-    struct curl_slist *hl = NULL;
-    char hbuf[200];
-    snprintf(hbuf, sizeof hbuf, "x-amz-content-sha256: %s", sha);
-    hl = curl_slist_append(hl, hbuf);
-    if (cr.token[0]) hl = curl_slist_append(hl, token_hdr);
-    if (q->range) {
-        snprintf(hbuf, sizeof hbuf, "Range: %s", q->range);
-        hl = curl_slist_append(hl, hbuf);
-    }
-    if (q->meta_sha) {
-        snprintf(hbuf, sizeof hbuf, "x-amz-meta-sha256: %s", q->meta_sha);
-        hl = curl_slist_append(hl, hbuf);
-    }
-    if (q->if_none_match) hl = curl_slist_append(hl, "If-None-Match: *");
-    snprintf(hbuf, sizeof hbuf, "Content-Type: %s", q->ctype ? q->ctype : "application/octet-stream");
-    if (q->body || !strcmp(q->method, "POST")) hl = curl_slist_append(hl, hbuf);
-    /* No "Expect:" here to suppress 100-continue: curl 7.88 puts such an empty header in SignedHeaders
-     * without sending it, and the signature no longer matches. */
+    struct curl_slist *hl = request_headers(q, sha, cr.token[0] ? token_hdr : NULL);
     if (!hl) {
         cai_s3_buf_free(&url);
         return cai_seterr(err, CAI_ENOMEM, "%s: out of memory", where);
@@ -401,51 +502,7 @@ static int s3_perform(s3_store *s, const s3_req *q, s3_resp *r, long ok_extra, c
         r->up = q->body;
         r->up_len = q->body ? q->body_len : 0;
         curl_msg[0] = 0;
-
-        curl_easy_reset(h); /* keeps the connection cache */
-        curl_easy_setopt(h, CURLOPT_URL, url.p);
-        curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
-        curl_easy_setopt(h, CURLOPT_SHARE, s->share);
-        curl_easy_setopt(h, CURLOPT_AWS_SIGV4, s->sigv4);
-        curl_easy_setopt(h, CURLOPT_USERPWD, userpwd);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_msg);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L); /* stalled for stall_s → timeout, retried */
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)s->stall_s);
-        curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-        if (s->ca_bundle) curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_bundle);
-        if (s->verbose) curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);
-        if (!strcmp(q->method, "HEAD")) curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-        else if (!strcmp(q->method, "PUT") && r->up_len >= (1u << 20)) {
-            /* A large PUT goes as an upload with "Expect: 100-continue": S3 can refuse (auth, bucket)
-             * before the body is sent. */
-            curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-            curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->up_len);
-        } else if (!strcmp(q->method, "PUT")) {
-            /* A small PUT is sent POST-style with the method renamed: curl then skips the 100-continue
-             * round trip it adds to every upload (we cannot remove it with an empty "Expect:" header, see
-             * above). Most of our objects (records, predictions, jobs) are small. */
-            curl_easy_setopt(h, CURLOPT_POST, 1L);
-            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->up_len);
-            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
-        } else if (!strcmp(q->method, "POST")) {
-            curl_easy_setopt(h, CURLOPT_POST, 1L);
-            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->up_len);
-        } else if (strcmp(q->method, "GET") != 0)
-            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, q->method);
-        if (!strcmp(q->method, "PUT") || !strcmp(q->method, "POST")) {
-            curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-            curl_easy_setopt(h, CURLOPT_READDATA, r);
-            curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
-            curl_easy_setopt(h, CURLOPT_SEEKDATA, r);
-        }
+        setup_attempt(s, q, r, h, url.p, userpwd, hl, curl_msg);
 
         double wall0 = cai_wall_now(), t0 = cai_mono_now();
         CURLcode cc = curl_easy_perform(h);
@@ -453,43 +510,7 @@ static int s3_perform(s3_store *s, const s3_req *q, s3_resp *r, long ok_extra, c
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
         record(s, wall0, dt, r->body.n, r->up_pos, attempt > 1);
 
-        if (r->overflow) {
-            rc = cai_seterr(err, CAI_ES3, "%s: %s failed: response larger than the %zu bytes expected", where,
-                            q->op, q->max_body);
-            break;
-        }
-        if (cc != CURLE_OK) {
-            if (transport_retryable(cc) && attempt < s->max_attempts) {
-                backoff(s, attempt);
-                continue;
-            }
-            /* A transport error curl will not get past by retrying (a certificate that does not verify, an
-             * unsupported protocol, a malformed URL) is permanent: not CAI_ENET, which the state machine retries. */
-            rc = cai_seterr(err, transport_retryable(cc) ? CAI_ENET : CAI_ES3,
-                            "%s: %s failed after %d attempt%s: %s (curl %d%s%s)", where, q->op,
-                            attempt, attempt == 1 ? "" : "s", curl_easy_strerror(cc), (int)cc,
-                            curl_msg[0] ? ": " : "", curl_msg);
-            break;
-        }
-        char code[128], msg[300];
-        int is_err = r->status < 200 || r->status >= 300;
-        if (!is_err && q->body_may_error && r->body.p && strstr(r->body.p, "<Error>")) is_err = 1;
-        if (!is_err || (ok_extra && r->status == ok_extra)) break;
-        cai_s3_parse_error(r->body.p, r->body.n, code, sizeof code, msg, sizeof msg);
-        if (!code[0]) snprintf(code, sizeof code, "%s", cai_s3_status_code_name(r->status));
-        if (cai_s3_retryable(r->status, code) && attempt < s->max_attempts) {
-            backoff(s, attempt);
-            continue;
-        }
-        cai_code cls = cai_s3_classify(r->status, code);
-        char hint[200] = "";
-        if (r->status == 301 && r->bucket_region[0])
-            snprintf(hint, sizeof hint, " (the bucket is in %s; set AWS_REGION=%s)", r->bucket_region,
-                     r->bucket_region);
-        rc = cai_seterr(err, cls, "%s: %s failed: %s (%ld)%s%s%s%s", where, q->op, code, r->status,
-                        msg[0] ? ": " : "", msg, hint,
-                        attempt > 1 ? " [after retries]" : "");
-        break;
+        if (judge_attempt(s, q, r, cc, curl_msg, attempt, ok_extra, where, &rc, err) != ATTEMPT_RETRY) break;
     }
     conn_put(s, conn);
     curl_slist_free_all(hl);

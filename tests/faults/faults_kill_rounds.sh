@@ -17,15 +17,8 @@ one_run() {
   local tag=$1 want=$2; shift 2
   "$CAI" run payload.json --store store --weights w.safetensors --workers 2 --threads 1 --no-progress "$@" \
     >$tag.out 2>$tag.err &
-  local pid=$! k=0 c wc
-  while [ $k -lt $want ] && kill -0 $pid 2>/dev/null; do
-    sleep 0.0$(( 1 + RANDOM % 9 ))
-    [ $(( RANDOM % 3 )) = 0 ] || continue
-    for c in $(pgrep -P $pid 2>/dev/null | shuf); do
-      wc=$(cat /proc/$c/wchan 2>/dev/null || true)
-      if [ -n "$wc" ] && [ "$wc" != pipe_read ] && [ "$wc" != pipe_wait ]; then kill -9 $c 2>/dev/null && k=$((k+1)); break; fi
-    done
-  done
+  local pid=$! k
+  k=$(kill_busy_workers $pid $want)
   local rc=0; wait $pid || rc=$?
   kills_total=$((kills_total + k))
   echo "$tag: killed $k workers, exit $rc"

@@ -23,8 +23,12 @@ sha256() { sha256sum "$1" | cut -d' ' -f1; }
 
 # catalog_check EXPECTED_IDS_FILE [complete]: read predictions.csv independently of summary.json: no galaxy id
 # twice, every id one of the data set's; with "complete", exactly the data set's ids.
-catalog_check() {
-  python3 - "$RES/predictions.csv" "$1" "${2:-}" <<'PY'
+catalog_check() { catalog_check_csv "$RES/predictions.csv" "$@"; }
+
+# catalog_check_csv CSV EXPECTED_IDS_FILE [complete]: the same checks on any copy of predictions.csv (the S3
+# soak downloads its own).
+catalog_check_csv() {
+  python3 - "$1" "$2" "${3:-}" <<'PY'
 import sys
 rows = open(sys.argv[1]).read().splitlines()
 assert rows[0].startswith("galaxy_id,partition,index,prediction,label"), rows[0]  # + optional columns (predictions.h)
@@ -50,4 +54,20 @@ for line in open(sys.argv[1]):
         if e["galaxies"]:
             for i in range(e["id_first"], e["id_last"] + 1): print(i)
 PY
+}
+
+# kill_busy_workers PID WANT: while the engine PID runs, up to WANT times at a random moment (a tenth of a second
+# apart at most, one try in three), SIGKILL one of its worker processes that is busy on a rank — computing or
+# fetching, not waiting on its task pipe. Prints how many it killed. (Seed RANDOM first for a repeatable run.)
+kill_busy_workers() {
+  local pid=$1 want=$2 k=0 c wc
+  while [ $k -lt $want ] && kill -0 $pid 2>/dev/null; do
+    sleep 0.0$(( 1 + RANDOM % 9 ))
+    [ $(( RANDOM % 3 )) = 0 ] || continue
+    for c in $(pgrep -P $pid 2>/dev/null | shuf); do
+      wc=$(cat /proc/$c/wchan 2>/dev/null || true)
+      if [ -n "$wc" ] && [ "$wc" != pipe_read ] && [ "$wc" != pipe_wait ]; then kill -9 $c 2>/dev/null && k=$((k+1)); break; fi
+    done
+  done
+  echo $k
 }

@@ -41,29 +41,22 @@ faults_on() {
 }
 injected() { curl -sf "$PROXY_URL/__fault__" | python3 -c 'import json,sys; print(json.load(sys.stdin)["injected"])'; }
 
-# s3_catalog_check [complete]: predictions.csv read from moto with boto3: no galaxy twice, every id one of the
-# data set's; with "complete", exactly the data set's ids. Also: the run left no run.lock behind.
+# s3_catalog_check [complete]: predictions.csv read from moto with boto3, then faults_lib's catalog checks (no
+# galaxy twice, every id one of the data set's; with "complete", exactly the data set's ids). Also: the run
+# left no run.lock behind.
 s3_catalog_check() {
-  python3 - "$RP" ids.txt "${1:-}" <<'PY'
+  python3 - "$RP" s3-predictions.csv <<'PY' || return 1
 import boto3, os, sys
 s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
-rp, want = sys.argv[1], set(int(x) for x in open(sys.argv[2]).read().split())
+rp = sys.argv[1]
 try:
     s3.head_object(Bucket="cosmicai-data", Key=rp + "/run.lock")
     sys.exit("the run left its lock s3://cosmicai-data/%s/run.lock behind" % rp)
 except s3.exceptions.ClientError as e:
     assert e.response["Error"]["Code"] in ("404", "NoSuchKey"), e
-rows = s3.get_object(Bucket="cosmicai-data", Key=rp + "/predictions.csv")["Body"].read().decode().splitlines()
-assert rows[0].startswith("galaxy_id,partition,index,prediction,label"), rows[0]  # + optional columns (predictions.h)
-ids = [int(r.split(",")[0]) for r in rows[1:]]
-dup = len(ids) - len(set(ids))
-assert dup == 0, "%d galaxies predicted twice" % dup
-extra = set(ids) - want
-assert not extra, "ids not in the data set: %s" % sorted(extra)[:5]
-if sys.argv[3] == "complete":
-    assert set(ids) == want, "%d galaxies missing" % len(want - set(ids))
-print("catalog (from S3): %d rows, unique, all from the data set" % len(ids))
+open(sys.argv[2], "wb").write(s3.get_object(Bucket="cosmicai-data", Key=rp + "/predictions.csv")["Body"].read())
 PY
+  catalog_check_csv s3-predictions.csv ids.txt "${1:-}"
 }
 
 kills_total=0
@@ -74,15 +67,8 @@ one_run() {
   faults_on
   AWS_ENDPOINT_URL=$PROXY_URL "$CAI" run payload.json --store s3:// --weights w.safetensors --workers 2 --threads 1 \
     --no-progress "$@" >$tag.out 2>$tag.err &
-  local pid=$! k=0 c wc
-  while [ $k -lt $want ] && kill -0 $pid 2>/dev/null; do
-    sleep 0.0$(( 1 + RANDOM % 9 ))
-    [ $(( RANDOM % 3 )) = 0 ] || continue
-    for c in $(pgrep -P $pid 2>/dev/null | shuf); do
-      wc=$(cat /proc/$c/wchan 2>/dev/null || true)
-      if [ -n "$wc" ] && [ "$wc" != pipe_read ] && [ "$wc" != pipe_wait ]; then kill -9 $c 2>/dev/null && k=$((k+1)); break; fi
-    done
-  done
+  local pid=$! k
+  k=$(kill_busy_workers $pid $want)
   local rc=0; wait $pid || rc=$?
   kills_total=$((kills_total + k))
   echo "$tag: killed $k workers, exit $rc, $(injected) S3 faults injected so far"

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,11 +57,36 @@ static void test_sha256_known_vector(void **state) {
     assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+/* One ISO-8601 parser serves the AWS answers (Step Functions dates, credential expiry): the round trip with
+ * cai_iso8601, offsets, fractions, and every malformed shape refused with -1. */
+static void test_iso8601_parse(void **state) {
+    (void)state;
+    char buf[40];
+    cai_iso8601(1795623859.031, buf, sizeof buf);
+    assert_true(fabs(cai_iso8601_parse(buf) - 1795623859.031) <= 1e-3); /* cai_iso8601 keeps milliseconds */
+    assert_true(cai_iso8601_parse("1970-01-02T00:00:00Z") == 86400.0);
+    assert_true(cai_iso8601_parse("1970-01-02T01:00:00+01:00") == 86400.0);
+    assert_true(cai_iso8601_parse("1970-01-01T23:00:00-01:00") == 86400.0);
+    assert_true(cai_iso8601_parse("2000-02-29T00:00:00Z") == 951782400.0); /* a leap day */
+    const char *bad[] = {"",
+                         "2026-13-01T00:00:00Z",
+                         "2026-01-32T00:00:00Z",
+                         "2026-01-01T24:00:00Z",
+                         "2026-01-01T00:60:00Z",
+                         "2026-01-01 00:00:00Z",
+                         "2026-01-01T00:00:00.Z",
+                         "2026-01-01T00:00:00Zjunk",
+                         "2026-01-01T00:00:00+1:00",
+                         "2026-1-01T00:00:00Z"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_true(cai_iso8601_parse(bad[i]) == -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_seterr_formats_and_returns_code),
         cmocka_unit_test(test_atomic_write_roundtrip),
         cmocka_unit_test(test_sha256_known_vector),
+        cmocka_unit_test(test_iso8601_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
