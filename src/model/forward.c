@@ -5,9 +5,10 @@
  *          └─ Inception stem → pool → inc → inc → pool → inc → inc → pool → inc(1,2,4) → flatten → MLP ──────┤ concat
  *   mags ──── magnitude MLP (5→1024, 4×(ReLU, 1024→1024)) ─────────────────────────────────────────────────┘ → head → z
  *
- * Heavy work (every Linear, the im2col'd convolutions) goes to oneDNN matmul with bias and ReLU/GELU/sum
- * post-ops fused; LayerNorm, attention (17×17 per head), PCM (tiny grouped convs on the 4×4 grid),
- * pooling and im2col are our own loops, parallel over galaxies (LayerNorm, attention, PCM and ReLU through
+ * Heavy work goes to oneDNN: every Linear (and the patch embedding and Inception 1×1 convs, which are GEMMs)
+ * as matmul with bias and ReLU/GELU/sum post-ops fused, the Inception 3×3 / 5×5 convs as oneDNN direct
+ * convolution; LayerNorm, attention (17×17 per head), PCM (tiny grouped convs on the 4×4 grid), pooling
+ * and the patch im2col are our own loops, parallel over galaxies (LayerNorm, attention, PCM and ReLU through
  * the model's kernel table, kernels.h: AVX2 or AVX-512, chosen at load). Every kernel works row by row or
  * galaxy by galaxy, which is why a NaN in one galaxy's input can only reach that galaxy's output. */
 #include <immintrin.h>
@@ -20,8 +21,9 @@
 #include "kernels.h"
 #include "model_internal.h"
 
-#define INC_CHUNK 16 /* galaxies per Inception pass: bounds the im2col buffer (16·256·400 floats = 6.5 MB) */
+#define INC_CHUNK 16 /* galaxies per Inception pass: bounds the Inception buffers (16·256·64 floats = 1 MB each) */
 #define MAXPRIM 256
+#define MAXCONV 64
 #define CAI_GALAXIES_PER_THREAD 8
 #define CAI_WORK_BATCH 128
 
@@ -31,7 +33,7 @@ static void lane_free(lane *s);
 /* One lane: the buffers and primitives one thread needs to run a whole sub-batch on its own. */
 struct lane {
     const cai_model *m;
-    int max_batch, int8;
+    int max_batch, int8, qdyn;
     dnnl_stream_t stream;
     /* Transformer activations, rows = galaxies × tokens */
     float *x;      /* (B*T, D) residual stream */
@@ -49,15 +51,20 @@ struct lane {
     float *ia, *ib;      /* (C*256, 64) maps */
     float *it;           /* (C*256, 48) stacked 1x1 outputs [b1 | b2a | b3a] */
     float *ipool;        /* (C*256, 64) max-pooled input */
-    float *icol;         /* (C*256, 25*16) im2col */
+    float *itmp;         /* (2·C*256, max b): dense copies around the k×k convolutions */
     /* int8 mode: u8 activations, written by the kernel that produces them */
     uint8_t *qa;         /* (B*T, D) input of qkv, proj, fc1 (LayerNorm / attention output) */
     uint8_t *qh;         /* (B*T, hidden) fc1's GELU output = fc2's input (requantized by oneDNN) */
+    float *qos, *qqb;    /* dynamic int8 scales: this sub-batch's output scales and biases of one layer */
+    uint8_t *qnan;       /* dynamic int8: per input row, 1 if it holds a NaN or ±inf */
     float (*calib)[4][2]; /* calibration run only: per block, [min, max] of the four int8 inputs */
     double prof[4];      /* seconds in: ViT branch, Inception branch, magnitude branch, head */
     /* matmul primitives, by shape */
     cai_mm prims[MAXPRIM];
     int nprims;
+    /* convolution primitives (Inception 3×3 and 5×5), by layer and number of maps */
+    cai_cv convs[MAXCONV];
+    int nconvs;
 };
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -110,7 +117,7 @@ static int mmf(lane *s, int64_t M, int64_t K, int64_t N, const float *A, int64_t
  * as u8 straight into next's input. No pass of ours touches the data in between. */
 static int linear8(lane *s, const cai_linear *l, int64_t M, const uint8_t *A, int64_t lda, void *C, int64_t ldc,
                    int post, int sum, const cai_linear *next, cai_err *err) {
-    const cai_mm_q q = {l->oscale, next != NULL, next ? 1.0f / next->a_scale : 0, next ? next->a_zp : 0};
+    const cai_mm_q q = {l->oscale, next != NULL, next ? 1.0f / next->a_scale : 0, next ? next->a_zp : 0, 0};
     cai_mm *p;
     int rc = mm_get(s, M, l->in, l->out, lda, ldc, 1, post, sum, l, &q, &p, err);
     return rc ? rc : cai_mm_run(p, s->stream, A, l->wq, l->qbias, C, err);
@@ -118,8 +125,12 @@ static int linear8(lane *s, const cai_linear *l, int64_t M, const uint8_t *A, in
 
 /* A transformer block's Linear layer: int8 when the model was loaded so (A8 its u8 input; C u8 when `next`
  * is given), fp32 otherwise (A). */
+static int linear8_dyn(lane *s, const cai_linear *l, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
+                       int post, int sum, cai_err *err);
+
 static int block_linear(lane *s, const cai_linear *l, int64_t M, const float *A, const uint8_t *A8, int64_t lda,
                         void *C, int64_t ldc, int post, int sum, const cai_linear *next, cai_err *err) {
+    if (s->int8 && l->wq && s->qdyn) return linear8_dyn(s, l, M, A, lda, C, ldc, post, sum, err);
     if (s->int8 && l->wq) return linear8(s, l, M, A8, lda, C, ldc, post, sum, next, err);
     return mmf(s, M, l->in, l->out, A, lda, l->w, l->b, C, ldc, post, sum, err);
 }
@@ -138,6 +149,68 @@ static void range_update(float r[2], const float *x, int64_t len) {
         hi = x[i] > hi ? x[i] : hi;
     }
     r[0] = lo, r[1] = hi;
+}
+
+/* u8 quantization of 8 floats, as cai_quant1 (kernels.h): round(v·inv + zp) saturated to [0, 255], NaN → 0. */
+static inline void quant8(uint8_t *dst, __m256 v, __m256 inv, __m256 zp) {
+    v = _mm256_fmadd_ps(v, inv, zp);
+    v = _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
+    __m256i i = _mm256_cvtps_epi32(v); /* round to nearest even, as oneDNN's u8 dst */
+    __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+    _mm_storel_epi64((__m128i *)dst, _mm_packus_epi16(w, w));
+}
+
+/* int8 Linear with a dynamic per-tensor activation scale (CAI_INT8_SCALES=dynamic): A is float; its range
+ * over this sub-batch gives (scale, zero point), a pass of ours quantizes it to u8 and the output scales and
+ * biases of this call go to a runtime-scaled primitive. Two passes over A more than the static scheme. */
+static int linear8_dyn(lane *s, const cai_linear *l, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
+                       int post, int sum, cai_err *err) {
+    const int64_t K = l->in;
+    __m256 vlo = _mm256_setzero_ps(), vhi = _mm256_setzero_ps(); /* 0 in the range: it must be exact */
+    float lo = 0, hi = 0;
+    for (int64_t r = 0; r < M; r++) { /* range over the finite rows only: see the end */
+        const float *a = A + r * lda;
+        __m256 rlo = vlo, rhi = vhi, bad = _mm256_setzero_ps();
+        float slo = lo, shi = hi;
+        int64_t i = 0;
+        for (; i + 8 <= K; i += 8) {
+            __m256 v = _mm256_loadu_ps(a + i);
+            rlo = _mm256_min_ps(v, rlo), rhi = _mm256_max_ps(v, rhi);
+            bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_sub_ps(v, v), _mm256_setzero_ps(), _CMP_UNORD_Q));
+        }
+        int nonfinite = _mm256_movemask_ps(bad) != 0;
+        for (; i < K; i++) slo = a[i] < slo ? a[i] : slo, shi = a[i] > shi ? a[i] : shi, nonfinite |= !isfinite(a[i]);
+        s->qnan[r] = (uint8_t)nonfinite;
+        if (!nonfinite) vlo = rlo, vhi = rhi, lo = slo, hi = shi;
+    }
+    float t[16];
+    _mm256_storeu_ps(t, vlo), _mm256_storeu_ps(t + 8, vhi);
+    for (int i = 0; i < 8; i++) lo = t[i] < lo ? t[i] : lo, hi = t[8 + i] > hi ? t[8 + i] : hi;
+    const float sc = hi > lo && isfinite(hi - lo) ? (hi - lo) / 255.0f : 1.0f, zp = nearbyintf(-lo / sc);
+    uint8_t *q = K <= s->m->cfg.dim ? s->qa : s->qh;
+    const __m256 vi = _mm256_set1_ps(1.0f / sc), vz = _mm256_set1_ps(zp);
+    for (int64_t r = 0; r < M; r++) {
+        const float *a = A + r * lda;
+        uint8_t *qr = q + r * K;
+        int64_t i = 0;
+        for (; i + 8 <= K; i += 8) quant8(qr + i, _mm256_loadu_ps(a + i), vi, vz);
+        for (; i < K; i++) qr[i] = cai_quant1(a[i], 1.0f / sc, zp);
+    }
+    for (int o = 0; o < l->out; o++) { /* as calib.c's set_input, for this sub-batch */
+        s->qos[o] = sc * l->wscale[o];
+        s->qqb[o] = (l->b ? l->b[o] / s->qos[o] : 0.0f) - zp * (float)l->wsum[o];
+    }
+    const cai_mm_q qp = {.runtime = 1};
+    cai_mm *p;
+    int rc = mm_get(s, M, K, l->out, K, ldc, 1, post, sum, l, &qp, &p, err);
+    if (!rc) rc = cai_mm_run_q(p, s->stream, q, l->wq, s->qqb, s->qos, C, err);
+    /* A row holding NaN or ±inf was left out of the range and quantized to garbage (NaN → 0, inf saturated)
+     * that came out finite: make it NaN, as fp32 gives for such a galaxy. Left finite, the next range pass
+     * would take that galaxy's garbage in, and its scale would move the other galaxies. */
+    for (int64_t r = 0; !rc && r < M; r++)
+        if (s->qnan[r])
+            for (int64_t o = 0; o < l->out; o++) C[r * ldc + o] = NAN;
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -347,26 +420,39 @@ static void maxpool3(const float *in, float *out, int64_t n, int h, int w, int C
     }
 }
 
-/* im2col with zero padding: row (b,y,x) = [in(b, y+ky-pad, x+kx-pad, 0..C) for ky, kx]; `in` pixels are
- * ld floats apart (C of them used). */
-static void im2col(const float *in, int64_t ld, float *col, int64_t n, int h, int w, int C, int k, int pad) {
-#pragma omp parallel for schedule(static)
-    for (int64_t b = 0; b < n; b++)
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) {
-                float *r = col + ((b * h + y) * w + x) * (int64_t)k * k * C;
-                for (int ky = 0; ky < k; ky++)
-                    for (int kx = 0; kx < k; kx++, r += C) {
-                        int yy = y + ky - pad, xx = x + kx - pad;
-                        if (yy < 0 || yy >= h || xx < 0 || xx >= w) memset(r, 0, (size_t)C * sizeof(float));
-                        else memcpy(r, in + ((b * h + yy) * w + xx) * ld, (size_t)C * sizeof(float));
-                    }
-            }
+/* A 1×1 convolution over NHWC maps is a GEMM: rows = pixels. */
+static int conv1(lane *s, const cai_conv *cv, int64_t M, const float *A, float *C, int64_t ldc, cai_err *err) {
+    return mmf(s, M, cv->cin, cv->cout, A, cv->cin, cv->w, cv->b, C, ldc, CAI_POST_RELU, 0, err);
 }
 
-static int conv(lane *s, const cai_conv *cv, int64_t M, const float *A, float *C, int64_t ldc, cai_err *err) {
-    return mmf(s, M, (int64_t)cv->k * cv->k * cv->cin, cv->cout, A, (int64_t)cv->k * cv->k * cv->cin, cv->w, cv->b, C,
-               ldc, CAI_POST_RELU, 0, err);
+/* A k×k convolution (+ ReLU) of channels [c0, c0 + cv->cin) of `in` (pixels ld floats apart) into channels
+ * [ch, ch + cv->cout) of out (pixels ldo apart): oneDNN's direct convolution on dense NHWC copies in tmp
+ * (2 · n·h·w·cin floats). It replaced im2col + GEMM: the 5×5 im2col wrote 25 copies of every input value,
+ * and a GEMM with N = 16 output channels runs far below peak. The copies cost one pass over 16 channels;
+ * given the channel slice in place (strided NHWC), oneDNN 2.6 falls back to its reference convolution. */
+static int conv_kxk(lane *s, const cai_conv *cv, const float *in, int64_t ld, float *out, int64_t ldo, int64_t n,
+                    int h, int w, float *tmp, cai_err *err) {
+    cai_cv *p = NULL;
+    for (int i = 0; i < s->nconvs && !p; i++)
+        if (s->convs[i].key == cv && s->convs[i].n == n && s->convs[i].h == h) p = &s->convs[i];
+    if (!p) {
+        if (s->nconvs == MAXCONV) { /* many chunk sizes seen: start over */
+            for (int i = 0; i < s->nconvs; i++) cai_cv_free(&s->convs[i]);
+            s->nconvs = 0;
+        }
+        int rc = cai_cv_init(&s->convs[s->nconvs], n, h, w, cv->cin, cv->cout, cv->k, cv->pad, cv->w, s->stream, err);
+        if (rc) return rc;
+        p = &s->convs[s->nconvs++];
+        p->key = cv;
+    }
+    const int64_t M = n * h * w, ci = cv->cin, co = cv->cout;
+    float *src = tmp, *dst = tmp + M * ci;
+    for (int64_t r = 0; r < M; r++) memcpy(src + r * ci, in + r * ld, (size_t)ci * sizeof(float));
+    int rc = cai_cv_run(p, s->stream, src, cv->b, dst, err);
+    if (rc) return rc;
+    for (int64_t r = 0; r < M; r++) /* ReLU that keeps NaN, like torch.relu (see relu_nan) */
+        for (int64_t c = 0; c < co; c++) out[r * ldo + c] = dst[r * co + c] < 0 ? 0.0f : dst[r * co + c];
+    return CAI_OK;
 }
 
 /* One Inception block on n maps h×w×in (NHWC) → out with channels [b1, b2, (b3), b4]. */
@@ -376,20 +462,18 @@ static int inception(lane *s, const cai_inception *ic, const float *in, float *o
     const int b = ic->b, cout = ic->b * (ic->has_branch3 ? 4 : 3);
     const int nf = ic->first.cout; /* [b1 | b2a | b3a] in one GEMM */
     int rc, ch = 0;
-    if ((rc = conv(s, &ic->first, M, in, s->it, nf, err))) return rc;
+    if ((rc = conv1(s, &ic->first, M, in, s->it, nf, err))) return rc;
 #pragma omp parallel for schedule(static) if (M > 1024)
     for (int64_t r = 0; r < M; r++) memcpy(out + r * cout, s->it + r * nf, (size_t)b * sizeof(float));
     ch += b;
-    im2col(s->it + b, nf, s->icol, n, h, w, b, 3, 1);
-    if ((rc = conv(s, &ic->b2b, M, s->icol, out + ch, cout, err))) return rc;
+    if ((rc = conv_kxk(s, &ic->b2b, s->it + b, nf, out + ch, cout, n, h, w, s->itmp, err))) return rc;
     ch += b;
     if (ic->has_branch3) {
-        im2col(s->it + 2 * b, nf, s->icol, n, h, w, b, 5, 2);
-        if ((rc = conv(s, &ic->b3b, M, s->icol, out + ch, cout, err))) return rc;
+        if ((rc = conv_kxk(s, &ic->b3b, s->it + 2 * b, nf, out + ch, cout, n, h, w, s->itmp, err))) return rc;
         ch += b;
     }
     maxpool3(in, s->ipool, n, h, w, ic->in);
-    return conv(s, &ic->b4, M, s->ipool, out + ch, cout, err);
+    return conv1(s, &ic->b4, M, s->ipool, out + ch, cout, err);
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -426,8 +510,9 @@ static int vit_branch(lane *s, const float *images, int64_t n, cai_err *err) {
         const cai_block *bw = &W->blocks[l];
         if (c->vitae) pcm(s, bw, n); /* convX from the block input, before attention */
         /* int8: LayerNorm, attention and fc1 write u8 for the next Linear; see block_linear */
-        const cai_linear *q_qkv = s->int8 && bw->qkv.wq ? &bw->qkv : NULL, *q_proj = s->int8 && bw->proj.wq ? &bw->proj : NULL;
-        const cai_linear *q_fc1 = s->int8 && bw->fc1.wq ? &bw->fc1 : NULL, *q_fc2 = s->int8 && bw->fc2.wq ? &bw->fc2 : NULL;
+        const int st8 = s->int8 && !s->qdyn; /* static scales: the producers quantize (dynamic: they write float) */
+        const cai_linear *q_qkv = st8 && bw->qkv.wq ? &bw->qkv : NULL, *q_proj = st8 && bw->proj.wq ? &bw->proj : NULL;
+        const cai_linear *q_fc1 = st8 && bw->fc1.wq ? &bw->fc1 : NULL, *q_fc2 = st8 && bw->fc2.wq ? &bw->fc2 : NULL;
         layernorm(s->m->k, s->xn, s->x, bw->norm1_w, bw->norm1_b, M, D, c->ln_eps, s->qa, q_qkv);
         if (s->calib) range_update(s->calib[l][0], s->xn, M * D);
         if ((rc = block_linear(s, &bw->qkv, M, s->xn, s->qa, D, s->big, 3 * D, CAI_POST_NONE, 0, NULL, err)))
@@ -585,6 +670,7 @@ static lane *lane_new(const cai_model *m, int max_batch, cai_err *err) {
     const cai_config *c = &m->cfg;
     s->m = m;
     s->int8 = m->prec == CAI_PREC_INT8;
+    s->qdyn = m->qdyn;
     s->max_batch = max_batch;
     const size_t B = (size_t)max_batch, T = (size_t)c->ntok, D = (size_t)c->dim, NP = (size_t)c->npatch;
     size_t bigw = 3 * D > (size_t)c->hidden ? 3 * D : (size_t)c->hidden;
@@ -612,10 +698,15 @@ static lane *lane_new(const cai_model *m, int max_batch, cai_err *err) {
     s->ib = falloc(IC * 256 * 64, 4, &oom);
     s->it = falloc(IC * 256 * 48, 4, &oom);
     s->ipool = falloc(IC * 256 * 64, 4, &oom);
-    s->icol = falloc(IC * 256 * 25 * 16, 4, &oom);
+    size_t maxb = 1;
+    for (int i = 0; i < 5; i++) maxb = (size_t)m->w.inc[i].b > maxb ? (size_t)m->w.inc[i].b : maxb;
+    s->itmp = falloc(2 * IC * 256 * maxb, 4, &oom);
     if (s->int8) {
         s->qa = falloc(B * T * D, 1, &oom);
         s->qh = falloc(B * T * (size_t)c->hidden, 1, &oom);
+        s->qos = falloc(bigw, 4, &oom);
+        s->qqb = falloc(bigw, 4, &oom);
+        s->qnan = falloc(B * T, 1, &oom);
     }
     dnnl_engine_t eng = cai_dnn_engine();
     if (oom || !eng || dnnl_stream_create(&s->stream, eng, dnnl_stream_default_flags) != dnnl_success) {
@@ -630,10 +721,11 @@ static lane *lane_new(const cai_model *m, int max_batch, cai_err *err) {
 static void lane_free(lane *s) {
     if (!s) return;
     for (int i = 0; i < s->nprims; i++) cai_mm_free(&s->prims[i]);
+    for (int i = 0; i < s->nconvs; i++) cai_cv_free(&s->convs[i]);
     if (s->stream) dnnl_stream_destroy(s->stream);
     free(s->x), free(s->xn), free(s->big), free(s->convx), free(s->feat), free(s->feat2), free(s->wide);
     free(s->wide2), free(s->cat), free(s->mags), free(s->incfeat), free(s->ia), free(s->ib), free(s->it);
-    free(s->ipool), free(s->icol), free(s->qa), free(s->qh);
+    free(s->ipool), free(s->itmp), free(s->qa), free(s->qh), free(s->qos), free(s->qqb), free(s->qnan);
     free(s);
 }
 

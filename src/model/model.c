@@ -31,7 +31,15 @@ int cai_model_load(const char *path, cai_precision prec, cai_model **out, cai_er
     }
     m->prec = prec;
     m->k = cai_kernels_get(); /* before calibration, which runs the forward pass */
-    if (prec == CAI_PREC_INT8 && (rc = cai_calibrate(m, err))) {
+    /* CAI_INT8_SCALES=dynamic: activation scales measured per sub-batch instead of calibrated at load; slower
+     * (two more passes per int8 layer), kept to compare (BENCHMARKS.md). */
+    const char *qs = getenv("CAI_INT8_SCALES");
+    if (qs && *qs && strcmp(qs, "static") && strcmp(qs, "dynamic")) {
+        cai_model_free(m);
+        return cai_seterr(err, CAI_EARG, "CAI_INT8_SCALES: expected \"static\" or \"dynamic\", got \"%s\"", qs);
+    }
+    m->qdyn = prec == CAI_PREC_INT8 && qs && !strcmp(qs, "dynamic");
+    if (prec == CAI_PREC_INT8 && !m->qdyn && (rc = cai_calibrate(m, err))) {
         cai_err_prefix(err, "%s: int8 calibration: ", path);
         cai_model_free(m);
         return rc;

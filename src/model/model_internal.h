@@ -14,6 +14,7 @@ struct cai_model {
     cai_weights w;
     cai_safetensors st; /* keeps the file mapped: most weights point into it */
     cai_precision prec;
+    int qdyn; /* int8 with dynamic per-batch activation scales (CAI_INT8_SCALES=dynamic) instead of calibrated */
     int64_t nparams;
     double load_seconds;
     const cai_kernels *k; /* own kernels for this CPU (AVX2 or AVX-512), chosen at load */
