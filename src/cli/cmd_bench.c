@@ -233,10 +233,11 @@ static void print_header(const bench_opts *o, const bench_models *bm, const char
            cai_model_variant(bm->ms[0]), macs, cai_ncpu());
     for (const char *q = cc->model; *q; q++)
         if (*q != '"' && *q != '\\' && (unsigned char)*q >= 0x20) putchar(*q);
-    printf("\",\"avx2\":%s,\"avx512\":%s,\"avx512_vnni\":%s,\"avx_vnni\":%s,\"amx\":%s,\"dnnl_isa\":\"%s\","
-           "\"kernels\":\"%s\"},\"precisions\":[",
-           cc->avx2 ? "true" : "false", cc->avx512f ? "true" : "false", cc->avx512_vnni ? "true" : "false",
-           cc->avx_vnni ? "true" : "false", cc->amx_int8 ? "true" : "false", cc->dnnl_isa, cai_cpu_isa_path());
+    printf(
+        "\",\"avx2\":%s,\"avx512\":%s,\"avx512_vnni\":%s,\"avx_vnni\":%s,\"amx\":%s,\"dnnl_isa\":\"%s\","
+        "\"kernels\":\"%s\"},\"precisions\":[",
+        cc->avx2 ? "true" : "false", cc->avx512f ? "true" : "false", cc->avx512_vnni ? "true" : "false",
+        cc->avx_vnni ? "true" : "false", cc->amx_int8 ? "true" : "false", cc->dnnl_isa, cai_cpu_isa_path());
     for (int k = 0; k < o->nprec; k++)
         printf("%s{\"requested\":\"%s\",\"precision\":\"%s\",\"load_ms\":%.2f,\"load_first_ms\":%.2f}", k ? "," : "",
                cai_precision_label(o->precs[k]), cai_precision_label(cai_model_precision(bm->ms[k])),
@@ -251,8 +252,8 @@ typedef struct {
 } bench_peak;
 
 /* Interleaved: slices of ~0.2 s per precision in turn until each has had `seconds`. */
-static int measure_cell(const bench_opts *o, cai_session **ss, const bench_data *d, int B, int64_t *done,
-                        double *spent, cai_err *err) {
+static int measure_cell(const bench_opts *o, cai_session **ss, const bench_data *d, int B, int64_t *done, double *spent,
+                        cai_err *err) {
     int64_t off[3] = {0};
     for (int more = 1; more;) {
         more = 0;
@@ -282,19 +283,21 @@ static void print_cell(const bench_opts *o, const bench_models *bm, cai_session 
         double ptot = prof[0] + prof[1] + prof[2] + prof[3];
         double pct = pk->limit > 0 ? 100 * gps[k] / pk->limit : 0;
         if (o->json) {
-            printf("%s{\"threads\":%d,\"batch\":%d,\"precision\":\"%s\",\"requested\":\"%s\",\"galaxies_per_s\":%.2f,"
-                   "\"galaxies_per_s_per_thread\":%.2f,\"gemm_peak_gflops\":%.1f,\"fp32_limit_galaxies_per_s\":%.1f,"
-                   "\"percent_of_fp32_limit\":%.1f,\"peak_rss_mb\":%.1f",
-                   *first ? "" : ",", pk->threads, B, cai_precision_label(cai_model_precision(bm->ms[k])),
-                   cai_precision_label(o->precs[k]), gps[k], gps[k] / pk->threads, pk->peak, pk->limit, pct, rss);
+            printf(
+                "%s{\"threads\":%d,\"batch\":%d,\"precision\":\"%s\",\"requested\":\"%s\",\"galaxies_per_s\":%.2f,"
+                "\"galaxies_per_s_per_thread\":%.2f,\"gemm_peak_gflops\":%.1f,\"fp32_limit_galaxies_per_s\":%.1f,"
+                "\"percent_of_fp32_limit\":%.1f,\"peak_rss_mb\":%.1f",
+                *first ? "" : ",", pk->threads, B, cai_precision_label(cai_model_precision(bm->ms[k])),
+                cai_precision_label(o->precs[k]), gps[k], gps[k] / pk->threads, pk->peak, pk->limit, pct, rss);
             if (is8) printf(",\"int8_gemm_peak_gops\":%.1f", pk->peak8);
             if (gps32 > 0) printf(",\"vs_fp32\":%.3f", gps[k] / gps32);
             printf("}");
         } else {
-            printf("threads %d  batch %4d  %-4s %s %8.1f galaxies/s  (%.1f%% of fp32 limit %.0f/s from GEMM peak "
-                   "%.1f GFLOP/s)",
-                   pk->threads, B, cai_precision_label(cai_model_precision(bm->ms[k])),
-                   o->precs[k] == CAI_PREC_AUTO ? "(auto)" : "      ", gps[k], pct, pk->limit, pk->peak);
+            printf(
+                "threads %d  batch %4d  %-4s %s %8.1f galaxies/s  (%.1f%% of fp32 limit %.0f/s from GEMM peak "
+                "%.1f GFLOP/s)",
+                pk->threads, B, cai_precision_label(cai_model_precision(bm->ms[k])),
+                o->precs[k] == CAI_PREC_AUTO ? "(auto)" : "      ", gps[k], pct, pk->limit, pk->peak);
             if (gps32 > 0 && cai_model_precision(bm->ms[k]) != CAI_PREC_FP32) printf("  %.2fx fp32", gps[k] / gps32);
             printf("  peak RSS %.0f MB\n", rss);
             if (ptot > 0)
@@ -330,8 +333,8 @@ static int run_cell(const bench_opts *o, const bench_models *bm, const bench_dat
 }
 
 /* int8: deviation from fp32 on --dz-galaxies galaxies (max and median |dz|). */
-static int int8_deviation(const bench_opts *o, const bench_models *bm, const char *weights, bench_data *d,
-                          double *dmax, double *dmed, cai_err *err) {
+static int int8_deviation(const bench_opts *o, const bench_models *bm, const char *weights, bench_data *d, double *dmax,
+                          double *dmed, cai_err *err) {
     int64_t ng = d->ng, dz_n = o->dz_n;
     if (dz_n > ng) cai_synth_galaxies(7, ng, dz_n - ng, d->img + ng * CAI_IMG_FLOATS, d->mag + ng * 5, d->z + ng, 0);
     cai_model *m8 = NULL, *mf = NULL;
@@ -414,8 +417,8 @@ int cmd_bench(int argc, char **argv) {
             fprintf(stderr, "cai bench: %s\n", err.msg);
             return cai_exit_status(err.code);
         }
-        fprintf(stderr, "cai bench: wrote random %s weights (seed %llu) to %s\n", o.variant,
-                (unsigned long long)o.seed, o.make);
+        fprintf(stderr, "cai bench: wrote random %s weights (seed %llu) to %s\n", o.variant, (unsigned long long)o.seed,
+                o.make);
         return 0;
     }
     char tmpw[256] = "";

@@ -12,14 +12,15 @@
 #include "pipeline/calibrate.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: cai calibrate RUN... -o calib.json [--min-per-bin N] [--max-bins N]\n\n"
-               "RUN is a run's result folder (e.g. store/cosmicai-data/result-partition-25MB/demo/1) whose partitions\n"
-               "had true redshifts. Writes the residuals dz/(1+z) binned by predicted z (and by r magnitude): bias,\n"
-               "sigma_NMAD, the 2.5/16/50/84/97.5%% quantiles, outlier fractions at 0.05 and 0.15, counts, and the\n"
-               "weights' sha256. Use it with `cai run|worker|summarize --calibration calib.json`.\n\n"
-               "  -o FILE            output calibration (JSON)\n"
-               "  --min-per-bin N    galaxies per bin at least (default 250)\n"
-               "  --max-bins N       predicted-z bins at most (default 12)\n");
+    fprintf(f,
+            "usage: cai calibrate RUN... -o calib.json [--min-per-bin N] [--max-bins N]\n\n"
+            "RUN is a run's result folder (e.g. store/cosmicai-data/result-partition-25MB/demo/1) whose partitions\n"
+            "had true redshifts. Writes the residuals dz/(1+z) binned by predicted z (and by r magnitude): bias,\n"
+            "sigma_NMAD, the 2.5/16/50/84/97.5%% quantiles, outlier fractions at 0.05 and 0.15, counts, and the\n"
+            "weights' sha256. Use it with `cai run|worker|summarize --calibration calib.json`.\n\n"
+            "  -o FILE            output calibration (JSON)\n"
+            "  --min-per-bin N    galaxies per bin at least (default 250)\n"
+            "  --max-bins N       predicted-z bins at most (default 12)\n");
 }
 
 int cmd_calibrate(int argc, char **argv) {
@@ -61,10 +62,11 @@ int cmd_calibrate(int argc, char **argv) {
         free(txt);
         cJSON_Delete(j);
         if (!rc)
-            printf("calibration: %lld galaxies (%lld skipped), %d z bins; overall sigma_NMAD %.4f, bias %+.4f, "
-                   "outliers %.1f%% (>0.05) %.1f%% (>0.15) -> %s\n",
-                   (long long)cal.n, (long long)cal.skipped, cal.nz, cal.all.sigma_nmad, cal.all.bias,
-                   100 * cal.all.out05, 100 * cal.all.out15, out);
+            printf(
+                "calibration: %lld galaxies (%lld skipped), %d z bins; overall sigma_NMAD %.4f, bias %+.4f, "
+                "outliers %.1f%% (>0.05) %.1f%% (>0.15) -> %s\n",
+                (long long)cal.n, (long long)cal.skipped, cal.nz, cal.all.sigma_nmad, cal.all.bias, 100 * cal.all.out05,
+                100 * cal.all.out15, out);
     }
     cJSON_Delete(src);
     cai_calib_free(&cal);

@@ -12,20 +12,21 @@
 #include "pipeline/plan.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: cai plan --galaxies N (--deadline S | --budget USD) [options]\n"
-            "       cai plan --bench FILE.json [options]   projected AWS runs of 660K, 10M and 1B galaxies\n"
-            "  measured throughput (one of; default %.1f galaxies/s per vCPU, the seed's PyTorch on Lambda):\n"
-            "    --galaxies-per-s-per-vcpu X\n"
-            "    --bench FILE.json     output of `cai bench --json` ({\"threads\":T,\"batch\":B,\"galaxies_per_s\":X} lines)\n"
-            "    --run RUN_DIR         a run's combined_data.json\n"
-            "  --startup-s S           cold start per invocation (default %.1f)\n"
-            "  --s3-mbps B             S3 download bandwidth of one Lambda, MB/s (default %.0f)\n"
-            "  --max-concurrency C     at most C concurrent workers (default: the account's)\n"
-            "  --account-concurrency A your account's Lambda concurrency quota (default 1000)\n"
-            "  --arch x86_64|arm64     (default x86_64)\n"
-            "  --partition-mb P / --memory-mb M   fix one of the choices\n",
-            CAI_PLAN_DEFAULT_RATE, CAI_PLAN_DEFAULT_STARTUP_S, CAI_PLAN_DEFAULT_S3_MBPS);
+    fprintf(
+        f,
+        "usage: cai plan --galaxies N (--deadline S | --budget USD) [options]\n"
+        "       cai plan --bench FILE.json [options]   projected AWS runs of 660K, 10M and 1B galaxies\n"
+        "  measured throughput (one of; default %.1f galaxies/s per vCPU, the seed's PyTorch on Lambda):\n"
+        "    --galaxies-per-s-per-vcpu X\n"
+        "    --bench FILE.json     output of `cai bench --json` ({\"threads\":T,\"batch\":B,\"galaxies_per_s\":X} lines)\n"
+        "    --run RUN_DIR         a run's combined_data.json\n"
+        "  --startup-s S           cold start per invocation (default %.1f)\n"
+        "  --s3-mbps B             S3 download bandwidth of one Lambda, MB/s (default %.0f)\n"
+        "  --max-concurrency C     at most C concurrent workers (default: the account's)\n"
+        "  --account-concurrency A your account's Lambda concurrency quota (default 1000)\n"
+        "  --arch x86_64|arm64     (default x86_64)\n"
+        "  --partition-mb P / --memory-mb M   fix one of the choices\n",
+        CAI_PLAN_DEFAULT_RATE, CAI_PLAN_DEFAULT_STARTUP_S, CAI_PLAN_DEFAULT_S3_MBPS);
 }
 
 static int num(const char *flag, const char *v, double lo, double hi, double *out) {
@@ -75,7 +76,21 @@ int cmd_plan(int argc, char **argv) {
     double d;
     int have_rate = 0;
     cai_err err = {0};
-    enum { O_GAL = 256, O_DEADLINE, O_BUDGET, O_RATE, O_BENCH, O_RUN, O_START, O_S3, O_MAXC, O_ACCC, O_PART, O_MEM, O_ARCH };
+    enum {
+        O_GAL = 256,
+        O_DEADLINE,
+        O_BUDGET,
+        O_RATE,
+        O_BENCH,
+        O_RUN,
+        O_START,
+        O_S3,
+        O_MAXC,
+        O_ACCC,
+        O_PART,
+        O_MEM,
+        O_ARCH
+    };
     static const struct option opts[] = {{"galaxies", required_argument, 0, O_GAL},
                                          {"deadline", required_argument, 0, O_DEADLINE},
                                          {"budget", required_argument, 0, O_BUDGET},
@@ -141,8 +156,10 @@ int cmd_plan(int argc, char **argv) {
             free(text);
         }
         if (!rc)
-            snprintf(note, sizeof note, "throughput measured by cai bench (%s): %d thread count(s), %.0f galaxies/s at "
-                     "%g threads", bench, r.n_curve, r.curve_gps[r.n_curve - 1], r.curve_threads[r.n_curve - 1]);
+            snprintf(note, sizeof note,
+                     "throughput measured by cai bench (%s): %d thread count(s), %.0f galaxies/s at "
+                     "%g threads",
+                     bench, r.n_curve, r.curve_gps[r.n_curve - 1], r.curve_threads[r.n_curve - 1]);
     } else if (run) {
         rc = cai_plan_load_run(run, &r, note, sizeof note, &err);
     } else {
@@ -165,7 +182,9 @@ int cmd_plan(int argc, char **argv) {
     if (r.budget_usd > 0) printf("%s $%.2f", r.deadline_s > 0 ? " and" : " within", r.budget_usd);
     printf(":\n  %s\n", note);
     for (char *line = strtok(why, "\n"); line; line = strtok(NULL, "\n")) printf("  %s\n", line);
-    printf("  assumed: %.1f s start-up, %.0f MB/s from S3, %.0f s Initialize/Summarize, memory >= 384 MB + 2 x "
-           "partition\n", r.startup_s, r.s3_mbps, CAI_PLAN_ORCHESTRATION_S);
+    printf(
+        "  assumed: %.1f s start-up, %.0f MB/s from S3, %.0f s Initialize/Summarize, memory >= 384 MB + 2 x "
+        "partition\n",
+        r.startup_s, r.s3_mbps, CAI_PLAN_ORCHESTRATION_S);
     return 0;
 }

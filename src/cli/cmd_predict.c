@@ -115,8 +115,9 @@ int cmd_predict(int argc, char **argv) {
     if (!quiet) {
         char cpu[512];
         cai_cpu_describe(cpu, sizeof cpu);
-        fprintf(stderr, "cai predict: %lld galaxies in %.3f s (%.1f galaxies/s inference; %s, %s%s, batch %d, load %.0f ms)\n"
-                        "cai predict: CPU: %s\n",
+        fprintf(stderr,
+                "cai predict: %lld galaxies in %.3f s (%.1f galaxies/s inference; %s, %s%s, batch %d, load %.0f ms)\n"
+                "cai predict: CPU: %s\n",
                 (long long)part.n, t2 - t0, (double)part.n / (t2 - t1), cai_model_variant(m),
                 cai_precision_label(cai_model_precision(m)), prec == CAI_PREC_AUTO ? " (auto)" : "", eff,
                 (t1 - t0) * 1e3, cpu);

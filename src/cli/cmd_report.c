@@ -7,7 +7,8 @@
 #include "pipeline/report.h"
 
 int cmd_report(int argc, char **argv) {
-    static const struct option opts[] = {{"out", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"out", required_argument, 0, 'o'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *out = NULL;
     int c;
     optind = 1;
@@ -15,10 +16,11 @@ int cmd_report(int argc, char **argv) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'h':
-            printf("usage: cai report RUN -o DIR\n\n"
-                   "RUN is a run's result folder whose partitions had true redshifts. Writes into DIR: zpred_vs_ztrue.png,\n"
-                   "dz_vs_z.png, dz_vs_rmag.png (with magnitudes), pit.png (with calibrated intervals), nz.png, each with\n"
-                   "its .dat and .gp, and report.md (sigma_NMAD, bias, outlier rates at 0.05 and 0.15 per z bin).\n");
+            printf(
+                "usage: cai report RUN -o DIR\n\n"
+                "RUN is a run's result folder whose partitions had true redshifts. Writes into DIR: zpred_vs_ztrue.png,\n"
+                "dz_vs_z.png, dz_vs_rmag.png (with magnitudes), pit.png (with calibrated intervals), nz.png, each with\n"
+                "its .dat and .gp, and report.md (sigma_NMAD, bias, outlier rates at 0.05 and 0.15 per z bin).\n");
             return 0;
         default: return 2;
         }

@@ -21,26 +21,27 @@
 #include "store/store.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: cai worker [--store S] --job JOB.json [options]\n"
-               "       cai worker [--store S] --jobs BUCKET/RESULT_PATH[/jobs.jsonl] --index I|env [options]\n\n"
-               "Run ranks of the map stage: fetch their partitions, infer, write <result_path>/predictions/<rank>.csv\n"
-               "and then <result_path>/<rank>.json. The job is one item of the job array (--job), or line I of the\n"
-               "run's jobs.jsonl in the store (--jobs, the run's folder BUCKET/RESULT_PATH).\n\n"
-               "  --index I|env       the task index; `env`: the first set of SLURM_ARRAY_TASK_ID,\n"
-               "                      AWS_BATCH_JOB_ARRAY_INDEX, JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs),\n"
-               "                      OMPI_COMM_WORLD_RANK, PMIX_RANK (the one used is printed)\n"
-               "  --rank R            the same as --index R\n"
-               "  --index-base B      subtracted from the index (SLURM arrays starting at 1: --index-base 1)\n"
-               "  --ranks-per-task K  task I runs ranks I*K .. I*K+K-1 (default 1), the model loaded once\n"
-               "  --engine NAME       the record's \"engine\" (default: from the index variable, else \"worker\")\n"
-               "  --weights W         weights (default: the job's CAI_WEIGHTS)\n"
-               "  --threads T         threads (default: SLURM_CPUS_PER_TASK when set, else all cores)\n"
-               "  --precision P       auto (default: int8 where the CPU has VNNI), fp32 or int8\n"
-               "  --deadline S        stop cleanly S seconds from now (what is done is written)\n"
-               "  --calibration C     calib.json from `cai calibrate` (default: the job's CAI_CALIBRATION): adds\n"
-               "                      z_err, z_lo68, z_hi68, z_lo95, z_hi95, p_outlier; refused for other weights\n"
-               "  --tta 8             test-time augmentation: mean of the 8 flips/rotations, spread in z_std (8x)\n\n"
-               "Exit status: 0 when every rank it ran succeeded; 1 (2 for bad arguments) otherwise.\n");
+    fprintf(f,
+            "usage: cai worker [--store S] --job JOB.json [options]\n"
+            "       cai worker [--store S] --jobs BUCKET/RESULT_PATH[/jobs.jsonl] --index I|env [options]\n\n"
+            "Run ranks of the map stage: fetch their partitions, infer, write <result_path>/predictions/<rank>.csv\n"
+            "and then <result_path>/<rank>.json. The job is one item of the job array (--job), or line I of the\n"
+            "run's jobs.jsonl in the store (--jobs, the run's folder BUCKET/RESULT_PATH).\n\n"
+            "  --index I|env       the task index; `env`: the first set of SLURM_ARRAY_TASK_ID,\n"
+            "                      AWS_BATCH_JOB_ARRAY_INDEX, JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs),\n"
+            "                      OMPI_COMM_WORLD_RANK, PMIX_RANK (the one used is printed)\n"
+            "  --rank R            the same as --index R\n"
+            "  --index-base B      subtracted from the index (SLURM arrays starting at 1: --index-base 1)\n"
+            "  --ranks-per-task K  task I runs ranks I*K .. I*K+K-1 (default 1), the model loaded once\n"
+            "  --engine NAME       the record's \"engine\" (default: from the index variable, else \"worker\")\n"
+            "  --weights W         weights (default: the job's CAI_WEIGHTS)\n"
+            "  --threads T         threads (default: SLURM_CPUS_PER_TASK when set, else all cores)\n"
+            "  --precision P       auto (default: int8 where the CPU has VNNI), fp32 or int8\n"
+            "  --deadline S        stop cleanly S seconds from now (what is done is written)\n"
+            "  --calibration C     calib.json from `cai calibrate` (default: the job's CAI_CALIBRATION): adds\n"
+            "                      z_err, z_lo68, z_hi68, z_lo95, z_hi95, p_outlier; refused for other weights\n"
+            "  --tta 8             test-time augmentation: mean of the 8 flips/rotations, spread in z_std (8x)\n\n"
+            "Exit status: 0 when every rank it ran succeeded; 1 (2 for bad arguments) otherwise.\n");
 }
 
 /* Run ranks [first, last) of `all`; the model is loaded once for all of them. */

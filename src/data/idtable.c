@@ -75,7 +75,9 @@ static int read_fits(const char *path, const char *key_col, cai_idtable *t, cai_
         const char *name;
         int isint;
         void **dst;
-    } want[] = {{"objid", 1, (void **)&t->objid}, {"ra", 0, (void **)&t->ra}, {"dec", 0, (void **)&t->dec},
+    } want[] = {{"objid", 1, (void **)&t->objid},
+                {"ra", 0, (void **)&t->ra},
+                {"dec", 0, (void **)&t->dec},
                 {key_col, 1, (void **)&t->key}};
     for (int k = 0; k < 4 && !rc; k++) {
         if (!want[k].name) continue;
@@ -106,7 +108,8 @@ static int read_fits(const char *path, const char *key_col, cai_idtable *t, cai_
     int s3 = 0;
     fits_close_file(f, &s3);
     if (!rc && (t->ra != NULL) != (t->dec != NULL))
-        rc = cai_seterr(err, CAI_EKEY, "%s: column \"%s\" without \"%s\"", path, t->ra ? "ra" : "dec", t->ra ? "dec" : "ra");
+        rc = cai_seterr(err, CAI_EKEY, "%s: column \"%s\" without \"%s\"", path, t->ra ? "ra" : "dec",
+                        t->ra ? "dec" : "ra");
     return rc;
 }
 
@@ -147,7 +150,8 @@ static int read_csv(const char *path, char *buf, size_t len, const char *key_col
         if (le > s && le[-1] == '\r') le--;
         if (le == s || *s == '#') continue;
         int n = split_line(s, le, f, MAXF);
-        if (n > MAXF) return cai_seterr(err, CAI_EFORMAT, "%s line %lld: more than %d columns", path, (long long)line, MAXF);
+        if (n > MAXF)
+            return cai_seterr(err, CAI_EFORMAT, "%s line %lld: more than %d columns", path, (long long)line, MAXF);
         if (!header) {
             header = 1;
             nf = n;
@@ -157,7 +161,8 @@ static int read_csv(const char *path, char *buf, size_t len, const char *key_col
                 for (int k = 0; k < 4; k++)
                     if (names[k] && !strcasecmp(nm, names[k])) {
                         if (idx[k] >= 0)
-                            return cai_seterr(err, CAI_EFORMAT, "%s: header: column \"%s\" appears twice", path, names[k]);
+                            return cai_seterr(err, CAI_EFORMAT, "%s: header: column \"%s\" appears twice", path,
+                                              names[k]);
                         idx[k] = i;
                     }
             }
@@ -167,7 +172,8 @@ static int read_csv(const char *path, char *buf, size_t len, const char *key_col
             continue;
         }
         if (n != nf)
-            return cai_seterr(err, CAI_EFORMAT, "%s line %lld: %d fields, the header has %d", path, (long long)line, n, nf);
+            return cai_seterr(err, CAI_EFORMAT, "%s line %lld: %d fields, the header has %d", path, (long long)line, n,
+                              nf);
         if (t->n == cap) {
             cap = cap ? cap * 2 : 4096;
             void *a = idx[0] >= 0 ? realloc(t->objid, (size_t)cap * 8) : NULL;
@@ -189,8 +195,9 @@ static int read_csv(const char *path, char *buf, size_t len, const char *key_col
             if (k == 0 || k == 3) {
                 long long x = strtoll(v, &e2, 10);
                 if (!*v || *e2 || errno)
-                    return cai_seterr(err, CAI_EFORMAT, "%s line %lld: column \"%s\": expected an integer, got \"%.40s\"",
-                                      path, (long long)line, cname, v);
+                    return cai_seterr(err, CAI_EFORMAT,
+                                      "%s line %lld: column \"%s\": expected an integer, got \"%.40s\"", path,
+                                      (long long)line, cname, v);
                 (k == 0 ? t->objid : t->key)[t->n] = x;
             } else {
                 double x = strtod(v, &e2);

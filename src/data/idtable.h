@@ -12,10 +12,10 @@
 
 typedef struct {
     int64_t n;
-    int64_t *objid;      /* NULL when the table has no objid column */
-    double *ra, *dec;    /* NULL when the table has no ra/dec columns */
-    int64_t *key;        /* the match column (NULL: row order) */
-    int64_t *order;      /* row numbers sorted by key (for lookups) */
+    int64_t *objid;   /* NULL when the table has no objid column */
+    double *ra, *dec; /* NULL when the table has no ra/dec columns */
+    int64_t *key;     /* the match column (NULL: row order) */
+    int64_t *order;   /* row numbers sorted by key (for lookups) */
     char name[512];
 } cai_idtable;
 

@@ -18,11 +18,11 @@ typedef struct {
     const float *images; /* (n,5,32,32) float32 */
     const void *mags;    /* (n,5), mag_dtype */
     cai_dtype mag_dtype;
-    const float *labels;   /* (n,) true redshift, or NULL */
-    const int64_t *ids;    /* (n,) galaxy ids, or NULL (seed .pt has none: callers use index) */
-    const int64_t *objid;  /* (n,) survey object ids, or NULL */
+    const float *labels;    /* (n,) true redshift, or NULL */
+    const int64_t *ids;     /* (n,) galaxy ids, or NULL (seed .pt has none: callers use index) */
+    const int64_t *objid;   /* (n,) survey object ids, or NULL */
     const double *ra, *dec; /* (n,) degrees, or NULL */
-    void *impl;            /* format-specific state */
+    void *impl;             /* format-specific state */
 } cai_partition;
 
 /* Parse from a buffer the caller keeps alive until cai_partition_close. `name` goes into messages.

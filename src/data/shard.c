@@ -106,8 +106,8 @@ int cai_shard_parse_ex(const void *buf, size_t len, const char *name, unsigned f
         }
     }
     const cai_st_tensor *ti = cai_st_find(st, "images"), *tm = cai_st_find(st, "magnitudes"),
-                        *td = cai_st_find(st, "ids"), *tz = cai_st_find(st, "redshift"),
-                        *to = cai_st_find(st, "objid"), *tra = cai_st_find(st, "ra"), *tde = cai_st_find(st, "dec");
+                        *td = cai_st_find(st, "ids"), *tz = cai_st_find(st, "redshift"), *to = cai_st_find(st, "objid"),
+                        *tra = cai_st_find(st, "ra"), *tde = cai_st_find(st, "dec");
     const char *missing = !ti ? "images" : !tm ? "magnitudes" : !td ? "ids" : NULL;
     if (missing) {
         rc = cai_seterr(err, CAI_EKEY, "%s: missing tensor \"%s\"", name, missing);

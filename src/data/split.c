@@ -141,7 +141,7 @@ typedef struct {
     int has_objid, has_radec; /* this data set carries them (from --ids, or from every input) */
     int carried;              /* -1 unknown yet; else whether the inputs so far carry objid/ra/dec */
     const cai_idtable *tab;
-    int64_t pos;              /* galaxies consumed so far (row order of --ids) */
+    int64_t pos; /* galaxies consumed so far (row order of --ids) */
 } splitter;
 
 static int flush(splitter *s, cai_err *err) {
@@ -163,8 +163,14 @@ static int flush(splitter *s, cai_err *err) {
         rc = cai_seedpt_write(path, s->fill, s->img, s->mag, s->z, err);
         if (!rc) rc = cai_manifest_hash_file(path, &e.bytes, e.sha256, err);
     } else {
-        cai_shard_data d = {s->fill, s->img, s->mag, s->ids, s->labels == 1 ? s->z : NULL, pname,
-                            s->has_objid ? s->objid : NULL, s->has_radec ? s->ra : NULL,
+        cai_shard_data d = {s->fill,
+                            s->img,
+                            s->mag,
+                            s->ids,
+                            s->labels == 1 ? s->z : NULL,
+                            pname,
+                            s->has_objid ? s->objid : NULL,
+                            s->has_radec ? s->ra : NULL,
                             s->has_radec ? s->dec : NULL};
         rc = cai_shard_write(path, &d, &e.bytes, e.sha256, err);
     }
@@ -200,9 +206,10 @@ static int consume(splitter *s, const char *path, int64_t *gid, cai_err *err) {
     if (!s->tab && p.n > 0) { /* no --ids: objid/ra/dec are carried through, so every input must agree */
         int c = (p.objid ? 1 : 0) | (p.ra ? 2 : 0);
         if (s->carried >= 0 && s->carried != c) {
-            rc = cai_seterr(err, CAI_EFORMAT, "%s: carries %s%s%s but the inputs before it do not (or the reverse); "
-                            "a data set has ids/positions everywhere or nowhere", path, p.objid ? "objid " : "",
-                            p.ra ? "ra/dec" : "", c ? "" : "no objid or ra/dec");
+            rc = cai_seterr(err, CAI_EFORMAT,
+                            "%s: carries %s%s%s but the inputs before it do not (or the reverse); "
+                            "a data set has ids/positions everywhere or nowhere",
+                            path, p.objid ? "objid " : "", p.ra ? "ra/dec" : "", c ? "" : "no objid or ra/dec");
             goto out;
         }
         s->carried = c;
@@ -210,7 +217,8 @@ static int consume(splitter *s, const char *path, int64_t *gid, cai_err *err) {
         s->has_radec = (c & 2) != 0;
     }
     if (p.n > 0 && s->o->format == CAI_PART_SEEDPT && (s->has_objid || s->has_radec)) {
-        rc = cai_seterr(err, CAI_EARG, "%s: objid/ra/dec cannot be stored in the seed's .pt layout; write shards", path);
+        rc =
+            cai_seterr(err, CAI_EARG, "%s: objid/ra/dec cannot be stored in the seed's .pt layout; write shards", path);
         goto out;
     }
     /* Opening verified the whole file (checksums/CRCs) and so faulted in every page: drop them now; the copy
@@ -233,10 +241,13 @@ static int consume(splitter *s, const char *path, int64_t *gid, cai_err *err) {
             if (s->tab) {
                 int64_t row = cai_idtable_row(s->tab, s->pos + i, s->ids[f + i]);
                 if (row < 0) {
-                    rc = s->tab->key ? cai_seterr(err, CAI_ENOTFOUND, "%s: galaxy id %" PRId64 " (%s, index %" PRId64
+                    rc = s->tab->key ? cai_seterr(err, CAI_ENOTFOUND,
+                                                  "%s: galaxy id %" PRId64 " (%s, index %" PRId64
                                                   ") is not in the id column of %s",
                                                   s->o->ids_table, s->ids[f + i], path, off + i, s->o->ids_table)
-                                     : cai_seterr(err, CAI_EFORMAT, "%s: %" PRId64 " rows, but the input has more "
+                                     : cai_seterr(err, CAI_EFORMAT,
+                                                  "%s: %" PRId64
+                                                  " rows, but the input has more "
                                                   "galaxies (row order: one row per galaxy)",
                                                   s->o->ids_table, s->tab->n);
                     goto out;
@@ -316,7 +327,8 @@ int cai_split_run(const cai_split_opts *o_in, cai_split_report *rep, cai_err *er
         if (o.format == CAI_PART_SEEDPT) {
             cai_idtable_free(&tab);
             cai_split_free_list(paths, n);
-            return cai_seterr(err, CAI_EARG, "split: --ids needs shard output (the seed's .pt layout has no place for ids)");
+            return cai_seterr(err, CAI_EARG,
+                              "split: --ids needs shard output (the seed's .pt layout has no place for ids)");
         }
     }
     /* One partition's buffers. Large allocations are mmap'd and untouched pages cost nothing, so a cap far
@@ -340,7 +352,8 @@ int cai_split_run(const cai_split_opts *o_in, cai_split_report *rep, cai_err *er
     }
     if ((rc = flush(&s, err))) goto out;
     if (!rc && s.tab && !s.tab->key && s.pos != s.tab->n) {
-        rc = cai_seterr(err, CAI_EFORMAT, "%s: %" PRId64 " rows, but the input has %" PRId64
+        rc = cai_seterr(err, CAI_EFORMAT,
+                        "%s: %" PRId64 " rows, but the input has %" PRId64
                         " galaxies (row order: one row per galaxy; or match by id with --ids-column)",
                         o.ids_table, s.tab->n, s.pos);
         goto out;

@@ -27,12 +27,12 @@ void cai_split_free_list(char **paths, int n);
 typedef struct {
     const char *input;
     const char *outdir;
-    int64_t per_partition;   /* galaxies per output partition (> 0) */
-    cai_part_format format;  /* output: CAI_PART_SHARD (default) or CAI_PART_SEEDPT */
-    int64_t id_offset;       /* ids for inputs without ids (seed .pt): id_offset + running index */
-    int force;               /* replace an existing data set in outdir */
-    const char *ids_table;   /* FITS or CSV of objid and/or ra, dec to attach (idtable.h); NULL: none */
-    const char *ids_column;  /* its column matching the galaxy id; NULL: match by row order */
+    int64_t per_partition;  /* galaxies per output partition (> 0) */
+    cai_part_format format; /* output: CAI_PART_SHARD (default) or CAI_PART_SEEDPT */
+    int64_t id_offset;      /* ids for inputs without ids (seed .pt): id_offset + running index */
+    int force;              /* replace an existing data set in outdir */
+    const char *ids_table;  /* FITS or CSV of objid and/or ra, dec to attach (idtable.h); NULL: none */
+    const char *ids_column; /* its column matching the galaxy id; NULL: match by row order */
     void (*progress)(void *ctx, int64_t galaxies_done, int64_t partitions_done);
     void *ctx;
 } cai_split_opts;

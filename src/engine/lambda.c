@@ -56,7 +56,8 @@ int cai_lambda_config_from_env(cai_lambda_config *c, cai_err *err) {
     const char *st = getenv("CAI_STAGE");
     if (st && *st && cai_lambda_stage_parse(st, &c->stage))
         return cai_seterr(err, CAI_EARG,
-                          "environment CAI_STAGE: expected initialize, worker, summarize, auto or echo, got \"%s\"", st);
+                          "environment CAI_STAGE: expected initialize, worker, summarize, auto or echo, got \"%s\"",
+                          st);
     if (copy_env(c->store_url, sizeof c->store_url, "CAI_STORE", "s3://", err)) return err->code;
     char dflt[1024];
     const char *root = getenv("LAMBDA_TASK_ROOT");
@@ -68,7 +69,8 @@ int cai_lambda_config_from_env(cai_lambda_config *c, cai_err *err) {
     const char *p = getenv("CAI_PRECISION");
     c->precision = CAI_PREC_AUTO;
     if (p && *p && cai_precision_parse(p, &c->precision))
-        return cai_seterr(err, CAI_EARG, "environment CAI_PRECISION: expected " CAI_PRECISION_EXPECTED ", got \"%s\"", p);
+        return cai_seterr(err, CAI_EARG, "environment CAI_PRECISION: expected " CAI_PRECISION_EXPECTED ", got \"%s\"",
+                          p);
     const char *t = getenv("CAI_THREADS");
     if (t && *t) {
         char *end;
@@ -83,7 +85,8 @@ int cai_lambda_config_from_env(cai_lambda_config *c, cai_err *err) {
         char *end;
         double v = strtod(m, &end);
         if (*end || !(v >= 0 && v <= 900))
-            return cai_seterr(err, CAI_EARG, "environment CAI_DEADLINE_MARGIN_S: expected seconds 0..900, got \"%s\"", m);
+            return cai_seterr(err, CAI_EARG, "environment CAI_DEADLINE_MARGIN_S: expected seconds 0..900, got \"%s\"",
+                              m);
         c->margin_s = v;
     }
     return 0;
@@ -159,8 +162,9 @@ static int valid_request_id(const char *s) {
 int cai_lambda_rt_open(const char *api, cai_lambda_rt **out, cai_err *err) {
     *out = NULL;
     if (!api || !*api)
-        return cai_seterr(err, CAI_EARG, "AWS_LAMBDA_RUNTIME_API is not set (expected host:port; `cai lambda` "
-                                         "runs inside Lambda or against a Runtime API stand-in)");
+        return cai_seterr(err, CAI_EARG,
+                          "AWS_LAMBDA_RUNTIME_API is not set (expected host:port; `cai lambda` "
+                          "runs inside Lambda or against a Runtime API stand-in)");
     for (const char *p = api; *p; p++)
         if (!isalnum((unsigned char)*p) && !strchr(".:-[]", *p))
             return cai_seterr(err, CAI_EARG, "AWS_LAMBDA_RUNTIME_API \"%s\": expected host:port", api);
@@ -229,8 +233,9 @@ int cai_lambda_next(cai_lambda_rt *rt, cai_lambda_event *ev, cai_err *err) {
     }
     if (h.bad_id || !valid_request_id(h.request_id)) {
         free(b.buf);
-        return cai_seterr(err, CAI_EFORMAT,
-                          "runtime API next: header Lambda-Runtime-Aws-Request-Id missing or not [A-Za-z0-9._-]{1,127}");
+        return cai_seterr(
+            err, CAI_EFORMAT,
+            "runtime API next: header Lambda-Runtime-Aws-Request-Id missing or not [A-Za-z0-9._-]{1,127}");
     }
     strcpy(ev->request_id, h.request_id);
     if (h.deadline[0] && !h.bad_deadline) {
@@ -239,8 +244,10 @@ int cai_lambda_next(cai_lambda_rt *rt, cai_lambda_event *ev, cai_err *err) {
         long long v = strtoll(h.deadline, &end, 10);
         if (*end || errno || v < 0) {
             free(b.buf);
-            return cai_seterr(err, CAI_EFORMAT, "runtime API next: header Lambda-Runtime-Deadline-Ms: expected Unix "
-                                                "milliseconds, got \"%s\"", h.deadline);
+            return cai_seterr(err, CAI_EFORMAT,
+                              "runtime API next: header Lambda-Runtime-Deadline-Ms: expected Unix "
+                              "milliseconds, got \"%s\"",
+                              h.deadline);
         }
         ev->deadline_ms = v;
     } else if (h.bad_deadline) {
@@ -338,7 +345,7 @@ const char *cai_lambda_error_type(cai_code code) {
     case CAI_EDNNL: return "CAI.OneDNN";
     case CAI_EINTERNAL: return "CAI.Internal";
     case CAI_ES3_RETRY: return "CAI.S3Transient"; /* the only S3 class the state machine retries */
-    case CAI_EBUSY: return "CAI.Busy"; /* another run holds the result_path */
+    case CAI_EBUSY: return "CAI.Busy";            /* another run holds the result_path */
     default: return "CAI.Error";
     }
 }
@@ -404,7 +411,7 @@ static int load_model(cai_lambda_env *e, cai_err *err) {
         return cai_err_prefix(err, "weights %s: ", e->weights_path);
     e->loads++;
     cai_diag(CAI_DIAG_INFO, "cai lambda: weights loaded from %s (%s, %lld parameters) in %.3f s", e->weights_path,
-            cai_model_variant(e->model), (long long)cai_model_nparams(e->model), cai_mono_now() - t0);
+             cai_model_variant(e->model), (long long)cai_model_nparams(e->model), cai_mono_now() - t0);
     return 0;
 }
 
@@ -446,8 +453,7 @@ static const char *get_str(const cJSON *o, const char *k) {
  * <result_path>/jobs.jsonl (one job per line: what the Distributed Map's ItemReader reads). The answer
  * carries the job list's location, never the jobs, so the state payload stays small however many ranks
  * there are (a test pins it for 100,000 partitions). */
-static int do_initialize(cai_lambda_env *e, cai_store *st, const char *body, size_t len, char **resp,
-                         cai_err *err) {
+static int do_initialize(cai_lambda_env *e, cai_store *st, const char *body, size_t len, char **resp, cai_err *err) {
     cJSON *jobs = NULL;
     cai_payload p;
     if (cai_payload_parse(body, len, "payload", &p, err)) return err->code;
@@ -495,8 +501,7 @@ static int do_initialize(cai_lambda_env *e, cai_store *st, const char *body, siz
         *resp = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         if (!*resp) r = cai_seterr(err, CAI_ENOMEM, "lambda: out of memory");
-    } else if (!r)
-        r = cai_seterr(err, CAI_ENOMEM, "lambda: out of memory");
+    } else if (!r) r = cai_seterr(err, CAI_ENOMEM, "lambda: out of memory");
     cai_payload_free(&p);
     return r;
 }
@@ -526,8 +531,7 @@ static cJSON *partitions_with_status(const cJSON *rec, cai_part_status status) {
 
 /* Too close to the deadline to finish even the bookkeeping: do not start (and do not touch the store).
  * Nothing is written, so a retry (or a redrive) starts from a clean slate. */
-static int worker_refuse(const cai_lambda_env *e, const cJSON *job, double deadline_unix, cJSON **extra,
-                         cai_err *err) {
+static int worker_refuse(const cai_lambda_env *e, const cJSON *job, double deadline_unix, cJSON **extra, cai_err *err) {
     if (deadline_unix <= 0) return 0;
     double left = deadline_unix - cai_wall_now();
     if (left > e->cfg.margin_s) return 0;
@@ -623,7 +627,8 @@ static int map_failures(cai_store *st, const cJSON *map, cJSON *summary) {
     cJSON *man = cJSON_ParseWithLength((const char *)b, n);
     free(b);
     int added = 0;
-    const cJSON *files = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(man, "ResultFiles"), "FAILED");
+    const cJSON *files =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(man, "ResultFiles"), "FAILED");
     const cJSON *f;
     cJSON_ArrayForEach(f, files) {
         const char *k = get_str(f, "Key");
@@ -676,8 +681,9 @@ static int map_failures(cai_store *st, const cJSON *map, cJSON *summary) {
 static int do_summarize(cai_store *st, const cJSON *ev, const char *calibration, char **resp, cai_err *err) {
     const char *bucket = get_str(ev, "bucket"), *rp = get_str(ev, "result_path");
     if (!bucket || !rp)
-        return cai_seterr(err, CAI_EPAYLOAD, "summarize event: fields \"bucket\" and \"result_path\" must be strings "
-                                             "(the Initialize answer or the run payload)");
+        return cai_seterr(err, CAI_EPAYLOAD,
+                          "summarize event: fields \"bucket\" and \"result_path\" must be strings "
+                          "(the Initialize answer or the run payload)");
     cJSON *summary = NULL;
     cai_err se = {0};
     cai_summarize_opts so = {.calibration = calibration};
@@ -704,7 +710,8 @@ static int do_summarize(cai_store *st, const cJSON *ev, const char *calibration,
     if (summary && (extra || map_err)) { /* summary.json again, with the causes */
         char *txt = cJSON_Print(summary), key[2100];
         snprintf(key, sizeof key, "%s/summary.json", rp);
-        int pr = txt ? cai_store_put(st, bucket, key, txt, strlen(txt), err) : cai_seterr(err, CAI_ENOMEM, "out of memory");
+        int pr =
+            txt ? cai_store_put(st, bucket, key, txt, strlen(txt), err) : cai_seterr(err, CAI_ENOMEM, "out of memory");
         free(txt);
         if (pr) {
             cJSON_Delete(summary);
@@ -828,7 +835,7 @@ int cai_lambda_main(const char *api, const cai_lambda_config *c, long max_events
         return err->code;
     }
     cai_diag(CAI_DIAG_INFO, "cai lambda: ready (stage %s, store %s) in %.3f s", cai_lambda_stage_name(c->stage),
-            c->store_url, cai_mono_now() - t0);
+             c->store_url, cai_mono_now() - t0);
     int r = 0;
     for (long n = 0; max_events <= 0 || n < max_events; n++) {
         cai_lambda_event ev;
@@ -847,8 +854,7 @@ int cai_lambda_main(const char *api, const cai_lambda_config *c, long max_events
                 cai_err pe2 = {0};
                 if (!b || cai_lambda_fail(rt, ev.request_id, cai_lambda_error_type(pe.code), b, &pe2)) r = CAI_ENET;
                 free(b);
-            } else
-                cai_diag(CAI_DIAG_INFO, "cai lambda: %s: ok in %.3f s", ev.request_id, cai_mono_now() - te);
+            } else cai_diag(CAI_DIAG_INFO, "cai lambda: %s: ok in %.3f s", ev.request_id, cai_mono_now() - te);
         } else {
             cai_diag(CAI_DIAG_INFO, "cai lambda: %s: %s: %s", ev.request_id, etype, ejson ? ejson : "");
             const char *b = ejson ? ejson : "{\"errorMessage\":\"out of memory\",\"errorType\":\"CAI.OutOfMemory\"}";

@@ -74,8 +74,7 @@ int cai_lambda_next(cai_lambda_rt *rt, cai_lambda_event *ev, cai_err *err);
 void cai_lambda_event_free(cai_lambda_event *ev);
 int cai_lambda_respond(cai_lambda_rt *rt, const char *request_id, const char *json, size_t len, cai_err *err);
 /* error_json: {"errorMessage","errorType",...}; type also goes into Lambda-Runtime-Function-Error-Type. */
-int cai_lambda_fail(cai_lambda_rt *rt, const char *request_id, const char *type, const char *error_json,
-                    cai_err *err);
+int cai_lambda_fail(cai_lambda_rt *rt, const char *request_id, const char *type, const char *error_json, cai_err *err);
 int cai_lambda_init_error(cai_lambda_rt *rt, const char *type, const char *error_json, cai_err *err);
 
 /* ---- Handling one event (no HTTP: unit-testable) ---- */

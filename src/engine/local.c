@@ -50,9 +50,9 @@ typedef struct {
     int task_fd;   /* parent's write end */
     int busy_rank; /* -1: idle */
     int alive;
-    int status;    /* wait status once reaped */
-    double deadline;  /* monotonic time by which busy_rank must be done (0: none) */
-    int timed_out;    /* killed for passing it */
+    int status;      /* wait status once reaped */
+    double deadline; /* monotonic time by which busy_rank must be done (0: none) */
+    int timed_out;   /* killed for passing it */
 } worker;
 
 /* Where a rank is in this run. */
@@ -118,16 +118,22 @@ static void worker_main(int task_fd, int result_fd, cai_store *parent_st, cJSON 
         double t0 = cai_mono_now();
         /* prec is the engine's choice (--precision over the payload's): a rank whose model this process failed
          * to load loads it in that too, never in the job's CAI_PRECISION. */
-        cai_worker_opts wo = {.weights = wpath, .model = model, .threads = threads, .precision = prec,
-                              .precision_set = 1, .engine = "local"};
+        cai_worker_opts wo = {.weights = wpath,
+                              .model = model,
+                              .threads = threads,
+                              .precision = prec,
+                              .precision_set = 1,
+                              .engine = "local"};
         cJSON *rec = NULL;
         cai_err we = {0};
-        if (src) m.rc = src, snprintf(we.msg, sizeof we.msg, "worker pid %ld cannot open the store: %.900s", (long)getpid(),
-                                      se.msg);
+        if (src)
+            m.rc = src,
+            snprintf(we.msg, sizeof we.msg, "worker pid %ld cannot open the store: %.900s", (long)getpid(), se.msg);
         else m.rc = cai_worker_run(st, job_at[r], &wo, &rec, &we);
         m.wall = cai_mono_now() - t0;
         cai_rank_record rr = {0};
-        m.galaxies = rec && cai_rank_record_read(rec, "rank record", &rr, NULL) == CAI_OK && rr.galaxies > 0 ? rr.galaxies : 0;
+        m.galaxies =
+            rec && cai_rank_record_read(rec, "rank record", &rr, NULL) == CAI_OK && rr.galaxies > 0 ? rr.galaxies : 0;
         cai_rank_record_free(&rr);
         cJSON_Delete(rec);
         if (m.rc) snprintf(m.msg, sizeof m.msg, "%.880s", we.msg);
@@ -149,10 +155,8 @@ static const char *strip_rank(const char *msg) {
 static void describe_status(int status, char *buf, size_t n) {
     if (WIFSIGNALED(status))
         snprintf(buf, n, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
-    else if (WIFEXITED(status))
-        snprintf(buf, n, "exited with status %d", WEXITSTATUS(status));
-    else
-        snprintf(buf, n, "stopped (status 0x%x)", status);
+    else if (WIFEXITED(status)) snprintf(buf, n, "exited with status %d", WEXITSTATUS(status));
+    else snprintf(buf, n, "stopped (status 0x%x)", status);
 }
 
 typedef struct {
@@ -213,8 +217,8 @@ static double rank_timeout(cai_store *st, const cai_job *j, double given) {
     return CAI_RANK_TIMEOUT_BASE + galaxies / CAI_RANK_TIMEOUT_RATE;
 }
 
-static int spawn(worker *w, int result_pipe[2], cai_store *st, cJSON **job_at, int nr, const char *wpath,
-                 int threads, cai_precision prec, worker *all, int nall, cai_err *err) {
+static int spawn(worker *w, int result_pipe[2], cai_store *st, cJSON **job_at, int nr, const char *wpath, int threads,
+                 cai_precision prec, worker *all, int nall, cai_err *err) {
     int tp[2];
     if (pipe(tp) != 0) return cai_seterr(err, CAI_EIO, "local engine: pipe: %s", strerror(errno));
     fflush(NULL);
@@ -380,8 +384,7 @@ static void stop_workers(pool *pl) {
     }
     for (int i = 0; i < pl->nw; i++)
         if (pl->ws[i].alive && pl->ws[i].pid > 0) waitpid(pl->ws[i].pid, NULL, 0), pl->ws[i].alive = 0;
-    while (waitpid(-1, NULL, WNOHANG) > 0) {
-    }
+    while (waitpid(-1, NULL, WNOHANG) > 0) {}
 }
 
 /* Start `P` workers and run the ranks until every one to run is done or failed. */
@@ -525,8 +528,8 @@ static void mark_ranks(const cai_local_opts *o, pool *pl, const cai_run_plan *pl
         cai_job_free(&j);
     }
     if (o->resume && res->ranks_skipped)
-        cai_diag(CAI_DIAG_INFO, "cai run: --resume: %d of %d ranks already complete, %d to run", res->ranks_skipped,
-                 nr, plan->to_run);
+        cai_diag(CAI_DIAG_INFO, "cai run: --resume: %d of %d ranks already complete, %d to run", res->ranks_skipped, nr,
+                 plan->to_run);
 }
 
 /* Summarize (even after failures: the outputs of the ranks that finished are kept and checked); the error
@@ -600,7 +603,8 @@ int cai_local_run(const cai_local_opts *o, cai_local_result *res, cJSON **summar
     cai_precision prec = o->precision_set ? o->precision : p.precision;
     cai_weightfile_info wi = {0};
     if (wspec) {
-        if ((rc = cai_weightfile_resolve(st, p.bucket, wspec, res->weights_path, sizeof res->weights_path, err))) goto out;
+        if ((rc = cai_weightfile_resolve(st, p.bucket, wspec, res->weights_path, sizeof res->weights_path, err)))
+            goto out;
         if ((rc = cai_weightfile_describe(res->weights_path, &wi, err))) goto out;
         res->untrained = wi.untrained;
     }

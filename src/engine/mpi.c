@@ -67,20 +67,21 @@ typedef struct {
 } mpi_opts;
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: mpirun -n P cai mpi PAYLOAD.json [--store DIR|s3://...] [--weights W] [options]\n"
-               "       srun --mpi=pmix -n P cai mpi PAYLOAD.json ...\n\n"
-               "The MPI engine: rank 0 runs Initialize and hands out jobs one at a time (a rank asks for its next\n"
-               "job when it finishes one); every rank, rank 0 included, runs the shared worker; rank 0 runs\n"
-               "Summarize and prints the report.\n"
-               "  --store S         the store (default: the payload's \"store\", else .); every rank must reach it\n"
-               "  --weights W       a path every rank can read, or a key in the payload's bucket\n"
-               "  --threads T       threads per rank (default: SLURM_CPUS_PER_TASK, else cores / ranks on the node)\n"
-               "  --precision P     auto (default: int8 where the CPU has VNNI), fp32 or int8\n"
-               "  --resume          skip ranks this run already completed from the same weights and data; refuse\n"
-               "                    if a done rank was made from other inputs (--resume=changed reruns those)\n"
-               "  --force           take over the result_path lock of a run that is gone (after a crash)\n"
-               "  --no-root-worker  rank 0 only hands out jobs (for many ranks on many nodes)\n"
-               "  --quiet           no per-job lines\n");
+    fprintf(f,
+            "usage: mpirun -n P cai mpi PAYLOAD.json [--store DIR|s3://...] [--weights W] [options]\n"
+            "       srun --mpi=pmix -n P cai mpi PAYLOAD.json ...\n\n"
+            "The MPI engine: rank 0 runs Initialize and hands out jobs one at a time (a rank asks for its next\n"
+            "job when it finishes one); every rank, rank 0 included, runs the shared worker; rank 0 runs\n"
+            "Summarize and prints the report.\n"
+            "  --store S         the store (default: the payload's \"store\", else .); every rank must reach it\n"
+            "  --weights W       a path every rank can read, or a key in the payload's bucket\n"
+            "  --threads T       threads per rank (default: SLURM_CPUS_PER_TASK, else cores / ranks on the node)\n"
+            "  --precision P     auto (default: int8 where the CPU has VNNI), fp32 or int8\n"
+            "  --resume          skip ranks this run already completed from the same weights and data; refuse\n"
+            "                    if a done rank was made from other inputs (--resume=changed reruns those)\n"
+            "  --force           take over the result_path lock of a run that is gone (after a crash)\n"
+            "  --no-root-worker  rank 0 only hands out jobs (for many ranks on many nodes)\n"
+            "  --quiet           no per-job lines\n");
 }
 
 static int parse_args(int argc, char **argv, mpi_opts *o, int say) {
@@ -111,7 +112,8 @@ static int parse_args(int argc, char **argv, mpi_opts *o, int say) {
         }
         case 'p':
             if (cai_precision_parse(optarg, &o->precision)) {
-                if (say) fprintf(stderr, "cai mpi: --precision: expected " CAI_PRECISION_EXPECTED ", got \"%s\"\n", optarg);
+                if (say)
+                    fprintf(stderr, "cai mpi: --precision: expected " CAI_PRECISION_EXPECTED ", got \"%s\"\n", optarg);
                 return 2;
             }
             o->precision_set = 1;
@@ -200,7 +202,8 @@ static void worker_do(worker_ctx *w, const char *job_txt, int len, report *r) {
     r->rc = job ? cai_worker_run(w->st, job, &w->wo, &rec, &e) : cai_seterr(&e, CAI_EINTERNAL, "job does not parse");
     r->wall = cai_mono_now() - t0;
     cai_rank_record rr = {0};
-    r->galaxies = rec && cai_rank_record_read(rec, "rank record", &rr, NULL) == CAI_OK && rr.galaxies > 0 ? rr.galaxies : 0;
+    r->galaxies =
+        rec && cai_rank_record_read(rec, "rank record", &rr, NULL) == CAI_OK && rr.galaxies > 0 ? rr.galaxies : 0;
     cai_rank_record_free(&rr);
     if (r->rc) snprintf(r->msg, sizeof r->msg, "%.880s", e.msg[0] ? e.msg : cai_strerror((cai_code)r->rc));
     cJSON_Delete(rec);
@@ -579,8 +582,7 @@ static int root(const mpi_opts *o, int size, int threads) {
 
     int workers = size - 1 + (o->root_works ? 1 : 0);
     if (o->resume && R.skipped)
-        fprintf(stderr, "cai mpi: --resume: %d of %d ranks already complete, %d to run\n", R.skipped, R.nr,
-                R.to_run);
+        fprintf(stderr, "cai mpi: --resume: %d of %d ranks already complete, %d to run\n", R.skipped, R.nr, R.to_run);
     if (R.to_run > 0)
         fprintf(stderr, "cai mpi: %d ranks (%d to run) on %d MPI process%s (%d computing) x %d thread%s, store %s\n",
                 R.nr, R.to_run, size, size == 1 ? "" : "es", workers, threads, threads == 1 ? "" : "s", R.url);

@@ -59,7 +59,7 @@ static void detect(void) {
     c->avx512_vnni = __builtin_cpu_supports("avx512vnni");
     unsigned a, b, cx, d;
     if (__get_cpuid_count(7, 1, &a, &b, &cx, &d)) c->avx_vnni = (a >> 4) & 1 && c->avx2; /* leaf 7.1 EAX[4] */
-    if (__get_cpuid_count(7, 0, &a, &b, &cx, &d)) c->amx_int8 = (d >> 25) & 1;       /* leaf 7.0 EDX[25] */
+    if (__get_cpuid_count(7, 0, &a, &b, &cx, &d)) c->amx_int8 = (d >> 25) & 1;           /* leaf 7.0 EDX[25] */
     c->dnnl_isa = isa_name(dnnl_get_effective_cpu_isa());
 }
 

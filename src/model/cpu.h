@@ -5,7 +5,7 @@
 #define CAI_MODEL_CPU_H
 
 typedef struct {
-    char model[128];   /* /proc/cpuinfo "model name" ("unknown" where absent) */
+    char model[128]; /* /proc/cpuinfo "model name" ("unknown" where absent) */
     int avx2, fma, avx512f, avx512bw, avx512vl, avx512dq, avx512_vnni, avx_vnni, amx_int8;
     const char *dnnl_isa; /* oneDNN's effective ISA, e.g. "avx512_core_vnni" */
 } cai_cpu;

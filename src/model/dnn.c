@@ -20,17 +20,17 @@ int cai_dnn_check(dnnl_status_t st, const char *what, cai_err *err) {
     return cai_seterr(err, CAI_EDNNL, "oneDNN: %s failed (status %d)", what, (int)st);
 }
 
-#define CHK(call, what)                                                                                          \
-    do {                                                                                                         \
-        dnnl_status_t st_ = (call);                                                                              \
-        if (st_ != dnnl_success) {                                                                               \
-            rc = cai_dnn_check(st_, what, err);                                                                  \
-            goto out;                                                                                            \
-        }                                                                                                        \
+#define CHK(call, what)                                                                                                \
+    do {                                                                                                               \
+        dnnl_status_t st_ = (call);                                                                                    \
+        if (st_ != dnnl_success) {                                                                                     \
+            rc = cai_dnn_check(st_, what, err);                                                                        \
+            goto out;                                                                                                  \
+        }                                                                                                              \
     } while (0)
 
-int cai_mm_init(cai_mm *mm, int64_t M, int64_t K, int64_t N, int64_t lda, int64_t ldc, int has_bias, int post,
-                int sum, const cai_mm_q *q, cai_err *err) {
+int cai_mm_init(cai_mm *mm, int64_t M, int64_t K, int64_t N, int64_t lda, int64_t ldc, int has_bias, int post, int sum,
+                const cai_mm_q *q, cai_err *err) {
     const int int8 = q != NULL;
     memset(mm, 0, sizeof *mm);
     mm->M = M, mm->K = K, mm->N = N, mm->lda = lda, mm->ldc = ldc;
@@ -82,8 +82,7 @@ void cai_mm_free(cai_mm *mm) {
     if (mm) mm->prim = NULL;
 }
 
-int cai_mm_run(cai_mm *mm, dnnl_stream_t s, const void *A, const void *W, const float *bias, void *C,
-               cai_err *err) {
+int cai_mm_run(cai_mm *mm, dnnl_stream_t s, const void *A, const void *W, const float *bias, void *C, cai_err *err) {
     return cai_mm_run_q(mm, s, A, W, bias, NULL, C, err);
 }
 
@@ -146,8 +145,8 @@ int cai_cv_init(cai_cv *cv, int64_t n, int64_t h, int64_t w, int64_t ic, int64_t
     CHK(dnnl_memory_desc_init_by_tag(&wu_md, 4, wd, dnnl_f32, dnnl_ohwi), "conv weights desc");
     CHK(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any), "conv weights desc");
     dnnl_convolution_desc_t desc;
-    CHK(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &cv->src_md,
-                                           &wany, &cv->b_md, &cv->dst_md, strides, pads, pads),
+    CHK(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &cv->src_md, &wany,
+                                           &cv->b_md, &cv->dst_md, strides, pads, pads),
         "conv desc");
     CHK(dnnl_primitive_desc_create(&pd, &desc, NULL, eng, NULL), "conv primitive desc");
     q = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);

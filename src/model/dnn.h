@@ -50,12 +50,11 @@ dnnl_engine_t cai_dnn_engine(void);
 int cai_dnn_check(dnnl_status_t st, const char *what, cai_err *err);
 
 /* M > 0: primitive for exactly M rows. */
-int cai_mm_init(cai_mm *mm, int64_t M, int64_t K, int64_t N, int64_t lda, int64_t ldc, int has_bias, int post,
-                int sum, const cai_mm_q *q, cai_err *err);
+int cai_mm_init(cai_mm *mm, int64_t M, int64_t K, int64_t N, int64_t lda, int64_t ldc, int has_bias, int post, int sum,
+                const cai_mm_q *q, cai_err *err);
 void cai_mm_free(cai_mm *mm);
 /* fp32: A, W, C float. int8: A uint8, W int8, C float, uint8 (dst_u8) or int32 (no oscale). */
-int cai_mm_run(cai_mm *mm, dnnl_stream_t s, const void *A, const void *W, const float *bias, void *C,
-               cai_err *err);
+int cai_mm_run(cai_mm *mm, dnnl_stream_t s, const void *A, const void *W, const float *bias, void *C, cai_err *err);
 /* A runtime-scaled int8 primitive (cai_mm_q.runtime): oscale (N,) for this run. */
 int cai_mm_run_q(cai_mm *mm, dnnl_stream_t s, const void *A, const void *W, const float *bias, const float *oscale,
                  void *C, cai_err *err);

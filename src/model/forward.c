@@ -36,10 +36,10 @@ struct lane {
     int max_batch, int8, qdyn;
     dnnl_stream_t stream;
     /* Transformer activations, rows = galaxies × tokens */
-    float *x;      /* (B*T, D) residual stream */
-    float *xn;     /* (B*T, D) LayerNorm output, then attention output */
-    float *big;    /* (B*T, max(3D, hidden)): qkv, MLP hidden; also patch im2col and PCM hidden */
-    float *convx;  /* (B*NP, D) PCM output, vitae only */
+    float *x;     /* (B*T, D) residual stream */
+    float *xn;    /* (B*T, D) LayerNorm output, then attention output */
+    float *big;   /* (B*T, max(3D, hidden)): qkv, MLP hidden; also patch im2col and PCM hidden */
+    float *convx; /* (B*NP, D) PCM output, vitae only */
     /* Per-galaxy features */
     float *feat, *feat2; /* (B, D) */
     float *wide;         /* (B, max(vit_out, inc_out, mag_width, head_width)) */
@@ -48,17 +48,17 @@ struct lane {
     float *mags;         /* (B, 5) float32 */
     float *incfeat;      /* (B, 192) flattened Inception output (C,H,W) */
     /* Inception, INC_CHUNK galaxies at a time, NHWC */
-    float *ia, *ib;      /* (C*256, 64) maps */
-    float *it;           /* (C*256, 48) stacked 1x1 outputs [b1 | b2a | b3a] */
-    float *ipool;        /* (C*256, 64) max-pooled input */
-    float *itmp;         /* (2·C*256, max b): dense copies around the k×k convolutions */
+    float *ia, *ib; /* (C*256, 64) maps */
+    float *it;      /* (C*256, 48) stacked 1x1 outputs [b1 | b2a | b3a] */
+    float *ipool;   /* (C*256, 64) max-pooled input */
+    float *itmp;    /* (2·C*256, max b): dense copies around the k×k convolutions */
     /* int8 mode: u8 activations, written by the kernel that produces them */
-    uint8_t *qa;         /* (B*T, D) input of qkv, proj, fc1 (LayerNorm / attention output) */
-    uint8_t *qh;         /* (B*T, hidden) fc1's GELU output = fc2's input (requantized by oneDNN) */
-    float *qos, *qqb;    /* dynamic int8 scales: this sub-batch's output scales and biases of one layer */
-    uint8_t *qnan;       /* dynamic int8: per input row, 1 if it holds a NaN or ±inf */
+    uint8_t *qa;          /* (B*T, D) input of qkv, proj, fc1 (LayerNorm / attention output) */
+    uint8_t *qh;          /* (B*T, hidden) fc1's GELU output = fc2's input (requantized by oneDNN) */
+    float *qos, *qqb;     /* dynamic int8 scales: this sub-batch's output scales and biases of one layer */
+    uint8_t *qnan;        /* dynamic int8: per input row, 1 if it holds a NaN or ±inf */
     float (*calib)[4][2]; /* calibration run only: per block, [min, max] of the four int8 inputs */
-    double prof[4];      /* seconds in: ViT branch, Inception branch, magnitude branch, head */
+    double prof[4];       /* seconds in: ViT branch, Inception branch, magnitude branch, head */
     /* matmul primitives, by shape */
     cai_mm prims[MAXPRIM];
     int nprims;
@@ -71,8 +71,8 @@ struct lane {
 /* Matmul plumbing                                                                                   */
 
 /* The primitive for this shape and epilogue (int8: and this layer, whose scales are baked in). */
-static int mm_get(lane *s, int64_t M, int64_t K, int64_t N, int64_t lda, int64_t ldc, int bias, int post,
-                  int sum, const void *key, const cai_mm_q *q, cai_mm **out, cai_err *err) {
+static int mm_get(lane *s, int64_t M, int64_t K, int64_t N, int64_t lda, int64_t ldc, int bias, int post, int sum,
+                  const void *key, const cai_mm_q *q, cai_mm **out, cai_err *err) {
     for (int i = 0; i < s->nprims; i++) {
         cai_mm *p = &s->prims[i];
         if (p->M == M && p->K == K && p->N == N && p->lda == lda && p->ldc == ldc && p->has_bias == bias &&
@@ -100,8 +100,8 @@ static void relu_nan(const cai_kernels *K, float *C, int64_t M, int64_t N, int64
 }
 
 /* C[M,N] (ldc) = post(A[M,K] (lda) · W[N,K]ᵀ + bias) (+ C if sum), fp32. */
-static int mmf(lane *s, int64_t M, int64_t K, int64_t N, const float *A, int64_t lda, const float *W,
-               const float *bias, float *C, int64_t ldc, int post, int sum, cai_err *err) {
+static int mmf(lane *s, int64_t M, int64_t K, int64_t N, const float *A, int64_t lda, const float *W, const float *bias,
+               float *C, int64_t ldc, int post, int sum, cai_err *err) {
     cai_mm *p;
     int fused = post == CAI_POST_RELU ? CAI_POST_NONE : post;
     int rc = mm_get(s, M, K, N, lda, ldc, bias != NULL, fused, sum, NULL, NULL, &p, err);
@@ -136,8 +136,8 @@ static int block_linear(lane *s, const cai_linear *l, int64_t M, const float *A,
 }
 
 /* Any other Linear layer (fp32). */
-static int linear(lane *s, const cai_linear *l, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc,
-                  int post, int sum, cai_err *err) {
+static int linear(lane *s, const cai_linear *l, int64_t M, const float *A, int64_t lda, float *C, int64_t ldc, int post,
+                  int sum, cai_err *err) {
     return mmf(s, M, l->in, l->out, A, lda, l->w, l->b, C, ldc, post, sum, err);
 }
 
@@ -237,8 +237,8 @@ static void attention(const cai_kernels *K, float *out, uint8_t *qout, const cai
 #pragma omp parallel for schedule(static) collapse(2)
         for (int64_t b = 0; b < n; b++)
             for (int h = 0; h < H; h++)
-                K->attention_head(out + b * T * D, ql ? qout + b * T * D : NULL, qi, zp, qkv + b * T * 3 * D, h, T,
-                                  D, hd, scale);
+                K->attention_head(out + b * T * D, ql ? qout + b * T * D : NULL, qi, zp, qkv + b * T * 3 * D, h, T, D,
+                                  hd, scale);
         return;
     }
 #pragma omp parallel for schedule(static) collapse(2)
@@ -313,8 +313,8 @@ static void pcm(lane *s, const cai_block *bw, int64_t n) {
         const cai_kernels *K = s->m->k;
 #pragma omp parallel for schedule(static)
         for (int64_t b = 0; b < n; b++)
-            K->pcm_k1(s->convx + b * CAI_PCM_NP * D, s->big + b * CAI_PCM_NP * H, s->x + (b * T + 1) * D,
-                      bw->pcm0_w, bw->pcm0_b, bw->pcm3_w, bw->pcm3_b, D, H, c->pcm_groups);
+            K->pcm_k1(s->convx + b * CAI_PCM_NP * D, s->big + b * CAI_PCM_NP * H, s->x + (b * T + 1) * D, bw->pcm0_w,
+                      bw->pcm0_b, bw->pcm3_w, bw->pcm3_b, D, H, c->pcm_groups);
         return;
     }
 #pragma omp parallel for schedule(static)
@@ -372,9 +372,9 @@ static void maxpool3_sep(const float *in, float *out, int h, int w, int C) {
             const float *a = vr + (int64_t)(x > 0 ? x - 1 : x) * C, *m = vr + (int64_t)x * C,
                         *c = vr + (int64_t)(x + 1 < w ? x + 1 : x) * C;
             for (int k = 0; k < C; k += 8)
-                _mm256_storeu_ps(o + (int64_t)x * C + k,
-                                 _mm256_max_ps(_mm256_max_ps(_mm256_load_ps(a + k), _mm256_load_ps(m + k)),
-                                               _mm256_load_ps(c + k)));
+                _mm256_storeu_ps(
+                    o + (int64_t)x * C + k,
+                    _mm256_max_ps(_mm256_max_ps(_mm256_load_ps(a + k), _mm256_load_ps(m + k)), _mm256_load_ps(c + k)));
         }
     }
 }
@@ -430,8 +430,8 @@ static int conv1(lane *s, const cai_conv *cv, int64_t M, const float *A, float *
  * (2 · n·h·w·cin floats). It replaced im2col + GEMM: the 5×5 im2col wrote 25 copies of every input value,
  * and a GEMM with N = 16 output channels runs far below peak. The copies cost one pass over 16 channels;
  * given the channel slice in place (strided NHWC), oneDNN 2.6 falls back to its reference convolution. */
-static int conv_kxk(lane *s, const cai_conv *cv, const float *in, int64_t ld, float *out, int64_t ldo, int64_t n,
-                    int h, int w, float *tmp, cai_err *err) {
+static int conv_kxk(lane *s, const cai_conv *cv, const float *in, int64_t ld, float *out, int64_t ldo, int64_t n, int h,
+                    int w, float *tmp, cai_err *err) {
     cai_cv *p = NULL;
     for (int i = 0; i < s->nconvs && !p; i++)
         if (s->convs[i].key == cv && s->convs[i].n == n && s->convs[i].h == h) p = &s->convs[i];
@@ -493,11 +493,11 @@ static int vit_branch(lane *s, const float *images, int64_t n, cai_err *err) {
                 float *r = col + (b * NP + py * G + px) * KP;
                 for (int ch = 0; ch < 5; ch++)
                     for (int ky = 0; ky < P; ky++)
-                        memcpy(r + (ch * P + ky) * P,
-                               images + ((b * 5 + ch) * 32 + py * P + ky) * 32 + px * P, (size_t)P * sizeof(float));
+                        memcpy(r + (ch * P + ky) * P, images + ((b * 5 + ch) * 32 + py * P + ky) * 32 + px * P,
+                               (size_t)P * sizeof(float));
             }
     if ((rc = mmf(s, n * NP, KP, D, col, KP, W->patch_w, W->patch_b, s->xn, D, CAI_POST_NONE, 0, err))) return rc;
-    /* x = [cls; patches] + pos_embed */
+        /* x = [cls; patches] + pos_embed */
 #pragma omp parallel for schedule(static)
     for (int64_t b = 0; b < n; b++) {
         float *xb = s->x + b * T * D;
@@ -515,8 +515,7 @@ static int vit_branch(lane *s, const float *images, int64_t n, cai_err *err) {
         const cai_linear *q_fc1 = st8 && bw->fc1.wq ? &bw->fc1 : NULL, *q_fc2 = st8 && bw->fc2.wq ? &bw->fc2 : NULL;
         layernorm(s->m->k, s->xn, s->x, bw->norm1_w, bw->norm1_b, M, D, c->ln_eps, s->qa, q_qkv);
         if (s->calib) range_update(s->calib[l][0], s->xn, M * D);
-        if ((rc = block_linear(s, &bw->qkv, M, s->xn, s->qa, D, s->big, 3 * D, CAI_POST_NONE, 0, NULL, err)))
-            return rc;
+        if ((rc = block_linear(s, &bw->qkv, M, s->xn, s->qa, D, s->big, 3 * D, CAI_POST_NONE, 0, NULL, err))) return rc;
         attention(s->m->k, s->xn, s->qa, q_proj, s->big, n, c);
         if (s->calib) range_update(s->calib[l][1], s->xn, M * D);
         if ((rc = block_linear(s, &bw->proj, M, s->xn, s->qa, D, s->x, D, CAI_POST_NONE, 1, NULL, err)))
@@ -565,8 +564,8 @@ static int inception_branch(lane *s, const float *images, int64_t n, cai_err *er
         float wT[5][32] __attribute__((aligned(32))); /* wT[ch][oc]: 32 output channels = 4 vectors */
         for (int oc = 0; oc < 32; oc++)
             for (int ch = 0; ch < 5; ch++) wT[ch][oc] = st->w[oc * 5 + ch];
-        /* Same sums in the same order as the scalar loop (v = b; v += w·x per band; acc4 += v; ·¼), 32
-         * output channels per pass: the scalar loop was 2.5% of the run for 0.6% of the FLOPs. */
+                /* Same sums in the same order as the scalar loop (v = b; v += w·x per band; acc4 += v; ·¼), 32
+                 * output channels per pass: the scalar loop was 2.5% of the run for 0.6% of the FLOPs. */
 #pragma omp parallel for schedule(static)
         for (int64_t b = 0; b < nc; b++)
             for (int y = 0; y < 16; y++)
@@ -590,10 +589,10 @@ static int inception_branch(lane *s, const float *images, int64_t n, cai_err *er
                 }
         if ((rc = inception(s, &W->inc[0], s->ia, s->ib, nc, 16, 16, err))) return rc; /* 32 → 64 */
         if ((rc = inception(s, &W->inc[1], s->ib, s->ia, nc, 16, 16, err))) return rc; /* 64 → 64 */
-        avgpool2(s->ia, s->ib, nc, 16, 16, 64);                                          /* → 8×8 */
+        avgpool2(s->ia, s->ib, nc, 16, 16, 64);                                        /* → 8×8 */
         if ((rc = inception(s, &W->inc[2], s->ib, s->ia, nc, 8, 8, err))) return rc;   /* 64 → 32 */
         if ((rc = inception(s, &W->inc[3], s->ia, s->ib, nc, 8, 8, err))) return rc;   /* 32 → 32 */
-        avgpool2(s->ib, s->ia, nc, 8, 8, 32);                                            /* → 4×4 */
+        avgpool2(s->ib, s->ia, nc, 8, 8, 32);                                          /* → 4×4 */
         if ((rc = inception(s, &W->inc[4], s->ia, s->ib, nc, 4, 4, err))) return rc;   /* 32 → 12 */
         /* Flatten in PyTorch's (C, H, W) order */
         const int C8 = 3 * W->inc[4].b;
@@ -625,8 +624,7 @@ static int magnitude_branch(lane *s, const void *mags, cai_dtype dt, int64_t n, 
     return linear(s, &W->mag[4], n, a, mw, s->cat + c->vit_out + c->inc_out, ldcat, CAI_POST_NONE, 0, err);
 }
 
-static int forward(lane *s, const float *images, const void *mags, cai_dtype dt, int64_t n, float *out,
-                   cai_err *err) {
+static int forward(lane *s, const float *images, const void *mags, cai_dtype dt, int64_t n, float *out, cai_err *err) {
     const cai_config *c = &s->m->cfg;
     const cai_weights *W = &s->m->w;
     int rc;
@@ -768,8 +766,8 @@ static int threading_split(void) {
 
 cai_session *cai_session_new(const cai_model *m, int max_batch, int threads, cai_err *err) {
     if (!m || max_batch < 1 || max_batch > (1 << 20) || threads < 0) {
-        cai_seterr(err, CAI_EARG, "session: max_batch must be in [1, 1048576] and threads >= 0 (got %d, %d)",
-                   max_batch, threads);
+        cai_seterr(err, CAI_EARG, "session: max_batch must be in [1, 1048576] and threads >= 0 (got %d, %d)", max_batch,
+                   threads);
         return NULL;
     }
     cai_session *s = calloc(1, sizeof *s);
@@ -848,8 +846,8 @@ int cai_predict(cai_session *s, const float *images, const void *mags, cai_dtype
             if (i >= nchunks) break;
             const int64_t b0 = i * cs, k = n - b0 < cs ? n - b0 : cs;
             cai_err e = {0};
-            int r = forward(l, images + b0 * CAI_IMG_FLOATS, (const char *)mags + b0 * 5 * msz, mag_dtype, k,
-                            out + b0, &e);
+            int r =
+                forward(l, images + b0 * CAI_IMG_FLOATS, (const char *)mags + b0 * 5 * msz, mag_dtype, k, out + b0, &e);
             if (r) {
 #pragma omp critical(cai_predict_err)
                 if (!rc) rc = r, first = e;

@@ -24,8 +24,8 @@ void cai_tta_plane(const float *src, float *dst, int t) {
 
 #define TTA_CHUNK 64
 
-int cai_predict_tta(cai_session *s, const float *images, const void *mags, cai_dtype mag_dtype, int64_t n,
-                    float *mean, float *spread, cai_err *err) {
+int cai_predict_tta(cai_session *s, const float *images, const void *mags, cai_dtype mag_dtype, int64_t n, float *mean,
+                    float *spread, cai_err *err) {
     size_t msz = mag_dtype == CAI_F64 ? 8 : 4;
     int64_t cmax = n < TTA_CHUNK ? n : TTA_CHUNK;
     float *img = malloc((size_t)cmax * CAI_TTA_N * CAI_IMG_FLOATS * sizeof *img);

@@ -18,7 +18,7 @@ void cai_tta_plane(const float *src, float *dst, int t);
 
 /* Like cai_predict, for n galaxies: mean[i] = mean of the 8 predictions, spread[i] = their standard
  * deviation (population, /8; may be NULL). A non-finite prediction in any view gives NaN for both. */
-int cai_predict_tta(cai_session *s, const float *images, const void *mags, cai_dtype mag_dtype, int64_t n,
-                    float *mean, float *spread, cai_err *err);
+int cai_predict_tta(cai_session *s, const float *images, const void *mags, cai_dtype mag_dtype, int64_t n, float *mean,
+                    float *spread, cai_err *err);
 
 #endif

@@ -17,14 +17,14 @@ typedef struct {
     const float *b; /* (out,) */
     int in, out;
     /* int8 mode only: per-output-channel symmetric quantization of w */
-    int8_t *wq;     /* (out, in) */
-    float *wscale;  /* (out,)  w ≈ wq * wscale[row] */
-    int32_t *wsum;  /* (out,)  Σ_i wq[row][i]: the input zero point's share of the accumulator */
+    int8_t *wq;    /* (out, in) */
+    float *wscale; /* (out,)  w ≈ wq * wscale[row] */
+    int32_t *wsum; /* (out,)  Σ_i wq[row][i]: the input zero point's share of the accumulator */
     /* ... and per-tensor static quantization of the input, calibrated at load (calib.c):
      * u8 q = round(a / a_scale) + a_zp, saturated to [0, 255] */
     float a_scale, a_zp;
-    float *oscale;  /* (out,)  a_scale · wscale: accumulator → output */
-    float *qbias;   /* (out,)  bias / oscale − a_zp · wsum: bias in accumulator units, zero point folded in */
+    float *oscale; /* (out,)  a_scale · wscale: accumulator → output */
+    float *qbias;  /* (out,)  bias / oscale − a_zp · wsum: bias in accumulator units, zero point folded in */
 } cai_linear;
 
 /* A conv (+ folded BN) laid out for im2col over NHWC: w (cout, k, k, cin), b (cout,). Owned. */

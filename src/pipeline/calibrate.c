@@ -76,9 +76,9 @@ void cai_calib_stats_of(double *d, int64_t n, cai_calib_stats *s) {
 /* ---- building ---- */
 
 typedef struct {
-    double key;  /* the binning variable */
-    double r;    /* r magnitude (NaN when absent) */
-    double d;    /* Δ */
+    double key; /* the binning variable */
+    double r;   /* r magnitude (NaN when absent) */
+    double d;   /* Δ */
 } pt;
 
 static int cmp_key(const void *a, const void *b) {
@@ -304,18 +304,23 @@ int cai_calib_from_runs(char *const *runs, int nruns, const cai_calib_opts *o, c
         }
         cJSON *sj = cJSON_ParseWithLength(buf, len);
         free(buf);
-        const cJSON *ws = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(sj, "model"), "weights_sha256");
+        const cJSON *ws =
+            cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(sj, "model"), "weights_sha256");
         const cJSON *tj = cJSON_GetObjectItemCaseSensitive(sj, "tta");
         int rt = cJSON_IsNumber(tj) && tj->valuedouble == 8 ? 8 : 1;
         if (!cJSON_IsString(ws) || strlen(ws->valuestring) != 64) {
-            rc = cai_seterr(err, CAI_EFORMAT, "%s: field \"model.weights_sha256\": missing (a calibration belongs to "
-                            "one set of weights)", path);
+            rc = cai_seterr(err, CAI_EFORMAT,
+                            "%s: field \"model.weights_sha256\": missing (a calibration belongs to "
+                            "one set of weights)",
+                            path);
         } else if (wsha[0] && strcmp(wsha, ws->valuestring)) {
-            rc = cai_seterr(err, CAI_EARG, "%s used weights sha256 %.16s..., but %s used %.16s...: calibrate one set of "
-                            "weights at a time", runs[i], ws->valuestring, first, wsha);
+            rc = cai_seterr(err, CAI_EARG,
+                            "%s used weights sha256 %.16s..., but %s used %.16s...: calibrate one set of "
+                            "weights at a time",
+                            runs[i], ws->valuestring, first, wsha);
         } else if (tta && tta != rt) {
-            rc = cai_seterr(err, CAI_EARG, "%s: tta %d, but %s used tta %d: calibrate one setting at a time", runs[i], rt,
-                            first, tta);
+            rc = cai_seterr(err, CAI_EARG, "%s: tta %d, but %s used tta %d: calibrate one setting at a time", runs[i],
+                            rt, first, tta);
         } else {
             snprintf(wsha, sizeof wsha, "%s", ws->valuestring);
             if (!first[0]) snprintf(first, sizeof first, "%s", runs[i]);
@@ -333,7 +338,8 @@ int cai_calib_from_runs(char *const *runs, int nruns, const cai_calib_opts *o, c
         free(buf);
         if (rc == CAI_ENOMEM && !err->msg[0]) cai_seterr(err, CAI_ENOMEM, "calibrate: out of memory");
         if (!rc && a.n == before)
-            rc = cai_seterr(err, CAI_EARG, "%s: no galaxy has a true redshift (label): nothing to calibrate with", path);
+            rc =
+                cai_seterr(err, CAI_EARG, "%s: no galaxy has a true redshift (label): nothing to calibrate with", path);
         cJSON *so = cJSON_CreateObject();
         cJSON_AddStringToObject(so, "run", runs[i]);
         cJSON_AddNumberToObject(so, "labelled_galaxies", (double)(a.n - before));
@@ -485,8 +491,7 @@ static void get_bins(rd *r, const cJSON *o, const char *k, const char *lok, cons
                      cai_calib_bin **out, int *nout) {
     if (r->rc) return;
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, k);
-    if (!cJSON_IsArray(a) || (!strcmp(k, "by_z_pred") && cJSON_GetArraySize(a) < 1) ||
-        cJSON_GetArraySize(a) > 100000) {
+    if (!cJSON_IsArray(a) || (!strcmp(k, "by_z_pred") && cJSON_GetArraySize(a) < 1) || cJSON_GetArraySize(a) > 100000) {
         r->rc = cai_seterr(r->err, a ? CAI_EFORMAT : CAI_EKEY, "%s: field \"%s\": %s", r->name, k,
                            a ? "expected a non-empty array of bins" : "missing");
         return;
@@ -511,8 +516,9 @@ static void get_bins(rd *r, const cJSON *o, const char *k, const char *lok, cons
         b[i].hi = get_num(r, e, path, hik, 0);
         get_stats(r, e, path, &b[i].s);
         if (!r->rc && (b[i].hi < b[i].lo || (i && b[i].lo < b[i - 1].hi)))
-            r->rc = cai_seterr(r->err, CAI_EFORMAT, "%s: field \"%s[%d]\": bins must be in increasing, non-overlapping order",
-                               r->name, k, i);
+            r->rc =
+                cai_seterr(r->err, CAI_EFORMAT,
+                           "%s: field \"%s[%d]\": bins must be in increasing, non-overlapping order", r->name, k, i);
         const cJSON *sa = cJSON_GetObjectItemCaseSensitive(e, "by_rmag");
         if (!r->rc && sub && sa) {
             if (!cJSON_IsArray(sa) || cJSON_GetArraySize(sa) < 2 || cJSON_GetArraySize(sa) > 1000) {
@@ -542,7 +548,8 @@ static void get_bins(rd *r, const cJSON *o, const char *k, const char *lok, cons
                 get_stats(r, se, sp, &b[i].sub[j]);
                 if (!r->rc && (b[i].sub_hi[j] < b[i].sub_lo[j] || (j && b[i].sub_lo[j] < b[i].sub_hi[j - 1])))
                     r->rc = cai_seterr(r->err, CAI_EFORMAT,
-                                       "%s: field \"%.120s\": bins must be in increasing, non-overlapping order", r->name, sp);
+                                       "%s: field \"%.120s\": bins must be in increasing, non-overlapping order",
+                                       r->name, sp);
             }
         }
     }
@@ -560,7 +567,8 @@ int cai_calib_parse(const char *buf, size_t len, const char *name, cai_calib *c,
     cJSON *o = cJSON_ParseWithLength(buf, len);
     if (!cJSON_IsObject(o)) {
         cJSON_Delete(o);
-        return cai_seterr(err, CAI_EFORMAT, "%s: not a JSON object (expected a calibration from `cai calibrate`)", name);
+        return cai_seterr(err, CAI_EFORMAT, "%s: not a JSON object (expected a calibration from `cai calibrate`)",
+                          name);
     }
     rd r = {name, err, CAI_OK};
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "format");
@@ -598,7 +606,8 @@ int cai_calib_parse(const char *buf, size_t len, const char *name, cai_calib *c,
             if (cJSON_IsNumber(lo) && cJSON_IsNumber(hi) && lo->valuedouble <= hi->valuedouble)
                 c->mag_lo[b] = lo->valuedouble, c->mag_hi[b] = hi->valuedouble;
             else if (!(cJSON_IsNull(lo) && cJSON_IsNull(hi)))
-                r.rc = cai_seterr(err, CAI_EFORMAT, "%s: field \"mag_range.%s\": expected [min, max] or [null, null]", name, k);
+                r.rc = cai_seterr(err, CAI_EFORMAT, "%s: field \"mag_range.%s\": expected [min, max] or [null, null]",
+                                  name, k);
         }
     } else if (!r.rc && mr && !cJSON_IsNull(mr)) {
         r.rc = cai_seterr(err, CAI_EFORMAT, "%s: field \"mag_range\": expected an object or null", name);

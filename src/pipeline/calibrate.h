@@ -20,34 +20,34 @@
 
 typedef struct {
     int64_t n;
-    double bias;        /* mean Δ */
-    double median;      /* median Δ */
-    double sigma_nmad;  /* 1.48 · median |Δ − median Δ| */
+    double bias;       /* mean Δ */
+    double median;     /* median Δ */
+    double sigma_nmad; /* 1.48 · median |Δ − median Δ| */
     double q[CAI_CALIB_NQ];
     double out05, out15; /* fractions with |Δ| > 0.05 and > 0.15 */
 } cai_calib_stats;
 
 typedef struct {
-    double lo, hi;          /* range of the binning variable in the calibration set (finite) */
+    double lo, hi; /* range of the binning variable in the calibration set (finite) */
     cai_calib_stats s;
-    int nsub;               /* r-magnitude sub-bins (0: none) */
+    int nsub; /* r-magnitude sub-bins (0: none) */
     double *sub_lo, *sub_hi;
     cai_calib_stats *sub;
 } cai_calib_bin;
 
 typedef struct {
     char weights_sha256[65];
-    char sha256[65];        /* of the calibration file's bytes (provenance); "" when built in memory */
-    int tta;                /* 1: plain predictions; 8: --tta 8 means */
+    char sha256[65]; /* of the calibration file's bytes (provenance); "" when built in memory */
+    int tta;         /* 1: plain predictions; 8: --tta 8 means */
     int64_t n, skipped;
-    double zmin, zmax;      /* predicted-z range of the calibration set */
+    double zmin, zmax; /* predicted-z range of the calibration set */
     int has_mags;
     double mag_lo[5], mag_hi[5];
     cai_calib_stats all;
     int nz;
-    cai_calib_bin *zb;      /* by predicted z */
+    cai_calib_bin *zb; /* by predicted z */
     int nm;
-    cai_calib_bin *mb;      /* by r magnitude (report table; not used to apply) */
+    cai_calib_bin *mb; /* by r magnitude (report table; not used to apply) */
 } cai_calib;
 
 typedef struct {

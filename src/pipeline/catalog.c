@@ -16,7 +16,17 @@
 #include "flags.h"
 
 enum {
-    F_GID, F_OBJID, F_RA, F_DEC, F_PART, F_IDX, F_ZPRED, F_CAL0, F_ZSTD = F_CAL0 + CAI_CAL_N, F_ZTRUE, F_FLAGS,
+    F_GID,
+    F_OBJID,
+    F_RA,
+    F_DEC,
+    F_PART,
+    F_IDX,
+    F_ZPRED,
+    F_CAL0,
+    F_ZSTD = F_CAL0 + CAI_CAL_N,
+    F_ZTRUE,
+    F_FLAGS,
     F_MAG0
 };
 #define HAS_LABEL (1u << 16)
@@ -213,8 +223,7 @@ int cai_catalog_write_fits(const cai_catalog *c, const cai_catalog_meta *m, cons
     if (m && m->calib_sha256)
         fits_write_key_longstr(f, "CSHA256", (char *)m->calib_sha256, "sha256 of the calibration file", &status);
     if (m && m->manifest_sha256)
-        fits_write_key_longstr(f, "MSHA256", (char *)m->manifest_sha256, "sha256 of the input manifest.jsonl",
-                               &status);
+        fits_write_key_longstr(f, "MSHA256", (char *)m->manifest_sha256, "sha256 of the input manifest.jsonl", &status);
     int tta = m && m->tta > 1 ? m->tta : 1;
     fits_write_key(f, TINT, "TTA", &tta, "views averaged per galaxy (8: test-time augmentation)", &status);
     if (m && m->bucket) fits_write_key(f, TSTRING, "BUCKET", (void *)m->bucket, "run bucket", &status);
@@ -305,7 +314,8 @@ int cai_catalog_csv_full(const cai_catalog *c, const cai_catalog_meta *meta, cha
         fprintf(m, "# column %s%s%s%s: %s\n", cols[i].name, cols[i].unit[0] ? " [" : "", cols[i].unit,
                 cols[i].unit[0] ? "]" : "", cols[i].desc);
     if (c->has & CAI_PCOL_FLAGS)
-        for (int b = 0; b < CAI_FLAG_NBITS; b++) fprintf(m, "# FLAGS bit %d (value %u): %s\n", b, 1u << b, cai_flag_desc(b));
+        for (int b = 0; b < CAI_FLAG_NBITS; b++)
+            fprintf(m, "# FLAGS bit %d (value %u): %s\n", b, 1u << b, cai_flag_desc(b));
     for (int i = 0; i < nc; i++) fprintf(m, "%s%s", i ? "," : "", cols[i].name);
     fputc('\n', m);
     for (size_t r = 0; r < c->n; r++) {

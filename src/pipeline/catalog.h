@@ -29,9 +29,9 @@ typedef struct {
 } cai_catalog;
 
 typedef struct {
-    const char *model_variant;   /* NULL: unknown */
-    const char *weights_sha256;  /* NULL: unknown */
-    int untrained;               /* -1 unknown */
+    const char *model_variant;  /* NULL: unknown */
+    const char *weights_sha256; /* NULL: unknown */
+    int untrained;              /* -1 unknown */
     const char *bucket, *result_path, *run_id;
     const char *calib_sha256;    /* NULL: no calibration applied */
     const char *manifest_sha256; /* NULL: the input had no manifest */
@@ -62,7 +62,7 @@ typedef struct {
     cai_coltype type;
     const char *unit; /* "" when dimensionless */
     const char *desc;
-    int id;           /* which field of the row */
+    int id; /* which field of the row */
 } cai_catcol;
 /* The columns present in c (at most 32). */
 int cai_catalog_cols(const cai_catalog *c, cai_catcol *out);

@@ -42,8 +42,9 @@ int cai_catalog_write_hdf5(const cai_catalog *c, const cai_catalog_meta *m, cons
     remove(path);
     errno = 0; /* HDF5 does not say why a write failed; the C library's errno does ("No space left on device") */
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) return cai_seterr(err, CAI_EIO, "%s: cannot create the HDF5 file%s%s", path, errno ? ": " : "",
-                                 errno ? strerror(errno) : "");
+    if (f < 0)
+        return cai_seterr(err, CAI_EIO, "%s: cannot create the HDF5 file%s%s", path, errno ? ": " : "",
+                          errno ? strerror(errno) : "");
     int bad = 0;
     char date[32], keys[16][24], vals[16][160];
     time_t t = time(NULL);

@@ -20,9 +20,9 @@
 
 typedef struct {
     char *key;
-    uint64_t num;      /* partition number from the file name */
-    int64_t galaxies;  /* from the manifest; -1 when unknown */
-    uint64_t bytes;    /* from the manifest: size, sha256 and id range, checked by the worker */
+    uint64_t num;     /* partition number from the file name */
+    int64_t galaxies; /* from the manifest; -1 when unknown */
+    uint64_t bytes;   /* from the manifest: size, sha256 and id range, checked by the worker */
     char sha256[65];
     int64_t id_first, id_last;
 } part;
@@ -96,8 +96,7 @@ static int read_manifest(cai_store *st, const char *bucket, const char *prefix, 
 }
 
 /* List <prefix>/ and keep the partitions directly under it. */
-static int list_parts(cai_store *st, const char *bucket, const char *prefix, part **out, size_t *nout,
-                      cai_err *err) {
+static int list_parts(cai_store *st, const char *bucket, const char *prefix, part **out, size_t *nout, cai_err *err) {
     *out = NULL;
     *nout = 0;
     char pfx[2048];
@@ -148,9 +147,18 @@ static cJSON *job_item(const cai_payload *p, const part *ps, size_t take, int fr
             pexp[i] = (cai_part_expect){ps[i].bytes, "", ps[i].galaxies > 0, ps[i].id_first, ps[i].id_last};
             memcpy(pexp[i].sha256, ps[i].sha256, sizeof pexp[i].sha256);
         }
-        cai_job job = {.bucket = p->bucket, .data_bucket = p->data_bucket, .rank = r, .world_size = p->world_size,
-                       .keys = keys, .nkeys = take, .weights = p->weights, .calibration = p->calibration,
-                       .tta = p->tta, .run_id = run_id, .s3_object_name = p->s3_object_name, .script = p->script,
+        cai_job job = {.bucket = p->bucket,
+                       .data_bucket = p->data_bucket,
+                       .rank = r,
+                       .world_size = p->world_size,
+                       .keys = keys,
+                       .nkeys = take,
+                       .weights = p->weights,
+                       .calibration = p->calibration,
+                       .tta = p->tta,
+                       .run_id = run_id,
+                       .s3_object_name = p->s3_object_name,
+                       .script = p->script,
                        .object_type = p->object_type,
                        .prefix_raw = cJSON_GetObjectItemCaseSensitive(p->raw, "data_prefix"),
                        .result_raw = cJSON_GetObjectItemCaseSensitive(p->raw, "result_path"),
@@ -170,8 +178,8 @@ int cai_initialize(cai_store *st, const char *payload_json, size_t len, cJSON **
 }
 
 /* A run's merged outputs, which a new run must never leave behind from the previous one. */
-static const char *const run_outputs[] = {"summary.json", "combined_data.json", "predictions.fits",
-                                          "predictions.csv", "predictions.h5", "catalog.csv", NULL};
+static const char *const run_outputs[] = {
+    "summary.json", "combined_data.json", "predictions.fits", "predictions.csv", "predictions.h5", "catalog.csv", NULL};
 
 int cai_outputs_invalidate(cai_store *st, const char *bucket, const char *result_path, cai_err *err) {
     /* summary.json first: it is what says "complete", so it must never outlive the others. */
@@ -214,10 +222,10 @@ int cai_initialize_run(cai_store *st, const char *payload_json, size_t len, cons
             goto out;
         }
     if ((uint64_t)p.file_limit > n) {
-        rc = cai_seterr(err, CAI_EPAYLOAD,
-                        "payload.json: field \"file_limit\": %lld partitions requested but only %zu found under %s/%s/%s",
-                        (long long)p.file_limit, n, p.data_bucket, p.data_prefix,
-                        from_manifest ? " (manifest.jsonl)" : "");
+        rc = cai_seterr(
+            err, CAI_EPAYLOAD,
+            "payload.json: field \"file_limit\": %lld partitions requested but only %zu found under %s/%s/%s",
+            (long long)p.file_limit, n, p.data_bucket, p.data_prefix, from_manifest ? " (manifest.jsonl)" : "");
         goto out;
     }
     if (p.world_size > 1000000) {
@@ -350,7 +358,8 @@ static int job_line_ref(cai_store *st, const cai_payload *p, const cJSON *j, con
     cJSON_Delete(keys);
     char key[2100];
     snprintf(key, sizeof key, "%s/jobs/%s.json", p->result_path, rank);
-    int rc = txt ? cai_store_put(st, p->bucket, key, txt, strlen(txt), err) : cai_seterr(err, CAI_ENOMEM, "out of memory");
+    int rc =
+        txt ? cai_store_put(st, p->bucket, key, txt, strlen(txt), err) : cai_seterr(err, CAI_ENOMEM, "out of memory");
     free(txt);
     if (rc) return rc;
     cJSON *l = cJSON_Duplicate(j, 1);
@@ -375,9 +384,11 @@ int cai_job_resolve(cai_store *st, const cJSON *job, cJSON **out, cai_err *err) 
     if (!ref) return (*out = cJSON_Duplicate(job, 1)) ? 0 : cai_seterr(err, CAI_ENOMEM, "out of memory");
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(job, "S3_BUCKET");
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(ref, "key"), *c = cJSON_GetObjectItemCaseSensitive(ref, "count");
-    if (!cJSON_IsString(b) || !cJSON_IsString(k) || !cJSON_IsNumber(c) || !(c->valuedouble >= 1 && c->valuedouble <= 1e9))
-        return cai_seterr(err, CAI_EPAYLOAD, "job: field \"CAI_DATA_PATH_REF\": expected {\"key\": string, \"count\": "
-                                             "positive number} and a string S3_BUCKET");
+    if (!cJSON_IsString(b) || !cJSON_IsString(k) || !cJSON_IsNumber(c) ||
+        !(c->valuedouble >= 1 && c->valuedouble <= 1e9))
+        return cai_seterr(err, CAI_EPAYLOAD,
+                          "job: field \"CAI_DATA_PATH_REF\": expected {\"key\": string, \"count\": "
+                          "positive number} and a string S3_BUCKET");
     uint8_t *d = NULL;
     size_t n = 0;
     int rc = cai_store_get(st, b->valuestring, k->valuestring, &d, &n, err);
@@ -392,7 +403,8 @@ int cai_job_resolve(cai_store *st, const cJSON *job, cJSON **out, cai_err *err) 
     }
     if (bad) {
         cJSON_Delete(keys);
-        return cai_seterr(err, CAI_EFORMAT, "s3://%s/%s: expected {\"DATA_PATH\": [%.0f keys], ...} (the rank's key list)",
+        return cai_seterr(err, CAI_EFORMAT,
+                          "s3://%s/%s: expected {\"DATA_PATH\": [%.0f keys], ...} (the rank's key list)",
                           b->valuestring, k->valuestring, c->valuedouble);
     }
     cJSON *full = cJSON_Duplicate(job, 1);

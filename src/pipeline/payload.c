@@ -14,10 +14,11 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const known_fields[] = {
-    "bucket",  "file_limit", "batch_size", "object_type", "S3_object_name", "script", "result_path",
-    "data_bucket", "data_prefix", "world_size", "weights", "precision", "workers", "threads", "store",
-    "catalog", "run_id", "calibration", "tta", "catalog_csv", NULL};
+static const char *const known_fields[] = {"bucket",  "file_limit",  "batch_size",  "object_type", "S3_object_name",
+                                           "script",  "result_path", "data_bucket", "data_prefix", "world_size",
+                                           "weights", "precision",   "workers",     "threads",     "store",
+                                           "catalog", "run_id",      "calibration", "tta",         "catalog_csv",
+                                           NULL};
 
 /* Show a JSON value briefly in a message: strings quoted, others printed, long ones cut. */
 static void show(const cJSON *v, char *buf, size_t n) {
@@ -96,8 +97,7 @@ static int get_str(const cJSON *o, const char *name, const char *field, int requ
         while (*s == '/') s++, n--;
         while (n && s[n - 1] == '/') n--;
     }
-    if (n == 0 && required)
-        return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": must not be empty", name, field);
+    if (n == 0 && required) return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": must not be empty", name, field);
     if (n > CAI_PAYLOAD_MAX_STRING)
         return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": at most %d characters, got %zu", name, field,
                           CAI_PAYLOAD_MAX_STRING, n);
@@ -111,8 +111,8 @@ static int get_str(const cJSON *o, const char *name, const char *field, int requ
             const char *q = memchr(p, '/', (size_t)(end - p));
             size_t len = q ? (size_t)(q - p) : (size_t)(end - p);
             if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
-                return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": \"%s\" has an empty, '.' or '..' segment",
-                                  name, field, v->valuestring);
+                return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": \"%s\" has an empty, '.' or '..' segment", name,
+                                  field, v->valuestring);
             p += len + 1;
         }
     }
@@ -132,11 +132,13 @@ static int prescan(const char *json, size_t len, const char *name, cai_err *err)
         if (in_str) {
             if (c == '"') in_str = 0;
             else if (c == '\\' && i + 1 < len) {
-                if (json[i + 1] == 'u' && i + 5 < len && json[i + 2] == '0' && json[i + 3] == '0' && json[i + 4] == '0' &&
-                    json[i + 5] == '0')
-                    return cai_seterr(err, CAI_EPAYLOAD,
-                                      "%s: a \\u0000 (NUL) escape in a string at byte %zu (not allowed: it would cut the "
-                                      "string short)", name, i);
+                if (json[i + 1] == 'u' && i + 5 < len && json[i + 2] == '0' && json[i + 3] == '0' &&
+                    json[i + 4] == '0' && json[i + 5] == '0')
+                    return cai_seterr(
+                        err, CAI_EPAYLOAD,
+                        "%s: a \\u0000 (NUL) escape in a string at byte %zu (not allowed: it would cut the "
+                        "string short)",
+                        name, i);
                 i++; /* skip the escaped character (a '"' or '\\' among them) */
             }
         } else if (c == '"') in_str = 1;
@@ -166,9 +168,9 @@ static int check_dups(const cJSON *v, const char *name, cai_err *err) {
             qsort(names, n, sizeof *names, cmp_str);
             for (size_t i = 1; i < n; i++)
                 if (!strcmp(names[i], names[i - 1])) {
-                    int rc = cai_seterr(err, CAI_EPAYLOAD, "%s: duplicate key \"%.64s\"%s%.64s%s (a key may appear once)",
-                                        name, names[i], v->string ? " in \"" : "", v->string ? v->string : "",
-                                        v->string ? "\"" : "");
+                    int rc = cai_seterr(err, CAI_EPAYLOAD,
+                                        "%s: duplicate key \"%.64s\"%s%.64s%s (a key may appear once)", name, names[i],
+                                        v->string ? " in \"" : "", v->string ? v->string : "", v->string ? "\"" : "");
                     free(names);
                     return rc;
                 }
@@ -195,15 +197,15 @@ static int check_bucket_name(const char *name, const char *field, const char *b,
         if (!isalnum(c) && c != '-' && c != '.' && c != '_')
             return cai_seterr(err, CAI_EPAYLOAD,
                               "%s: field \"%s\": a bucket name holds letters, digits, '-', '.' and '_' only, got "
-                              "\"%.64s\"", name, field, b);
+                              "\"%.64s\"",
+                              name, field, b);
     }
     return CAI_OK;
 }
 
 /* A key prefix: its length and segment count must leave room for what the run puts under it
  * ("predictions/<rank>.csv" below result_path; "<N>.safetensors" below data_prefix). */
-static int check_prefix_limits(const char *name, const char *field, const char *s, int extra_segments,
-                               cai_err *err) {
+static int check_prefix_limits(const char *name, const char *field, const char *s, int extra_segments, cai_err *err) {
     size_t n = strlen(s);
     if (n > CAI_STORE_MAX_KEY - 64)
         return cai_seterr(err, CAI_EPAYLOAD, "%s: field \"%s\": at most %d characters, got %zu", name, field,
@@ -273,8 +275,9 @@ static int parse_seed_fields(cJSON *o, const char *name, cai_payload *p, cai_err
     if (p->world_size > cai_payload_max_world_size(p->file_limit)) {
         rc = cai_seterr(err, CAI_EPAYLOAD,
                         "%s: field \"world_size\": %lld is far above file_limit %lld (at most %lld: every rank beyond "
-                        "the partitions only writes an empty record)", name, (long long)p->world_size,
-                        (long long)p->file_limit, (long long)cai_payload_max_world_size(p->file_limit));
+                        "the partitions only writes an empty record)",
+                        name, (long long)p->world_size, (long long)p->file_limit,
+                        (long long)cai_payload_max_world_size(p->file_limit));
         return rc;
     }
     return CAI_OK;
@@ -312,8 +315,8 @@ static int parse_cai_fields(cJSON *o, const char *name, cai_payload *p, cai_err 
     if ((rc = get_str(o, name, "precision", 0, 0, &prec, err))) return rc;
     if (prec) {
         if (cai_precision_parse(prec, &p->precision)) {
-            rc = cai_seterr(err, CAI_EPAYLOAD, "%s: field \"precision\": expected \"auto\", \"fp32\" or \"int8\", got \"%s\"",
-                            name, prec);
+            rc = cai_seterr(err, CAI_EPAYLOAD,
+                            "%s: field \"precision\": expected \"auto\", \"fp32\" or \"int8\", got \"%s\"", name, prec);
             free(prec);
             return rc;
         }
@@ -351,7 +354,8 @@ static int parse_catalog_fields(cJSON *o, const char *name, cai_payload *p, cai_
         if (cJSON_IsBool(cat)) p->catalog = cJSON_IsTrue(cat);
         else if (cJSON_IsString(cat) && (!strcasecmp(cat->valuestring, "on") || !strcasecmp(cat->valuestring, "true")))
             p->catalog = 1;
-        else if (cJSON_IsString(cat) && (!strcasecmp(cat->valuestring, "off") || !strcasecmp(cat->valuestring, "false")))
+        else if (cJSON_IsString(cat) &&
+                 (!strcasecmp(cat->valuestring, "off") || !strcasecmp(cat->valuestring, "false")))
             p->catalog = 0;
         else {
             char shown[96];

@@ -32,14 +32,14 @@ typedef struct {
     char *bucket;
     int64_t file_limit;
     int64_t batch_size;
-    char *result_path;   /* without leading/trailing '/' */
+    char *result_path; /* without leading/trailing '/' */
     char *data_bucket;
-    char *data_prefix;   /* without leading/trailing '/' */
-    int64_t world_size;  /* as given, or file_limit when absent */
+    char *data_prefix;  /* without leading/trailing '/' */
+    int64_t world_size; /* as given, or file_limit when absent */
     int world_size_given;
     cJSON *object_type, *s3_object_name, *script; /* passed through as given (NULL when absent) */
     /* CAI's */
-    char *weights;       /* NULL when absent */
+    char *weights; /* NULL when absent */
     cai_precision precision;
     int precision_given;
     int workers, threads; /* 0 when absent */

@@ -114,8 +114,7 @@ static int parse_header(const char *s, const char *nl, unsigned *cols, int *nfie
     *nfields = 5;
     for (size_t g = 0; g < NGROUPS && p < nl; g++) {
         size_t gl = strlen(groups[g].names);
-        if ((size_t)(nl - p) >= gl && memcmp(p, groups[g].names, gl) == 0 &&
-            (p + gl == nl || p[gl] == ',')) {
+        if ((size_t)(nl - p) >= gl && memcmp(p, groups[g].names, gl) == 0 && (p + gl == nl || p[gl] == ',')) {
             *cols |= groups[g].bit;
             *nfields += groups[g].nfields;
             p += gl;
@@ -129,8 +128,8 @@ static int parse_header(const char *s, const char *nl, unsigned *cols, int *nfie
     return 0;
 }
 
-int cai_predictions_parse(const char *buf, size_t len, const char *name,
-                          int (*fn)(const cai_pred_row *row, void *ctx), void *ctx, cai_err *err) {
+int cai_predictions_parse(const char *buf, size_t len, const char *name, int (*fn)(const cai_pred_row *row, void *ctx),
+                          void *ctx, cai_err *err) {
     const char *nl0 = len ? memchr(buf, '\n', len) : NULL;
     unsigned cols = 0;
     int want = 5;

@@ -42,16 +42,16 @@ typedef struct {
     int64_t partition;
     int64_t index;
     float prediction;
-    float label;       /* NaN when empty */
+    float label; /* NaN when empty */
     int has_label;
     int64_t objid;
     int has_objid;
-    double ra, dec;    /* NaN when absent */
-    float mag[5];      /* NaN when absent */
+    double ra, dec; /* NaN when absent */
+    float mag[5];   /* NaN when absent */
     uint32_t flags;
-    float z_std;       /* NaN when absent */
+    float z_std;          /* NaN when absent */
     float cal[CAI_CAL_N]; /* NaN when absent */
-    unsigned cols;     /* the column groups of the file this row came from */
+    unsigned cols;        /* the column groups of the file this row came from */
 } cai_pred_row;
 
 /* A row with every optional field absent. */
@@ -63,7 +63,7 @@ void cai_pred_row_write(FILE *f, const cai_pred_row *r, unsigned cols);
 
 /* Parse a predictions file (with its header). Calls fn for each row; stops at the first error, which names
  * `name` and the line (or the header column that was not expected). */
-int cai_predictions_parse(const char *buf, size_t len, const char *name,
-                          int (*fn)(const cai_pred_row *row, void *ctx), void *ctx, cai_err *err);
+int cai_predictions_parse(const char *buf, size_t len, const char *name, int (*fn)(const cai_pred_row *row, void *ctx),
+                          void *ctx, cai_err *err);
 
 #endif

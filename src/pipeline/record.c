@@ -130,14 +130,17 @@ int cai_job_parse(const cJSON *job, cai_job *j, cai_err *err) {
         const cJSON *g = pg->child;
         /* A count outside [0, 9e15] (or NaN) is not one: -1, "unknown" (the cast would be undefined). */
         for (size_t i = 0; i < n; i++, g = g->next)
-            j->expected[i] = cJSON_IsNumber(g) && g->valuedouble >= 0 && g->valuedouble < 9e15 ? (int64_t)g->valuedouble : -1;
+            j->expected[i] =
+                cJSON_IsNumber(g) && g->valuedouble >= 0 && g->valuedouble < 9e15 ? (int64_t)g->valuedouble : -1;
     }
     const cJSON *pm = cJSON_GetObjectItemCaseSensitive(job, "CAI_PARTITION_MANIFEST");
     if (pm && n) {
         if (!cJSON_IsArray(pm) || (size_t)cJSON_GetArraySize(pm) != n) {
             cai_job_free(j);
-            return cai_seterr(err, CAI_EPAYLOAD, "job: field \"CAI_PARTITION_MANIFEST\": expected a list of %zu objects "
-                              "(one per DATA_PATH key)", n);
+            return cai_seterr(err, CAI_EPAYLOAD,
+                              "job: field \"CAI_PARTITION_MANIFEST\": expected a list of %zu objects "
+                              "(one per DATA_PATH key)",
+                              n);
         }
         if (!(j->pexp = calloc(n, sizeof *j->pexp))) {
             cai_job_free(j);
@@ -157,9 +160,11 @@ int cai_job_parse(const cJSON *job, cai_job *j, cai_err *err) {
                       (cJSON_IsNull(i0) && cJSON_IsNull(i1)));
             if (!ok) {
                 cai_job_free(j);
-                return cai_seterr(err, CAI_EPAYLOAD, "job: field \"CAI_PARTITION_MANIFEST\"[%zu]: expected "
+                return cai_seterr(err, CAI_EPAYLOAD,
+                                  "job: field \"CAI_PARTITION_MANIFEST\"[%zu]: expected "
                                   "{\"bytes\": N, \"sha256\": 64 hex, \"id_first\": A, \"id_last\": B (A <= B, or "
-                                  "both null)}", i);
+                                  "both null)}",
+                                  i);
             }
             j->pexp[i].bytes = (uint64_t)by->valuedouble;
             memcpy(j->pexp[i].sha256, sh->valuestring, 65);
@@ -216,7 +221,8 @@ static int manifest_json(cJSON *o, const cai_job *j) {
             const cai_part_expect *x = &j->pexp[i];
             cJSON *e = cJSON_CreateObject();
             ok &= e && cJSON_AddItemToArray(pm, e);
-            ok &= ok && cJSON_AddNumberToObject(e, "bytes", (double)x->bytes) && cJSON_AddStringToObject(e, "sha256", x->sha256);
+            ok &= ok && cJSON_AddNumberToObject(e, "bytes", (double)x->bytes) &&
+                  cJSON_AddStringToObject(e, "sha256", x->sha256);
             ok &= ok && add(e, "id_first", x->has_ids ? cJSON_CreateNumber((double)x->id_first) : cJSON_CreateNull());
             ok &= ok && add(e, "id_last", x->has_ids ? cJSON_CreateNumber((double)x->id_last) : cJSON_CreateNull());
         }
@@ -267,7 +273,6 @@ void cai_record_key(const char *result_path, int64_t rank, char *out, size_t n) 
 void cai_predictions_key(const char *result_path, int64_t rank, char *out, size_t n) {
     snprintf(out, n, "%s/predictions/%lld.csv", result_path, (long long)rank);
 }
-
 
 /* The recorded partitions against the job's: every ok partition's sha256 equals the manifest's (or, with
  * hash_data, the object's as it is now). */

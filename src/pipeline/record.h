@@ -21,28 +21,28 @@
  * worker checks the bytes against bytes/sha256 and every galaxy id against [id_first, id_last]. */
 typedef struct {
     uint64_t bytes;
-    char sha256[65];          /* "" when unknown */
-    int has_ids;              /* 0 for an empty partition (id_first: null) */
+    char sha256[65]; /* "" when unknown */
+    int has_ids;     /* 0 for an empty partition (id_first: null) */
     int64_t id_first, id_last;
 } cai_part_expect;
 
 typedef struct {
-    const char *bucket;       /* S3_BUCKET */
-    const char *data_bucket;  /* DATA_BUCKET */
-    char *data_prefix;        /* DATA_PREFIX without surrounding '/' */
-    char *result_path;        /* RESULT_PATH without surrounding '/' */
+    const char *bucket;      /* S3_BUCKET */
+    const char *data_bucket; /* DATA_BUCKET */
+    char *data_prefix;       /* DATA_PREFIX without surrounding '/' */
+    char *result_path;       /* RESULT_PATH without surrounding '/' */
     int64_t rank, world_size, batch_size;
-    char **keys;              /* DATA_PATH as a list (0, 1 or more keys) */
+    char **keys; /* DATA_PATH as a list (0, 1 or more keys) */
     size_t nkeys;
-    int64_t *expected;        /* CAI_PARTITION_GALAXIES (per key) or NULL */
-    const char *weights;      /* CAI_WEIGHTS or NULL */
-    const char *precision;    /* CAI_PRECISION or NULL */
-    const char *calibration;  /* CAI_CALIBRATION or NULL */
-    int tta;                  /* CAI_TTA (1 or 8; 1 when absent) */
-    const char *run_id;       /* CAI_RUN_ID or NULL (a job list written before runs had ids) */
-    cai_part_expect *pexp;    /* CAI_PARTITION_MANIFEST (per key) or NULL */
-    const cJSON *data_path;   /* DATA_PATH as given (writer: NULL builds it from keys) */
-    const cJSON *result_raw;  /* RESULT_PATH as given */
+    int64_t *expected;       /* CAI_PARTITION_GALAXIES (per key) or NULL */
+    const char *weights;     /* CAI_WEIGHTS or NULL */
+    const char *precision;   /* CAI_PRECISION or NULL */
+    const char *calibration; /* CAI_CALIBRATION or NULL */
+    int tta;                 /* CAI_TTA (1 or 8; 1 when absent) */
+    const char *run_id;      /* CAI_RUN_ID or NULL (a job list written before runs had ids) */
+    cai_part_expect *pexp;   /* CAI_PARTITION_MANIFEST (per key) or NULL */
+    const cJSON *data_path;  /* DATA_PATH as given (writer: NULL builds it from keys) */
+    const cJSON *result_raw; /* RESULT_PATH as given */
     /* The seed's fields the worker does not use, as given (a string, a number or null; NULL: null) */
     const cJSON *s3_object_name, *script, *object_type; /* S3_OBJECT_NAME, SCRIPT, S3_OBJECT_TYPE */
     const cJSON *prefix_raw, *batch_raw;                /* DATA_PREFIX, BATCH_SIZE (int or numeric string) */

@@ -135,7 +135,8 @@ static int plot_density(const rows *a, const char *outdir, FILE *info, cai_err *
     }
     for (int x = 0; x < G; x++) {
         for (int y = 0; y < G; y++)
-            fprintf(d, "%.6g %.6g %lld\n", lo + (x + 0.5) * w, lo + (y + 0.5) * w, cnt[x][y] ? (long long)cnt[x][y] : 0LL);
+            fprintf(d, "%.6g %.6g %lld\n", lo + (x + 0.5) * w, lo + (y + 0.5) * w,
+                    cnt[x][y] ? (long long)cnt[x][y] : 0LL);
         fputc('\n', d);
     }
     fprintf(g,
@@ -172,20 +173,22 @@ static int plot_dz_vs(const rows *a, const float *key, const char *name, const c
         cai_calib_stats s;
         double bl = lo + b * w, bh = b == NB - 1 ? hi + 1e-9 : lo + (b + 1) * w;
         stats_in(a, key, bl, bh, &s, scratch);
-        if (s.n >= 5) fprintf(d, "%.6g %.6g %.6g %.6g\n", 0.5 * (bl + bh), s.median, s.median - s.sigma_nmad,
-                              s.median + s.sigma_nmad);
+        if (s.n >= 5)
+            fprintf(d, "%.6g %.6g %.6g %.6g\n", 0.5 * (bl + bh), s.median, s.median - s.sigma_nmad,
+                    s.median + s.sigma_nmad);
     }
-    fprintf(g,
-            "set title \"{/Symbol D}z/(1+z) vs %s\"\n"
-            "set xlabel \"%s\"\nset ylabel \"(z_{pred} - z_{true}) / (1 + z_{true})\"\n"
-            "set key top right box opaque\n"
-            "plot \"%s.dat\" index 0 using 1:2 with points pt 7 ps 0.3 lc rgb \"#9ecae1\" title \"galaxies\", \\\n"
-            "     \"\" index 1 using 1:2 with linespoints lw 2 pt 7 lc rgb \"#08306b\" title \"running median\", \\\n"
-            "     \"\" index 1 using 1:3 with lines lw 1.5 dt 2 lc rgb \"#d62728\" title \"median ± {/Symbol s}_{NMAD}\", \\\n"
-            "     \"\" index 1 using 1:4 with lines lw 1.5 dt 2 lc rgb \"#d62728\" notitle, \\\n"
-            "     0 with lines lc rgb \"black\" notitle, 0.15 with lines dt 3 lc rgb \"#ff7f0e\" title \"±0.15\", \\\n"
-            "     -0.15 with lines dt 3 lc rgb \"#ff7f0e\" notitle\n",
-            xlabel, xlabel, name);
+    fprintf(
+        g,
+        "set title \"{/Symbol D}z/(1+z) vs %s\"\n"
+        "set xlabel \"%s\"\nset ylabel \"(z_{pred} - z_{true}) / (1 + z_{true})\"\n"
+        "set key top right box opaque\n"
+        "plot \"%s.dat\" index 0 using 1:2 with points pt 7 ps 0.3 lc rgb \"#9ecae1\" title \"galaxies\", \\\n"
+        "     \"\" index 1 using 1:2 with linespoints lw 2 pt 7 lc rgb \"#08306b\" title \"running median\", \\\n"
+        "     \"\" index 1 using 1:3 with lines lw 1.5 dt 2 lc rgb \"#d62728\" title \"median ± {/Symbol s}_{NMAD}\", \\\n"
+        "     \"\" index 1 using 1:4 with lines lw 1.5 dt 2 lc rgb \"#d62728\" notitle, \\\n"
+        "     0 with lines lc rgb \"black\" notitle, 0.15 with lines dt 3 lc rgb \"#ff7f0e\" title \"±0.15\", \\\n"
+        "     -0.15 with lines dt 3 lc rgb \"#ff7f0e\" notitle\n",
+        xlabel, xlabel, name);
     return gp_finish(g, d, outdir, name, "residuals with running median and sigma_NMAD", info, err);
 }
 
@@ -294,8 +297,8 @@ int cai_report(const char *run_dir, const char *outdir, FILE *info, cai_err *err
                 snprintf(sp, sizeof sp, "%s/summary.json", run_dir);
                 if (cai_read_file(sp, &sb, &sl, NULL) == CAI_OK) {
                     cJSON *sj = cJSON_ParseWithLength(sb, sl);
-                    const cJSON *u = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(sj, "model"),
-                                                                      "untrained");
+                    const cJSON *u =
+                        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(sj, "model"), "untrained");
                     if (cJSON_IsTrue(u))
                         snprintf(sumtxt, sizeof sumtxt,
                                  "\n**The weights are untrained: these predictions are not physical.**\n");
@@ -304,12 +307,14 @@ int cai_report(const char *run_dir, const char *outdir, FILE *info, cai_err *err
                 }
             }
             fprintf(m, "# Validation report: %s\n%s\n", run_dir, sumtxt);
-            fprintf(m, "%lld galaxies with a true redshift (%lld without, not used). Δ = (z_pred − z_true)/(1 + "
-                       "z_true); σ_NMAD = 1.48·median|Δ − median Δ|; bias = mean Δ; outlier rates are the fractions "
-                       "with |Δ| > 0.05 and |Δ| > 0.15. Bins are in z_true.\n\n",
+            fprintf(m,
+                    "%lld galaxies with a true redshift (%lld without, not used). Δ = (z_pred − z_true)/(1 + "
+                    "z_true); σ_NMAD = 1.48·median|Δ − median Δ|; bias = mean Δ; outlier rates are the fractions "
+                    "with |Δ| > 0.05 and |Δ| > 0.15. Bins are in z_true.\n\n",
                     (long long)a.n, (long long)a.unlabelled);
-            fprintf(m, "| z_true bin | n | σ_NMAD | bias | outliers >0.05 | outliers >0.15 |\n"
-                       "|---|---|---|---|---|---|\n");
+            fprintf(m,
+                    "| z_true bin | n | σ_NMAD | bias | outliers >0.05 | outliers >0.15 |\n"
+                    "|---|---|---|---|---|---|\n");
             double lo, hi;
             range_of(a.z, a.n, &lo, &hi);
             double w = 0.05;
@@ -327,12 +332,14 @@ int cai_report(const char *run_dir, const char *outdir, FILE *info, cai_err *err
             cai_calib_stats_of(scratch, a.n, &all);
             md_row(m, "**all**", &all);
             if (a.has_cal)
-                fprintf(m, "\nCalibrated intervals: the true z is inside [Z_LO68, Z_HI68] for %.1f%% of the galaxies "
-                           "(nominal 68%%) and inside [Z_LO95, Z_HI95] for %.1f%% (nominal 95%%).\n",
+                fprintf(m,
+                        "\nCalibrated intervals: the true z is inside [Z_LO68, Z_HI68] for %.1f%% of the galaxies "
+                        "(nominal 68%%) and inside [Z_LO95, Z_HI95] for %.1f%% (nominal 95%%).\n",
                         100 * cov[0], 100 * cov[1]);
-            fprintf(m, "\n## Pictures\n\n"
-                       "- `zpred_vs_ztrue.png`: density of z_pred vs z_true, 1:1 line, ±0.15(1+z) outlier limits\n"
-                       "- `dz_vs_z.png`: Δ vs z_true, running median and median ± σ_NMAD\n");
+            fprintf(m,
+                    "\n## Pictures\n\n"
+                    "- `zpred_vs_ztrue.png`: density of z_pred vs z_true, 1:1 line, ±0.15(1+z) outlier limits\n"
+                    "- `dz_vs_z.png`: Δ vs z_true, running median and median ± σ_NMAD\n");
             if (a.has_r) fprintf(m, "- `dz_vs_rmag.png`: Δ vs r magnitude, running median and median ± σ_NMAD\n");
             if (a.has_cal) fprintf(m, "- `pit.png`: PIT histogram from the calibrated intervals (flat = calibrated)\n");
             fprintf(m, "- `nz.png`: n(z) of predictions and of truth\n");

@@ -25,16 +25,16 @@ int cai_initialize_run(cai_store *st, const char *payload_json, size_t len, cons
                        cai_err *err);
 
 typedef struct {
-    const char *weights;       /* local path to weights; NULL: take it from the job/payload */
-    const cai_model *model;    /* already-loaded model to reuse (warm Lambda, local pool); NULL: load */
-    int threads;               /* 0: all cores */
-    cai_precision precision;   /* for a model this worker loads: the job's CAI_PRECISION, else this ... */
-    int precision_set;         /* ... unless set: then this (a command-line --precision overrides the payload) */
-    double deadline_unix;      /* 0: none. Stop cleanly before it; report what is unfinished. */
-    const char *calibration;   /* calib.json (local path or key in the bucket); NULL: the job's CAI_CALIBRATION */
-    int tta;                   /* 8: test-time augmentation; 0: the job's CAI_TTA (default 1) */
-    const char *engine;        /* the record's "engine" ("local", "aws", "slurm", "mpi", ...); NULL: not written */
-    const cJSON *engine_info;  /* an object whose members are copied into the record (scheduler ids); may be NULL */
+    const char *weights;      /* local path to weights; NULL: take it from the job/payload */
+    const cai_model *model;   /* already-loaded model to reuse (warm Lambda, local pool); NULL: load */
+    int threads;              /* 0: all cores */
+    cai_precision precision;  /* for a model this worker loads: the job's CAI_PRECISION, else this ... */
+    int precision_set;        /* ... unless set: then this (a command-line --precision overrides the payload) */
+    double deadline_unix;     /* 0: none. Stop cleanly before it; report what is unfinished. */
+    const char *calibration;  /* calib.json (local path or key in the bucket); NULL: the job's CAI_CALIBRATION */
+    int tta;                  /* 8: test-time augmentation; 0: the job's CAI_TTA (default 1) */
+    const char *engine;       /* the record's "engine" ("local", "aws", "slurm", "mpi", ...); NULL: not written */
+    const cJSON *engine_info; /* an object whose members are copied into the record (scheduler ids); may be NULL */
 } cai_worker_opts;
 
 /* Worker: run one job item (an element of the job array). Writes <bucket>/<result_path>/<rank>.json and

@@ -28,8 +28,8 @@
 
 typedef struct {
     int64_t rank;
-    cJSON *rec;           /* as read: combined_data.json holds it verbatim */
-    cai_rank_record r;    /* the typed view of rec */
+    cJSON *rec;        /* as read: combined_data.json holds it verbatim */
+    cai_rank_record r; /* the typed view of rec */
 } rank_rec;
 
 static int cmp_rank(const void *a, const void *b) {
@@ -40,14 +40,16 @@ static int cmp_rank(const void *a, const void *b) {
 /* Expected partitions from the job list. */
 typedef struct {
     char *key;
-    int64_t rank;      /* the rank the job list gave it to */
-    int64_t expected;  /* manifest galaxies or -1 */
-    int seen;          /* times found "ok" in a trusted record */
-    int64_t rows;      /* rows found in predictions files */
-    int64_t got;       /* galaxies the record says */
+    int64_t rank;     /* the rank the job list gave it to */
+    int64_t expected; /* manifest galaxies or -1 */
+    int seen;         /* times found "ok" in a trusted record */
+    int64_t rows;     /* rows found in predictions files */
+    int64_t got;      /* galaxies the record says */
 } exp_part;
 
-static int cmp_exp(const void *a, const void *b) { return strcmp(((const exp_part *)a)->key, ((const exp_part *)b)->key); }
+static int cmp_exp(const void *a, const void *b) {
+    return strcmp(((const exp_part *)a)->key, ((const exp_part *)b)->key);
+}
 
 /* One "ok" partition of a rank's record, and the rows its predictions file holds for it. */
 typedef struct {
@@ -64,7 +66,7 @@ typedef struct {
     size_t nok;
     int bad_partition;
     int64_t bad_value;
-    int bad_id;                   /* a row's galaxy id outside its partition's manifest range */
+    int bad_id; /* a row's galaxy id outside its partition's manifest range */
     int64_t bad_id_value, bad_id_part;
 } rows_ctx;
 
@@ -80,7 +82,8 @@ static int on_row(const cai_pred_row *r, void *vctx) {
     }
     /* A row with an id must fall in its partition's manifest range (seed .pt rows carry none: -1). */
     const cai_part_expect *x = c->ok[i].pexp;
-    if (x && x->sha256[0] && r->galaxy_id != -1 && (!x->has_ids || r->galaxy_id < x->id_first || r->galaxy_id > x->id_last)) {
+    if (x && x->sha256[0] && r->galaxy_id != -1 &&
+        (!x->has_ids || r->galaxy_id < x->id_first || r->galaxy_id > x->id_last)) {
         c->bad_id = 1;
         c->bad_id_value = r->galaxy_id;
         c->bad_id_part = r->partition;
@@ -100,8 +103,7 @@ static int cmp_i64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in, cJSON **summary_out,
-                  cai_err *err) {
+int cai_summarize(cai_store *st, const char *bucket, const char *result_path_in, cJSON **summary_out, cai_err *err) {
     return cai_summarize_ex(st, bucket, result_path_in, NULL, summary_out, err);
 }
 
@@ -144,7 +146,7 @@ static int put_via_tmp(cai_store *st, const char *bucket, const char *key, const
 typedef struct {
     cai_store *st;
     const char *bucket;
-    char rp[2048];                /* result_path without surrounding '/' */
+    char rp[2048]; /* result_path without surrounding '/' */
     double m0;
     /* from the run's payload.json (optional for a seed-made run) */
     int catalog_on, catalog_csv, tta;
@@ -154,10 +156,10 @@ typedef struct {
     /* the job list (optional for a seed-made run) */
     cJSON *jobs;
     int have_jobs;
-    int64_t nranks;               /* ranks in the job list */
-    char *job_run_id;             /* CAI_RUN_ID of the job list: records of other runs are not this run's */
-    cJSON **job_at;               /* job item by rank */
-    exp_part *ex;                 /* expected partitions, sorted by key */
+    int64_t nranks;   /* ranks in the job list */
+    char *job_run_id; /* CAI_RUN_ID of the job list: records of other runs are not this run's */
+    cJSON **job_at;   /* job item by rank */
+    exp_part *ex;     /* expected partitions, sorted by key */
     size_t nex;
     /* the records, by rank */
     rank_rec *rr;
@@ -169,9 +171,9 @@ typedef struct {
     cai_catalog cat;
     double first_start, last_end, cpu_total, rss_max, infer_total;
     int64_t galaxies, ranks_ok;
-    int untrained;                /* -1: no record says */
+    int untrained; /* -1: no record says */
     char variant[32], wsha[65], precision[16];
-    int mixed_weights, rec_tta;   /* the TTA setting the ranks say they used (0: none says) */
+    int mixed_weights, rec_tta; /* the TTA setting the ranks say they used (0: none says) */
     /* the checks */
     int64_t ndupids;
     cJSON *dupids, *missing, *dup, *mismatch;
@@ -415,8 +417,7 @@ static int sum_check_rows(sum_ctx *c, const cai_rank_record *r, ok_part *ok, siz
     else if (prc && rc.bad_partition)
         snprintf(why, whyn, "%s: rows for partition %lld, which the record does not list as done", pk,
                  (long long)rc.bad_value);
-    else if (prc)
-        snprintf(why, whyn, "%s", pe.msg);
+    else if (prc) snprintf(why, whyn, "%s", pe.msg);
     if (prc) return 0;
     for (size_t k = 0; k < nok; k++)
         if (ok[k].count != ok[k].want) {
@@ -490,8 +491,7 @@ static int sum_rank(sum_ctx *c, rank_rec *x, cai_err *err) {
     const char *sts = r->status_name; /* a seed record has no status: "ok" */
     if (strcmp(sts, "ok") != 0 && strcmp(sts, "empty") != 0)
         sum_fail(c, rank, sts, r->error ? r->error : "(no error recorded)");
-    else
-        c->ranks_ok++;
+    else c->ranks_ok++;
     int rc = sum_rank_rows(c, rank, r, have_job ? &j : NULL, sts);
     if (have_job) cai_job_free(&j);
     return rc ? sum_nomem(err) : CAI_OK;
@@ -567,9 +567,15 @@ static int sum_write_outputs(sum_ctx *c, cai_err *err) {
     if (!rc && c->calspec && !c->have_cal)
         rc = cai_seterr(err, c->cal_err.code ? c->cal_err.code : CAI_EARG, "%s", c->cal_err.msg);
     if (rc || !c->catalog_on) return rc;
-    cai_catalog_meta meta = {c->variant[0] ? c->variant : NULL, c->wsha[0] && !c->mixed_weights ? c->wsha : NULL,
-                             c->untrained, c->bucket, c->rp, c->run_id, c->have_cal ? c->cal.sha256 : NULL,
-                             c->msha[0] ? c->msha : NULL, c->tta};
+    cai_catalog_meta meta = {c->variant[0] ? c->variant : NULL,
+                             c->wsha[0] && !c->mixed_weights ? c->wsha : NULL,
+                             c->untrained,
+                             c->bucket,
+                             c->rp,
+                             c->run_id,
+                             c->have_cal ? c->cal.sha256 : NULL,
+                             c->msha[0] ? c->msha : NULL,
+                             c->tta};
     char *csv = NULL;
     size_t csvl = 0;
     rc = cai_catalog_csv(&c->cat, &csv, &csvl, err);
@@ -703,7 +709,8 @@ static cJSON *sum_summary(sum_ctx *c, int *rc, cai_err *err) {
         /* Never leave a partial set: remove what this Summarize wrote (summary.json first). The store's error
          * names the cause (e.g. "No space left on device"). */
         if (c->have_jobs) cai_outputs_invalidate(c->st, c->bucket, c->rp, NULL);
-        cJSON_ReplaceItemInObjectCaseSensitive(sum, "complete", c->have_jobs ? cJSON_CreateFalse() : cJSON_CreateNull());
+        cJSON_ReplaceItemInObjectCaseSensitive(sum, "complete",
+                                               c->have_jobs ? cJSON_CreateFalse() : cJSON_CreateNull());
         cJSON_DeleteItemFromObjectCaseSensitive(sum, "catalog");
         cai_err_prefix(err, "summarize: ");
     }

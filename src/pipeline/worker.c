@@ -48,8 +48,8 @@ typedef struct {
     size_t len;
     int rc;
     cai_err err;
-    char sha256[65];           /* of the bytes fetched (hashed in the read-ahead thread, hidden behind compute) */
-    double t_start, t_end;     /* unix */
+    char sha256[65];       /* of the bytes fetched (hashed in the read-ahead thread, hidden behind compute) */
+    double t_start, t_end; /* unix */
     double seconds;
     pthread_t th;
     int running;
@@ -85,7 +85,7 @@ static int is_s3(cai_store *st) { return st && st->url && !strncmp(st->url, "s3:
 /* Text a partition's entry in the record points at (the fetch buffers and error structs are reused). */
 typedef struct {
     char sha256[65];
-    char error[sizeof ((cai_err *)0)->msg];
+    char error[sizeof((cai_err *)0)->msg];
 } part_text;
 
 /* Everything one rank accumulates, from the job to its record. */
@@ -177,8 +177,7 @@ static void rank_load(rank_run *w) {
         if (cai_weightfile_resolve(w->st, w->j.bucket, wspec, w->wpath, sizeof w->wpath, &we) == CAI_OK &&
             cai_weightfile_describe(w->wpath, &w->wi, &we) == CAI_OK)
             w->have_wi = 1;
-        else if (!w->model)
-            rank_fail(w, we.code ? we.code : CAI_EARG, we.msg);
+        else if (!w->model) rank_fail(w, we.code ? we.code : CAI_EARG, we.msg);
     } else if (!w->model) {
         rank_fail(w, CAI_EARG, "no weights: pass --weights W.safetensors or set \"weights\" in the payload");
     }
@@ -187,8 +186,7 @@ static void rank_load(rank_run *w) {
         if (cai_calib_fetch(w->st, w->j.bucket, w->calspec, &w->cal, &ce) ||
             cai_calib_check(&w->cal, w->calspec, w->have_wi ? w->wi.sha256 : NULL, w->tta, &ce))
             rank_fail(w, ce.code ? ce.code : CAI_EARG, ce.msg);
-        else
-            w->have_cal = 1;
+        else w->have_cal = 1;
     }
     if (!w->fatal && !w->model) {
         cai_err me = {0};
@@ -228,18 +226,23 @@ static int part_verify(const rank_run *w, size_t i, const fetch_job *f, const ca
     const cai_part_expect *x = w->j.pexp ? &w->j.pexp[i] : NULL;
     if (!x || !x->sha256[0]) return CAI_OK;
     if (f->len != x->bytes)
-        return cai_seterr(pe, CAI_EFORMAT, "%s: %zu bytes, but the manifest says %llu (changed since the "
-                          "manifest was written?)", key, f->len, (unsigned long long)x->bytes);
+        return cai_seterr(pe, CAI_EFORMAT,
+                          "%s: %zu bytes, but the manifest says %llu (changed since the "
+                          "manifest was written?)",
+                          key, f->len, (unsigned long long)x->bytes);
     if (strcmp(f->sha256, x->sha256) != 0)
-        return cai_seterr(pe, CAI_EFORMAT, "%s: sha256 %.12s… does not match the manifest's %.12s… (changed "
-                          "since the manifest was written?)", key, f->sha256, x->sha256);
+        return cai_seterr(pe, CAI_EFORMAT,
+                          "%s: sha256 %.12s… does not match the manifest's %.12s… (changed "
+                          "since the manifest was written?)",
+                          key, f->sha256, x->sha256);
     if (p->n > 0 && !x->has_ids)
         return cai_seterr(pe, CAI_EFORMAT, "%s: has %lld galaxies, the manifest says none", key, (long long)p->n);
     for (int64_t g = 0; p->n > 0 && p->ids && g < p->n; g++)
         if (p->ids[g] < x->id_first || p->ids[g] > x->id_last)
-            return cai_seterr(pe, CAI_EFORMAT, "%s: galaxy %lld has id %lld, outside the manifest's range "
-                              "%lld..%lld", key, (long long)g, (long long)p->ids[g], (long long)x->id_first,
-                              (long long)x->id_last);
+            return cai_seterr(pe, CAI_EFORMAT,
+                              "%s: galaxy %lld has id %lld, outside the manifest's range "
+                              "%lld..%lld",
+                              key, (long long)g, (long long)p->ids[g], (long long)x->id_first, (long long)x->id_last);
     return CAI_OK;
 }
 
@@ -276,10 +279,8 @@ static int part_infer(rank_run *w, cai_partition *p, const char *key, int64_t *n
         }
         const float *img = p->images + (size_t)s * CAI_IMG_FLOATS;
         const uint8_t *mags = (const uint8_t *)p->mags + (size_t)s * 5 * msz;
-        if (w->tta > 1)
-            prc = cai_predict_tta(w->sess, img, mags, p->mag_dtype, cnt, w->pred + s, w->zstd + s, pe);
-        else
-            prc = cai_predict(w->sess, img, mags, p->mag_dtype, cnt, w->pred + s, pe);
+        if (w->tta > 1) prc = cai_predict_tta(w->sess, img, mags, p->mag_dtype, cnt, w->pred + s, w->zstd + s, pe);
+        else prc = cai_predict(w->sess, img, mags, p->mag_dtype, cnt, w->pred + s, pe);
         cai_partition_release(p, s, cnt);
         (*nb)++;
     }
@@ -482,8 +483,7 @@ static void rank_record_fill(const rank_run *w, cai_rank_record *r, double wall,
     r->precision = cai_precision_name(w->prec);
     r->tta = w->tta > 1 ? w->tta : 1;
     if (w->have_cal) r->calibration_source = w->calspec, r->calibration_file_sha256 = w->cal.sha256;
-    r->model_variant = w->model_variant[0] ? w->model_variant
-                       : w->have_wi && w->wi.variant[0] ? w->wi.variant : NULL;
+    r->model_variant = w->model_variant[0] ? w->model_variant : w->have_wi && w->wi.variant[0] ? w->wi.variant : NULL;
     if (w->have_wi) {
         r->weights_sha256 = w->wi.sha256;
         r->weights_source = w->wi.source[0] ? w->wi.source : NULL;

@@ -21,15 +21,15 @@
 typedef struct cai_store cai_store;
 
 typedef struct {
-    char **keys;       /* full keys, sorted as the backend lists them (lexicographic) */
+    char **keys; /* full keys, sorted as the backend lists them (lexicographic) */
     uint64_t *sizes;
     size_t n;
 } cai_keylist;
 
 typedef struct {
     int (*get)(cai_store *s, const char *bucket, const char *key, uint8_t **data, size_t *len, cai_err *err);
-    int (*get_range)(cai_store *s, const char *bucket, const char *key, uint64_t off, uint64_t len,
-                     uint8_t **data, size_t *got, cai_err *err);
+    int (*get_range)(cai_store *s, const char *bucket, const char *key, uint64_t off, uint64_t len, uint8_t **data,
+                     size_t *got, cai_err *err);
     int (*put)(cai_store *s, const char *bucket, const char *key, const void *data, size_t len, cai_err *err);
     int (*list)(cai_store *s, const char *bucket, const char *prefix, cai_keylist *out, cai_err *err);
     int (*head)(cai_store *s, const char *bucket, const char *key, uint64_t *size, cai_err *err);
@@ -53,15 +53,13 @@ void cai_store_close(cai_store *s);
 /* Convenience wrappers. get/get_range return heap data (free()). A missing object is CAI_ENOTFOUND.
  * put is atomic: readers see the old object or the whole new one. list returns every page. */
 int cai_store_get(cai_store *s, const char *bucket, const char *key, uint8_t **data, size_t *len, cai_err *err);
-int cai_store_get_range(cai_store *s, const char *bucket, const char *key, uint64_t off, uint64_t len,
-                        uint8_t **data, size_t *got, cai_err *err);
-int cai_store_put(cai_store *s, const char *bucket, const char *key, const void *data, size_t len,
-                  cai_err *err);
+int cai_store_get_range(cai_store *s, const char *bucket, const char *key, uint64_t off, uint64_t len, uint8_t **data,
+                        size_t *got, cai_err *err);
+int cai_store_put(cai_store *s, const char *bucket, const char *key, const void *data, size_t len, cai_err *err);
 /* put_new: create the object only if it does not exist yet — one winner among concurrent callers (local: an
  * O_EXCL-style link(2) of a complete temp file; S3: a conditional PUT with If-None-Match: *). CAI_EBUSY when it
  * exists already. */
-int cai_store_put_new(cai_store *s, const char *bucket, const char *key, const void *data, size_t len,
-                      cai_err *err);
+int cai_store_put_new(cai_store *s, const char *bucket, const char *key, const void *data, size_t len, cai_err *err);
 int cai_store_list(cai_store *s, const char *bucket, const char *prefix, cai_keylist *out, cai_err *err);
 int cai_store_head(cai_store *s, const char *bucket, const char *key, uint64_t *size, cai_err *err);
 int cai_store_delete(cai_store *s, const char *bucket, const char *key, cai_err *err);

@@ -29,8 +29,7 @@ typedef struct {
 
 /* A bucket is one path segment; a key is one or more '/'-separated segments. Neither may be empty,
  * ".", "..", start with '/', or hold control characters. A trailing '/' is allowed only for prefixes. */
-static int check_segments(const char *what, const char *s, int allow_trailing_slash, int allow_empty,
-                          cai_err *err) {
+static int check_segments(const char *what, const char *s, int allow_trailing_slash, int allow_empty, cai_err *err) {
     if (!s) return cai_seterr(err, CAI_EARG, "store: %s is NULL", what);
     size_t n = strlen(s);
     if (n == 0) {
@@ -52,8 +51,7 @@ static int check_segments(const char *what, const char *s, int allow_trailing_sl
             return cai_seterr(err, CAI_EARG, "store: %s '%s' has a '.' or '..' segment (keys may not leave the store)",
                               what, s);
         for (size_t i = 0; i < len; i++)
-            if ((unsigned char)p[i] < 0x20)
-                return cai_seterr(err, CAI_EARG, "store: %s has a control character", what);
+            if ((unsigned char)p[i] < 0x20) return cai_seterr(err, CAI_EARG, "store: %s has a control character", what);
         if (++segs > CAI_STORE_MAX_SEGMENTS)
             return cai_seterr(err, CAI_EARG, "store: %s has more than %d path segments", what, CAI_STORE_MAX_SEGMENTS);
         if (!e) break;
@@ -76,13 +74,14 @@ static int check_bucket(const char *bucket, cai_err *err) {
  * O_NOFOLLOW|O_NONBLOCK, and fstat must say "regular file". The root itself may be a link (it is the
  * user's choice, made on the command line). */
 
-static int seg_kind_err(local_store *ls, int dirfd, const char *seg, const char *bucket, const char *key,
-                        int e, cai_err *err) {
+static int seg_kind_err(local_store *ls, int dirfd, const char *seg, const char *bucket, const char *key, int e,
+                        cai_err *err) {
     struct stat st;
     if (fstatat(dirfd, seg, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
         return cai_seterr(err, CAI_EIO,
                           "store %s: object %s/%s: \"%s\" is a symbolic link (the local store does not follow links "
-                          "below its root)", ls->base.url, bucket, key, seg);
+                          "below its root)",
+                          ls->base.url, bucket, key, seg);
     if (e == ENOENT || e == ENOTDIR)
         return cai_seterr(err, CAI_ENOTFOUND, "store %s: object %s/%s not found", ls->base.url, bucket, key);
     return cai_seterr(err, CAI_EIO, "store %s: object %s/%s: %s", ls->base.url, bucket, key, strerror(e));
@@ -99,7 +98,8 @@ static int open_parent(local_store *ls, const char *bucket, const char *key, int
     int w = snprintf(rel, reln, "%s/%s", bucket, key);
     if (w < 0 || (size_t)w >= reln) return cai_seterr(err, CAI_EARG, "store: path for %s/%s is too long", bucket, key);
     int fd = open(ls->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return cai_seterr(err, CAI_EIO, "store %s: cannot open the store directory: %s", ls->base.url, strerror(errno));
+    if (fd < 0)
+        return cai_seterr(err, CAI_EIO, "store %s: cannot open the store directory: %s", ls->base.url, strerror(errno));
     char *p = rel;
     for (char *slash; (slash = strchr(p, '/')); p = slash + 1) {
         *slash = 0;
@@ -136,8 +136,13 @@ static int open_parent(local_store *ls, const char *bucket, const char *key, int
 }
 
 static const char *kind_name(mode_t m) {
-    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device"
-         : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : S_ISLNK(m) ? "a symbolic link" : "not a regular file";
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISSOCK(m) ? "a socket"
+           : S_ISLNK(m)  ? "a symbolic link"
+                         : "not a regular file";
 }
 
 /* Open bucket/key for reading: a regular file below the root, reached without following links. */
@@ -183,8 +188,9 @@ static int open_object(local_store *ls, const char *bucket, const char *key, int
         close(fd);
         return cai_seterr(err, CAI_EIO,
                           "store %s: object %s/%s is %llu bytes, above the local store's limit of %llu (set "
-                          "CAI_STORE_MAX_OBJECT_BYTES to raise it)", ls->base.url, bucket, key,
-                          (unsigned long long)st.st_size, (unsigned long long)ls->max_object);
+                          "CAI_STORE_MAX_OBJECT_BYTES to raise it)",
+                          ls->base.url, bucket, key, (unsigned long long)st.st_size,
+                          (unsigned long long)ls->max_object);
     }
     *fd_out = fd;
     *size = (uint64_t)st.st_size;
@@ -229,8 +235,8 @@ static int l_get(cai_store *s, const char *bucket, const char *key, uint8_t **da
     return rc;
 }
 
-static int l_get_range(cai_store *s, const char *bucket, const char *key, uint64_t off, uint64_t len,
-                       uint8_t **data, size_t *got, cai_err *err) {
+static int l_get_range(cai_store *s, const char *bucket, const char *key, uint64_t off, uint64_t len, uint8_t **data,
+                       size_t *got, cai_err *err) {
     *data = NULL;
     *got = 0;
     local_store *ls = (local_store *)s;
@@ -382,7 +388,8 @@ static int is_tmp_name(const char *name) {
 }
 
 static int walk(const char *dirpath, const char *keypfx, const char *prefix, list_acc *a, int depth, cai_err *err) {
-    if (depth > CAI_STORE_MAX_SEGMENTS) return cai_seterr(err, CAI_EIO, "store: %s: directories nested too deep", dirpath);
+    if (depth > CAI_STORE_MAX_SEGMENTS)
+        return cai_seterr(err, CAI_EIO, "store: %s: directories nested too deep", dirpath);
     /* Prune: descend only if this directory's key prefix is compatible with the wanted prefix. */
     size_t kp = strlen(keypfx), pp = strlen(prefix);
     size_t m = kp < pp ? kp : pp;
@@ -467,8 +474,7 @@ static void l_close(cai_store *s) {
 /* Create-if-absent: the whole object goes to a private temp file first (fsync'd), then link(2) gives it its
  * name — link fails with EEXIST if the name exists, atomically, even on NFS, so exactly one of several racing
  * runs wins and nobody ever reads a half-written lock. */
-static int l_put_new(cai_store *s, const char *bucket, const char *key, const void *data, size_t len,
-                     cai_err *err) {
+static int l_put_new(cai_store *s, const char *bucket, const char *key, const void *data, size_t len, cai_err *err) {
     local_store *ls = (local_store *)s;
     char rel[2100], tmp[1200];
     const char *last;
@@ -525,7 +531,8 @@ int cai_store_open_local(const char *root, cai_store **out, cai_err *err) {
         unsigned long long v = strtoull(mx, &e, 10);
         if (errno || *e || v == 0 || mx[0] == '-') {
             l_close(&ls->base);
-            return cai_seterr(err, CAI_EARG, "CAI_STORE_MAX_OBJECT_BYTES: expected a positive number of bytes, got \"%.40s\"", mx);
+            return cai_seterr(err, CAI_EARG,
+                              "CAI_STORE_MAX_OBJECT_BYTES: expected a positive number of bytes, got \"%.40s\"", mx);
         }
         ls->max_object = v;
     }

@@ -56,7 +56,7 @@ typedef struct {
     int max_attempts;
     double retry_base, retry_cap, stall_s;
     int verbose;
-    int moto_quirks; /* CAI_S3_QUIRKS=moto: see s3_list() */
+    int moto_quirks;    /* CAI_S3_QUIRKS=moto: see s3_list() */
     int upload_threads; /* multipart parts in flight (CAI_S3_UPLOAD_THREADS, default 4) */
 
     pthread_mutex_t mu; /* pool, stats, rng */
@@ -197,10 +197,10 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *u) {
         r->clen = -1;
         return n;
     }
-#define H(name, dst)                                                                                          \
-    if (n > sizeof(name) - 1 && !strncasecmp(p, name, sizeof(name) - 1)) {                                     \
-        hdr_value(p, n, sizeof(name) - 1, dst, sizeof dst);                                                   \
-        return n;                                                                                             \
+#define H(name, dst)                                                                                                   \
+    if (n > sizeof(name) - 1 && !strncasecmp(p, name, sizeof(name) - 1)) {                                             \
+        hdr_value(p, n, sizeof(name) - 1, dst, sizeof dst);                                                            \
+        return n;                                                                                                      \
     }
     H("etag:", r->etag)
     H("x-amz-meta-sha256:", r->meta_sha)
@@ -270,8 +270,7 @@ static int build_url(s3_store *s, const s3_req *q, cai_s3_buf *url) {
         rc |= cai_s3_buf_str(url, "/");
         rc |= cai_s3_uri_encode(url, q->bucket, strlen(q->bucket), 0);
         if (*q->key) rc |= cai_s3_buf_str(url, "/");
-    } else
-        rc |= cai_s3_buf_str(url, "/");
+    } else rc |= cai_s3_buf_str(url, "/");
     rc |= cai_s3_uri_encode(url, q->key, strlen(q->key), 1);
     if (q->query) {
         rc |= cai_s3_buf_str(url, "?");
@@ -292,10 +291,8 @@ static int transport_retryable(CURLcode c) {
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
-    case CURLE_SEND_FAIL_REWIND:
-        return 1;
-    default:
-        return 0;
+    case CURLE_SEND_FAIL_REWIND: return 1;
+    default: return 0;
     }
 }
 
@@ -317,8 +314,7 @@ static void backoff(s3_store *s, int attempt) {
     if (ceil_s > s->retry_cap) ceil_s = s->retry_cap;
     double t = ceil_s * jitter01(s);
     struct timespec ts = {(time_t)t, (long)((t - (double)(time_t)t) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
 static void record(s3_store *s, double wall0, double dt, uint64_t in, uint64_t out, int retry) {
@@ -404,8 +400,7 @@ static void setup_attempt(s3_store *s, const s3_req *q, s3_resp *r, CURL *h, con
     } else if (!strcmp(q->method, "POST")) {
         curl_easy_setopt(h, CURLOPT_POST, 1L);
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->up_len);
-    } else if (strcmp(q->method, "GET") != 0)
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, q->method);
+    } else if (strcmp(q->method, "GET") != 0) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, q->method);
     if (!strcmp(q->method, "PUT") || !strcmp(q->method, "POST")) {
         curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(h, CURLOPT_READDATA, r);
@@ -421,7 +416,7 @@ static int judge_attempt(s3_store *s, const s3_req *q, s3_resp *r, CURLcode cc, 
                          long ok_extra, const char *where, int *rc, cai_err *err) {
     if (r->overflow) {
         *rc = cai_seterr(err, CAI_ES3, "%s: %s failed: response larger than the %zu bytes expected", where, q->op,
-                   q->max_body);
+                         q->max_body);
         return ATTEMPT_FAILED;
     }
     if (cc != CURLE_OK) {
@@ -431,9 +426,9 @@ static int judge_attempt(s3_store *s, const s3_req *q, s3_resp *r, CURLcode cc, 
         }
         /* A transport error curl will not get past by retrying (a certificate that does not verify, an
          * unsupported protocol, a malformed URL) is permanent: not CAI_ENET, which the state machine retries. */
-        *rc = cai_seterr(err, transport_retryable(cc) ? CAI_ENET : CAI_ES3, "%s: %s failed after %d attempt%s: %s (curl %d%s%s)",
-                   where, q->op, attempt, attempt == 1 ? "" : "s", curl_easy_strerror(cc), (int)cc,
-                   curl_msg[0] ? ": " : "", curl_msg);
+        *rc = cai_seterr(err, transport_retryable(cc) ? CAI_ENET : CAI_ES3,
+                         "%s: %s failed after %d attempt%s: %s (curl %d%s%s)", where, q->op, attempt,
+                         attempt == 1 ? "" : "s", curl_easy_strerror(cc), (int)cc, curl_msg[0] ? ": " : "", curl_msg);
         return ATTEMPT_FAILED;
     }
     char code[128], msg[300];
@@ -450,8 +445,8 @@ static int judge_attempt(s3_store *s, const s3_req *q, s3_resp *r, CURLcode cc, 
     char hint[200] = "";
     if (r->status == 301 && r->bucket_region[0])
         snprintf(hint, sizeof hint, " (the bucket is in %s; set AWS_REGION=%s)", r->bucket_region, r->bucket_region);
-    *rc = cai_seterr(err, cls, "%s: %s failed: %s (%ld)%s%s%s%s", where, q->op, code, r->status, msg[0] ? ": " : "", msg,
-               hint, attempt > 1 ? " [after retries]" : "");
+    *rc = cai_seterr(err, cls, "%s: %s failed: %s (%ld)%s%s%s%s", where, q->op, code, r->status, msg[0] ? ": " : "",
+                     msg, hint, attempt > 1 ? " [after retries]" : "");
     return ATTEMPT_FAILED;
 }
 
@@ -541,7 +536,8 @@ static int map_key_any(s3_store *s, const char *b, const char *k, int is_prefix,
         rc |= cai_s3_buf_str(rk, "/");
     } else {
         if (!cai_s3_bucket_ok(b))
-            return cai_seterr(err, CAI_EARG, "s3://%s: not a valid bucket name (expected letters, digits, '.', '-')", b);
+            return cai_seterr(err, CAI_EARG, "s3://%s: not a valid bucket name (expected letters, digits, '.', '-')",
+                              b);
         *rb = b;
     }
     rc |= cai_s3_buf_str(rk, k);
@@ -597,7 +593,11 @@ static int s3_get_range(cai_store *st, const char *b, const char *k, uint64_t of
     snprintf(range, sizeof range, "bytes=%llu-%llu", (unsigned long long)off, (unsigned long long)(last - 1));
     /* A server that ignores Range answers 200 with the whole object; allow that much only when it is
      * the range we asked for from 0 (otherwise we could not bound it): cap at off+len. */
-    s3_req q = {.method = "GET", .bucket = rb, .key = rk.p, .range = range, .op = "GET (range)",
+    s3_req q = {.method = "GET",
+                .bucket = rb,
+                .key = rk.p,
+                .range = range,
+                .op = "GET (range)",
                 .max_body = (size_t)(off == 0 ? len : SIZE_MAX - 1)};
     s3_resp r = {0};
     rc = s3_perform(s, &q, &r, 416, err);
@@ -612,14 +612,15 @@ static int s3_get_range(cai_store *st, const char *b, const char *k, uint64_t of
          * read from 0 (S3 answers 416 there too, having no byte 0). */
         if (off == 0) out = malloc(1);
         else
-            rc = cai_seterr(err, CAI_EARG, "s3://%s/%s: range %llu+%llu starts past the end of the object", rb,
-                            rk.p, (unsigned long long)off, (unsigned long long)len);
+            rc = cai_seterr(err, CAI_EARG, "s3://%s/%s: range %llu+%llu starts past the end of the object", rb, rk.p,
+                            (unsigned long long)off, (unsigned long long)len);
     } else if (r.status == 206) {
         unsigned long long a = 0, z = 0;
         if (sscanf(r.content_range, "bytes %llu-%llu", &a, &z) != 2 || a != off || z < a ||
             r.body.n != (size_t)(z - a + 1) || r.body.n > len) {
-            rc = cai_seterr(err, CAI_ES3, "s3://%s/%s: GET (range) failed: asked %s, got Content-Range '%s' with %zu bytes",
-                            rb, rk.p, range, r.content_range, r.body.n);
+            rc = cai_seterr(err, CAI_ES3,
+                            "s3://%s/%s: GET (range) failed: asked %s, got Content-Range '%s' with %zu bytes", rb, rk.p,
+                            range, r.content_range, r.body.n);
         } else {
             out = (uint8_t *)r.body.p;
             r.body.p = NULL;
@@ -627,8 +628,8 @@ static int s3_get_range(cai_store *st, const char *b, const char *k, uint64_t of
         }
     } else { /* 200: the server ignored Range and sent the whole object */
         if (off >= r.body.n && off > 0)
-            rc = cai_seterr(err, CAI_EARG, "s3://%s/%s: range %llu+%llu starts past the end of the object", rb,
-                            rk.p, (unsigned long long)off, (unsigned long long)len);
+            rc = cai_seterr(err, CAI_EARG, "s3://%s/%s: range %llu+%llu starts past the end of the object", rb, rk.p,
+                            (unsigned long long)off, (unsigned long long)len);
         else if (off >= r.body.n) out = malloc(1);
         else {
             n = r.body.n - (size_t)off;
@@ -651,8 +652,14 @@ static int s3_get_range(cai_store *st, const char *b, const char *k, uint64_t of
 
 static int put_single(s3_store *s, const char *rb, const char *rk, const void *data, size_t len, const char *sha,
                       cai_err *err) {
-    s3_req q = {.method = "PUT", .bucket = rb, .key = rk, .body = data ? data : (const void *)"", .body_len = len,
-                .body_sha = sha, .meta_sha = sha, .op = "PUT"};
+    s3_req q = {.method = "PUT",
+                .bucket = rb,
+                .key = rk,
+                .body = data ? data : (const void *)"",
+                .body_len = len,
+                .body_sha = sha,
+                .meta_sha = sha,
+                .op = "PUT"};
     s3_resp r = {0};
     int rc = s3_perform(s, &q, &r, 0, err);
     cai_s3_buf_free(&r.body);
@@ -697,12 +704,18 @@ static void *mp_worker(void *u) {
             pq = NULL;
             rc = cai_seterr(&e, CAI_ENOMEM, "multipart: out of memory");
         } else {
-            s3_req pr = {.method = "PUT", .bucket = m->rb, .key = m->rk, .query = pq, .body = m->data + o,
-                         .body_len = n, .op = op};
+            s3_req pr = {.method = "PUT",
+                         .bucket = m->rb,
+                         .key = m->rk,
+                         .query = pq,
+                         .body = m->data + o,
+                         .body_len = n,
+                         .op = op};
             s3_resp rr = {0};
             rc = s3_perform(m->s, &pr, &rr, 0, &e);
             if (rc == CAI_OK) {
-                if (!rr.etag[0]) rc = cai_seterr(&e, CAI_ES3, "s3://%s/%s: %s: no ETag in the response", m->rb, m->rk, op);
+                if (!rr.etag[0])
+                    rc = cai_seterr(&e, CAI_ES3, "s3://%s/%s: %s: no ETag in the response", m->rb, m->rk, op);
                 else if (!(m->etags[i] = strdup(rr.etag))) rc = cai_seterr(&e, CAI_ENOMEM, "multipart: out of memory");
             }
             cai_s3_buf_free(&rr.body);
@@ -723,15 +736,20 @@ static void *mp_worker(void *u) {
 
 /* Multipart: CreateMultipartUpload, UploadPart × n, CompleteMultipartUpload. Each part is signed with
  * its own SHA-256; the whole object's hash goes in x-amz-meta-sha256 at create time. */
-static int put_multipart(s3_store *s, const char *rb, const char *rk, const uint8_t *data, size_t len,
-                         const char *sha, cai_err *err) {
+static int put_multipart(s3_store *s, const char *rb, const char *rk, const uint8_t *data, size_t len, const char *sha,
+                         cai_err *err) {
     uint64_t part = s->part_size;
     if (part < S3_MIN_PART) part = S3_MIN_PART;
     if ((len + part - 1) / part > S3_MAX_PARTS) part = (len + S3_MAX_PARTS - 1) / S3_MAX_PARTS;
     size_t nparts = (size_t)((len + part - 1) / part);
 
-    s3_req cq = {.method = "POST", .bucket = rb, .key = rk, .query = "uploads=", .meta_sha = sha,
-                 .op = "CreateMultipartUpload", .max_body = ERR_BODY_CAP};
+    s3_req cq = {.method = "POST",
+                 .bucket = rb,
+                 .key = rk,
+                 .query = "uploads=",
+                 .meta_sha = sha,
+                 .op = "CreateMultipartUpload",
+                 .max_body = ERR_BODY_CAP};
     s3_resp r = {0};
     int rc = s3_perform(s, &cq, &r, 0, err);
     if (rc) return rc;
@@ -756,8 +774,15 @@ static int put_multipart(s3_store *s, const char *rb, const char *rk, const uint
         goto out;
     }
     {
-        mp_ctx m = {.s = s, .rb = rb, .rk = rk, .upload = enc_id.p, .data = data, .len = len, .part = part,
-                    .nparts = nparts, .etags = etags};
+        mp_ctx m = {.s = s,
+                    .rb = rb,
+                    .rk = rk,
+                    .upload = enc_id.p,
+                    .data = data,
+                    .len = len,
+                    .part = part,
+                    .nparts = nparts,
+                    .etags = etags};
         pthread_mutex_init(&m.mu, NULL);
         int nt = s->upload_threads < 1 ? 1 : s->upload_threads;
         if ((size_t)nt > nparts) nt = (int)nparts;
@@ -778,16 +803,24 @@ static int put_multipart(s3_store *s, const char *rb, const char *rk, const uint
         int b = cai_s3_buf_str(&done, "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
         for (size_t i = 0; i < nparts; i++) {
             char pbuf[200];
-            snprintf(pbuf, sizeof pbuf, "<Part><PartNumber>%zu</PartNumber><ETag>\"%s\"</ETag></Part>", i + 1, etags[i]);
+            snprintf(pbuf, sizeof pbuf, "<Part><PartNumber>%zu</PartNumber><ETag>\"%s\"</ETag></Part>", i + 1,
+                     etags[i]);
             b |= cai_s3_buf_str(&done, pbuf);
         }
         b |= cai_s3_buf_str(&done, "</CompleteMultipartUpload>");
         if (b) rc = cai_seterr(err, CAI_ENOMEM, "multipart: out of memory");
     }
     if (rc == CAI_OK) {
-        s3_req fq = {.method = "POST", .bucket = rb, .key = rk, .query = abort_q, .body = (const uint8_t *)done.p,
-                     .body_len = done.n, .ctype = "application/xml", .op = "CompleteMultipartUpload",
-                     .max_body = ERR_BODY_CAP, .body_may_error = 1};
+        s3_req fq = {.method = "POST",
+                     .bucket = rb,
+                     .key = rk,
+                     .query = abort_q,
+                     .body = (const uint8_t *)done.p,
+                     .body_len = done.n,
+                     .ctype = "application/xml",
+                     .op = "CompleteMultipartUpload",
+                     .max_body = ERR_BODY_CAP,
+                     .body_may_error = 1};
         s3_resp fr = {0};
         rc = s3_perform(s, &fq, &fr, 0, err);
         cai_s3_buf_free(&fr.body);
@@ -804,8 +837,8 @@ out:
     return rc;
 }
 
-int cai_s3_put_sha(cai_store *st, const char *b, const char *k, const void *data, size_t len,
-                   const char sha256_hex[65], cai_err *err) {
+int cai_s3_put_sha(cai_store *st, const char *b, const char *k, const void *data, size_t len, const char sha256_hex[65],
+                   cai_err *err) {
     if (!cai_store_is_s3(st)) return cai_store_put(st, b, k, data, len, err);
     s3_store *s = (s3_store *)st;
     char sha[65];
@@ -977,8 +1010,15 @@ static int s3_put_new(cai_store *st, const char *b, const char *k, const void *d
     if (rc) return rc;
     char sha[65];
     cai_sha256_hex(data ? data : "", data ? len : 0, sha);
-    s3_req q = {.method = "PUT", .bucket = rb, .key = rk.p, .body = data ? data : (const void *)"", .body_len = len,
-                .body_sha = sha, .meta_sha = sha, .op = "PUT (If-None-Match)", .if_none_match = 1};
+    s3_req q = {.method = "PUT",
+                .bucket = rb,
+                .key = rk.p,
+                .body = data ? data : (const void *)"",
+                .body_len = len,
+                .body_sha = sha,
+                .meta_sha = sha,
+                .op = "PUT (If-None-Match)",
+                .if_none_match = 1};
     s3_resp r = {0};
     rc = s3_perform(s, &q, &r, 412, err);
     if (!rc && r.status == 412) rc = cai_seterr(err, CAI_EBUSY, "s3://%s/%s exists", rb, rk.p);
@@ -988,8 +1028,14 @@ static int s3_put_new(cai_store *st, const char *b, const char *k, const void *d
 }
 
 static const cai_store_ops s3_ops = {
-    .get = s3_get, .get_range = s3_get_range, .put = s3_put, .list = s3_list,
-    .head = s3_head, .del = s3_del, .close = s3_close, .put_new = s3_put_new,
+    .get = s3_get,
+    .get_range = s3_get_range,
+    .put = s3_put,
+    .list = s3_list,
+    .head = s3_head,
+    .del = s3_del,
+    .close = s3_close,
+    .put_new = s3_put_new,
 };
 
 /* ---------- s3.h ---------- */
@@ -1080,7 +1126,8 @@ int cai_store_open_s3(const char *url, cai_store **out, cai_err *err) {
     *out = NULL;
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK)
-        return cai_seterr(err, CAI_ENET, "store '%s': curl_global_init failed: %s", url, curl_easy_strerror(curl_init_rc));
+        return cai_seterr(err, CAI_ENET, "store '%s': curl_global_init failed: %s", url,
+                          curl_easy_strerror(curl_init_rc));
     s3_store *s = calloc(1, sizeof *s);
     if (!s) return cai_seterr(err, CAI_ENOMEM, "store '%s': out of memory", url);
     pthread_mutex_init(&s->mu, NULL);
@@ -1127,7 +1174,8 @@ int cai_store_open_s3(const char *url, cai_store **out, cai_err *err) {
     if (!ep) ep = env("AWS_ENDPOINT_URL");
     if (ep) {
         if (strncmp(ep, "http://", 7) && strncmp(ep, "https://", 8)) {
-            rc = cai_seterr(err, CAI_EARG, "AWS_ENDPOINT_URL(_S3): expected http://HOST[:PORT] or https://..., got '%s'", ep);
+            rc = cai_seterr(err, CAI_EARG,
+                            "AWS_ENDPOINT_URL(_S3): expected http://HOST[:PORT] or https://..., got '%s'", ep);
             goto fail;
         }
         size_t n = strlen(ep);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# format_check.sh — the tree is in .clang-format's style: clang-format changes no file (make format-check;
-# files in scripts/format-pending.txt aside), and the check itself catches a file that is not.
+# format_check.sh — the tree is in .clang-format's style: clang-format changes no file (make format-check),
+# and the check itself catches a file that is not.
 set -euo pipefail
 : "${TMPDIR:?}"
 die() { echo "format_check: FAIL: $*" >&2; exit 1; }

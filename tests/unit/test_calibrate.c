@@ -307,9 +307,12 @@ static void test_tta_transforms(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_coverage_held_out),       cmocka_unit_test(test_interval_arithmetic),
-        cmocka_unit_test(test_json_round_trip_and_refusals), cmocka_unit_test(test_input_flags),
-        cmocka_unit_test(test_prediction_rows),         cmocka_unit_test(test_tta_transforms),
+        cmocka_unit_test(test_coverage_held_out),
+        cmocka_unit_test(test_interval_arithmetic),
+        cmocka_unit_test(test_json_round_trip_and_refusals),
+        cmocka_unit_test(test_input_flags),
+        cmocka_unit_test(test_prediction_rows),
+        cmocka_unit_test(test_tta_transforms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

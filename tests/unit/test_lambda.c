@@ -16,8 +16,9 @@
 #include "engine/lambda.h"
 
 static void clear_env(void) {
-    const char *vars[] = {"CAI_STAGE", "CAI_STORE", "CAI_WEIGHTS", "CAI_PRECISION", "CAI_THREADS",
-                          "CAI_DEADLINE_MARGIN_S", "CAI_WEIGHTS_CACHE", "LAMBDA_TASK_ROOT", "CAI_CALIBRATION"};
+    const char *vars[] = {"CAI_STAGE",         "CAI_STORE",        "CAI_WEIGHTS",
+                          "CAI_PRECISION",     "CAI_THREADS",      "CAI_DEADLINE_MARGIN_S",
+                          "CAI_WEIGHTS_CACHE", "LAMBDA_TASK_ROOT", "CAI_CALIBRATION"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) unsetenv(vars[i]);
 }
 
@@ -210,8 +211,12 @@ static void test_aws_time(void **state) {
     v = cJSON_CreateNumber(1795623859.031);
     assert_true(cai_aws_time(v) == 1795623859.031);
     cJSON_Delete(v);
-    const char *bad[] = {"2026-11-25", "2026-13-01T00:00:00Z", "2026-11-25T16:00:00+0100", "2026-11-25T16:00:00Zjunk",
-                         "2026-11-25T16:00:00.Z", ""};
+    const char *bad[] = {"2026-11-25",
+                         "2026-13-01T00:00:00Z",
+                         "2026-11-25T16:00:00+0100",
+                         "2026-11-25T16:00:00Zjunk",
+                         "2026-11-25T16:00:00.Z",
+                         ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         v = cJSON_CreateString(bad[i]);
         assert_true(cai_aws_time(v) == -1);
@@ -222,9 +227,12 @@ static void test_aws_time(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_defaults_and_errors),   cmocka_unit_test(test_handle_echo_and_bad_events),
-        cmocka_unit_test(test_worker_refused_near_deadline), cmocka_unit_test(test_summarize_event_needs_fields),
-        cmocka_unit_test(test_error_types_and_stage_names),  cmocka_unit_test(test_runtime_api_address_is_checked),
+        cmocka_unit_test(test_config_defaults_and_errors),
+        cmocka_unit_test(test_handle_echo_and_bad_events),
+        cmocka_unit_test(test_worker_refused_near_deadline),
+        cmocka_unit_test(test_summarize_event_needs_fields),
+        cmocka_unit_test(test_error_types_and_stage_names),
+        cmocka_unit_test(test_runtime_api_address_is_checked),
         cmocka_unit_test(test_aws_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

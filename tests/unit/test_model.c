@@ -83,7 +83,9 @@ static void check_keys_against_spec(const char *path, const char *keys) {
         char shape[128] = "(";
         for (int i = 0; i < t->ndim; i++)
             snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%lld%s", (long long)t->shape[i],
-                     t->ndim == 1 ? ",)" : i + 1 < t->ndim ? ", " : ")");
+                     t->ndim == 1      ? ",)"
+                     : i + 1 < t->ndim ? ", "
+                                       : ")");
         if (t->ndim == 0) strcat(shape, ")");
         char want[300];
         snprintf(want, sizeof want, "%s %s", shape, t->dtype == CAI_ST_F32 ? "float32" : "int64");
@@ -150,7 +152,8 @@ static void rewrite(const char *src, const char *dst, const edit *ed) {
         const cai_st_tensor *t = &st.tensors[i];
         if (ed->drop && !strcmp(t->name, ed->drop)) continue;
         if (ed->repl && !strcmp(t->name, ed->repl)) {
-            assert_int_equal(cai_st_writer_add(w, t->name, ed->repl_dt, ed->repl_ndim, ed->repl_shape, big, &e), CAI_OK);
+            assert_int_equal(cai_st_writer_add(w, t->name, ed->repl_dt, ed->repl_ndim, ed->repl_shape, big, &e),
+                             CAI_OK);
             continue;
         }
         const void *data = t->data;
@@ -181,8 +184,7 @@ static void expect_load_error(const char *src, const edit *ed, int code, const c
     cai_err e = {0};
     int rc = cai_model_load(bad, CAI_PREC_FP32, &m, &e);
     if (rc != code || !strstr(e.msg, s1) || (s2 && !strstr(e.msg, s2)) || (s3 && !strstr(e.msg, s3)))
-        fail_msg("rc=%d (want %d) msg='%s' (want '%s', '%s', '%s')", rc, code, e.msg, s1, s2 ? s2 : "",
-                 s3 ? s3 : "");
+        fail_msg("rc=%d (want %d) msg='%s' (want '%s', '%s', '%s')", rc, code, e.msg, s1, s2 ? s2 : "", s3 ? s3 : "");
     assert_null(m);
     assert_non_null(strstr(e.msg, "bad.safetensors"));
     unlink(bad);
@@ -234,8 +236,7 @@ static void test_bad_weights(void **state) {
         cai_err e = {0};
         int rc = cai_model_load(ok, CAI_PREC_FP32, &m, &e);
         if (i == 0) assert_int_equal(rc, CAI_OK);
-        else { /* half a duplicate is an error: weight gone, bias still there */
-            assert_int_equal(rc, CAI_EKEY);
+        else { /* half a duplicate is an error: weight gone, bias still there */ assert_int_equal(rc, CAI_EKEY);
             assert_non_null(strstr(e.msg, "conv2d_init"));
         }
         cai_model_free(m);
@@ -261,7 +262,8 @@ static void test_batch_invariance(void **state) {
     float spread = 0;
     for (int i = 0; i < NG; i++) {
         assert_true(isfinite(a[i]));
-        if (fabsf(a[i] - b[i]) > 1e-6f * (1 + fabsf(a[i]))) fail_msg("galaxy %d: batch 512 %.9g vs 7 %.9g", i, a[i], b[i]);
+        if (fabsf(a[i] - b[i]) > 1e-6f * (1 + fabsf(a[i])))
+            fail_msg("galaxy %d: batch 512 %.9g vs 7 %.9g", i, a[i], b[i]);
         if (i < n1 && fabsf(a[i] - c[i]) > 1e-6f * (1 + fabsf(a[i])))
             fail_msg("galaxy %d: batch 512 %.9g vs 1 %.9g", i, a[i], c[i]);
         spread = fmaxf(spread, fabsf(a[i] - a[0]));
@@ -299,9 +301,9 @@ static void test_nan_isolation(void **state) {
         float clean[40], dirty[40];
         predict_n(m, 16, 1, n, img, mg, CAI_F64, clean);
         img[3 * CAI_IMG_FLOATS + 2 * 1024 + 17 * 32 + 5] = NAN; /* galaxy 3: one pixel of band r */
-        img[20 * CAI_IMG_FLOATS + 0] = NAN;                      /* galaxy 20: corner pixel (max-pool border) */
-        mg[9 * 5 + 4] = NAN;                                     /* galaxy 9: z magnitude */
-        img[33 * CAI_IMG_FLOATS + 100] = INFINITY;               /* galaxy 33: +inf */
+        img[20 * CAI_IMG_FLOATS + 0] = NAN;                     /* galaxy 20: corner pixel (max-pool border) */
+        mg[9 * 5 + 4] = NAN;                                    /* galaxy 9: z magnitude */
+        img[33 * CAI_IMG_FLOATS + 100] = INFINITY;              /* galaxy 33: +inf */
         predict_n(m, 16, 1, n, img, mg, CAI_F64, dirty);
         for (int i = 0; i < n; i++) {
             if (i == 3 || i == 20 || i == 9 || i == 33) {
@@ -373,7 +375,7 @@ static void test_int8_close_to_fp32(void **state) {
         same &= f[i] == q[i];
     }
     print_message("int8 vs fp32: max |dz| %.3g (prediction spread %.3g)\n", dmax, range);
-    assert_false(same);                   /* int8 really ran */
+    assert_false(same);                        /* int8 really ran */
     assert_true(dmax < 0.05f * range + 1e-4f); /* and stays within 5% of the spread of predictions */
     cai_model_free(mf);
     cai_model_free(m8);
@@ -411,7 +413,7 @@ static void test_int8_accuracy_4096(void **state) {
     qsort(f, N, sizeof(float), cmp_float);
     float med = 0.5f * (f[N / 2 - 1] + f[N / 2]), mx = f[N - 1];
     print_message("int8 vs fp32 over %d galaxies: max |dz| %.3g, median |dz| %.3g\n", N, mx, med);
-    assert_true(mx > 0);       /* int8 really ran */
+    assert_true(mx > 0); /* int8 really ran */
     assert_true(mx <= 2e-3f);
     assert_true(med <= 3e-4f);
     free(img), free(z), free(mg), free(f), free(q);
@@ -468,8 +470,8 @@ static void test_int8_dynamic_scales(void **state) {
     for (int i = 0; i < n; i++)
         if (i == 3 || i == 33) assert_true(isnan(dirty[i]));
         else if (i < 16) worst = fmaxf(worst, fabsf(dirty[i] - clean[i])); /* galaxy 3's sub-batch */
-        else if (i < 32) assert_true(dirty[i] == clean[i]);                  /* a sub-batch without either */
-        else assert_true(isfinite(dirty[i]));                                /* galaxy 33's, of 8 */
+        else if (i < 32) assert_true(dirty[i] == clean[i]);                /* a sub-batch without either */
+        else assert_true(isfinite(dirty[i]));                              /* galaxy 33's, of 8 */
     print_message("int8 dynamic: a NaN galaxy moves the others of its sub-batch by at most %.3g\n", worst);
     assert_true(worst <= 1e-4f);
     free(img), free(z), free(mg), free(f), free(q), free(qs);

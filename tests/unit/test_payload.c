@@ -11,10 +11,10 @@
 
 #include "pipeline/payload.h"
 
-#define DEMO                                                                                                   \
-    "{\"bucket\": \"cosmicai-data\", \"file_limit\": \"11\", \"batch_size\": 512, \"object_type\": \"folder\", " \
-    "\"S3_object_name\": \"Anomaly Detection\", \"script\": \"/tmp/Anomaly Detection/Inference/inference.py\", " \
-    "\"result_path\": \"result-partition-100MB/1GB/1\", \"data_bucket\": \"cosmicai-data\", \"data_prefix\": "  \
+#define DEMO                                                                                                           \
+    "{\"bucket\": \"cosmicai-data\", \"file_limit\": \"11\", \"batch_size\": 512, \"object_type\": \"folder\", "       \
+    "\"S3_object_name\": \"Anomaly Detection\", \"script\": \"/tmp/Anomaly Detection/Inference/inference.py\", "       \
+    "\"result_path\": \"result-partition-100MB/1GB/1\", \"data_bucket\": \"cosmicai-data\", \"data_prefix\": "         \
     "\"100MB\"}"
 
 static int parse(const char *json, cai_payload *p, cai_err *e) {
@@ -231,8 +231,9 @@ static void test_deep_nesting_named(void **state) {
     expect_bad_text(t, n, "nested deeper than 32 levels");
     free(t);
     /* brackets inside strings do not count */
-    const char *s = "{\"bucket\": \"b\", \"result_path\": \"r\", \"script\": \"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\", "
-                    BASE_FIELDS "}";
+    const char *s =
+        "{\"bucket\": \"b\", \"result_path\": \"r\", \"script\": \"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\", " BASE_FIELDS
+        "}";
     cai_payload p;
     cai_err e = {0};
     assert_int_equal(cai_payload_parse(s, strlen(s), "payload.json", &p, &e), CAI_OK);

@@ -112,8 +112,8 @@ static void test_roundtrip_head_delete(void **state) {
     assert_int_equal(cai_s3_head_info(s, bucket, key, &info, &e), CAI_OK);
     char sha[65];
     cai_sha256_hex(d, n, sha);
-    assert_string_equal(info.sha256, sha); /* every cai PUT records x-amz-meta-sha256 */
-    assert_int_equal(strlen(info.etag), 32);  /* single part: the MD5 */
+    assert_string_equal(info.sha256, sha);   /* every cai PUT records x-amz-meta-sha256 */
+    assert_int_equal(strlen(info.etag), 32); /* single part: the MD5 */
 
     /* empty object */
     assert_int_equal(cai_store_put(s, bucket, "empty", "", 0, &e), CAI_OK);
@@ -175,7 +175,10 @@ static void test_ranged_get(void **state) {
     size_t n = 1000;
     uint8_t *d = pattern(n, 2);
     assert_int_equal(cai_store_put(s, bucket, "range.bin", d, n, &e), CAI_OK);
-    struct { uint64_t off, len; size_t want; } cases[] = {
+    struct {
+        uint64_t off, len;
+        size_t want;
+    } cases[] = {
         {0, 1, 1}, {0, 1000, 1000}, {17, 100, 100}, {999, 1, 1}, {990, 100, 10}, {3, 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -462,7 +465,8 @@ static void test_session_token_header(void **state) {
     char st[8192];
     proxy_state(st);
     assert_non_null(strstr(st, "\"x-amz-security-token\": \"FQoGZXIvYXdzEXAMPLETOKEN\""));
-    assert_non_null(strstr(st, "\"x-amz-content-sha256\": \"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\""));
+    assert_non_null(
+        strstr(st, "\"x-amz-content-sha256\": \"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\""));
     cai_store_close(s);
 }
 
@@ -562,8 +566,13 @@ static void test_strict_sigv4_tricky_keys(void **state) {
     restore_env("AWS_ENDPOINT_URL", saved_ep);
     restore_env("CAI_S3_QUIRKS", saved_q);
     cai_err e = {0};
-    const char *keys[] = {"a+b=c&d.txt", "\xc3\xbc/\xe6\x97\xa5\xe6\x9c\xac/(1)*!'.bin", "Anomaly Detection/x y.pt",
-                          "100%/x", "a//b/./c/../d", "~tilde$@:;,", "sp ace/+plus"};
+    const char *keys[] = {"a+b=c&d.txt",
+                          "\xc3\xbc/\xe6\x97\xa5\xe6\x9c\xac/(1)*!'.bin",
+                          "Anomaly Detection/x y.pt",
+                          "100%/x",
+                          "a//b/./c/../d",
+                          "~tilde$@:;,",
+                          "sp ace/+plus"};
     size_t nk = sizeof keys / sizeof keys[0];
     for (size_t i = 0; i < nk; i++) {
         char body[64];

@@ -324,7 +324,11 @@ static void test_wrong_shapes_dtypes_and_keys(void **state) {
     spec extra[] = {good[0], good[1], good[2], {"objids", CAI_ST_I64, 1, {2}}};
     expect_bad(extra, 4, good_meta, NULL, CAI_EKEY, "unexpected tensor \"objids\"");
     /* The optional objid / ra / dec: right types and rows, ra and dec together. */
-    spec pos[] = {good[0], good[1], good[2], {"objid", CAI_ST_I64, 1, {2}}, {"ra", CAI_ST_F64, 1, {2}},
+    spec pos[] = {good[0],
+                  good[1],
+                  good[2],
+                  {"objid", CAI_ST_I64, 1, {2}},
+                  {"ra", CAI_ST_F64, 1, {2}},
                   {"dec", CAI_ST_F64, 1, {2}}};
     pos[3].dt = CAI_ST_F32;
     expect_bad(pos, 6, good_meta, NULL, CAI_ESHAPE, "\"objid\": expected I64 (N,)");

@@ -213,11 +213,25 @@ static void test_aggregate_written_records(void **state) {
     cJSON *dp[3] = {cJSON_CreateString("p/1.pt"), cJSON_CreateString("p/2.pt"), cJSON_CreateString("p/3.pt")};
     const cai_rank_status st[3] = {CAI_RANK_OK, CAI_RANK_PARTIAL, CAI_RANK_FAILED};
     for (int i = 0; i < 3; i++) {
-        cai_rank_record w = {.total_cpu_time = 2.0 * (i + 1), .total_cpu_memory_mb = 100, .num_batches = 4,
-                             .batch_size = 32, .device = "cpu", .throughput_bps = 1000, .result_path = rp,
-                             .data_path = dp[i], .rank = i, .world_size = 3, .status = st[i], .galaxies = 100,
-                             .input_bits = 2000 * (i + 1), .throughput_bps_wall = 500, .wall_seconds = 3,
-                             .start_unix = 1000 + i, .end_unix = 1003 + i, .precision = "fp32", .tta = 1};
+        cai_rank_record w = {.total_cpu_time = 2.0 * (i + 1),
+                             .total_cpu_memory_mb = 100,
+                             .num_batches = 4,
+                             .batch_size = 32,
+                             .device = "cpu",
+                             .throughput_bps = 1000,
+                             .result_path = rp,
+                             .data_path = dp[i],
+                             .rank = i,
+                             .world_size = 3,
+                             .status = st[i],
+                             .galaxies = 100,
+                             .input_bits = 2000 * (i + 1),
+                             .throughput_bps_wall = 500,
+                             .wall_seconds = 3,
+                             .start_unix = 1000 + i,
+                             .end_unix = 1003 + i,
+                             .precision = "fp32",
+                             .tta = 1};
         cJSON_AddItemToArray(arr, cai_rank_record_json(&w));
     }
     cai_run_row r;
