@@ -22,6 +22,7 @@
 #include "../common/util.h"
 #include "../pipeline/payload.h"
 #include "../pipeline/rank_record.h"
+#include "../pipeline/record.h"
 #include "../pipeline/runlock.h"
 #include "../pipeline/stages.h"
 #include "../store/store.h"
@@ -535,19 +536,23 @@ static int worker_refuse(const cai_lambda_env *e, const cJSON *job, double deadl
     if (deadline_unix <= 0) return 0;
     double left = deadline_unix - cai_wall_now();
     if (left > e->cfg.margin_s) return 0;
-    const char *rank = get_str(job, "RANK");
+    char rank[24] = "";
+    int64_t rk = cai_job_rank(job);
+    if (rk >= 0) snprintf(rank, sizeof rank, "%lld", (long long)rk);
     *extra = cJSON_CreateObject();
-    cJSON_AddStringToObject(*extra, "rank", rank ? rank : "");
+    cJSON_AddStringToObject(*extra, "rank", rank);
     cJSON_AddItemToObject(*extra, "unfinished", job_partitions(job));
     return cai_seterr(err, CAI_ETIMEOUT,
                       "rank %s: %.1f s left before the invocation deadline, below the %.1f s safety margin: "
                       "not started; its partitions are unfinished and nothing was written",
-                      rank ? rank : "?", left, e->cfg.margin_s);
+                      *rank ? rank : "?", left, e->cfg.margin_s);
 }
 
 static int do_worker(cai_lambda_env *e, cai_store *st, const cJSON *job, double deadline_unix, char **resp,
                      cJSON **extra, cai_err *err) {
-    const char *rank = get_str(job, "RANK");
+    char rank[24] = "";
+    int64_t rk = cai_job_rank(job);
+    if (rk >= 0) snprintf(rank, sizeof rank, "%lld", (long long)rk);
     if (load_model(e, err)) return err->code;
     cai_worker_opts o = {.weights = e->weights_path,
                          .model = e->model,
@@ -559,7 +564,7 @@ static int do_worker(cai_lambda_env *e, cai_store *st, const cJSON *job, double 
     cJSON *rec = NULL;
     if (cai_worker_run(st, job, &o, &rec, err)) {
         *extra = cJSON_CreateObject();
-        cJSON_AddStringToObject(*extra, "rank", rank ? rank : "");
+        cJSON_AddStringToObject(*extra, "rank", rank);
         if (err->code == CAI_ETIMEOUT) {
             /* The worker wrote what it finished and lists the rest as "unfinished" in its record. */
             cJSON *un = rec ? partitions_with_status(rec, CAI_PART_UNFINISHED) : NULL;
@@ -651,10 +656,8 @@ static int map_failures(cai_store *st, const cJSON *map, cJSON *summary) {
         cJSON_ArrayForEach(it, items) {
             const char *in = get_str(it, "Input");
             cJSON *job = in ? cJSON_Parse(in) : NULL;
-            const char *rs = get_str(job, "RANK");
-            char *end = NULL;
-            long long rank = rs ? strtoll(rs, &end, 10) : -1;
-            if (rs && end != rs && !*end && rank >= 0) {
+            long long rank = cai_job_rank(job);
+            if (rank >= 0) {
                 cJSON *fo = failed_rank_entry(failed, rank);
                 const char *er = get_str(it, "Error"), *ca = get_str(it, "Cause");
                 /* A Lambda error's Cause is its error JSON: keep the message, which names the partition. */

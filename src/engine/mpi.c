@@ -194,8 +194,8 @@ static void worker_do(worker_ctx *w, const char *job_txt, int len, report *r) {
     r->pid = (int32_t)getpid();
     gethostname(r->host, sizeof r->host - 1);
     cJSON *job = cJSON_ParseWithLength(job_txt, (size_t)len);
-    const cJSON *rk = job ? cJSON_GetObjectItemCaseSensitive(job, "RANK") : NULL;
-    r->rank = cJSON_IsString(rk) ? atoi(rk->valuestring) : cJSON_IsNumber(rk) ? (int)rk->valuedouble : -1;
+    int64_t rk = cai_job_rank(job);
+    r->rank = rk >= 0 && rk <= INT32_MAX ? (int)rk : -1;
     double t0 = cai_mono_now();
     cJSON *rec = NULL;
     cai_err e = {0};

@@ -43,6 +43,13 @@ static int job_int(const cJSON *job, const char *field, int64_t min, int64_t *ou
     return CAI_OK;
 }
 
+int64_t cai_job_rank(const cJSON *job) {
+    int64_t r;
+    cai_err e = {0};
+    if (!cJSON_IsObject(job) || job_int(job, "RANK", 0, &r, &e)) return -1;
+    return r;
+}
+
 static const char *job_str(const cJSON *job, const char *field, cai_err *err, int *rc) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(job, field);
     if (!cJSON_IsString(v) || !*v->valuestring) {

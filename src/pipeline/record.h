@@ -65,6 +65,11 @@ cJSON *cai_job_json(const cai_job *j);
 int cai_job_parse(const cJSON *job, cai_job *j, cai_err *err);
 void cai_job_free(cai_job *j);
 
+/* The reader's tolerant corner, for naming a job item in a report when the item may not parse as a whole (a
+ * Lambda's failed item, an MPI rank's hand-out): its RANK under the same rules as cai_job_parse, or -1 when
+ * the item is not an object or RANK is missing or not a non-negative integer. */
+int64_t cai_job_rank(const cJSON *job);
+
 /* Keys of a rank's outputs, in `bucket`. */
 void cai_record_key(const char *result_path, int64_t rank, char *out, size_t n);
 void cai_predictions_key(const char *result_path, int64_t rank, char *out, size_t n);

@@ -306,6 +306,27 @@ static void test_job_galaxy_counts_out_of_range(void **state) {
     cJSON_Delete(job);
 }
 
+/* cai_job_rank, the reader's tolerant corner used to name an item in reports (Lambda's failed items, MPI's
+ * hand-out): the seed's string, a JSON number, and -1 for everything cai_job_parse would refuse as RANK. */
+static void test_job_rank_tolerant(void **state) {
+    (void)state;
+    static const struct {
+        const char *json;
+        int64_t want;
+    } cases[] = {
+        {"{\"RANK\":\"7\"}", 7},   {"{\"RANK\":12}", 12},          {"{\"RANK\":\"0\"}", 0}, {"{\"RANK\":\"-1\"}", -1},
+        {"{\"RANK\":\"3x\"}", -1}, {"{\"RANK\":\"\"}", -1},        {"{\"RANK\":2.5}", -1},  {"{\"RANK\":1e300}", -1},
+        {"{\"RANK\":null}", -1},   {"{\"WORLD_SIZE\":\"4\"}", -1}, {"[\"RANK\"]", -1},      {"\"RANK\"", -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cJSON *j = cJSON_Parse(cases[i].json);
+        assert_non_null(j);
+        if (cai_job_rank(j) != cases[i].want) fail_msg("%s: got %lld", cases[i].json, (long long)cai_job_rank(j));
+        cJSON_Delete(j);
+    }
+    assert_int_equal(cai_job_rank(NULL), -1);
+}
+
 /* The job item's one writer (cai_job_json) and one reader (cai_job_parse) agree: every line Initialize
  * wrote, read and written again, gives the same bytes, for a run with a manifest, CAI's extras (weights,
  * precision, calibration, TTA) and empty ranks, and for the seed's plain payload. */
@@ -379,6 +400,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_manifest_is_used, setup, teardown),
         cmocka_unit_test(test_partition_number),
         cmocka_unit_test(test_job_galaxy_counts_out_of_range),
+        cmocka_unit_test(test_job_rank_tolerant),
         cmocka_unit_test_setup_teardown(test_job_item_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hundred_thousand_partitions, setup, teardown),
     };
