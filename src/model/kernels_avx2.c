@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "kernels_simd.h"
 
 /* u8 quantization of 8 floats: round(v·inv + zp) saturated to [0, 255]. NaN becomes 0 (max returns its
  * second operand for NaN), deterministically; the galaxy's output is NaN anyway through its fp32 branches. */
@@ -77,30 +78,6 @@ static void layernorm_row(float *o, uint8_t *qo, float qi, float zp, const float
     for (; i < D; i++) qo[i] = cai_quant1((xr[i] - mean) * inv * w[i] + b[i], qi, zp);
 }
 
-/* dst[k·ldd + i] = rows[i][k] for an 8×8 block (unpack / shuffle / lane permute): pure data movement,
- * 8 vector stores instead of 64 scalar stores with a stride. */
-static inline void transpose8(const float *const rows[8], float *dst, int64_t ldd) {
-    __m256 r0 = _mm256_loadu_ps(rows[0]), r1 = _mm256_loadu_ps(rows[1]), r2 = _mm256_loadu_ps(rows[2]);
-    __m256 r3 = _mm256_loadu_ps(rows[3]), r4 = _mm256_loadu_ps(rows[4]), r5 = _mm256_loadu_ps(rows[5]);
-    __m256 r6 = _mm256_loadu_ps(rows[6]), r7 = _mm256_loadu_ps(rows[7]);
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    _mm256_storeu_ps(dst + 0 * ldd, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_storeu_ps(dst + 1 * ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
-}
-
 /* Attention for one (galaxy, head) with register blocking, for T ≤ ATT_TP and hd % 32 == 0 (the model:
  * T = 17, hd = 64). The generic loop below did one 64-long dot product per (query, key), each a single
  * dependent FMA chain plus a horizontal sum: ~7% of the run for ~1% of the FLOPs. Here Kᵀ is copied to
@@ -120,7 +97,7 @@ static void attention_head(float *out, uint8_t *qout, float qinv, float qzp, con
         for (int e0 = 0; e0 < hd; e0 += 8) {
             const float *rows[8];
             for (int r = 0; r < 8; r++) rows[r] = base + (int64_t)(j0 + r < T ? j0 + r : T - 1) * ld + D + h * hd + e0;
-            transpose8(rows, kT + e0 * ATT_TP + j0, ATT_TP);
+            cai_transpose8(rows, kT + e0 * ATT_TP + j0, ATT_TP);
         }
     for (int i0 = 0; i0 < T; i0 += 4) {
         /* rows past T repeat row T-1; their scores are computed and ignored */
@@ -278,12 +255,7 @@ static void pcm_k1(float *out, float *hT, const float *xb, const float *w0, cons
                    const float *b3, int D, int H, int G) {
     const int cig0 = D / G, cog0 = H / G, cig3 = H / G, cog3 = D / G;
     float xT[D * CAI_PCM_NP];
-    for (int t0 = 0; t0 < CAI_PCM_NP; t0 += 8)
-        for (int c0 = 0; c0 < D; c0 += 8) {
-            const float *rows[8];
-            for (int r = 0; r < 8; r++) rows[r] = xb + (int64_t)(t0 + r) * D + c0;
-            transpose8(rows, xT + c0 * CAI_PCM_NP + t0, CAI_PCM_NP);
-        }
+    cai_pcm_transpose_in(xb, xT, D);
     for (int o = 0; o < H; o += 4)
         pcm_conv4(xT + (o / cog0) * cig0 * CAI_PCM_NP, w0 + (int64_t)o * cig0, b0 + o, cig0, hT + o * CAI_PCM_NP, 0);
     silu8(hT, H * CAI_PCM_NP);

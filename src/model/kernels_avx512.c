@@ -12,6 +12,7 @@
 
 #include "cpu.h"
 #include "kernels.h"
+#include "kernels_simd.h"
 
 #define K512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")))
 
@@ -73,29 +74,6 @@ K512 static void layernorm_row(float *o, uint8_t *qo, float qi, float zp, const 
 /* ------------------------------------------------------------------------------------------------ */
 /* Attention                                                                                         */
 
-/* dst[k·ldd + i] = rows[i][k] for an 8×8 block (the AVX2 transpose; AVX-512VL runs it as is). */
-K512 static inline void transpose8(const float *const rows[8], float *dst, int64_t ldd) {
-    __m256 r0 = _mm256_loadu_ps(rows[0]), r1 = _mm256_loadu_ps(rows[1]), r2 = _mm256_loadu_ps(rows[2]);
-    __m256 r3 = _mm256_loadu_ps(rows[3]), r4 = _mm256_loadu_ps(rows[4]), r5 = _mm256_loadu_ps(rows[5]);
-    __m256 r6 = _mm256_loadu_ps(rows[6]), r7 = _mm256_loadu_ps(rows[7]);
-    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-    __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-    __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-    __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    _mm256_storeu_ps(dst + 0 * ldd, _mm256_permute2f128_ps(u0, u4, 0x20));
-    _mm256_storeu_ps(dst + 1 * ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
-    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
-    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
-    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
-    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
-    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
-    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
-}
-
 /* exp on 16 floats: the Cephes expf of kernels_avx2.c's exp8, operation for operation (so SiLU is
  * bit-identical on both paths). NaN propagates: x is always the second operand of min/max. */
 K512 static inline __m512 exp16(__m512 x) {
@@ -145,7 +123,7 @@ K512 static void attention_head(float *out, uint8_t *qout, float qinv, float qzp
         for (int e0 = 0; e0 < hd; e0 += 8) {
             const float *rows[8];
             for (int r = 0; r < 8; r++) rows[r] = base + (int64_t)(j0 + r < T ? j0 + r : T - 1) * ld + D + h * hd + e0;
-            transpose8(rows, kT + e0 * ATT_KP + j0, ATT_KP);
+            cai_transpose8(rows, kT + e0 * ATT_KP + j0, ATT_KP);
         }
     for (int i0 = 0; i0 < T; i0 += ATT_QB) {
         const float *q[ATT_QB];
@@ -227,12 +205,7 @@ K512 static void pcm_k1(float *out, float *hT, const float *xb, const float *w0,
                         const float *b3, int D, int H, int G) {
     const int cig0 = D / G, cog0 = H / G, cig3 = H / G, cog3 = D / G;
     float xT[D * CAI_PCM_NP], oT[D * CAI_PCM_NP];
-    for (int t0 = 0; t0 < CAI_PCM_NP; t0 += 8)
-        for (int c0 = 0; c0 < D; c0 += 8) {
-            const float *rows[8];
-            for (int r = 0; r < 8; r++) rows[r] = xb + (int64_t)(t0 + r) * D + c0;
-            transpose8(rows, xT + c0 * CAI_PCM_NP + t0, CAI_PCM_NP);
-        }
+    cai_pcm_transpose_in(xb, xT, D);
     for (int o = 0; o < H; o += 4) {
         const float *in = xT + (o / cog0) * cig0 * CAI_PCM_NP, *w = w0 + (int64_t)o * cig0;
         __m512 a0 = _mm512_set1_ps(b0[o]), a1 = _mm512_set1_ps(b0[o + 1]), a2 = _mm512_set1_ps(b0[o + 2]),
@@ -269,7 +242,7 @@ K512 static void pcm_k1(float *out, float *hT, const float *xb, const float *w0,
         for (int t0 = 0; t0 < CAI_PCM_NP; t0 += 8) {
             const float *rows[8];
             for (int r = 0; r < 8; r++) rows[r] = oT + (c0 + r) * CAI_PCM_NP + t0;
-            transpose8(rows, out + (int64_t)t0 * D + c0, D);
+            cai_transpose8(rows, out + (int64_t)t0 * D + c0, D);
         }
 }
 
