@@ -530,15 +530,21 @@ static cJSON *partitions_with_status(const cJSON *rec, cai_part_status status) {
     return a;
 }
 
+/* The item's RANK as the seed wrote it (a decimal string) for the error JSON, "" when it has none. */
+static void job_rank_text(const cJSON *job, char *out, size_t n) {
+    int64_t rk = cai_job_rank(job);
+    if (rk >= 0) snprintf(out, n, "%lld", (long long)rk);
+    else if (n) out[0] = 0;
+}
+
 /* Too close to the deadline to finish even the bookkeeping: do not start (and do not touch the store).
  * Nothing is written, so a retry (or a redrive) starts from a clean slate. */
 static int worker_refuse(const cai_lambda_env *e, const cJSON *job, double deadline_unix, cJSON **extra, cai_err *err) {
     if (deadline_unix <= 0) return 0;
     double left = deadline_unix - cai_wall_now();
     if (left > e->cfg.margin_s) return 0;
-    char rank[24] = "";
-    int64_t rk = cai_job_rank(job);
-    if (rk >= 0) snprintf(rank, sizeof rank, "%lld", (long long)rk);
+    char rank[24];
+    job_rank_text(job, rank, sizeof rank);
     *extra = cJSON_CreateObject();
     cJSON_AddStringToObject(*extra, "rank", rank);
     cJSON_AddItemToObject(*extra, "unfinished", job_partitions(job));
@@ -550,9 +556,8 @@ static int worker_refuse(const cai_lambda_env *e, const cJSON *job, double deadl
 
 static int do_worker(cai_lambda_env *e, cai_store *st, const cJSON *job, double deadline_unix, char **resp,
                      cJSON **extra, cai_err *err) {
-    char rank[24] = "";
-    int64_t rk = cai_job_rank(job);
-    if (rk >= 0) snprintf(rank, sizeof rank, "%lld", (long long)rk);
+    char rank[24];
+    job_rank_text(job, rank, sizeof rank);
     if (load_model(e, err)) return err->code;
     cai_worker_opts o = {.weights = e->weights_path,
                          .model = e->model,
