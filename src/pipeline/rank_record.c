@@ -244,7 +244,8 @@ static void read_part(rd *c, const cJSON *pj, size_t i, cai_rank_part *p) {
     p->key = r_str(&pc, pj, "key");
     double part = r_num(&pc, pj, "partition", NULL);
     p->fetched = !isnan(part);
-    p->partition = p->fetched ? (int64_t)part : -1;
+    /* From outside: a number no int64 holds (1e300, inf) reads as "no number", never as an undefined cast. */
+    p->partition = p->fetched && fabs(part) < 9e15 ? (int64_t)part : -1;
     p->bytes = r_num(&pc, pj, "bytes", NULL);
     p->fetch_seconds = r_num(&pc, pj, "fetch_seconds", NULL);
     p->decode_seconds = r_num(&pc, pj, "decode_seconds", NULL);

@@ -298,6 +298,25 @@ static void test_older_names(void **state) {
     cJSON_Delete(o);
 }
 
+/* A partition number no int64 holds reads as "the name carries no number" (-1), never as an undefined cast
+ * (found by fuzz_rank_record in CI). */
+static void test_partition_out_of_range(void **state) {
+    (void)state;
+    const char *txt =
+        "{\"rank\": 0, \"status\": \"ok\", \"partitions\": [{\"key\": \"a\", \"partition\": 1e300},"
+        " {\"key\": \"b\", \"partition\": -1e300}, {\"key\": \"c\", \"partition\": 4}]}";
+    cai_rank_record r;
+    cJSON *root = NULL;
+    cai_err e = {0};
+    assert_int_equal(cai_rank_record_parse(txt, strlen(txt), "res/0.json", &r, &root, &e), CAI_OK);
+    assert_int_equal(r.nparts, 3);
+    assert_int_equal(r.parts[0].partition, -1);
+    assert_int_equal(r.parts[1].partition, -1);
+    assert_int_equal(r.parts[2].partition, 4);
+    cai_rank_record_free(&r);
+    cJSON_Delete(root);
+}
+
 static void expect_bad(const char *text, int code, const char *msg) {
     cai_rank_record r;
     cJSON *root = (cJSON *)1;
@@ -345,8 +364,9 @@ static void test_bad_input(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_key_order),   cmocka_unit_test(test_round_trip), cmocka_unit_test(test_seed_record),
-        cmocka_unit_test(test_older_names), cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_key_order),   cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_seed_record), cmocka_unit_test(test_older_names),
+        cmocka_unit_test(test_bad_input),   cmocka_unit_test(test_partition_out_of_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
