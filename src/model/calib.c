@@ -56,17 +56,12 @@ static void calib_galaxies(int n, float *img, float *mag) {
     }
 }
 
-/* u8 (scale, zero point) for the range [lo, hi] seen in calibration. */
-static void params(float lo, float hi, float *scale, float *zp) {
-    lo = lo < 0 ? lo * CALIB_MARGIN : 0, hi = hi > 0 ? hi * CALIB_MARGIN : 0; /* 0 must be exact */
-    float sc = hi > lo && isfinite(hi - lo) ? (hi - lo) / 255.0f : 1.0f;
-    *scale = sc, *zp = nearbyintf(-lo / sc);
-}
-
 /* One layer's input parameters from the range [lo, hi] seen in calibration, and its epilogue constants. */
 static void set_input(cai_linear *l, float lo, float hi) {
-    params(lo, hi, &l->a_scale, &l->a_zp);
-    const float sc = l->a_scale;
+    lo = lo < 0 ? lo * CALIB_MARGIN : 0, hi = hi > 0 ? hi * CALIB_MARGIN : 0; /* 0 must be exact */
+    float sc = hi > lo && isfinite(hi - lo) ? (hi - lo) / 255.0f : 1.0f;
+    l->a_scale = sc;
+    l->a_zp = nearbyintf(-lo / sc);
     for (int o = 0; o < l->out; o++) {
         l->oscale[o] = sc * l->wscale[o];
         /* oneDNN computes oscale · (acc + bias); acc = Σ q·w with q = a/sc + zp, so Σ a·w = sc·(acc − zp·Σw)·ws */
@@ -74,56 +69,15 @@ static void set_input(cai_linear *l, float lo, float hi) {
     }
 }
 
-/* magnitude_block.2-.8: one u8 scale per input channel. Their inputs are ReLU outputs whose channels'
- * ranges differ by orders of magnitude, so one scale per tensor left most channels a few levels (the
- * magnitude MLP in int8 so moved the median |dz| on 4,096 galaxies from 1.8e-4 to 3.7e-4). Channel i
- * gets c_i = max_i / 255 (floored at 1/256 of the widest channel's, so that a channel idle in
- * calibration does not blow up its weights), which is free at run time: c_i multiplies column i of the
- * weights before they are quantized per output channel, and divides the producer's output scale for
- * channel i (its u8 dst is then round(value / c_i), zero point 0: the ReLU is the saturation at 0). The
- * producer of magnitude_block.2's input is fp32 (magnitude_block.0): forward.c quantizes it per channel. */
-static void set_channels(cai_weights *w, const float *chan, int width) {
-    for (int i = 1; i < 5; i++) {
-        cai_linear *l = &w->mag[i];
-        if (!l->wq || !l->cscale) continue;
-        const float *mx = chan + (size_t)(i - 1) * width;
-        float top = 0;
-        for (int k = 0; k < l->in; k++) top = mx[k] > top && isfinite(mx[k]) ? mx[k] : top;
-        top = top > 0 ? top : 255.0f;
-        for (int k = 0; k < l->in; k++) {
-            float hi = isfinite(mx[k]) && mx[k] > top / 256 ? mx[k] : top / 256;
-            l->cscale[k] = hi * CALIB_MARGIN / 255.0f;
-        }
-        cai_linear_quantize(l, l->cscale);
-        l->a_scale = 1, l->a_zp = 0;
-        for (int o = 0; o < l->out; o++) {
-            l->oscale[o] = l->wscale[o];
-            l->qbias[o] = l->b ? l->b[o] / l->wscale[o] : 0.0f;
-        }
-    }
-    for (int i = 1; i < 4; i++) /* an int8 producer writes its successor's u8 per channel */
-        if (w->mag[i].wq && w->mag[i + 1].wq && w->mag[i + 1].cscale)
-            for (int o = 0; o < w->mag[i].out; o++) w->mag[i].oscale[o] /= w->mag[i + 1].cscale[o];
-}
-
 int cai_calibrate(cai_model *m, cai_err *err) {
     const int n = CALIB_GALAXIES, depth = m->cfg.depth;
     float *img = malloc((size_t)n * CAI_IMG_FLOATS * sizeof(float)), *mag = malloc((size_t)n * 5 * sizeof(float));
-    float(*r)[4][2] = malloc((size_t)depth * sizeof *r), xr[CAI_QX_N][2];
-    float *chan = malloc((size_t)4 * m->cfg.mag_width * sizeof(float));
-    int rc = !img || !mag || !r || !chan ? cai_seterr(err, CAI_ENOMEM, "calibration: out of memory") : CAI_OK;
+    float(*r)[4][2] = malloc((size_t)depth * sizeof *r);
+    int rc = !img || !mag || !r ? cai_seterr(err, CAI_ENOMEM, "calibration: out of memory") : CAI_OK;
     if (!rc) {
         calib_galaxies(n, img, mag);
-        rc = cai_forward_ranges(m, img, mag, n, r, xr, chan, err);
+        rc = cai_forward_ranges(m, img, mag, n, r, err);
     }
-    cai_weights *w = &m->w; /* the int8 layers beyond the blocks (weights.c chooses which are int8) */
-    cai_linear *x[CAI_QX_N] = {[CAI_QX_HEAD] = &w->head,   [CAI_QX_VIT0] = &w->vit0,   [CAI_QX_VIT2] = &w->vit2,
-                               [CAI_QX_INC10] = &w->inc10, [CAI_QX_INC12] = &w->inc12, [CAI_QX_MAG1] = &w->mag[1],
-                               [CAI_QX_MAG2] = &w->mag[2], [CAI_QX_MAG3] = &w->mag[3], [CAI_QX_MAG4] = &w->mag[4]};
-    for (int i = 0; !rc && i < CAI_QX_N; i++)
-        if (x[i]->wq) set_input(x[i], xr[i][0], xr[i][1]);
-    if (!rc) set_channels(w, chan, m->cfg.mag_width); /* after set_input: replaces the magnitude layers' */
-    free(chan);
     for (int l = 0; !rc && l < depth; l++) {
         cai_block *b = &m->w.blocks[l];
         set_input(&b->qkv, r[l][0][0], r[l][0][1]);

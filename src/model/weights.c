@@ -328,6 +328,7 @@ static int config_from(ldctx *c, cai_config *cfg) {
  * vpmaddubsw, whose s16 pair sums saturate for 255·127·2; with |w| ≤ 63 they cannot (255·63·2 = 32130 <
  * 32767). oneDNN documents this; it costs one bit of weight precision there. */
 static void quantize(ldctx *c, cai_linear *l, int *fail) {
+    const int wmax = cai_cpu_has_vnni() ? 127 : 63;
     l->wq = own(c, (size_t)l->out * l->in);
     l->wscale = own(c, (size_t)l->out * sizeof(float));
     l->wsum = own(c, (size_t)l->out * sizeof(int32_t));
@@ -337,20 +338,15 @@ static void quantize(ldctx *c, cai_linear *l, int *fail) {
         *fail = cai_seterr(c->err, CAI_ENOMEM, "%s: out of memory", c->path);
         return;
     }
-    cai_linear_quantize(l, NULL);
-}
-
-void cai_linear_quantize(cai_linear *l, const float *colscale) {
-    const int wmax = cai_cpu_has_vnni() ? 127 : 63;
     for (int o = 0; o < l->out; o++) {
         const float *r = l->w + (size_t)o * l->in;
         float mx = 0;
-        for (int i = 0; i < l->in; i++) mx = fmaxf(mx, fabsf(colscale ? r[i] * colscale[i] : r[i]));
+        for (int i = 0; i < l->in; i++) mx = fmaxf(mx, fabsf(r[i]));
         float s = mx > 0 ? mx / (float)wmax : 1.0f;
         l->wscale[o] = s;
         int32_t sum = 0;
         for (int i = 0; i < l->in; i++) {
-            long q = lrintf((colscale ? r[i] * colscale[i] : r[i]) / s);
+            long q = lrintf(r[i] / s);
             q = q > wmax ? wmax : q < -wmax ? -wmax : q;
             l->wq[(size_t)o * l->in + i] = (int8_t)q;
             sum += (int32_t)q;
@@ -462,22 +458,6 @@ static int load_all(ldctx *c, cai_config *cfg, cai_weights *w, int int8) {
     if ((rc = linear(c, &w->cat0, "concat_block.0", cat_in, cfg->head_width, 1)) ||
         (rc = linear(c, &w->cat2, "concat_block.2", cfg->head_width, 1, 1)))
         return rc;
-    /* int8 beyond the blocks: the layers whose int8 error measured small (issue 12 part C in BENCHMARKS.md:
-     * max / median |dz| vs fp32 on 4,096 galaxies, two weight sets). Kept fp32: concat_block.0 (alone in
-     * int8 it moved the median from 1.8e-4 to 4.3e-4 even with one u8 scale per branch part),
-     * magnitude_block.2 (6.2e-4: its input, ReLU(magnitude_block.0(magnitudes)), carries the information
-     * in small differences of large values), .6 and .8 (with the rest, over the 3e-4 median bound),
-     * magnitude_block.0 (K = 5 raw magnitudes) and concat_block.2 (N = 1). magnitude_block.4 (the model's
-     * mag[2]) takes one u8 scale per input channel (calib.c's set_channels). */
-    if (int8) {
-        cai_linear *q8[] = {&w->head, &w->vit0, &w->vit2, &w->inc10, &w->inc12, &w->mag[2]};
-        const char *sk_ = getenv("CAI_I8_SKIP"); long skip_ = sk_ ? strtol(sk_, NULL, 0) : 0; /*TMPHACK*/
-        for (size_t i = 0; i < sizeof q8 / sizeof q8[0] && !fail; i++) if (!(skip_ >> i & 1)) quantize(c, q8[i], &fail);
-        for (int i = 1; i < 5 && !fail; i++)
-            if (w->mag[i].wq && !(w->mag[i].cscale = own(c, (size_t)w->mag[i].in * sizeof(float))))
-                fail = cai_seterr(c->err, CAI_ENOMEM, "%s: out of memory", c->path);
-        if (fail) return fail;
-    }
     /* Anything left over is a key the model does not have. */
     for (int i = 0; i < c->st->ntensors; i++)
         if (!c->used[i]) {

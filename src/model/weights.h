@@ -25,9 +25,6 @@ typedef struct {
     float a_scale, a_zp;
     float *oscale; /* (out,)  a_scale · wscale: accumulator → output */
     float *qbias;  /* (out,)  bias / oscale − a_zp · wsum: bias in accumulator units, zero point folded in */
-    /* magnitude_block.2-.8 only: one u8 scale per input channel instead of a_scale (a_scale 1, a_zp 0), folded
-     * into wq (w · cscale[column] is quantized) and into the producer's oscale (calib.c's set_channels) */
-    float *cscale; /* (in,) */
 } cai_linear;
 
 /* A conv (+ folded BN) laid out for im2col over NHWC: w (cout, k, k, cin), b (cout,). Owned. */
@@ -87,8 +84,5 @@ typedef struct {
 int cai_weights_load(const cai_safetensors *st, const char *path, cai_config *cfg, cai_weights *w, int int8,
                      cai_err *err);
 void cai_weights_free(cai_weights *w, const cai_config *cfg);
-/* int8 weights of l (wq, wscale, wsum; allocated): per output channel symmetric, 8 bits where the CPU has
- * VNNI, 7 elsewhere, of w · colscale[input column] (colscale NULL: of w). */
-void cai_linear_quantize(cai_linear *l, const float *colscale);
 
 #endif
