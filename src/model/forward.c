@@ -58,9 +58,6 @@ struct lane {
     float *qos, *qqb;     /* dynamic int8 scales: this sub-batch's output scales and biases of one layer */
     uint8_t *qnan;        /* dynamic int8: per input row, 1 if it holds a NaN or ±inf */
     float (*calib)[4][2]; /* calibration run only: per block, [min, max] of the four int8 inputs */
-    float *const *xchan;  /* calibration run only: per CAI_QX_* input, its channels' minima then maxima (or NULL) */
-    float *xtmp;          /* int8: (B, widest head layer) float output of a fp32 layer that feeds an int8 one */
-    uint8_t *gbad;        /* static int8: per galaxy, 1 if an input (pixel or magnitude) is NaN or ±inf */
     double prof[4];       /* seconds in: ViT branch, Inception branch, magnitude branch, head */
     /* matmul primitives, by shape */
     cai_mm prims[MAXPRIM];
@@ -154,37 +151,6 @@ static void range_update(float r[2], const float *x, int64_t len) {
     r[0] = lo, r[1] = hi;
 }
 
-/* Is l run in int8 with static scales? (Dynamic scales keep the head and the magnitude MLP fp32: their
- * range and quantize passes would cost what the int8 GEMM saves.) */
-static int q8(const lane *s, const cai_linear *l) { return s->int8 && !s->qdyn && l->wq; }
-
-/* rows × cols floats (row stride ld) → u8 (row stride ldq) with l's static input parameters. */
-static void quant_rows(const float *x, int64_t rows, int64_t cols, int64_t ld, uint8_t *q, int64_t ldq,
-                       const cai_linear *l, int64_t off);
-
-/* One Linear of the head or the magnitude MLP, fp32 or int8 (q8), in the form its consumer wants: A is
- * u8 when l is int8 (written so by the producer), float otherwise; C is u8 quantized for `next` when next
- * is int8, float otherwise. The same buffers hold either form (a u8 row fits where a float row does).
- * An int8 layer's ReLU is oneDNN's post-op (NaN → 0): static int8 marks non-finite galaxies at the input
- * instead (forward). qx: the CAI_QX_* index of l's input, recorded in the calibration run. */
-static int chain_linear(lane *s, const cai_linear *l, int qx, int64_t n, const void *A, int64_t lda, void *C,
-                        int64_t ldc, int post, const cai_linear *next, int noff, cai_err *err) {
-    const int o8 = next && q8(s, next);
-    if (s->xchan && qx >= 0 && s->xchan[qx]) {
-        float *lo = s->xchan[qx], *hi = lo + l->in;
-        for (int64_t r = 0; r < n; r++)
-            for (int i = 0; i < l->in; i++) {
-                const float v = ((const float *)A)[r * lda + i];
-                lo[i] = v < lo[i] ? v : lo[i], hi[i] = v > hi[i] ? v : hi[i];
-            }
-    }
-    if (q8(s, l)) return linear8(s, l, n, A, lda, C, ldc, post, 0, o8 ? next : NULL, err);
-    if (!o8) return linear(s, l, n, A, lda, C, ldc, post, 0, err);
-    int rc = linear(s, l, n, A, lda, s->xtmp, l->out, post, 0, err);
-    if (!rc) quant_rows(s->xtmp, n, l->out, l->out, C, ldc, next, noff);
-    return rc;
-}
-
 /* u8 quantization of 8 floats, as cai_quant1 (kernels.h): round(v·inv + zp) saturated to [0, 255], NaN → 0. */
 static inline void quant8(uint8_t *dst, __m256 v, __m256 inv, __m256 zp) {
     v = _mm256_fmadd_ps(v, inv, zp);
@@ -192,30 +158,6 @@ static inline void quant8(uint8_t *dst, __m256 v, __m256 inv, __m256 zp) {
     __m256i i = _mm256_cvtps_epi32(v); /* round to nearest even, as oneDNN's u8 dst */
     __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
     _mm_storel_epi64((__m128i *)dst, _mm_packus_epi16(w, w));
-}
-
-static void quant_rows(const float *x, int64_t rows, int64_t cols, int64_t ld, uint8_t *q, int64_t ldq,
-                       const cai_linear *l, int64_t off) {
-    const float inv = 1.0f / l->a_scale;
-    const __m256 vi = _mm256_set1_ps(inv), vz = _mm256_set1_ps(l->a_zp);
-    if (l->cscale) { /* smoothed: column i divided by its factor first (calib.c's smooth) */
-        for (int64_t r = 0; r < rows; r++) {
-            const float *a = x + r * ld;
-            uint8_t *qr = q + r * ldq;
-            int64_t i = 0;
-            for (; i + 8 <= cols; i += 8)
-                quant8(qr + i, _mm256_div_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(l->cscale + off + i)), vi, vz);
-            for (; i < cols; i++) qr[i] = cai_quant1(a[i] / l->cscale[off + i], inv, l->a_zp);
-        }
-        return;
-    }
-    for (int64_t r = 0; r < rows; r++) {
-        const float *a = x + r * ld;
-        uint8_t *qr = q + r * ldq;
-        int64_t i = 0;
-        for (; i + 8 <= cols; i += 8) quant8(qr + i, _mm256_loadu_ps(a + i), vi, vz);
-        for (; i < cols; i++) qr[i] = cai_quant1(a[i], inv, l->a_zp);
-    }
 }
 
 /* int8 Linear with a dynamic per-tensor activation scale (CAI_INT8_SCALES=dynamic): A is float; its range
@@ -601,17 +543,11 @@ static int vit_branch(lane *s, const float *images, int64_t n, cai_err *err) {
             for (int i = 0; i < D; i++) f[i] += s->x[(b * T + t) * D + i];
         for (int i = 0; i < D; i++) f[i] /= (float)NP;
     }
-    /* int8: fc_norm writes head's u8 input, and each layer of the chain its successor's (chain_linear) */
-    const int h8 = q8(s, &W->head);
-    layernorm(s->m->k, s->feat2, s->feat, W->fc_norm_w, W->fc_norm_b, n, D, c->fc_norm_eps, h8 ? s->qa : NULL,
-              h8 ? &W->head : NULL);
+    layernorm(s->m->k, s->feat2, s->feat, W->fc_norm_w, W->fc_norm_b, n, D, c->fc_norm_eps, NULL, NULL);
     const int ldcat = c->vit_out + c->inc_out + c->mag_width;
-    if ((rc = chain_linear(s, &W->head, CAI_QX_HEAD, n, h8 ? (void *)s->qa : s->feat2, D, s->feat, D, CAI_POST_NONE,
-                           &W->vit0, 0, err)) ||
-        (rc = chain_linear(s, &W->vit0, CAI_QX_VIT0, n, s->feat, D, s->wide, c->vit_out, CAI_POST_RELU, &W->vit2, 0,
-                           err)) ||
-        (rc = chain_linear(s, &W->vit2, CAI_QX_VIT2, n, s->wide, c->vit_out, s->cat, ldcat, CAI_POST_NONE, &W->cat0, 0,
-                           err)))
+    if ((rc = linear(s, &W->head, n, s->feat2, D, s->feat, D, CAI_POST_NONE, 0, err)) ||
+        (rc = linear(s, &W->vit0, n, s->feat, D, s->wide, c->vit_out, CAI_POST_RELU, 0, err)) ||
+        (rc = linear(s, &W->vit2, n, s->wide, c->vit_out, s->cat, ldcat, CAI_POST_NONE, 0, err)))
         return rc;
     return CAI_OK;
 }
@@ -664,14 +600,9 @@ static int inception_branch(lane *s, const float *images, int64_t n, cai_err *er
             for (int ch = 0; ch < C8; ch++)
                 for (int p = 0; p < 16; p++) s->incfeat[(b0 + b) * 192 + ch * 16 + p] = s->ib[(b * 16 + p) * C8 + ch];
     }
-    const int ldcat = c->vit_out + c->inc_out + c->mag_width, c8 = q8(s, &W->cat0);
-    const void *in10 = s->incfeat;
-    if (q8(s, &W->inc10)) quant_rows(s->incfeat, n, 192, 192, s->qa, 192, &W->inc10, 0), in10 = s->qa;
-    if ((rc = chain_linear(s, &W->inc10, CAI_QX_INC10, n, in10, 192, s->wide, c->inc_out, CAI_POST_RELU, &W->inc12, 0,
-                           err)) ||
-        (rc = chain_linear(s, &W->inc12, CAI_QX_INC12, n, s->wide, c->inc_out,
-                           c8 ? (void *)((uint8_t *)s->cat + c->vit_out) : s->cat + c->vit_out, ldcat, CAI_POST_NONE,
-                           &W->cat0, c->vit_out, err)))
+    const int ldcat = c->vit_out + c->inc_out + c->mag_width;
+    if ((rc = linear(s, &W->inc10, n, s->incfeat, 192, s->wide, c->inc_out, CAI_POST_RELU, 0, err)) ||
+        (rc = linear(s, &W->inc12, n, s->wide, c->inc_out, s->cat + c->vit_out, ldcat, CAI_POST_NONE, 0, err)))
         return rc;
     return CAI_OK;
 }
@@ -681,45 +612,22 @@ static int magnitude_branch(lane *s, const void *mags, cai_dtype dt, int64_t n, 
     const cai_weights *W = &s->m->w;
     for (int64_t i = 0; i < n * 5; i++)
         s->mags[i] = dt == CAI_F64 ? (float)((const double *)mags)[i] : ((const float *)mags)[i];
-    const int ldcat = c->vit_out + c->inc_out + c->mag_width, mw = c->mag_width, off = c->vit_out + c->inc_out;
+    const int ldcat = c->vit_out + c->inc_out + c->mag_width, mw = c->mag_width;
     int rc;
     float *a = s->wide, *b = s->wide2;
-    /* magnitude_block.0 stays fp32 (weights.c); int8: it and each later layer write the next one's u8 input */
-    if ((rc = chain_linear(s, &W->mag[0], -1, n, s->mags, 5, a, mw, CAI_POST_RELU, &W->mag[1], 0, err))) return rc;
+    if ((rc = linear(s, &W->mag[0], n, s->mags, 5, a, mw, CAI_POST_RELU, 0, err))) return rc;
     for (int i = 1; i < 4; i++) {
-        if ((rc = chain_linear(s, &W->mag[i], CAI_QX_MAG1 + i - 1, n, a, mw, b, mw, CAI_POST_RELU, &W->mag[i + 1], 0, err)))
-            return rc;
+        if ((rc = linear(s, &W->mag[i], n, a, mw, b, mw, CAI_POST_RELU, 0, err))) return rc;
         float *t = a;
         a = b, b = t;
     }
-    void *cat = q8(s, &W->cat0) ? (void *)((uint8_t *)s->cat + off) : s->cat + off; /* u8: cat0's input */
-    return chain_linear(s, &W->mag[4], CAI_QX_MAG4, n, a, mw, cat, ldcat, CAI_POST_NONE, &W->cat0, off, err);
-}
-
-/* Static int8: which galaxies have a NaN or ±inf among their pixels or magnitudes. fp32 carries such a
- * value to the galaxy's redshift (NaN); int8 quantization would turn it into a finite (wrong) number, so
- * forward sets those redshifts to NaN at the end. One pass over the input (20 KB per galaxy). */
-static void mark_nonfinite(lane *s, const float *images, const void *mags, cai_dtype dt, int64_t n) {
-    for (int64_t g = 0; g < n; g++) {
-        const float *im = images + g * CAI_IMG_FLOATS;
-        __m256 bad = _mm256_setzero_ps();
-        for (int64_t i = 0; i + 8 <= CAI_IMG_FLOATS; i += 8) { /* v − v is NaN exactly when v is NaN or ±inf */
-            __m256 v = _mm256_loadu_ps(im + i);
-            bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_sub_ps(v, v), _mm256_setzero_ps(), _CMP_UNORD_Q));
-        }
-        int nf = _mm256_movemask_ps(bad) != 0;
-        for (int b = 0; b < 5; b++)
-            nf |= !isfinite(dt == CAI_F64 ? ((const double *)mags)[g * 5 + b] : ((const float *)mags)[g * 5 + b]);
-        s->gbad[g] = (uint8_t)nf;
-    }
+    return linear(s, &W->mag[4], n, a, mw, s->cat + c->vit_out + c->inc_out, ldcat, CAI_POST_NONE, 0, err);
 }
 
 static int forward(lane *s, const float *images, const void *mags, cai_dtype dt, int64_t n, float *out, cai_err *err) {
     const cai_config *c = &s->m->cfg;
     const cai_weights *W = &s->m->w;
     int rc;
-    const int st8 = s->int8 && !s->qdyn;
-    if (st8) mark_nonfinite(s, images, mags, dt, n);
     double t0 = cai_mono_now();
     if ((rc = vit_branch(s, images, n, err))) return rc;
     double t1 = cai_mono_now();
@@ -728,14 +636,9 @@ static int forward(lane *s, const float *images, const void *mags, cai_dtype dt,
     if ((rc = magnitude_branch(s, mags, dt, n, err))) return rc;
     double t3 = cai_mono_now();
     const int ldcat = c->vit_out + c->inc_out + c->mag_width;
-    /* int8: the three branches wrote their parts of concat_block.0's input as u8 */
-    if ((rc = chain_linear(s, &W->cat0, CAI_QX_CAT0, n, s->cat, ldcat, s->wide, c->head_width, CAI_POST_RELU, NULL,
-                           0, err)) ||
+    if ((rc = linear(s, &W->cat0, n, s->cat, ldcat, s->wide, c->head_width, CAI_POST_RELU, 0, err)) ||
         (rc = linear(s, &W->cat2, n, s->wide, c->head_width, out, 1, CAI_POST_NONE, 0, err)))
         return rc;
-    if (st8) /* int8 maps NaN to 0 and saturates ±inf: such a galaxy's redshift is NaN, as fp32 gives */
-        for (int64_t g = 0; g < n; g++)
-            if (s->gbad[g]) out[g] = NAN;
     double t4 = cai_mono_now();
     s->prof[0] += t1 - t0, s->prof[1] += t2 - t1, s->prof[2] += t3 - t2, s->prof[3] += t4 - t3;
     return CAI_OK;
@@ -802,8 +705,6 @@ static lane *lane_new(const cai_model *m, int max_batch, cai_err *err) {
         s->qos = falloc(bigw, 4, &oom);
         s->qqb = falloc(bigw, 4, &oom);
         s->qnan = falloc(B * T, 1, &oom);
-        s->xtmp = falloc(B * wide, 4, &oom);
-        s->gbad = falloc(B, 1, &oom);
     }
     dnnl_engine_t eng = cai_dnn_engine();
     if (oom || !eng || dnnl_stream_create(&s->stream, eng, dnnl_stream_default_flags) != dnnl_success) {
@@ -823,28 +724,19 @@ static void lane_free(lane *s) {
     free(s->x), free(s->xn), free(s->big), free(s->convx), free(s->feat), free(s->feat2), free(s->wide);
     free(s->wide2), free(s->cat), free(s->mags), free(s->incfeat), free(s->ia), free(s->ib), free(s->it);
     free(s->ipool), free(s->itmp), free(s->qa), free(s->qh), free(s->qos), free(s->qqb), free(s->qnan);
-    free(s->xtmp), free(s->gbad);
     free(s);
 }
 
 /* The calibration run (calib.c): the fp32 forward pass on n galaxies, recording per block the [min, max]
  * of the four tensors the int8 blocks quantize (LayerNorm 1, attention, LayerNorm 2, GELU outputs). */
 int cai_forward_ranges(const cai_model *m, const float *images, const float *mags, int n, float (*ranges)[4][2],
-                       float *const *chan, cai_err *err) {
+                       cai_err *err) {
     lane *s = lane_new(m, n, err);
     if (!s) return err ? err->code : CAI_ENOMEM;
     s->int8 = 0; /* fp32 throughout: the ranges are the float model's */
     s->calib = ranges;
-    s->xchan = chan;
     for (int l = 0; l < m->cfg.depth; l++)
         for (int k = 0; k < 4; k++) ranges[l][k][0] = INFINITY, ranges[l][k][1] = -INFINITY;
-    const int width[CAI_QX_N] = {[CAI_QX_HEAD] = m->w.head.in,   [CAI_QX_VIT0] = m->w.vit0.in,
-                                 [CAI_QX_VIT2] = m->w.vit2.in,   [CAI_QX_INC10] = m->w.inc10.in,
-                                 [CAI_QX_INC12] = m->w.inc12.in, [CAI_QX_MAG1] = m->w.mag[1].in,
-                                 [CAI_QX_MAG2] = m->w.mag[2].in, [CAI_QX_MAG3] = m->w.mag[3].in,
-                                 [CAI_QX_MAG4] = m->w.mag[4].in, [CAI_QX_CAT0] = m->w.cat0.in};
-    for (int k = 0; k < CAI_QX_N; k++)
-        for (int i = 0; chan[k] && i < width[k]; i++) chan[k][i] = INFINITY, chan[k][width[k] + i] = -INFINITY;
     float *out = malloc((size_t)n * sizeof(float));
     int rc = out ? forward(s, images, mags, CAI_F32, n, out, err) : cai_seterr(err, CAI_ENOMEM, "out of memory");
     free(out);

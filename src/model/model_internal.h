@@ -20,28 +20,11 @@ struct cai_model {
     const cai_kernels *k; /* own kernels for this CPU (AVX2 or AVX-512), chosen at load */
 };
 
-/* The int8 layers outside the blocks, by the input whose range calibration records (forward.c writes
- * their u8 inputs; calib.c sets their scales). */
-enum {
-    CAI_QX_HEAD,  /* fc_norm output */
-    CAI_QX_VIT0,  /* head output */
-    CAI_QX_VIT2,  /* vit_block.0 output (ReLU) */
-    CAI_QX_INC10, /* flattened Inception output */
-    CAI_QX_INC12, /* vis_inception.10 output (ReLU) */
-    CAI_QX_MAG1,  /* magnitude_block.0, .2, .4 outputs (ReLU) */
-    CAI_QX_MAG2,
-    CAI_QX_MAG3,
-    CAI_QX_MAG4,
-    CAI_QX_CAT0, /* the concatenation [vit_block | inception | magnitude] */
-    CAI_QX_N
-};
-
 /* int8: static activation scales from one fp32 run on a fixed synthetic batch (calib.c). */
 int cai_calibrate(cai_model *m, cai_err *err);
 /* The fp32 forward pass on n galaxies (float32 magnitudes), recording per block the [min, max] of the
- * int8 blocks' four quantized inputs, and in chan[k] (when not NULL) the per-channel minima then maxima of
- * the CAI_QX_k input (2 × its width) (forward.c). */
+ * int8 blocks' four quantized inputs (forward.c). */
 int cai_forward_ranges(const cai_model *m, const float *images, const float *mags, int n, float (*ranges)[4][2],
-                       float *const *chan, cai_err *err);
+                       cai_err *err);
 
 #endif

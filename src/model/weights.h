@@ -25,9 +25,6 @@ typedef struct {
     float a_scale, a_zp;
     float *oscale; /* (out,)  a_scale · wscale: accumulator → output */
     float *qbias;  /* (out,)  bias / oscale − a_zp · wsum: bias in accumulator units, zero point folded in */
-    /* int8 layers of the head and the magnitude MLP only: a smoothing factor per input channel: the u8 input
-     * is round(a / (a_scale · cscale[i])) + a_zp, wq quantizes w · cscale[column] (calib.c's smooth) */
-    float *cscale; /* (in,) */
 } cai_linear;
 
 /* A conv (+ folded BN) laid out for im2col over NHWC: w (cout, k, k, cin), b (cout,). Owned. */
@@ -87,8 +84,5 @@ typedef struct {
 int cai_weights_load(const cai_safetensors *st, const char *path, cai_config *cfg, cai_weights *w, int int8,
                      cai_err *err);
 void cai_weights_free(cai_weights *w, const cai_config *cfg);
-/* int8 weights of l (wq, wscale, wsum; allocated): per output channel symmetric, 8 bits where the CPU has
- * VNNI, 7 elsewhere, of w · colscale[input column] (colscale NULL: of w). */
-void cai_linear_quantize(cai_linear *l, const float *colscale);
 
 #endif

@@ -304,8 +304,7 @@ static void test_nan_isolation(void **state) {
         img[20 * CAI_IMG_FLOATS + 0] = NAN;                     /* galaxy 20: corner pixel (max-pool border) */
         mg[9 * 5 + 4] = NAN;                                    /* galaxy 9: z magnitude */
         img[33 * CAI_IMG_FLOATS + 100] = INFINITY;              /* galaxy 33: +inf */
-        /* int8 runs the magnitude MLP from magnitude_block.2 on in u8, where NaN → 0 and ±inf saturate: these
-         * come out finite there unless forward flags the galaxy (mark_nonfinite) */
+        /* ±inf magnitudes too (an int8 magnitude MLP, tried in issue 12 part C, turned them finite) */
         mg[12 * 5 + 1] = -INFINITY; /* galaxy 12: g magnitude -inf */
         mg[27 * 5 + 0] = INFINITY;  /* galaxy 27: u magnitude +inf */
         predict_n(m, 16, 1, n, img, mg, CAI_F64, dirty);
