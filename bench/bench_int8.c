@@ -64,10 +64,11 @@ int main(int argc, char **argv) {
     for (int p = 0; p < 2; p++) cai_session_profile(s[p], prof[p]);
     for (int p = 0; p < 2; p++) {
         double tot = prof[p][0] + prof[p][1] + prof[p][2] + prof[p][3];
-        printf("%s  %8.1f us/galaxy (thread CPU time, min of %d)  split ViT %.0f%%  Inception %.0f%%  magnitude %.0f%%  "
-               "head %.0f%%\n",
-               p ? "int8" : "fp32", best[p] * 1e6 / B, rounds, 100 * prof[p][0] / tot, 100 * prof[p][1] / tot,
-               100 * prof[p][2] / tot, 100 * prof[p][3] / tot);
+        printf(
+            "%s  %8.1f us/galaxy (thread CPU time, min of %d)  split ViT %.0f%%  Inception %.0f%%  magnitude %.0f%%  "
+            "head %.0f%%\n",
+            p ? "int8" : "fp32", best[p] * 1e6 / B, rounds, 100 * prof[p][0] / tot, 100 * prof[p][1] / tot,
+            100 * prof[p][2] / tot, 100 * prof[p][3] / tot);
     }
     printf("int8 / fp32 speed: %.2fx (%s, 1 thread, batch %d)\n", best[0] / best[1], variant, B);
     for (int p = 0; p < 2; p++) cai_session_free(s[p]), cai_model_free(m[p]);
