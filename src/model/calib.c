@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "model_internal.h"
 
@@ -73,10 +74,11 @@ int cai_calibrate(cai_model *m, cai_err *err) {
     const int n = CALIB_GALAXIES, depth = m->cfg.depth;
     float *img = malloc((size_t)n * CAI_IMG_FLOATS * sizeof(float)), *mag = malloc((size_t)n * 5 * sizeof(float));
     float(*r)[4][2] = malloc((size_t)depth * sizeof *r);
+    float ir[CAI_INC_RANGES][2];
     int rc = !img || !mag || !r ? cai_seterr(err, CAI_ENOMEM, "calibration: out of memory") : CAI_OK;
     if (!rc) {
         calib_galaxies(n, img, mag);
-        rc = cai_forward_ranges(m, img, mag, n, r, err);
+        rc = cai_forward_ranges(m, img, mag, n, r, ir, err);
     }
     for (int l = 0; !rc && l < depth; l++) {
         cai_block *b = &m->w.blocks[l];
@@ -85,6 +87,15 @@ int cai_calibrate(cai_model *m, cai_err *err) {
         set_input(&b->fc1, r[l][2][0], r[l][2][1]);
         set_input(&b->fc2, r[l][3][0], r[l][3][1]);
     }
+    /* The Inception 3×3 / 5×5 convolutions' inputs are ReLU outputs: u8 with zero point 0 over [0, max]. */
+    const char *ic8 = getenv("CAI_INT8_INCEPTION"); /* "0": keep them fp32 (A/B measurements) */
+    const int conv8 = !(ic8 && !strcmp(ic8, "0"));
+    for (int i = 0; !rc && i < 5; i++)
+        for (int j = 0; j < 2; j++) {
+            cai_conv *cv = j ? &m->w.inc[i].b3b : &m->w.inc[i].b2b;
+            const float hi = ir[2 * i + j][1] * CALIB_MARGIN;
+            cv->a_scale = conv8 && hi > 0 && isfinite(hi) ? hi / 255.0f : 0.0f;
+        }
     free(img), free(mag), free(r);
     return rc;
 }

@@ -58,6 +58,7 @@ struct lane {
     float *qos, *qqb;     /* dynamic int8 scales: this sub-batch's output scales and biases of one layer */
     uint8_t *qnan;        /* dynamic int8: per input row, 1 if it holds a NaN or ±inf */
     float (*calib)[4][2]; /* calibration run only: per block, [min, max] of the four int8 inputs */
+    float (*icalib)[2];   /* calibration run only: [min, max] of the Inception k×k inputs (CAI_INC_RANGES) */
     double prof[4];       /* seconds in: ViT branch, Inception branch, magnitude branch, head */
     /* matmul primitives, by shape */
     cai_mm prims[MAXPRIM];
@@ -429,9 +430,13 @@ static int conv1(lane *s, const cai_conv *cv, int64_t M, const float *A, float *
  * [ch, ch + cv->cout) of out (pixels ldo apart): oneDNN's direct convolution on dense NHWC copies in tmp
  * (2 · n·h·w·cin floats). It replaced im2col + GEMM: the 5×5 im2col wrote 25 copies of every input value,
  * and a GEMM with N = 16 output channels runs far below peak. The copies cost one pass over 16 channels;
- * given the channel slice in place (strided NHWC), oneDNN 2.6 falls back to its reference convolution. */
+ * given the channel slice in place (strided NHWC), oneDNN 2.6 falls back to its reference convolution.
+ * int8 (the lane is and cv->a_scale was calibrated): the copy quantizes to u8 as it goes (zero point 0: the
+ * input is a ReLU output; NaN → 0, so the caller flags galaxies with non-finite images), oneDNN runs u8×s8
+ * with the dequantization and bias fused, f32 out. range: calibration run only, the input's [min, max]. */
 static int conv_kxk(lane *s, const cai_conv *cv, const float *in, int64_t ld, float *out, int64_t ldo, int64_t n, int h,
-                    int w, float *tmp, cai_err *err) {
+                    int w, float *tmp, float range[2], cai_err *err) {
+    const int q8 = s->int8 && cv->a_scale > 0;
     cai_cv *p = NULL;
     for (int i = 0; i < s->nconvs && !p; i++)
         if (s->convs[i].key == cv && s->convs[i].n == n && s->convs[i].h == h) p = &s->convs[i];
@@ -440,14 +445,36 @@ static int conv_kxk(lane *s, const cai_conv *cv, const float *in, int64_t ld, fl
             for (int i = 0; i < s->nconvs; i++) cai_cv_free(&s->convs[i]);
             s->nconvs = 0;
         }
-        int rc = cai_cv_init(&s->convs[s->nconvs], n, h, w, cv->cin, cv->cout, cv->k, cv->pad, cv->w, s->stream, err);
+        int rc = cai_cv_init(&s->convs[s->nconvs], n, h, w, cv->cin, cv->cout, cv->k, cv->pad, cv->w, cv->b,
+                             q8 ? cv->a_scale : 0.0f, s->stream, err);
         if (rc) return rc;
         p = &s->convs[s->nconvs++];
         p->key = cv;
     }
     const int64_t M = n * h * w, ci = cv->cin, co = cv->cout;
-    float *src = tmp, *dst = tmp + M * ci;
-    for (int64_t r = 0; r < M; r++) memcpy(src + r * ci, in + r * ld, (size_t)ci * sizeof(float));
+    float *dst = tmp + M * ci;
+    void *src = tmp;
+    if (range)
+        for (int64_t r = 0; r < M; r++) range_update(range, in + r * ld, ci);
+    if (q8) {
+        uint8_t *q = (uint8_t *)tmp;
+        const float inv = 1.0f / cv->a_scale;
+        const __m256 vinv = _mm256_set1_ps(inv), zero = _mm256_setzero_ps();
+        for (int64_t r = 0; r < M; r++) {
+            const float *x = in + r * ld;
+            uint8_t *d = q + r * ci;
+            int64_t c = 0;
+            for (; c + 8 <= ci; c += 8) quant8(d + c, _mm256_loadu_ps(x + c), vinv, zero);
+            for (; c < ci; c++) {
+                float v = x[c] * inv;
+                v = v > 0 ? (v < 255.0f ? v : 255.0f) : 0.0f; /* NaN → 0 */
+                d[c] = (uint8_t)nearbyintf(v);
+            }
+        }
+    } else {
+        float *f = tmp;
+        for (int64_t r = 0; r < M; r++) memcpy(f + r * ci, in + r * ld, (size_t)ci * sizeof(float));
+    }
     int rc = cai_cv_run(p, s->stream, src, cv->b, dst, err);
     if (rc) return rc;
     for (int64_t r = 0; r < M; r++) /* ReLU that keeps NaN, like torch.relu (see relu_nan) */
@@ -455,8 +482,8 @@ static int conv_kxk(lane *s, const cai_conv *cv, const float *in, int64_t ld, fl
     return CAI_OK;
 }
 
-/* One Inception block on n maps h×w×in (NHWC) → out with channels [b1, b2, (b3), b4]. */
-static int inception(lane *s, const cai_inception *ic, const float *in, float *out, int64_t n, int h, int w,
+/* One Inception block (the idx-th) on n maps h×w×in (NHWC) → out with channels [b1, b2, (b3), b4]. */
+static int inception(lane *s, int idx, const cai_inception *ic, const float *in, float *out, int64_t n, int h, int w,
                      cai_err *err) {
     const int64_t M = n * h * w;
     const int b = ic->b, cout = ic->b * (ic->has_branch3 ? 4 : 3);
@@ -466,14 +493,29 @@ static int inception(lane *s, const cai_inception *ic, const float *in, float *o
 #pragma omp parallel for schedule(static) if (M > 1024)
     for (int64_t r = 0; r < M; r++) memcpy(out + r * cout, s->it + r * nf, (size_t)b * sizeof(float));
     ch += b;
-    if ((rc = conv_kxk(s, &ic->b2b, s->it + b, nf, out + ch, cout, n, h, w, s->itmp, err))) return rc;
+    if ((rc = conv_kxk(s, &ic->b2b, s->it + b, nf, out + ch, cout, n, h, w, s->itmp,
+                       s->icalib ? s->icalib[2 * idx] : NULL, err)))
+        return rc;
     ch += b;
     if (ic->has_branch3) {
-        if ((rc = conv_kxk(s, &ic->b3b, s->it + 2 * b, nf, out + ch, cout, n, h, w, s->itmp, err))) return rc;
+        if ((rc = conv_kxk(s, &ic->b3b, s->it + 2 * b, nf, out + ch, cout, n, h, w, s->itmp,
+                           s->icalib ? s->icalib[2 * idx + 1] : NULL, err)))
+            return rc;
         ch += b;
     }
     maxpool3(in, s->ipool, n, h, w, ic->in);
     return conv1(s, &ic->b4, M, s->ipool, out + ch, cout, err);
+}
+
+/* 1 if the image holds a NaN or ±inf (x·0 is NaN exactly then). */
+/* 1 if the image holds a NaN or ±inf (x·0 is NaN exactly then). len % 8 == 0 (an image: 5·32·32 floats). */
+static int nonfinite(const float *p, int64_t len) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i + 8 <= len; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(p + i), _mm256_setzero_ps());
+        acc = _mm256_or_ps(acc, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    }
+    return _mm256_movemask_ps(acc) != 0;
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -587,18 +629,24 @@ static int inception_branch(lane *s, const float *images, int64_t n, cai_err *er
                     for (int k = 0; k < 4; k++)
                         _mm256_storeu_ps(o + 8 * k, _mm256_mul_ps(acc4[k], _mm256_set1_ps(0.25f)));
                 }
-        if ((rc = inception(s, &W->inc[0], s->ia, s->ib, nc, 16, 16, err))) return rc; /* 32 → 64 */
-        if ((rc = inception(s, &W->inc[1], s->ib, s->ia, nc, 16, 16, err))) return rc; /* 64 → 64 */
+        if ((rc = inception(s, 0, &W->inc[0], s->ia, s->ib, nc, 16, 16, err))) return rc; /* 32 → 64 */
+        if ((rc = inception(s, 1, &W->inc[1], s->ib, s->ia, nc, 16, 16, err))) return rc; /* 64 → 64 */
         avgpool2(s->ia, s->ib, nc, 16, 16, 64);                                        /* → 8×8 */
-        if ((rc = inception(s, &W->inc[2], s->ib, s->ia, nc, 8, 8, err))) return rc;   /* 64 → 32 */
-        if ((rc = inception(s, &W->inc[3], s->ia, s->ib, nc, 8, 8, err))) return rc;   /* 32 → 32 */
+        if ((rc = inception(s, 2, &W->inc[2], s->ib, s->ia, nc, 8, 8, err))) return rc;   /* 64 → 32 */
+        if ((rc = inception(s, 3, &W->inc[3], s->ia, s->ib, nc, 8, 8, err))) return rc;   /* 32 → 32 */
         avgpool2(s->ib, s->ia, nc, 8, 8, 32);                                          /* → 4×4 */
-        if ((rc = inception(s, &W->inc[4], s->ia, s->ib, nc, 4, 4, err))) return rc;   /* 32 → 12 */
+        if ((rc = inception(s, 4, &W->inc[4], s->ia, s->ib, nc, 4, 4, err))) return rc;   /* 32 → 12 */
         /* Flatten in PyTorch's (C, H, W) order */
         const int C8 = 3 * W->inc[4].b;
         for (int64_t b = 0; b < nc; b++)
             for (int ch = 0; ch < C8; ch++)
                 for (int p = 0; p < 16; p++) s->incfeat[(b0 + b) * 192 + ch * 16 + p] = s->ib[(b * 16 + p) * C8 + ch];
+        /* int8 convolutions quantize NaN to 0 and saturate ±inf: a galaxy whose image is not finite must
+         * still come out NaN (as torch and our fp32 path give), so its features are set to NaN here. */
+        if (s->int8)
+            for (int64_t b = 0; b < nc; b++)
+                if (nonfinite(img + b * CAI_IMG_FLOATS, CAI_IMG_FLOATS))
+                    for (int i = 0; i < 192; i++) s->incfeat[(b0 + b) * 192 + i] = NAN;
     }
     const int ldcat = c->vit_out + c->inc_out + c->mag_width;
     if ((rc = linear(s, &W->inc10, n, s->incfeat, 192, s->wide, c->inc_out, CAI_POST_RELU, 0, err)) ||
@@ -730,11 +778,13 @@ static void lane_free(lane *s) {
 /* The calibration run (calib.c): the fp32 forward pass on n galaxies, recording per block the [min, max]
  * of the four tensors the int8 blocks quantize (LayerNorm 1, attention, LayerNorm 2, GELU outputs). */
 int cai_forward_ranges(const cai_model *m, const float *images, const float *mags, int n, float (*ranges)[4][2],
-                       cai_err *err) {
+                       float (*inc_ranges)[2], cai_err *err) {
     lane *s = lane_new(m, n, err);
     if (!s) return err ? err->code : CAI_ENOMEM;
     s->int8 = 0; /* fp32 throughout: the ranges are the float model's */
     s->calib = ranges;
+    s->icalib = inc_ranges;
+    for (int i = 0; i < CAI_INC_RANGES; i++) inc_ranges[i][0] = INFINITY, inc_ranges[i][1] = -INFINITY;
     for (int l = 0; l < m->cfg.depth; l++)
         for (int k = 0; k < 4; k++) ranges[l][k][0] = INFINITY, ranges[l][k][1] = -INFINITY;
     float *out = malloc((size_t)n * sizeof(float));

@@ -32,6 +32,7 @@ typedef struct {
     float *w; /* (cout, k*k*cin) */
     float *b; /* (cout,) */
     int cin, cout, k, pad;
+    float a_scale; /* k×k convs, int8 models: the u8 input's scale, calibrated at load (calib.c); 0: fp32 */
 } cai_conv;
 
 typedef struct {
