@@ -96,6 +96,17 @@ int cai_calibrate(cai_model *m, cai_err *err) {
             const float hi = ir[2 * i + j][1] * CALIB_MARGIN;
             cv->a_scale = conv8 && hi > 0 && isfinite(hi) ? hi / 255.0f : 0.0f;
         }
+    /* ... and the two 1×1 layers that read the block input (b4 after a max-pool, which keeps the range). */
+    const char *ic1 = getenv("CAI_INT8_INCEPTION_1X1"); /* "0": keep them fp32 (A/B measurements) */
+    const int one8 = conv8 && !(ic1 && !strcmp(ic1, "0"));
+    for (int i = 0; !rc && i < 5; i++) {
+        cai_inception *ic = &m->w.inc[i];
+        ic->first8.a_scale = 0; /* 0: fp32 */
+        if (!one8 || !ic->first8.wq || !(ir[10 + i][1] > ir[10 + i][0]) || !isfinite(ir[10 + i][1] - ir[10 + i][0]))
+            continue;
+        set_input(&ic->first8, ir[10 + i][0], ir[10 + i][1]);
+        set_input(&ic->b48, ir[10 + i][0], ir[10 + i][1]);
+    }
     free(img), free(mag), free(r);
     return rc;
 }

@@ -1,6 +1,8 @@
 /* dnn.c — oneDNN engine and the Linear-layer matmul primitive (see dnn.h). */
 #include "dnn.h"
 
+#include "cpu.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -277,14 +279,15 @@ int cai_cv_init(cai_cv *cv, int64_t n, int64_t h, int64_t w, int64_t ic, int64_t
             rc = cai_seterr(err, CAI_ENOMEM, "conv weights: out of memory");
             goto out;
         }
+        const float wmax = cai_cpu_has_vnni() ? 127.0f : 63.0f; /* why 63 without VNNI: weights.c's quantize */
         for (int64_t o = 0; o < oc; o++) {
             const float *wr = weights + o * per;
             float amax = 0;
             for (int64_t i = 0; i < per; i++) amax = fabsf(wr[i]) > amax ? fabsf(wr[i]) : amax;
-            const float ws = amax > 0 && isfinite(amax) ? amax / 127.0f : 1.0f;
+            const float ws = amax > 0 && isfinite(amax) ? amax / wmax : 1.0f;
             for (int64_t i = 0; i < per; i++) {
                 float v = nearbyintf(wr[i] / ws);
-                wq[o * per + i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+                wq[o * per + i] = (int8_t)(v > wmax ? wmax : v < -wmax ? -wmax : v);
             }
             oscale[o] = a_scale * ws;
             cv->qbias[o] = bias ? bias[o] / oscale[o] : 0.0f;

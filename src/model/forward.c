@@ -482,14 +482,61 @@ static int conv_kxk(lane *s, const cai_conv *cv, const float *in, int64_t ld, fl
     return CAI_OK;
 }
 
-/* One Inception block (the idx-th) on n maps h×w×in (NHWC) → out with channels [b1, b2, (b3), b4]. */
+/* u8 max-pool 3×3, stride 1, padding 1 over n maps h×w×C. The quantization is monotonic, so this equals the
+ * u8 quantization of the fp32 max-pool (NaN excepted: the caller flags those galaxies); an edge repeats
+ * its row or column instead of padding (max is idempotent). */
+static void maxpool3_u8(const uint8_t *in, uint8_t *out, int64_t n, int h, int w, int C) {
+    uint8_t row[MAXPOOL_ROW];
+    const int64_t rw = (int64_t)w * C;
+    for (int64_t b = 0; b < n; b++)
+        for (int y = 0; y < h; y++) {
+            const uint8_t *base = in + b * h * rw;
+            const uint8_t *r0 = base + (int64_t)(y > 0 ? y - 1 : y) * rw, *r1 = base + (int64_t)y * rw,
+                          *r2 = base + (int64_t)(y + 1 < h ? y + 1 : y) * rw;
+            for (int64_t i = 0; i < rw; i++) {
+                uint8_t m = r0[i] > r1[i] ? r0[i] : r1[i];
+                row[i] = m > r2[i] ? m : r2[i];
+            }
+            uint8_t *o = out + (b * h + y) * rw;
+            for (int x = 0; x < w; x++) {
+                const uint8_t *a = row + (int64_t)(x > 0 ? x - 1 : x) * C, *m = row + (int64_t)x * C,
+                              *c = row + (int64_t)(x + 1 < w ? x + 1 : x) * C;
+                for (int k = 0; k < C; k++) {
+                    uint8_t v = a[k] > m[k] ? a[k] : m[k];
+                    o[(int64_t)x * C + k] = v > c[k] ? v : c[k];
+                }
+            }
+        }
+}
+
+/* One Inception block (the idx-th) on n maps h×w×in (NHWC) → out with channels [b1, b2, (b3), b4].
+ * int8 (calibrated first8): the block input is quantized to u8 once; the stacked 1×1 GEMM reads it, the
+ * max-pool runs on the u8 map and b4's GEMM reads that; both u8×s8 with dequantization, bias and ReLU fused
+ * in oneDNN (its ReLU maps NaN to 0, but int8 NaN galaxies are flagged by the caller anyway). */
 static int inception(lane *s, int idx, const cai_inception *ic, const float *in, float *out, int64_t n, int h, int w,
                      cai_err *err) {
     const int64_t M = n * h * w;
     const int b = ic->b, cout = ic->b * (ic->has_branch3 ? 4 : 3);
     const int nf = ic->first.cout; /* [b1 | b2a | b3a] in one GEMM */
+    const int q8 = s->int8 && ic->first8.a_scale > 0;
+    uint8_t *qin = (uint8_t *)s->ipool, *qpool = qin + M * ic->in; /* int8: ipool's floats hold both */
     int rc, ch = 0;
-    if ((rc = conv1(s, &ic->first, M, in, s->it, nf, err))) return rc;
+    if (s->icalib) range_update(s->icalib[10 + idx], in, M * ic->in);
+    if (q8) {
+        const float inv = 1.0f / ic->first8.a_scale, zp = ic->first8.a_zp;
+        const __m256 vinv = _mm256_set1_ps(inv), vzp = _mm256_set1_ps(zp);
+        const int64_t len = M * ic->in; /* ic->in % 8 == 0 (32 or 64 channels) */
+        int64_t i = 0;
+        for (; i + 8 <= len; i += 8) quant8(qin + i, _mm256_loadu_ps(in + i), vinv, vzp);
+        for (; i < len; i++) {
+            float v = in[i] * inv + zp;
+            v = v > 0 ? (v < 255.0f ? v : 255.0f) : 0.0f;
+            qin[i] = (uint8_t)nearbyintf(v);
+        }
+        rc = linear8(s, &ic->first8, M, qin, ic->in, s->it, nf, CAI_POST_RELU, 0, NULL, err);
+    } else
+        rc = conv1(s, &ic->first, M, in, s->it, nf, err);
+    if (rc) return rc;
 #pragma omp parallel for schedule(static) if (M > 1024)
     for (int64_t r = 0; r < M; r++) memcpy(out + r * cout, s->it + r * nf, (size_t)b * sizeof(float));
     ch += b;
@@ -502,6 +549,10 @@ static int inception(lane *s, int idx, const cai_inception *ic, const float *in,
                            s->icalib ? s->icalib[2 * idx + 1] : NULL, err)))
             return rc;
         ch += b;
+    }
+    if (q8) {
+        maxpool3_u8(qin, qpool, n, h, w, ic->in);
+        return linear8(s, &ic->b48, M, qpool, ic->in, out + ch, cout, CAI_POST_RELU, 0, NULL, err);
     }
     maxpool3(in, s->ipool, n, h, w, ic->in);
     return conv1(s, &ic->b4, M, s->ipool, out + ch, cout, err);
