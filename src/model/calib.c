@@ -14,7 +14,6 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "model_internal.h"
 
@@ -74,11 +73,10 @@ int cai_calibrate(cai_model *m, cai_err *err) {
     const int n = CALIB_GALAXIES, depth = m->cfg.depth;
     float *img = malloc((size_t)n * CAI_IMG_FLOATS * sizeof(float)), *mag = malloc((size_t)n * 5 * sizeof(float));
     float(*r)[4][2] = malloc((size_t)depth * sizeof *r);
-    float ir[CAI_INC_RANGES][2];
     int rc = !img || !mag || !r ? cai_seterr(err, CAI_ENOMEM, "calibration: out of memory") : CAI_OK;
     if (!rc) {
         calib_galaxies(n, img, mag);
-        rc = cai_forward_ranges(m, img, mag, n, r, ir, err);
+        rc = cai_forward_ranges(m, img, mag, n, r, err);
     }
     for (int l = 0; !rc && l < depth; l++) {
         cai_block *b = &m->w.blocks[l];
@@ -86,26 +84,6 @@ int cai_calibrate(cai_model *m, cai_err *err) {
         set_input(&b->proj, r[l][1][0], r[l][1][1]);
         set_input(&b->fc1, r[l][2][0], r[l][2][1]);
         set_input(&b->fc2, r[l][3][0], r[l][3][1]);
-    }
-    /* The Inception 3×3 / 5×5 convolutions' inputs are ReLU outputs: u8 with zero point 0 over [0, max]. */
-    const char *ic8 = getenv("CAI_INT8_INCEPTION"); /* "0": keep them fp32 (A/B measurements) */
-    const int conv8 = !(ic8 && !strcmp(ic8, "0"));
-    for (int i = 0; !rc && i < 5; i++)
-        for (int j = 0; j < 2; j++) {
-            cai_conv *cv = j ? &m->w.inc[i].b3b : &m->w.inc[i].b2b;
-            const float hi = ir[2 * i + j][1] * CALIB_MARGIN;
-            cv->a_scale = conv8 && hi > 0 && isfinite(hi) ? hi / 255.0f : 0.0f;
-        }
-    /* ... and the two 1×1 layers that read the block input (b4 after a max-pool, which keeps the range). */
-    const char *ic1 = getenv("CAI_INT8_INCEPTION_1X1"); /* "0": keep them fp32 (A/B measurements) */
-    const int one8 = conv8 && !(ic1 && !strcmp(ic1, "0"));
-    for (int i = 0; !rc && i < 5; i++) {
-        cai_inception *ic = &m->w.inc[i];
-        ic->first8.a_scale = 0; /* 0: fp32 */
-        if (!one8 || !ic->first8.wq || !(ir[10 + i][1] > ir[10 + i][0]) || !isfinite(ir[10 + i][1] - ir[10 + i][0]))
-            continue;
-        set_input(&ic->first8, ir[10 + i][0], ir[10 + i][1]);
-        set_input(&ic->b48, ir[10 + i][0], ir[10 + i][1]);
     }
     free(img), free(mag), free(r);
     return rc;

@@ -25,10 +25,8 @@ struct cai_model {
 /* int8: static activation scales from one fp32 run on a fixed synthetic batch (calib.c). */
 int cai_calibrate(cai_model *m, cai_err *err);
 /* The fp32 forward pass on n galaxies (float32 magnitudes), recording per block the [min, max] of the
- * int8 blocks' four quantized inputs, and in inc_ranges[2·i + j] those of Inception block i's 3×3 (j = 0)
- * and 5×5 (j = 1) convolution inputs, in inc_ranges[10 + i] that of block i's input (forward.c). */
-#define CAI_INC_RANGES 15
+ * int8 blocks' four quantized inputs (forward.c). */
 int cai_forward_ranges(const cai_model *m, const float *images, const float *mags, int n, float (*ranges)[4][2],
-                       float (*inc_ranges)[2], cai_err *err);
+                       cai_err *err);
 
 #endif

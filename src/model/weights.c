@@ -172,9 +172,7 @@ static int convblock(ldctx *c, cai_conv *cv, const char *p, int cin, int cout, i
     return 0;
 }
 
-static void quantize(ldctx *c, cai_linear *l, int *fail);
-
-static int inception(ldctx *c, cai_inception *inc, const char *p, int in, int b, int use_b3, float eps, int int8) {
+static int inception(ldctx *c, cai_inception *inc, const char *p, int in, int b, int use_b3, float eps) {
     char n[400];
     int rc, present = 0;
     inc->in = in, inc->b = b, inc->has_branch3 = use_b3;
@@ -200,14 +198,6 @@ static int inception(ldctx *c, cai_inception *inc, const char *p, int in, int b,
     for (int i = 0; i < np; i++) {
         memcpy(inc->first.w + (size_t)i * b * in, parts[i]->w, (size_t)b * in * sizeof(float));
         memcpy(inc->first.b + (size_t)i * b, parts[i]->b, (size_t)b * sizeof(float));
-    }
-    if (int8) {
-        int fail = 0;
-        inc->first8 = (cai_linear){.w = inc->first.w, .b = inc->first.b, .in = in, .out = np * b};
-        inc->b48 = (cai_linear){.w = inc->b4.w, .b = inc->b4.b, .in = in, .out = b};
-        quantize(c, &inc->first8, &fail);
-        if (!fail) quantize(c, &inc->b48, &fail);
-        if (fail) return fail;
     }
     return 0;
 }
@@ -453,7 +443,7 @@ static int load_all(ldctx *c, cai_config *cfg, cai_weights *w, int int8) {
     } incs[5] = {{2, 32, 16, 1}, {3, 64, 16, 1}, {5, 64, 8, 1}, {6, 32, 8, 1}, {8, 32, 4, 0}};
     for (int i = 0; i < 5; i++) {
         snprintf(p, sizeof p, "inception_model.vis_inception.%d", incs[i].idx);
-        if ((rc = inception(c, &w->inc[i], p, incs[i].in, incs[i].b, incs[i].b3, cfg->bn_eps, int8))) return rc;
+        if ((rc = inception(c, &w->inc[i], p, incs[i].in, incs[i].b, incs[i].b3, cfg->bn_eps))) return rc;
     }
     if ((rc = linear(c, &w->inc10, "inception_model.vis_inception.10", 192, cfg->inc_out, 1)) ||
         (rc = linear(c, &w->inc12, "inception_model.vis_inception.12", cfg->inc_out, cfg->inc_out, 1)))

@@ -32,7 +32,6 @@ typedef struct {
     float *w; /* (cout, k*k*cin) */
     float *b; /* (cout,) */
     int cin, cout, k, pad;
-    float a_scale; /* k×k convs, int8 models: the u8 input's scale, calibrated at load (calib.c); 0: fp32 */
 } cai_conv;
 
 typedef struct {
@@ -43,9 +42,6 @@ typedef struct {
     cai_conv b3a, b3b; /* 1x1 in→b, 5x5 b→b pad 2 */
     cai_conv b4;       /* (maxpool 3x3) 1x1 in→b */
     cai_conv first;    /* b1, b2a (, b3a) stacked: one 1x1 in→2b or 3b GEMM instead of 2-3 thin ones */
-    /* int8 models: first and b4 as int8 Linear layers over the block input's pixels (views of their w, b;
-     * quantized at load, input scale calibrated; both read the block input, b4 after a max-pool) */
-    cai_linear first8, b48;
 } cai_inception;
 
 typedef struct {

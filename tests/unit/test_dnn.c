@@ -166,8 +166,8 @@ static void conv_ref(int n, int h, int w, int ic, int oc, int k, int pad, const 
                             const int yy = y + ky - pad, xx = x + kx - pad;
                             if (yy < 0 || yy >= h || xx < 0 || xx >= w) continue;
                             for (int i = 0; i < ic; i++)
-                                acc += (double)wt[((o * k + ky) * k + kx) * ic + i] *
-                                       in[((g * h + yy) * w + xx) * ic + i];
+                                acc +=
+                                    (double)wt[((o * k + ky) * k + kx) * ic + i] * in[((g * h + yy) * w + xx) * ic + i];
                         }
                     out[((g * h + y) * w + x) * oc + o] = acc;
                 }
@@ -215,10 +215,8 @@ static void test_conv_fp32_and_int8(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_packed_equals_plain_fp32),
-        cmocka_unit_test(test_packed_equals_plain_int8),
-        cmocka_unit_test(test_one_copy_per_weights),
-        cmocka_unit_test(test_threads_pack_once),
+        cmocka_unit_test(test_packed_equals_plain_fp32), cmocka_unit_test(test_packed_equals_plain_int8),
+        cmocka_unit_test(test_one_copy_per_weights),     cmocka_unit_test(test_threads_pack_once),
         cmocka_unit_test(test_conv_fp32_and_int8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
