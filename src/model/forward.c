@@ -34,7 +34,7 @@ static void lane_free(lane *s);
 struct lane {
     const cai_model *m;
     int max_batch, int8, qdyn;
-    int inc8; /* int8 Inception 3×3 / 5×5 convolutions (conv_kxk) */
+    int inc8, inc8_from; /* int8 Inception 3×3 / 5×5 convolutions (conv_kxk), in blocks ≥ inc8_from */
     dnnl_stream_t stream;
     /* Transformer activations, rows = galaxies × tokens */
     float *x;     /* (B*T, D) residual stream */
@@ -441,8 +441,7 @@ static int conv1(lane *s, const cai_conv *cv, int64_t M, const float *A, float *
  * E); per galaxy, one galaxy's values never change another's quantization either. NaN quantizes to 0:
  * inception_branch flags galaxies whose image is not finite. */
 static int conv_kxk(lane *s, const cai_conv *cv, const float *in, int64_t ld, float *out, int64_t ldo, int64_t n, int h,
-                    int w, float *tmp, cai_err *err) {
-    const int q8 = s->inc8;
+                    int w, float *tmp, int q8, cai_err *err) {
     cai_cv *p = NULL;
     for (int i = 0; i < s->nconvs && !p; i++)
         if (s->convs[i].key == cv && s->convs[i].n == n && s->convs[i].h == h) p = &s->convs[i];
@@ -513,7 +512,7 @@ static int conv_kxk(lane *s, const cai_conv *cv, const float *in, int64_t ld, fl
 }
 
 /* One Inception block on n maps h×w×in (NHWC) → out with channels [b1, b2, (b3), b4]. */
-static int inception(lane *s, const cai_inception *ic, const float *in, float *out, int64_t n, int h, int w,
+static int inception(lane *s, int idx, const cai_inception *ic, const float *in, float *out, int64_t n, int h, int w,
                      cai_err *err) {
     const int64_t M = n * h * w;
     const int b = ic->b, cout = ic->b * (ic->has_branch3 ? 4 : 3);
@@ -523,10 +522,14 @@ static int inception(lane *s, const cai_inception *ic, const float *in, float *o
 #pragma omp parallel for schedule(static) if (M > 1024)
     for (int64_t r = 0; r < M; r++) memcpy(out + r * cout, s->it + r * nf, (size_t)b * sizeof(float));
     ch += b;
-    if ((rc = conv_kxk(s, &ic->b2b, s->it + b, nf, out + ch, cout, n, h, w, s->itmp, err))) return rc;
+    if ((rc = conv_kxk(s, &ic->b2b, s->it + b, nf, out + ch, cout, n, h, w, s->itmp, s->inc8 && idx >= s->inc8_from,
+                       err)))
+        return rc;
     ch += b;
     if (ic->has_branch3) {
-        if ((rc = conv_kxk(s, &ic->b3b, s->it + 2 * b, nf, out + ch, cout, n, h, w, s->itmp, err))) return rc;
+        if ((rc = conv_kxk(s, &ic->b3b, s->it + 2 * b, nf, out + ch, cout, n, h, w, s->itmp,
+                           s->inc8 && idx >= s->inc8_from, err)))
+            return rc;
         ch += b;
     }
     maxpool3(in, s->ipool, n, h, w, ic->in);
@@ -655,13 +658,13 @@ static int inception_branch(lane *s, const float *images, int64_t n, cai_err *er
                     for (int k = 0; k < 4; k++)
                         _mm256_storeu_ps(o + 8 * k, _mm256_mul_ps(acc4[k], _mm256_set1_ps(0.25f)));
                 }
-        if ((rc = inception(s, &W->inc[0], s->ia, s->ib, nc, 16, 16, err))) return rc; /* 32 → 64 */
-        if ((rc = inception(s, &W->inc[1], s->ib, s->ia, nc, 16, 16, err))) return rc; /* 64 → 64 */
-        avgpool2(s->ia, s->ib, nc, 16, 16, 64);                                        /* → 8×8 */
-        if ((rc = inception(s, &W->inc[2], s->ib, s->ia, nc, 8, 8, err))) return rc;   /* 64 → 32 */
-        if ((rc = inception(s, &W->inc[3], s->ia, s->ib, nc, 8, 8, err))) return rc;   /* 32 → 32 */
-        avgpool2(s->ib, s->ia, nc, 8, 8, 32);                                          /* → 4×4 */
-        if ((rc = inception(s, &W->inc[4], s->ia, s->ib, nc, 4, 4, err))) return rc;   /* 32 → 12 */
+        if ((rc = inception(s, 0, &W->inc[0], s->ia, s->ib, nc, 16, 16, err))) return rc; /* 32 → 64 */
+        if ((rc = inception(s, 1, &W->inc[1], s->ib, s->ia, nc, 16, 16, err))) return rc; /* 64 → 64 */
+        avgpool2(s->ia, s->ib, nc, 16, 16, 64);                                           /* → 8×8 */
+        if ((rc = inception(s, 2, &W->inc[2], s->ib, s->ia, nc, 8, 8, err))) return rc;   /* 64 → 32 */
+        if ((rc = inception(s, 3, &W->inc[3], s->ia, s->ib, nc, 8, 8, err))) return rc;   /* 32 → 32 */
+        avgpool2(s->ib, s->ia, nc, 8, 8, 32);                                             /* → 4×4 */
+        if ((rc = inception(s, 4, &W->inc[4], s->ia, s->ib, nc, 4, 4, err))) return rc;   /* 32 → 12 */
         /* Flatten in PyTorch's (C, H, W) order */
         const int C8 = 3 * W->inc[4].b;
         for (int64_t b = 0; b < nc; b++)
@@ -745,6 +748,7 @@ static lane *lane_new(const cai_model *m, int max_batch, cai_err *err) {
     s->qdyn = m->qdyn;
     const char *ic8 = getenv("CAI_INT8_INCEPTION"); /* "0": keep them fp32 (A/B measurements) */
     s->inc8 = s->int8 && !(ic8 && !strcmp(ic8, "0"));
+    s->inc8_from = getenv("CAI_INT8_INC_FROM") ? atoi(getenv("CAI_INT8_INC_FROM")) : 0;
     s->max_batch = max_batch;
     const size_t B = (size_t)max_batch, T = (size_t)c->ntok, D = (size_t)c->dim, NP = (size_t)c->npatch;
     size_t bigw = 3 * D > (size_t)c->hidden ? 3 * D : (size_t)c->hidden;
