@@ -1,9 +1,6 @@
 /* dnn.c — oneDNN engine and the Linear-layer matmul primitive (see dnn.h). */
 #include "dnn.h"
 
-#include "cpu.h"
-
-#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,75 +245,41 @@ out:
 /* Convolution                                                                                       */
 
 int cai_cv_init(cai_cv *cv, int64_t n, int64_t h, int64_t w, int64_t ic, int64_t oc, int64_t k, int64_t pad,
-                const float *weights, const float *bias, float a_scale, dnnl_stream_t s, cai_err *err) {
+                const float *weights, dnnl_stream_t s, cai_err *err) {
     memset(cv, 0, sizeof *cv);
     cv->n = n, cv->h = h, cv->w = w, cv->ic = ic, cv->oc = oc, cv->k = k, cv->pad = pad;
-    cv->int8 = a_scale > 0;
     int rc = CAI_OK;
     dnnl_engine_t eng = cai_dnn_engine();
     if (!eng) return cai_seterr(err, CAI_EDNNL, "oneDNN: cannot create the CPU engine");
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_t re = NULL;
     dnnl_memory_t mu = NULL, mp = NULL;
-    dnnl_primitive_attr_t attr = NULL;
     dnnl_memory_desc_t wu_md, wany;
     const dnnl_memory_desc_t *q;
-    int8_t *wq = NULL;
-    float *oscale = NULL;
-    const dnnl_data_type_t st = cv->int8 ? dnnl_u8 : dnnl_f32, wt = cv->int8 ? dnnl_s8 : dnnl_f32;
     dnnl_dims_t sd = {n, ic, h, w}, dd = {n, oc, h, w}, wd = {oc, ic, k, k}, bd = {oc};
     dnnl_dims_t strides = {1, 1}, pads = {pad, pad};
-    CHK(dnnl_primitive_attr_create(&attr), "conv attr");
-    if (cv->int8) {
-        /* Weights s8, symmetric, one scale per output channel; the activation is u8 with zero point 0 (its
-         * input is a ReLU output, so ≥ 0, and oneDNN's zero padding is then exactly 0). oneDNN 2.x applies the
-         * output scale to (accumulator + bias): the bias goes in accumulator units, as cai_mm_q's. */
-        const int64_t per = k * k * ic;
-        wq = malloc((size_t)(oc * per));
-        oscale = malloc((size_t)oc * sizeof(float));
-        cv->qbias = malloc((size_t)oc * sizeof(float));
-        if (!wq || !oscale || !cv->qbias) {
-            rc = cai_seterr(err, CAI_ENOMEM, "conv weights: out of memory");
-            goto out;
-        }
-        const float wmax = cai_cpu_has_vnni() ? 127.0f : 63.0f; /* why 63 without VNNI: weights.c's quantize */
-        for (int64_t o = 0; o < oc; o++) {
-            const float *wr = weights + o * per;
-            float amax = 0;
-            for (int64_t i = 0; i < per; i++) amax = fabsf(wr[i]) > amax ? fabsf(wr[i]) : amax;
-            const float ws = amax > 0 && isfinite(amax) ? amax / wmax : 1.0f;
-            for (int64_t i = 0; i < per; i++) {
-                float v = nearbyintf(wr[i] / ws);
-                wq[o * per + i] = (int8_t)(v > wmax ? wmax : v < -wmax ? -wmax : v);
-            }
-            oscale[o] = a_scale * ws;
-            cv->qbias[o] = bias ? bias[o] / oscale[o] : 0.0f;
-        }
-        CHK(dnnl_primitive_attr_set_output_scales(attr, oc, 1 << 1, oscale), "conv output scales");
-    }
-    CHK(dnnl_memory_desc_init_by_tag(&cv->src_md, 4, sd, st, dnnl_nhwc), "conv src desc");
+    CHK(dnnl_memory_desc_init_by_tag(&cv->src_md, 4, sd, dnnl_f32, dnnl_nhwc), "conv src desc");
     CHK(dnnl_memory_desc_init_by_tag(&cv->dst_md, 4, dd, dnnl_f32, dnnl_nhwc), "conv dst desc");
     CHK(dnnl_memory_desc_init_by_tag(&cv->b_md, 1, bd, dnnl_f32, dnnl_a), "conv bias desc");
-    CHK(dnnl_memory_desc_init_by_tag(&wu_md, 4, wd, wt, dnnl_ohwi), "conv weights desc");
-    CHK(dnnl_memory_desc_init_by_tag(&wany, 4, wd, wt, dnnl_format_tag_any), "conv weights desc");
+    CHK(dnnl_memory_desc_init_by_tag(&wu_md, 4, wd, dnnl_f32, dnnl_ohwi), "conv weights desc");
+    CHK(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any), "conv weights desc");
     dnnl_convolution_desc_t desc;
     CHK(dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct, &cv->src_md, &wany,
                                            &cv->b_md, &cv->dst_md, strides, pads, pads),
         "conv desc");
-    CHK(dnnl_primitive_desc_create(&pd, &desc, attr, eng, NULL), "conv primitive desc");
+    CHK(dnnl_primitive_desc_create(&pd, &desc, NULL, eng, NULL), "conv primitive desc");
     q = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     if (!q) {
         rc = cai_seterr(err, CAI_EDNNL, "oneDNN: conv weights layout query failed");
         goto out;
     }
     cv->w_md = *q;
-    /* int8 layouts may carry a compensation tail after the weights: size from the md covers it */
     if (posix_memalign(&cv->wp, 64, dnnl_memory_desc_get_size(&cv->w_md) + 64)) {
         cv->wp = NULL;
         rc = cai_seterr(err, CAI_ENOMEM, "conv weights: out of memory");
         goto out;
     }
-    CHK(dnnl_memory_create(&mu, &wu_md, eng, cv->int8 ? (void *)wq : (void *)weights), "conv weights memory");
+    CHK(dnnl_memory_create(&mu, &wu_md, eng, (void *)weights), "conv weights memory");
     CHK(dnnl_memory_create(&mp, &cv->w_md, eng, cv->wp), "conv weights memory");
     CHK(dnnl_primitive_desc_destroy(pd), "conv primitive desc");
     pd = NULL;
@@ -327,19 +290,16 @@ int cai_cv_init(cai_cv *cv, int64_t n, int64_t h, int64_t w, int64_t ic, int64_t
     CHK(dnnl_stream_wait(s), "conv weights reorder");
     CHK(dnnl_primitive_desc_destroy(pd), "conv primitive desc");
     pd = NULL;
-    CHK(dnnl_primitive_desc_create(&pd, &desc, attr, eng, NULL), "conv primitive desc");
+    CHK(dnnl_primitive_desc_create(&pd, &desc, NULL, eng, NULL), "conv primitive desc");
     CHK(dnnl_primitive_create(&cv->prim, pd), "conv primitive");
 out:
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (re) dnnl_primitive_destroy(re);
     if (mu) dnnl_memory_destroy(mu);
     if (mp) dnnl_memory_destroy(mp);
-    if (attr) dnnl_primitive_attr_destroy(attr);
-    free(wq), free(oscale);
     if (rc) {
         cai_cv_free(cv);
-        cai_err_prefix(err, "conv %lldx%lldx%lld k%lld%s: ", (long long)n, (long long)ic, (long long)oc, (long long)k,
-                       a_scale > 0 ? " int8" : "");
+        cai_err_prefix(err, "conv %lldx%lldx%lld k%lld: ", (long long)n, (long long)ic, (long long)oc, (long long)k);
     }
     return rc;
 }
@@ -347,17 +307,17 @@ out:
 void cai_cv_free(cai_cv *cv) {
     if (!cv) return;
     if (cv->prim) dnnl_primitive_destroy(cv->prim);
-    free(cv->wp), free(cv->qbias);
-    cv->prim = NULL, cv->wp = NULL, cv->qbias = NULL;
+    free(cv->wp);
+    cv->prim = NULL, cv->wp = NULL;
 }
 
-int cai_cv_run(cai_cv *cv, dnnl_stream_t s, const void *src, const float *bias, float *dst, cai_err *err) {
+int cai_cv_run(cai_cv *cv, dnnl_stream_t s, const float *src, const float *bias, float *dst, cai_err *err) {
     int rc = CAI_OK;
     dnnl_engine_t eng = cai_dnn_engine();
     dnnl_memory_t ms = NULL, mw = NULL, mb = NULL, md = NULL;
     CHK(dnnl_memory_create(&ms, &cv->src_md, eng, (void *)src), "conv src memory");
     CHK(dnnl_memory_create(&mw, &cv->w_md, eng, cv->wp), "conv weights memory");
-    CHK(dnnl_memory_create(&mb, &cv->b_md, eng, cv->int8 ? (void *)cv->qbias : (void *)bias), "conv bias memory");
+    CHK(dnnl_memory_create(&mb, &cv->b_md, eng, (void *)bias), "conv bias memory");
     CHK(dnnl_memory_create(&md, &cv->dst_md, eng, dst), "conv dst memory");
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, ms}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_BIAS, mb}, {DNNL_ARG_DST, md}};
     CHK(dnnl_primitive_execute(cv->prim, s, 4, args), "conv execute");

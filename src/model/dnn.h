@@ -6,8 +6,7 @@
  * output scales), bias, GELU, the residual sum, and optionally requantization of the result to u8 for the
  * next int8 layer. oneDNN 2.x applies the output scale to (accumulator + bias): the bias is given in
  * accumulator units (cai_mm_q).
- * Also a convolution primitive (cai_cv) for the Inception branch's 3×3 and 5×5 convolutions, fp32 or int8
- * (u8 src × s8 weights, per-output-channel scales, dequantized f32 dst).
+ * Also a fp32 convolution primitive (cai_cv) for the Inception branch's 3×3 and 5×5 convolutions.
  * Owns: oneDNN handles. Must not touch: what the layers mean (forward.c decides that). */
 #ifndef CAI_DNN_H
 #define CAI_DNN_H
@@ -51,17 +50,13 @@ typedef struct {
 /* A 2D convolution (stride 1, zero padding `pad`, square kernel k) over n NHWC maps h×w×ic → h×w×oc, fp32,
  * bias fused. src and dst are dense NHWC (oneDNN picks its direct JIT kernel for them); the weights, given
  * as (oc, k, k, ic) row-major, are reordered once at init into the layout the kernel wants and kept here.
- * No ReLU post-op: oneDNN's ReLU maps NaN to 0, and the caller keeps NaN like torch.relu.
- * int8 (a_scale > 0 at init): src is u8, q = round(x / a_scale) saturated, zero point 0 (the inputs are ReLU
- * outputs); the weights are quantized to s8 per output channel at init, dst stays f32 (dequantized, bias in). */
+ * No ReLU post-op: oneDNN's ReLU maps NaN to 0, and the caller keeps NaN like torch.relu. */
 typedef struct {
     int64_t n, h, w, ic, oc, k, pad;
     const void *key; /* the layer these weights belong to */
     dnnl_primitive_t prim;
     dnnl_memory_desc_t src_md, w_md, b_md, dst_md;
-    void *wp;     /* weights in w_md's layout (owned) */
-    int int8;     /* u8 src, s8 weights */
-    float *qbias; /* int8: bias in accumulator units (owned) */
+    void *wp; /* weights in w_md's layout (owned) */
 } cai_cv;
 
 /* The process-wide CPU engine (created once, thread-safe). */
@@ -80,9 +75,8 @@ int cai_mm_run_q(cai_mm *mm, dnnl_stream_t s, const void *A, const void *W, cons
                  void *C, cai_err *err);
 
 int cai_cv_init(cai_cv *cv, int64_t n, int64_t h, int64_t w, int64_t ic, int64_t oc, int64_t k, int64_t pad,
-                const float *weights, const float *bias, float a_scale, dnnl_stream_t s, cai_err *err);
+                const float *weights, dnnl_stream_t s, cai_err *err);
 void cai_cv_free(cai_cv *cv);
-/* src: float (fp32) or uint8 (int8); bias: fp32 only (int8 uses its own, made at init). */
-int cai_cv_run(cai_cv *cv, dnnl_stream_t s, const void *src, const float *bias, float *dst, cai_err *err);
+int cai_cv_run(cai_cv *cv, dnnl_stream_t s, const float *src, const float *bias, float *dst, cai_err *err);
 
 #endif

@@ -34,7 +34,6 @@ static void lane_free(lane *s);
 struct lane {
     const cai_model *m;
     int max_batch, int8, qdyn;
-    int inc8, inc8_from; /* int8 Inception 3×3 / 5×5 convolutions (conv_kxk), in blocks ≥ inc8_from */
     dnnl_stream_t stream;
     /* Transformer activations, rows = galaxies × tokens */
     float *x;     /* (B*T, D) residual stream */
@@ -430,18 +429,9 @@ static int conv1(lane *s, const cai_conv *cv, int64_t M, const float *A, float *
  * [ch, ch + cv->cout) of out (pixels ldo apart): oneDNN's direct convolution on dense NHWC copies in tmp
  * (2 · n·h·w·cin floats). It replaced im2col + GEMM: the 5×5 im2col wrote 25 copies of every input value,
  * and a GEMM with N = 16 output channels runs far below peak. The copies cost one pass over 16 channels;
- * given the channel slice in place (strided NHWC), oneDNN 2.6 falls back to its reference convolution.
- *
- * int8 (s->inc8): the copy quantizes to u8 as it goes, with one scale per galaxy, max / 255 of that
- * galaxy's input (zero point 0: the input is a ReLU output); oneDNN runs u8×s8 with per-output-channel
- * weight scales and no bias; the ReLU pass multiplies by the galaxy's scale and adds the bias. Why per
- * galaxy and dynamic, not calibrated like the blocks: the Inception activations scale with the image's flux
- * (no LayerNorm on this branch), and ranges calibrated on 32 synthetic galaxies saturated on the golden
- * test's galaxies (int8 vs PyTorch max |dz| 1.23 against a bound of 3.5e-3, BENCHMARKS.md issue 12 part
- * E); per galaxy, one galaxy's values never change another's quantization either. NaN quantizes to 0:
- * inception_branch flags galaxies whose image is not finite. */
+ * given the channel slice in place (strided NHWC), oneDNN 2.6 falls back to its reference convolution. */
 static int conv_kxk(lane *s, const cai_conv *cv, const float *in, int64_t ld, float *out, int64_t ldo, int64_t n, int h,
-                    int w, float *tmp, int q8, cai_err *err) {
+                    int w, float *tmp, cai_err *err) {
     cai_cv *p = NULL;
     for (int i = 0; i < s->nconvs && !p; i++)
         if (s->convs[i].key == cv && s->convs[i].n == n && s->convs[i].h == h) p = &s->convs[i];
@@ -450,69 +440,23 @@ static int conv_kxk(lane *s, const cai_conv *cv, const float *in, int64_t ld, fl
             for (int i = 0; i < s->nconvs; i++) cai_cv_free(&s->convs[i]);
             s->nconvs = 0;
         }
-        /* int8: unit input scale and no bias in the primitive; both are applied per galaxy below */
-        int rc = cai_cv_init(&s->convs[s->nconvs], n, h, w, cv->cin, cv->cout, cv->k, cv->pad, cv->w, NULL,
-                             q8 ? 1.0f : 0.0f, s->stream, err);
+        int rc = cai_cv_init(&s->convs[s->nconvs], n, h, w, cv->cin, cv->cout, cv->k, cv->pad, cv->w, s->stream, err);
         if (rc) return rc;
         p = &s->convs[s->nconvs++];
         p->key = cv;
     }
-    const int64_t M = n * h * w, ci = cv->cin, co = cv->cout, hw = (int64_t)h * w;
-    float *dst = tmp + M * ci;
-    float gscale[INC_CHUNK]; /* int8: per galaxy, the input scale */
-    if (q8) {
-        uint8_t *q = (uint8_t *)tmp;
-        for (int64_t g = 0; g < n; g++) {
-            const float *x0 = in + g * hw * ld;
-            __m256 vmx = _mm256_setzero_ps();
-            float mx = 0;
-            for (int64_t r = 0; r < hw; r++) {
-                const float *x = x0 + r * ld;
-                int64_t c = 0;
-                for (; c + 8 <= ci; c += 8) vmx = _mm256_max_ps(vmx, _mm256_loadu_ps(x + c)); /* NaN: ignored */
-                for (; c < ci; c++) mx = x[c] > mx ? x[c] : mx;
-            }
-            float lanes[8];
-            _mm256_storeu_ps(lanes, vmx);
-            for (int k = 0; k < 8; k++) mx = lanes[k] > mx ? lanes[k] : mx;
-            /* all zero, or ±inf (a flagged galaxy): any finite scale will do */
-            const float sc = mx > 0 && isfinite(mx / 255.0f) && mx / 255.0f > 0 ? mx / 255.0f : 1.0f;
-            gscale[g] = sc;
-            const __m256 vinv = _mm256_set1_ps(1.0f / sc), zero = _mm256_setzero_ps();
-            for (int64_t r = 0; r < hw; r++) {
-                const float *x = x0 + r * ld;
-                uint8_t *d = q + (g * hw + r) * ci;
-                int64_t c = 0;
-                for (; c + 8 <= ci; c += 8) quant8(d + c, _mm256_loadu_ps(x + c), vinv, zero);
-                for (; c < ci; c++) {
-                    float v = x[c] / sc;
-                    v = v > 0 ? (v < 255.0f ? v : 255.0f) : 0.0f; /* NaN → 0 */
-                    d[c] = (uint8_t)nearbyintf(v);
-                }
-            }
-        }
-    } else {
-        float *f = tmp;
-        for (int64_t r = 0; r < M; r++) memcpy(f + r * ci, in + r * ld, (size_t)ci * sizeof(float));
-    }
-    int rc = cai_cv_run(p, s->stream, tmp, cv->b, dst, err);
+    const int64_t M = n * h * w, ci = cv->cin, co = cv->cout;
+    float *src = tmp, *dst = tmp + M * ci;
+    for (int64_t r = 0; r < M; r++) memcpy(src + r * ci, in + r * ld, (size_t)ci * sizeof(float));
+    int rc = cai_cv_run(p, s->stream, src, cv->b, dst, err);
     if (rc) return rc;
-    if (q8) {
-        for (int64_t g = 0; g < n; g++)
-            for (int64_t r = g * hw; r < (g + 1) * hw; r++)
-                for (int64_t c = 0; c < co; c++) {
-                    const float v = dst[r * co + c] * gscale[g] + cv->b[c];
-                    out[r * ldo + c] = v < 0 ? 0.0f : v;
-                }
-        return CAI_OK;
-    }
     for (int64_t r = 0; r < M; r++) /* ReLU that keeps NaN, like torch.relu (see relu_nan) */
         for (int64_t c = 0; c < co; c++) out[r * ldo + c] = dst[r * co + c] < 0 ? 0.0f : dst[r * co + c];
     return CAI_OK;
 }
 
 /* One Inception block on n maps h×w×in (NHWC) → out with channels [b1, b2, (b3), b4]. */
-static int inception(lane *s, int idx, const cai_inception *ic, const float *in, float *out, int64_t n, int h, int w,
+static int inception(lane *s, const cai_inception *ic, const float *in, float *out, int64_t n, int h, int w,
                      cai_err *err) {
     const int64_t M = n * h * w;
     const int b = ic->b, cout = ic->b * (ic->has_branch3 ? 4 : 3);
@@ -522,29 +466,14 @@ static int inception(lane *s, int idx, const cai_inception *ic, const float *in,
 #pragma omp parallel for schedule(static) if (M > 1024)
     for (int64_t r = 0; r < M; r++) memcpy(out + r * cout, s->it + r * nf, (size_t)b * sizeof(float));
     ch += b;
-    if ((rc = conv_kxk(s, &ic->b2b, s->it + b, nf, out + ch, cout, n, h, w, s->itmp, s->inc8 && idx >= s->inc8_from,
-                       err)))
-        return rc;
+    if ((rc = conv_kxk(s, &ic->b2b, s->it + b, nf, out + ch, cout, n, h, w, s->itmp, err))) return rc;
     ch += b;
     if (ic->has_branch3) {
-        if ((rc = conv_kxk(s, &ic->b3b, s->it + 2 * b, nf, out + ch, cout, n, h, w, s->itmp,
-                           s->inc8 && idx >= s->inc8_from, err)))
-            return rc;
+        if ((rc = conv_kxk(s, &ic->b3b, s->it + 2 * b, nf, out + ch, cout, n, h, w, s->itmp, err))) return rc;
         ch += b;
     }
     maxpool3(in, s->ipool, n, h, w, ic->in);
     return conv1(s, &ic->b4, M, s->ipool, out + ch, cout, err);
-}
-
-/* 1 if the image holds a NaN or ±inf (x·0 is NaN exactly then). */
-/* 1 if the image holds a NaN or ±inf (x·0 is NaN exactly then). len % 8 == 0 (an image: 5·32·32 floats). */
-static int nonfinite(const float *p, int64_t len) {
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i + 8 <= len; i += 8) {
-        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(p + i), _mm256_setzero_ps());
-        acc = _mm256_or_ps(acc, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-    }
-    return _mm256_movemask_ps(acc) != 0;
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -658,24 +587,18 @@ static int inception_branch(lane *s, const float *images, int64_t n, cai_err *er
                     for (int k = 0; k < 4; k++)
                         _mm256_storeu_ps(o + 8 * k, _mm256_mul_ps(acc4[k], _mm256_set1_ps(0.25f)));
                 }
-        if ((rc = inception(s, 0, &W->inc[0], s->ia, s->ib, nc, 16, 16, err))) return rc; /* 32 → 64 */
-        if ((rc = inception(s, 1, &W->inc[1], s->ib, s->ia, nc, 16, 16, err))) return rc; /* 64 → 64 */
-        avgpool2(s->ia, s->ib, nc, 16, 16, 64);                                           /* → 8×8 */
-        if ((rc = inception(s, 2, &W->inc[2], s->ib, s->ia, nc, 8, 8, err))) return rc;   /* 64 → 32 */
-        if ((rc = inception(s, 3, &W->inc[3], s->ia, s->ib, nc, 8, 8, err))) return rc;   /* 32 → 32 */
-        avgpool2(s->ib, s->ia, nc, 8, 8, 32);                                             /* → 4×4 */
-        if ((rc = inception(s, 4, &W->inc[4], s->ia, s->ib, nc, 4, 4, err))) return rc;   /* 32 → 12 */
+        if ((rc = inception(s, &W->inc[0], s->ia, s->ib, nc, 16, 16, err))) return rc; /* 32 → 64 */
+        if ((rc = inception(s, &W->inc[1], s->ib, s->ia, nc, 16, 16, err))) return rc; /* 64 → 64 */
+        avgpool2(s->ia, s->ib, nc, 16, 16, 64);                                        /* → 8×8 */
+        if ((rc = inception(s, &W->inc[2], s->ib, s->ia, nc, 8, 8, err))) return rc;   /* 64 → 32 */
+        if ((rc = inception(s, &W->inc[3], s->ia, s->ib, nc, 8, 8, err))) return rc;   /* 32 → 32 */
+        avgpool2(s->ib, s->ia, nc, 8, 8, 32);                                          /* → 4×4 */
+        if ((rc = inception(s, &W->inc[4], s->ia, s->ib, nc, 4, 4, err))) return rc;   /* 32 → 12 */
         /* Flatten in PyTorch's (C, H, W) order */
         const int C8 = 3 * W->inc[4].b;
         for (int64_t b = 0; b < nc; b++)
             for (int ch = 0; ch < C8; ch++)
                 for (int p = 0; p < 16; p++) s->incfeat[(b0 + b) * 192 + ch * 16 + p] = s->ib[(b * 16 + p) * C8 + ch];
-        /* int8 convolutions quantize NaN to 0 and saturate ±inf: a galaxy whose image is not finite must
-         * still come out NaN (as torch and our fp32 path give), so its features are set to NaN here. */
-        if (s->inc8)
-            for (int64_t b = 0; b < nc; b++)
-                if (nonfinite(img + b * CAI_IMG_FLOATS, CAI_IMG_FLOATS))
-                    for (int i = 0; i < 192; i++) s->incfeat[(b0 + b) * 192 + i] = NAN;
     }
     const int ldcat = c->vit_out + c->inc_out + c->mag_width;
     if ((rc = linear(s, &W->inc10, n, s->incfeat, 192, s->wide, c->inc_out, CAI_POST_RELU, 0, err)) ||
@@ -746,9 +669,6 @@ static lane *lane_new(const cai_model *m, int max_batch, cai_err *err) {
     s->m = m;
     s->int8 = m->prec == CAI_PREC_INT8;
     s->qdyn = m->qdyn;
-    const char *ic8 = getenv("CAI_INT8_INCEPTION"); /* "0": keep them fp32 (A/B measurements) */
-    s->inc8 = s->int8 && !(ic8 && !strcmp(ic8, "0"));
-    s->inc8_from = getenv("CAI_INT8_INC_FROM") ? atoi(getenv("CAI_INT8_INC_FROM")) : 0;
     s->max_batch = max_batch;
     const size_t B = (size_t)max_batch, T = (size_t)c->ntok, D = (size_t)c->dim, NP = (size_t)c->npatch;
     size_t bigw = 3 * D > (size_t)c->hidden ? 3 * D : (size_t)c->hidden;
@@ -813,7 +733,7 @@ int cai_forward_ranges(const cai_model *m, const float *images, const float *mag
                        cai_err *err) {
     lane *s = lane_new(m, n, err);
     if (!s) return err ? err->code : CAI_ENOMEM;
-    s->int8 = s->inc8 = 0; /* fp32 throughout: the ranges are the float model's */
+    s->int8 = 0; /* fp32 throughout: the ranges are the float model's */
     s->calib = ranges;
     for (int l = 0; l < m->cfg.depth; l++)
         for (int k = 0; k < 4; k++) ranges[l][k][0] = INFINITY, ranges[l][k][1] = -INFINITY;
