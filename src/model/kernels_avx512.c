@@ -94,14 +94,34 @@ K512 static inline __m512 exp16(__m512 x) {
     return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
 }
 
-/* SiLU x·σ(x) = x / (1 + e^-x) on 16 floats, the divide replaced by a reciprocal estimate (14 bits) and one
- * Newton step (~23 bits): a 16-lane vdivps issues only every ~10-16 cycles on current Intel cores and made
- * the PCM kernel divide-bound (1.2× the AVX2 kernel); within ~2 float ulps of the division. NaN stays NaN. */
+/* SiLU x·σ(x) = x / (1 + e^-x) on 16 floats. e^-x is Cephes expf's reduction and polynomial (as exp16) but
+ * with vscalefps for the 2^n step: no integer exponent assembly (cvttps, add, shift, multiply) and n from
+ * one round-to-nearest; the reduction runs on x itself (r' = x + n·ln2 = −r, the polynomial's odd
+ * coefficients negated: every intermediate is exactly the negation of the one on r), so no negate either.
+ * 20 vector operations instead of 25: PCM's SiLU is 768 vectors per galaxy-block and ports 0 and 5 were
+ * its limit. Accuracy: Cephes's ~1 ulp exp (n differs from exp8's floor(t + 0.5) only on near-ties, where
+ * both reductions are exact), and the divide is a reciprocal estimate (14 bits) plus one Newton step
+ * (~23 bits): a 16-lane vdivps issues only every ~10-16 cycles on current Intel cores. Within ~3 float ulps
+ * of x / (1 + e^-x); tests/unit/test_kernels.c bounds it. NaN stays NaN (x is the second operand of
+ * min/max, and the last multiply uses x itself); x clamped to ±88.376 only inside the exponential. */
 K512 static inline __m512 silu16(__m512 x) {
-    const __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), x)));
-    __m512 r = _mm512_rcp14_ps(d);
-    r = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
-    return _mm512_mul_ps(x, r);
+    __m512 c = _mm512_min_ps(_mm512_set1_ps(88.3762626647949f), x);
+    c = _mm512_max_ps(_mm512_set1_ps(-88.3762626647949f), c);
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(c, _mm512_set1_ps(-1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(0.693359375f), c); /* r' = x + n·ln2 = −(−x − n·ln2) */
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 y = _mm512_set1_ps(-1.9875691500E-4f);
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507E-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(-8.3334519073E-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894E-2f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(-1.6666665459E-1f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201E-1f));
+    y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_sub_ps(_mm512_set1_ps(1.0f), r)); /* e^(−r') */
+    const __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_scalef_ps(y, n));     /* 1 + e^-x */
+    __m512 q = _mm512_rcp14_ps(d);
+    q = _mm512_mul_ps(q, _mm512_fnmadd_ps(d, q, _mm512_set1_ps(2.0f)));
+    return _mm512_mul_ps(x, q);
 }
 
 #define ATT_KP 32 /* keys padded to two 16-lane vectors */
@@ -197,53 +217,62 @@ K512 static void attention_head(float *out, uint8_t *qout, float qinv, float qzp
 /* ------------------------------------------------------------------------------------------------ */
 /* PCM (kernel 1)                                                                                    */
 
-/* With 16 patch tokens, one channel over all tokens is exactly one 16-lane vector: each grouped 1×1 conv
- * output channel is b + Σ_i w[i]·in[i] as one FMA per i in order (bit-identical to the AVX2 pcm_conv4),
- * 4 channels per pass. The second conv writes channel-major to a scratch tile, transposed to token-major
- * at the end. */
+/* nb (4 or 8, a constant after inlining) hidden channels of one group: b + Σ_i w[i]·in[i] over the group's
+ * dg input channels (one FMA per i in order, bit-identical to the AVX2 pcm_conv4), SiLU from the registers,
+ * stored channel-major to hs. nb independent exp chains per step, and steps independent of each other: the
+ * out-of-order core overlaps them. */
+K512 static inline void pcm_hidden(float *hs, const float *in, const float *w, const float *b, int dg, int nb) {
+    __m512 a[8] = {0}; /* lanes past nb: dead after inlining, zeroed only to quiet -Wmaybe-uninitialized */
+#pragma GCC unroll 8
+    for (int r = 0; r < nb; r++) a[r] = _mm512_set1_ps(b[r]);
+    for (int i = 0; i < dg; i++) {
+        const __m512 x = _mm512_loadu_ps(in + i * CAI_PCM_NP);
+#pragma GCC unroll 8
+        for (int r = 0; r < nb; r++) a[r] = _mm512_fmadd_ps(_mm512_set1_ps(w[r * dg + i]), x, a[r]);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < nb; r++) _mm512_storeu_ps(hs + r * CAI_PCM_NP, silu16(a[r]));
+}
+
+/* With 16 patch tokens, one channel over all tokens is exactly one 16-lane vector. Both grouped convs have
+ * the same G groups, and group g's hidden channels are exactly the second conv's inputs of group g: so the
+ * kernel runs group by group, dg = D/G inputs → hg = H/G hidden (conv, SiLU) → dg outputs, the hidden
+ * channels living only in a 1 KB slice of hT that stays in L1. (Conv, then SiLU over all of hT, then conv,
+ * as before: hT is 48 KB per galaxy, more than L1, and the kernel measured 2.5× its FMA + SiLU count.)
+ * Each output is b + Σ_j w[j]·h[j] as one FMA per j in order (bit-identical to the AVX2 kernel's sums),
+ * 4 outputs per pass, written channel-major to a tile that the last step transposes back to token-major
+ * adding the residual xb (x + convX in one pass). */
 K512 static void pcm_k1(float *out, float *hT, const float *xb, const float *w0, const float *b0, const float *w3,
                         const float *b3, int D, int H, int G) {
-    const int cig0 = D / G, cog0 = H / G, cig3 = H / G, cog3 = D / G;
+    const int dg = D / G, hg = H / G;
     float xT[D * CAI_PCM_NP], oT[D * CAI_PCM_NP];
     cai_pcm_transpose_in(xb, xT, D);
-    for (int o = 0; o < H; o += 4) {
-        const float *in = xT + (o / cog0) * cig0 * CAI_PCM_NP, *w = w0 + (int64_t)o * cig0;
-        __m512 a0 = _mm512_set1_ps(b0[o]), a1 = _mm512_set1_ps(b0[o + 1]), a2 = _mm512_set1_ps(b0[o + 2]),
-               a3 = _mm512_set1_ps(b0[o + 3]);
-        for (int i = 0; i < cig0; i++) {
-            const __m512 x = _mm512_loadu_ps(in + i * CAI_PCM_NP);
-            a0 = _mm512_fmadd_ps(_mm512_set1_ps(w[i]), x, a0);
-            a1 = _mm512_fmadd_ps(_mm512_set1_ps(w[cig0 + i]), x, a1);
-            a2 = _mm512_fmadd_ps(_mm512_set1_ps(w[2 * cig0 + i]), x, a2);
-            a3 = _mm512_fmadd_ps(_mm512_set1_ps(w[3 * cig0 + i]), x, a3);
+    for (int g = 0; g < G; g++) {
+        const float *in = xT + g * dg * CAI_PCM_NP;
+        int j = 0;
+        for (; j + 8 <= hg; j += 8)
+            pcm_hidden(hT + j * CAI_PCM_NP, in, w0 + (int64_t)(g * hg + j) * dg, b0 + g * hg + j, dg, 8);
+        for (; j < hg; j += 4) /* hg % 4 == 0 */
+            pcm_hidden(hT + j * CAI_PCM_NP, in, w0 + (int64_t)(g * hg + j) * dg, b0 + g * hg + j, dg, 4);
+        for (int o = g * dg; o < (g + 1) * dg; o += 4) {
+            const float *w = w3 + (int64_t)o * hg;
+            __m512 a0 = _mm512_set1_ps(b3[o]), a1 = _mm512_set1_ps(b3[o + 1]), a2 = _mm512_set1_ps(b3[o + 2]),
+                   a3 = _mm512_set1_ps(b3[o + 3]);
+            for (int i = 0; i < hg; i++) {
+                const __m512 x = _mm512_loadu_ps(hT + i * CAI_PCM_NP);
+                a0 = _mm512_fmadd_ps(_mm512_set1_ps(w[i]), x, a0);
+                a1 = _mm512_fmadd_ps(_mm512_set1_ps(w[hg + i]), x, a1);
+                a2 = _mm512_fmadd_ps(_mm512_set1_ps(w[2 * hg + i]), x, a2);
+                a3 = _mm512_fmadd_ps(_mm512_set1_ps(w[3 * hg + i]), x, a3);
+            }
+            _mm512_storeu_ps(oT + (o + 0) * CAI_PCM_NP, a0), _mm512_storeu_ps(oT + (o + 1) * CAI_PCM_NP, a1);
+            _mm512_storeu_ps(oT + (o + 2) * CAI_PCM_NP, a2), _mm512_storeu_ps(oT + (o + 3) * CAI_PCM_NP, a3);
         }
-        _mm512_storeu_ps(hT + (o + 0) * CAI_PCM_NP, a0), _mm512_storeu_ps(hT + (o + 1) * CAI_PCM_NP, a1);
-        _mm512_storeu_ps(hT + (o + 2) * CAI_PCM_NP, a2), _mm512_storeu_ps(hT + (o + 3) * CAI_PCM_NP, a3);
     }
-    /* SiLU in its own pass: each vector's exp is a ~30-deep dependent chain; fused into the conv loop above
-     * (4 chains per step) it was latency-bound, here independent iterations overlap. */
-#pragma GCC unroll 4
-    for (int i = 0; i < H * CAI_PCM_NP; i += 16) _mm512_storeu_ps(hT + i, silu16(_mm512_loadu_ps(hT + i)));
-    for (int o = 0; o < D; o += 4) {
-        const float *in = hT + (o / cog3) * cig3 * CAI_PCM_NP, *w = w3 + (int64_t)o * cig3;
-        __m512 a0 = _mm512_set1_ps(b3[o]), a1 = _mm512_set1_ps(b3[o + 1]), a2 = _mm512_set1_ps(b3[o + 2]),
-               a3 = _mm512_set1_ps(b3[o + 3]);
-        for (int i = 0; i < cig3; i++) {
-            const __m512 x = _mm512_loadu_ps(in + i * CAI_PCM_NP);
-            a0 = _mm512_fmadd_ps(_mm512_set1_ps(w[i]), x, a0);
-            a1 = _mm512_fmadd_ps(_mm512_set1_ps(w[cig3 + i]), x, a1);
-            a2 = _mm512_fmadd_ps(_mm512_set1_ps(w[2 * cig3 + i]), x, a2);
-            a3 = _mm512_fmadd_ps(_mm512_set1_ps(w[3 * cig3 + i]), x, a3);
-        }
-        _mm512_storeu_ps(oT + (o + 0) * CAI_PCM_NP, a0), _mm512_storeu_ps(oT + (o + 1) * CAI_PCM_NP, a1);
-        _mm512_storeu_ps(oT + (o + 2) * CAI_PCM_NP, a2), _mm512_storeu_ps(oT + (o + 3) * CAI_PCM_NP, a3);
-    }
-    for (int c0 = 0; c0 < D; c0 += 8) /* oT (D × 16) → out (16 × D) */
-        for (int t0 = 0; t0 < CAI_PCM_NP; t0 += 8) {
-            const float *rows[8];
-            for (int r = 0; r < 8; r++) rows[r] = oT + (c0 + r) * CAI_PCM_NP + t0;
-            cai_transpose8(rows, out + (int64_t)t0 * D + c0, D);
-        }
+    for (int c0 = 0; c0 < D; c0 += 8) /* oT (D × 16) → out (16 × D), + xb */
+        for (int t0 = 0; t0 < CAI_PCM_NP; t0 += 8)
+            cai_transpose8s(oT + c0 * CAI_PCM_NP + t0, CAI_PCM_NP, out + (int64_t)t0 * D + c0, D,
+                            xb + (int64_t)t0 * D + c0);
 }
 
 /* ------------------------------------------------------------------------------------------------ */

@@ -199,7 +199,7 @@ static void test_attention(void **state) {
     }
 }
 
-/* Grouped 1×1 conv D→H, SiLU, grouped 1×1 conv H→D over 16 tokens, in double. */
+/* x + (grouped 1×1 conv D→H, SiLU, grouped 1×1 conv H→D) over 16 tokens, in double. */
 static void ref_pcm(float *out, const float *xb, const float *w0, const float *b0, const float *w3, const float *b3,
                     int D, int H, int G) {
     const int cig0 = D / G, cog0 = H / G, cig3 = H / G, cog3 = D / G;
@@ -213,7 +213,7 @@ static void ref_pcm(float *out, const float *xb, const float *w0, const float *b
         for (int o = 0; o < D; o++) {
             double a = b3[o];
             for (int i = 0; i < cig3; i++) a += w3[o * cig3 + i] * hid[((o / cog3) * cig3 + i) * CAI_PCM_NP + t];
-            out[t * D + o] = (float)a;
+            out[t * D + o] = (float)(xb[t * D + o] + a); /* the residual: x + convX */
         }
     }
     free(hid);
