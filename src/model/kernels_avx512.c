@@ -94,31 +94,33 @@ K512 static inline __m512 exp16(__m512 x) {
     return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
 }
 
-/* SiLU x·σ(x) = x / (1 + e^-x) on 16 floats. e^-x is Cephes expf's reduction and polynomial (as exp16) but
- * with vscalefps for the 2^n step: no integer exponent assembly (cvttps, add, shift, multiply) and n from
- * one round-to-nearest; the reduction runs on x itself (r' = x + n·ln2 = −r, the polynomial's odd
- * coefficients negated: every intermediate is exactly the negation of the one on r), so no negate either.
- * 20 vector operations instead of 25: PCM's SiLU is 768 vectors per galaxy-block and ports 0 and 5 were
- * its limit. Accuracy: Cephes's ~1 ulp exp (n differs from exp8's floor(t + 0.5) only on near-ties, where
- * both reductions are exact), and the divide is a reciprocal estimate (14 bits) plus one Newton step
- * (~23 bits): a 16-lane vdivps issues only every ~10-16 cycles on current Intel cores. Within ~3 float ulps
- * of x / (1 + e^-x); tests/unit/test_kernels.c bounds it. NaN stays NaN (x is the second operand of
- * min/max, and the last multiply uses x itself); x clamped to ±88.376 only inside the exponential. */
+/* SiLU x·σ(x) = x / (1 + e^-x) on 16 floats, 19 vector uops instead of the 25 of Cephes expf plus a
+ * divide: PCM's SiLU is 768 vectors per galaxy-block and ports 0 and 5 were its limit.
+ *  - x clamped to ±88.376 inside the exponential with one vrangeps (sign(x)·min(|x|, 88.376)) instead of
+ *    min + max; the final multiply uses x itself, so ±inf and large x come out right and NaN stays NaN.
+ *  - n = round(−x·log2 e) by the 1.5·2^23 shifter (fused multiply-add, subtract) instead of mul +
+ *    vrndscaleps (2 uops on port 0); 2^n by vscalefps instead of building the exponent in integers.
+ *  - r' = x + n·ln2 (Cody-Waite, ln2 in two parts as Cephes) = −r, and e^r = e^(−r') by a degree-6
+ *    polynomial in r' (Chebyshev fit of e^(−r') on |r'| ≤ 0.3467 by mpmath.chebyfit: error 1.9e-9, far
+ *    below a float ulp; Cephes's degree 7 was more than float needs).
+ *  - the divide as a reciprocal estimate (14 bits) and one Newton step (~23 bits): a 16-lane vdivps
+ *    issues only every ~10-16 cycles on current Intel cores.
+ * Within a few float ulps of x / (1 + e^-x) (tests/unit/test_kernels.c: test_silu bounds it on a dense
+ * sweep, PCM against its double reference). */
 K512 static inline __m512 silu16(__m512 x) {
-    __m512 c = _mm512_min_ps(_mm512_set1_ps(88.3762626647949f), x);
-    c = _mm512_max_ps(_mm512_set1_ps(-88.3762626647949f), c);
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(c, _mm512_set1_ps(-1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(0.693359375f), c); /* r' = x + n·ln2 = −(−x − n·ln2) */
+    const __m512 c = _mm512_range_ps(x, _mm512_set1_ps(88.3762626647949f), 0x02); /* min |.|, sign of x */
+    const __m512 shifter = _mm512_set1_ps(12582912.0f);                            /* 1.5·2^23 */
+    const __m512 n = _mm512_sub_ps(_mm512_fmadd_ps(c, _mm512_set1_ps(-1.44269504088896341f), shifter), shifter);
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(0.693359375f), c); /* r' = x + n·ln2 */
     r = _mm512_fmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 y = _mm512_set1_ps(-1.9875691500E-4f);
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507E-3f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(-8.3334519073E-3f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894E-2f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(-1.6666665459E-1f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201E-1f));
-    y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_sub_ps(_mm512_set1_ps(1.0f), r)); /* e^(−r') */
-    const __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_scalef_ps(y, n));     /* 1 + e^-x */
+    __m512 y = _mm512_set1_ps(1.3941138623396756e-3f);
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(-8.37515056983697e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1666352534085765e-2f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(-1.6666415224265796e-1f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.000000047199452e-1f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(-1.0000000377816203f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));                              /* e^(−r') */
+    const __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_scalef_ps(y, n)); /* 1 + e^-x */
     __m512 q = _mm512_rcp14_ps(d);
     q = _mm512_mul_ps(q, _mm512_fnmadd_ps(d, q, _mm512_set1_ps(2.0f)));
     return _mm512_mul_ps(x, q);
