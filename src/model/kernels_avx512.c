@@ -4,9 +4,10 @@
  * cai_kernels_get chose this table after cpuid said yes. Works with GCC and clang (the fuzz build).
  *
  * Each kernel mirrors its AVX2 twin in kernels_avx2.c: the same per-output sums in the same order where
- * that costs nothing (PCM, P·V, q·k: bit-identical given identical inputs), 16 lanes instead of 8. Where
- * they differ — softmax's exp and its sums (vector exp, tree sums, ≤ 2 float ulps), LayerNorm's double
- * sums (another grouping; exact or within a double ulp) — tests/unit/test_kernels.c bounds the difference. */
+ * that costs nothing (PCM's convolutions, P·V, q·k: bit-identical given identical inputs), 16 lanes instead
+ * of 8. Where they differ — softmax's exp and its sums (vector exp, sums over keys per query lane), SiLU's
+ * exp and reciprocal (see silu16), LayerNorm's double sums (another grouping; exact or within a double
+ * ulp) — tests/unit/test_kernels.c bounds the difference, and each kernel against a double reference. */
 #include <immintrin.h>
 #include <math.h>
 
@@ -126,83 +127,104 @@ K512 static inline __m512 silu16(__m512 x) {
     return _mm512_mul_ps(x, q);
 }
 
-#define ATT_KP 32 /* keys padded to two 16-lane vectors */
-#define ATT_QB 6  /* queries per register block: 6 × 2 accumulators for q·k, 6 × 2 for P·V */
+#define ATT_QP 32 /* queries padded to two 16-lane vectors */
+#define ATT_KB 6  /* keys (q·k) or queries (P·V) per register block: 6 × 2 accumulators */
 /* The r loops below are unrolled by pragma: left as loops, GCC -O2 kept the accumulator arrays on the
  * stack (an FMA with a memory operand and a store per step; the kernel measured only 1.06× AVX2). */
 
-/* One (galaxy, head), T ≤ CAI_ATT_MAXT, hd % 32 == 0. Kᵀ copied to kT (hd × 32; padded keys repeat key
- * T-1 and are masked out of the softmax). q·k: 6 queries × 32 keys in 12 accumulators, one FMA per
- * channel in order (as the AVX2 kernel). Softmax: masked 32-lane rows, vector exp. P·V: 6 queries × 32
- * channels in 12 accumulators, one FMA per key in order (as the AVX2 kernel). Rows past T repeat row T-1
- * (computed, stored twice with the same values, or ignored). Stays inside one galaxy (NaN isolation). */
+/* One (galaxy, head), T ≤ CAI_ATT_MAXT, hd % 32 == 0. The scores are kept transposed, sT[j][i] (key j,
+ * query i in the lanes), so that the softmax over keys is element-wise across 17 vectors — no horizontal
+ * max / sum and no scalar divide per query row, which made the row-wise softmax a chain of dependent
+ * reductions (a third of the kernel's time).
+ *  - Qᵀ copied to qT (hd × 32; padded queries are zero: finite, never stored).
+ *  - q·k: 6 keys × 32 queries in 12 accumulators, one FMA per channel in order (as the AVX2 kernel:
+ *    k·q and q·k are the same product, so the scores are bit-identical to it).
+ *  - softmax per query lane over keys [0, T): max, vector exp, sum in key order, one divide.
+ *  - P·V: 6 queries × 32 channels in 12 accumulators, one FMA per key in order (as the AVX2 kernel).
+ * Blocks past T repeat row T-1 (computed, stored twice with the same values, or ignored). Stays inside
+ * one galaxy (NaN isolation): a NaN score makes its query's weights NaN through exp and the sum. */
 K512 static void attention_head(float *out, uint8_t *qout, float qinv, float qzp, const float *base, int h, int T,
                                 int D, int hd, float scale) {
-    const int ld = 3 * D;
-    float kT[hd * ATT_KP];
-    float att[CAI_ATT_MAXT + ATT_QB][ATT_KP] __attribute__((aligned(64)));
-    for (int j0 = 0; j0 < ATT_KP; j0 += 8)
+    const int64_t ld = 3 * (int64_t)D;
+    float qT[hd * ATT_QP];
+    float sT[CAI_ATT_MAXT + ATT_KB][ATT_QP] __attribute__((aligned(64)));
+    const float *qb = base + h * hd, *kb = base + D + h * hd, *vb = base + 2 * D + h * hd;
+    for (int i0 = 0; i0 < ATT_QP; i0 += 8) {
+        const int nv = T - i0; /* real queries in this block of 8 */
         for (int e0 = 0; e0 < hd; e0 += 8) {
-            const float *rows[8];
-            for (int r = 0; r < 8; r++) rows[r] = base + (int64_t)(j0 + r < T ? j0 + r : T - 1) * ld + D + h * hd + e0;
-            cai_transpose8(rows, kT + e0 * ATT_KP + j0, ATT_KP);
+            float *dst = qT + e0 * ATT_QP + i0;
+            if (nv >= 8) cai_transpose8s(qb + i0 * ld + e0, ld, dst, ATT_QP, NULL);
+            else if (nv <= 0)
+                for (int e = 0; e < 8; e++) _mm256_storeu_ps(dst + e * ATT_QP, _mm256_setzero_ps());
+            else {
+                static const float zero8[8] = {0};
+                const float *rows[8];
+                for (int r = 0; r < 8; r++) rows[r] = r < nv ? qb + (i0 + r) * ld + e0 : zero8;
+                cai_transpose8(rows, dst, ATT_QP);
+            }
         }
-    for (int i0 = 0; i0 < T; i0 += ATT_QB) {
-        const float *q[ATT_QB];
+    }
+    for (int j0 = 0; j0 < T; j0 += ATT_KB) {
+        const float *k[ATT_KB];
 #pragma GCC unroll 8
-        for (int r = 0; r < ATT_QB; r++) q[r] = base + (int64_t)(i0 + r < T ? i0 + r : T - 1) * ld + h * hd;
-        __m512 a[ATT_QB][2];
+        for (int r = 0; r < ATT_KB; r++) k[r] = kb + (j0 + r < T ? j0 + r : T - 1) * ld;
+        __m512 a[ATT_KB][2];
 #pragma GCC unroll 8
-        for (int r = 0; r < ATT_QB; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
+        for (int r = 0; r < ATT_KB; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
         for (int e = 0; e < hd; e++) {
-            const __m512 k0 = _mm512_loadu_ps(kT + e * ATT_KP), k1 = _mm512_loadu_ps(kT + e * ATT_KP + 16);
+            const __m512 q0 = _mm512_loadu_ps(qT + e * ATT_QP), q1 = _mm512_loadu_ps(qT + e * ATT_QP + 16);
 #pragma GCC unroll 8
-            for (int r = 0; r < ATT_QB; r++) {
-                const __m512 bq = _mm512_set1_ps(q[r][e]);
-                a[r][0] = _mm512_fmadd_ps(bq, k0, a[r][0]);
-                a[r][1] = _mm512_fmadd_ps(bq, k1, a[r][1]);
+            for (int r = 0; r < ATT_KB; r++) {
+                const __m512 bk = _mm512_set1_ps(k[r][e]);
+                a[r][0] = _mm512_fmadd_ps(bk, q0, a[r][0]);
+                a[r][1] = _mm512_fmadd_ps(bk, q1, a[r][1]);
             }
         }
 #pragma GCC unroll 8
-        for (int r = 0; r < ATT_QB; r++)
-            _mm512_store_ps(att[i0 + r], a[r][0]), _mm512_store_ps(att[i0 + r] + 16, a[r][1]);
+        for (int r = 0; r < ATT_KB; r++)
+            _mm512_store_ps(sT[j0 + r], a[r][0]), _mm512_store_ps(sT[j0 + r] + 16, a[r][1]);
     }
-    /* softmax per query row over keys [0, T) */
-    const __mmask16 m0 = mask16(T), m1 = mask16(T - 16 > 0 ? T - 16 : 0);
-    const __m512 vs = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-INFINITY);
-    for (int i = 0; i < T; i++) {
-        __m512 x0 = _mm512_mask_mul_ps(ninf, m0, _mm512_load_ps(att[i]), vs);
-        __m512 x1 = _mm512_mask_mul_ps(ninf, m1, _mm512_load_ps(att[i] + 16), vs);
-        const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_max_ps(x0, x1)));
-        x0 = _mm512_maskz_mov_ps(m0, exp16(_mm512_sub_ps(x0, mx)));
-        x1 = _mm512_maskz_mov_ps(m1, exp16(_mm512_sub_ps(x1, mx)));
-        const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(_mm512_add_ps(x0, x1)));
-        _mm512_store_ps(att[i], _mm512_mul_ps(x0, inv));
-        _mm512_store_ps(att[i] + 16, _mm512_mul_ps(x1, inv));
+    /* softmax over keys, per query lane */
+    const __m512 vs = _mm512_set1_ps(scale);
+    __m512 m0 = _mm512_mul_ps(_mm512_load_ps(sT[0]), vs), m1 = _mm512_mul_ps(_mm512_load_ps(sT[0] + 16), vs);
+    for (int j = 1; j < T; j++) {
+        m0 = _mm512_max_ps(m0, _mm512_mul_ps(_mm512_load_ps(sT[j]), vs));
+        m1 = _mm512_max_ps(m1, _mm512_mul_ps(_mm512_load_ps(sT[j] + 16), vs));
+    }
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    for (int j = 0; j < T; j++) {
+        const __m512 e0 = exp16(_mm512_sub_ps(_mm512_mul_ps(_mm512_load_ps(sT[j]), vs), m0));
+        const __m512 e1 = exp16(_mm512_sub_ps(_mm512_mul_ps(_mm512_load_ps(sT[j] + 16), vs), m1));
+        _mm512_store_ps(sT[j], e0), _mm512_store_ps(sT[j] + 16, e1);
+        s0 = _mm512_add_ps(s0, e0), s1 = _mm512_add_ps(s1, e1);
+    }
+    s0 = _mm512_div_ps(_mm512_set1_ps(1.0f), s0), s1 = _mm512_div_ps(_mm512_set1_ps(1.0f), s1);
+    for (int j = 0; j < T; j++) {
+        _mm512_store_ps(sT[j], _mm512_mul_ps(_mm512_load_ps(sT[j]), s0));
+        _mm512_store_ps(sT[j] + 16, _mm512_mul_ps(_mm512_load_ps(sT[j] + 16), s1));
     }
     /* out rows i0..i0+5, 32 channels at a time: Σ_j p[i][j]·v[j] */
-    const float *vb = base + 2 * D + h * hd;
     const __m512 vq = _mm512_set1_ps(qinv), vz = _mm512_set1_ps(qzp);
-    for (int i0 = 0; i0 < T; i0 += ATT_QB) {
-        int rows[ATT_QB];
+    for (int i0 = 0; i0 < T; i0 += ATT_KB) {
+        int rows[ATT_KB];
 #pragma GCC unroll 8
-        for (int r = 0; r < ATT_QB; r++) rows[r] = i0 + r < T ? i0 + r : T - 1;
+        for (int r = 0; r < ATT_KB; r++) rows[r] = i0 + r < T ? i0 + r : T - 1;
         for (int e0 = 0; e0 < hd; e0 += 32) {
-            __m512 o[ATT_QB][2];
+            __m512 o[ATT_KB][2];
 #pragma GCC unroll 8
-            for (int r = 0; r < ATT_QB; r++) o[r][0] = o[r][1] = _mm512_setzero_ps();
+            for (int r = 0; r < ATT_KB; r++) o[r][0] = o[r][1] = _mm512_setzero_ps();
             for (int j = 0; j < T; j++) {
-                const float *v = vb + (int64_t)j * ld + e0;
+                const float *v = vb + j * ld + e0;
                 const __m512 v0 = _mm512_loadu_ps(v), v1 = _mm512_loadu_ps(v + 16);
 #pragma GCC unroll 8
-                for (int r = 0; r < ATT_QB; r++) {
-                    const __m512 p = _mm512_set1_ps(att[rows[r]][j]);
+                for (int r = 0; r < ATT_KB; r++) {
+                    const __m512 p = _mm512_set1_ps(sT[j][rows[r]]);
                     o[r][0] = _mm512_fmadd_ps(p, v0, o[r][0]);
                     o[r][1] = _mm512_fmadd_ps(p, v1, o[r][1]);
                 }
             }
 #pragma GCC unroll 8
-            for (int r = 0; r < ATT_QB; r++) {
+            for (int r = 0; r < ATT_KB; r++) {
                 const int64_t at = (int64_t)rows[r] * D + h * hd + e0;
                 if (qout) { /* int8: quantized for proj as it is stored */
                     quant16(qout + at, o[r][0], vq, vz, 0xFFFF);

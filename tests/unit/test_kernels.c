@@ -182,8 +182,13 @@ static void test_attention(void **state) {
             for (int i = 0; i < T * D; i++) qr[i] = cai_quant1(ref[i], 20.0f, 100.0f);
             assert_u8_close(q2, qr, (size_t)T * D, 1, what);
             if (!k5) continue;
+            snprintf(what, sizeof what, "attention avx512 T=%d H=%d hd=%d", T, H, hd);
+            assert_close(o5, ref, (size_t)T * D, 5e-5, what); /* the AVX2 kernel's contract */
             snprintf(what, sizeof what, "attention avx512 vs avx2 T=%d H=%d hd=%d", T, H, hd);
-            assert_close(o5, o2, (size_t)T * D, 1e-6, what);
+            /* scores bit-identical; the softmax sums in another order and exps by another code path (a few
+             * ulps of the weights), which P·V's cancellation amplifies: worst seen 4.9e-6 (T=24, hd=96,
+             * scores up to ±6·6·96) */
+            assert_close(o5, o2, (size_t)T * D, 1e-5, what);
             assert_u8_close(q5, q2, (size_t)T * D, 1, what);
         }
         /* A NaN in one key makes that head's outputs NaN, and touches no other head */
