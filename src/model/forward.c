@@ -501,9 +501,11 @@ static int vit_branch(lane *s, const float *images, int64_t n, cai_err *err) {
             for (int px = 0; px < G; px++) {
                 float *r = col + (b * NP + py * G + px) * KP;
                 for (int ch = 0; ch < 5; ch++)
-                    for (int ky = 0; ky < P; ky++)
-                        memcpy(r + (ch * P + ky) * P, images + ((b * 5 + ch) * 32 + py * P + ky) * 32 + px * P,
-                               (size_t)P * sizeof(float));
+                    for (int ky = 0; ky < P; ky++) {
+                        const float *src = images + ((b * 5 + ch) * 32 + py * P + ky) * 32 + px * P;
+                        if (P == 8) memcpy(r + (ch * P + ky) * P, src, 8 * sizeof(float)); /* one vector move */
+                        else memcpy(r + (ch * P + ky) * P, src, (size_t)P * sizeof(float)); /* a call each */
+                    }
             }
     if ((rc = mmf(s, n * NP, KP, D, col, KP, W->patch_w, W->patch_b, s->xn, D, CAI_POST_NONE, 0, err))) return rc;
         /* x = [cls; patches] + pos_embed */
