@@ -146,8 +146,9 @@ int main(int argc, char **argv) {
     dnnl_stream_t st = NULL;
     if (dnnl_stream_create(&st, cai_dnn_engine(), dnnl_stream_default_flags) != dnnl_success) return 1;
     double gbest = 1e30, gflop = 0;
+    cai_wpack *pack = cai_wpack_new(); /* packed weights, as the engine (dnn.h) */
     for (int i = 0; i < 4; i++) {
-        if (cai_mm_init(&mm[i], M, KN[i][0], KN[i][1], KN[i][0], KN[i][1], 0, 0, 0, NULL, &e)) return 1;
+        if (cai_mm_init(&mm[i], M, KN[i][0], KN[i][1], KN[i][0], KN[i][1], 0, 0, 0, NULL, pack, &e)) return 1;
         gflop += 2.0 * M * KN[i][0] * KN[i][1];
     }
     for (int r = 0; r < rounds; r++) {
@@ -158,6 +159,7 @@ int main(int argc, char **argv) {
         if (t < gbest) gbest = t;
     }
     for (int i = 0; i < 4; i++) cai_mm_free(&mm[i]);
+    cai_wpack_free(pack);
     dnnl_stream_destroy(st);
     free(A), free(Wt), free(C);
     const double peak = gflop / gbest / 1e9, macs = cai_model_macs(m), limit = peak * 1e9 / (2 * macs);

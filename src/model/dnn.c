@@ -29,8 +29,111 @@ int cai_dnn_check(dnnl_status_t st, const char *what, cai_err *err) {
         }                                                                                                              \
     } while (0)
 
+/* ------------------------------------------------------------------------------------------------ */
+/* Packed weights                                                                                    */
+
+typedef struct {
+    const void *src;       /* the weights as the model holds them */
+    dnnl_memory_desc_t md; /* the layout of the copy */
+    void *data;            /* the copy (owned) */
+} wpack_entry;
+
+struct cai_wpack {
+    pthread_mutex_t mu;
+    wpack_entry *e;
+    int n, cap;
+    size_t bytes;
+};
+
+cai_wpack *cai_wpack_new(void) {
+    cai_wpack *p = calloc(1, sizeof *p);
+    if (p && pthread_mutex_init(&p->mu, NULL)) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void cai_wpack_free(cai_wpack *p) {
+    if (!p) return;
+    for (int i = 0; i < p->n; i++) free(p->e[i].data);
+    free(p->e);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+size_t cai_wpack_bytes(const cai_wpack *p) { return p ? p->bytes : 0; }
+
+/* A copy of src (layout from) in layout to: a oneDNN reorder on a private stream. */
+static int wpack_make(const void *src, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to, void **out,
+                      cai_err *err) {
+    int rc = CAI_OK;
+    dnnl_engine_t eng = cai_dnn_engine();
+    dnnl_memory_t mf = NULL, mt = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t re = NULL;
+    dnnl_stream_t s = NULL;
+    void *buf = NULL;
+    const size_t bytes = dnnl_memory_desc_get_size(to);
+    if (posix_memalign(&buf, 64, bytes + 64)) {
+        buf = NULL;
+        rc = cai_seterr(err, CAI_ENOMEM, "packed weights: out of memory (%zu bytes)", bytes);
+        goto out;
+    }
+    CHK(dnnl_stream_create(&s, eng, dnnl_stream_default_flags), "weights pack stream");
+    CHK(dnnl_memory_create(&mf, from, eng, (void *)src), "weights pack memory");
+    CHK(dnnl_memory_create(&mt, to, eng, buf), "weights pack memory");
+    CHK(dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, NULL), "weights pack reorder");
+    CHK(dnnl_primitive_create(&re, pd), "weights pack reorder");
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, mf}, {DNNL_ARG_TO, mt}};
+    CHK(dnnl_primitive_execute(re, s, 2, args), "weights pack reorder");
+    CHK(dnnl_stream_wait(s), "weights pack reorder");
+out:
+    if (re) dnnl_primitive_destroy(re);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (mf) dnnl_memory_destroy(mf);
+    if (mt) dnnl_memory_destroy(mt);
+    if (s) dnnl_stream_destroy(s);
+    if (rc) free(buf);
+    else *out = buf;
+    return rc;
+}
+
+/* The packed copy of src in layout `to`, made on first request. The lock is held while packing so two
+ * threads never pack the same weights twice (each copy is made once per model load). */
+static int wpack_get(cai_wpack *p, const void *src, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                     void **out, cai_err *err) {
+    int rc = CAI_OK;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->n; i++)
+        if (p->e[i].src == src && dnnl_memory_desc_equal(&p->e[i].md, to)) {
+            *out = p->e[i].data;
+            goto out;
+        }
+    if (p->n == p->cap) {
+        int cap = p->cap ? 2 * p->cap : 64;
+        wpack_entry *e = realloc(p->e, (size_t)cap * sizeof *e);
+        if (!e) {
+            rc = cai_seterr(err, CAI_ENOMEM, "packed weights: out of memory");
+            goto out;
+        }
+        p->e = e, p->cap = cap;
+    }
+    void *data = NULL;
+    if ((rc = wpack_make(src, from, to, &data, err))) goto out;
+    p->e[p->n++] = (wpack_entry){src, *to, data};
+    p->bytes += dnnl_memory_desc_get_size(to);
+    *out = data;
+out:
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Matmul                                                                                            */
+
 int cai_mm_init(cai_mm *mm, int64_t M, int64_t K, int64_t N, int64_t lda, int64_t ldc, int has_bias, int post, int sum,
-                const cai_mm_q *q, cai_err *err) {
+                const cai_mm_q *q, cai_wpack *pack, cai_err *err) {
     const int int8 = q != NULL;
     memset(mm, 0, sizeof *mm);
     mm->M = M, mm->K = K, mm->N = N, mm->lda = lda, mm->ldc = ldc;
@@ -49,7 +152,11 @@ int cai_mm_init(cai_mm *mm, int64_t M, int64_t K, int64_t N, int64_t lda, int64_
     if (int8 && !q->oscale && !q->runtime && (has_bias || post || sum))
         return cai_seterr(err, CAI_EINTERNAL, "int8 matmul without scales takes no epilogue");
     CHK(dnnl_memory_desc_init_by_strides(&mm->a_md, 2, ad, int8 ? dnnl_u8 : dnnl_f32, as), "src desc");
-    CHK(dnnl_memory_desc_init_by_strides(&mm->w_md, 2, wd, int8 ? dnnl_s8 : dnnl_f32, ws), "weights desc");
+    CHK(dnnl_memory_desc_init_by_strides(&mm->wplain_md, 2, wd, int8 ? dnnl_s8 : dnnl_f32, ws), "weights desc");
+    if (pack)
+        CHK(dnnl_memory_desc_init_by_tag(&mm->w_md, 2, wd, int8 ? dnnl_s8 : dnnl_f32, dnnl_format_tag_any),
+            "weights desc");
+    else mm->w_md = mm->wplain_md;
     CHK(dnnl_memory_desc_init_by_strides(&mm->c_md, 2, cd, dt, cs), "dst desc");
     if (has_bias) CHK(dnnl_memory_desc_init_by_tag(&mm->b_md, 2, bd, dnnl_f32, dnnl_ab), "bias desc");
     dnnl_matmul_desc_t desc;
@@ -68,6 +175,16 @@ int cai_mm_init(cai_mm *mm, int64_t M, int64_t K, int64_t N, int64_t lda, int64_
         CHK(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear, q->dst_inv, q->dst_zp), "requantize");
     CHK(dnnl_primitive_attr_set_post_ops(attr, po), "set post-ops");
     CHK(dnnl_primitive_desc_create(&pd, &desc, attr, eng, NULL), "matmul primitive desc");
+    if (pack) { /* the layout the kernel chose for W */
+        const dnnl_memory_desc_t *wq = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+        if (!wq) {
+            rc = cai_seterr(err, CAI_EDNNL, "oneDNN: matmul weights layout query failed");
+            goto out;
+        }
+        mm->w_md = *wq;
+        mm->packed = !dnnl_memory_desc_equal(&mm->w_md, &mm->wplain_md);
+        mm->pack = pack;
+    }
     CHK(dnnl_primitive_create(&mm->prim, pd), "matmul primitive");
 out:
     if (pd) dnnl_primitive_desc_destroy(pd);
@@ -96,7 +213,9 @@ int cai_mm_run_q(cai_mm *mm, dnnl_stream_t s, const void *A, const void *W, cons
     if (mm->runtime != (oscale != NULL))
         return cai_seterr(err, CAI_EINTERNAL, "matmul: runtime scales given to a static primitive or missing");
     CHK(dnnl_memory_create(&ma, &mm->a_md, eng, (void *)A), "src memory");
-    CHK(dnnl_memory_create(&mw, &mm->w_md, eng, (void *)W), "weights memory");
+    void *wp = (void *)W;
+    if (mm->packed && (rc = wpack_get(mm->pack, W, &mm->wplain_md, &mm->w_md, &wp, err))) goto out;
+    CHK(dnnl_memory_create(&mw, &mm->w_md, eng, wp), "weights memory");
     CHK(dnnl_memory_create(&mc, &mm->c_md, eng, C), "dst memory");
     args[na++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, ma};
     args[na++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, mw};

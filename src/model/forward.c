@@ -85,7 +85,7 @@ static int mm_get(lane *s, int64_t M, int64_t K, int64_t N, int64_t lda, int64_t
         for (int i = 0; i < s->nprims; i++) cai_mm_free(&s->prims[i]);
         s->nprims = 0;
     }
-    int rc = cai_mm_init(&s->prims[s->nprims], M, K, N, lda, ldc, bias, post, sum, q, err);
+    int rc = cai_mm_init(&s->prims[s->nprims], M, K, N, lda, ldc, bias, post, sum, q, s->m->pack, err);
     if (rc) return rc;
     s->prims[s->nprims].key = key;
     *out = &s->prims[s->nprims++];

@@ -1,5 +1,5 @@
 /* gemm_peak.c — measure this machine's matmul throughput on the model's own block shapes, with the same
- * oneDNN matmul configuration the engine uses (PyTorch-layout weights, fp32 or u8×s8→s32) and the same
+ * oneDNN matmul configuration the engine uses (weights packed once, fp32 or u8×s8→s32) and the same
  * threading: each thread multiplies its own sub-batch's matrices alone, as a session's lanes do. This is
  * the honest ceiling for the engine: ~82% of its MACs are these GEMMs. */
 #include <omp.h>
@@ -19,7 +19,8 @@ static int peak_one(int int8, int64_t M, double seconds, double *flop, double *s
     memset(mm, 0, sizeof mm);
     int rc = CAI_OK;
     dnnl_stream_t s = NULL;
-    if (posix_memalign(&A, 64, (size_t)M * 768 * es) || posix_memalign(&W, 64, 768 * 768 * es) ||
+    cai_wpack *pack = cai_wpack_new(); /* packed weights, as the engine's layers (dnn.h) */
+    if (!pack || posix_memalign(&A, 64, (size_t)M * 768 * es) || posix_memalign(&W, 64, 768 * 768 * es) ||
         posix_memalign(&C, 64, (size_t)M * 768 * 4)) {
         rc = cai_seterr(err, CAI_ENOMEM, "gemm peak: out of memory");
         goto out;
@@ -36,7 +37,7 @@ static int peak_one(int int8, int64_t M, double seconds, double *flop, double *s
     }
     const cai_mm_q q = {0}; /* u8 × s8 → s32, as the engine's int8 layers (their epilogue is extra) */
     for (int i = 0; i < 4 && !rc; i++)
-        rc = cai_mm_init(&mm[i], M, KN[i][0], KN[i][1], KN[i][0], KN[i][1], 0, 0, 0, int8 ? &q : NULL, err);
+        rc = cai_mm_init(&mm[i], M, KN[i][0], KN[i][1], KN[i][0], KN[i][1], 0, 0, 0, int8 ? &q : NULL, pack, err);
     for (int i = 0; i < 4 && !rc; i++) rc = cai_mm_run(&mm[i], s, A, W, NULL, C, err); /* warm-up */
     double f = 0, t0 = cai_mono_now(), t = t0;
     while (!rc && (t - t0 < seconds || f == 0)) {
@@ -50,6 +51,7 @@ static int peak_one(int int8, int64_t M, double seconds, double *flop, double *s
 out:
     for (int i = 0; i < 4; i++) cai_mm_free(&mm[i]);
     if (s) dnnl_stream_destroy(s);
+    cai_wpack_free(pack);
     free(A), free(W), free(C);
     return rc;
 }

@@ -30,6 +30,13 @@ int cai_model_load(const char *path, cai_precision prec, cai_model **out, cai_er
         return rc;
     }
     m->prec = prec;
+    /* CAI_WEIGHTS_PACK=0 keeps the matmul weights in their plain layout (oneDNN repacks them in every call):
+     * only so that bench/env_ab.sh can measure the packed copies against it on the same build. */
+    const char *wp = getenv("CAI_WEIGHTS_PACK");
+    if (!(wp && !strcmp(wp, "0")) && !(m->pack = cai_wpack_new())) {
+        cai_model_free(m);
+        return cai_seterr(err, CAI_ENOMEM, "%s: out of memory", path);
+    }
     m->k = cai_kernels_get(); /* before calibration, which runs the forward pass */
     /* CAI_INT8_SCALES=dynamic: activation scales measured per sub-batch instead of calibrated at load; slower
      * (two more passes per int8 layer), kept to compare (BENCHMARKS.md). */
@@ -61,6 +68,7 @@ int cai_model_load(const char *path, cai_precision prec, cai_model **out, cai_er
 
 void cai_model_free(cai_model *m) {
     if (!m) return;
+    cai_wpack_free(m->pack);
     cai_weights_free(&m->w, &m->cfg);
     cai_st_close(&m->st);
     free(m);

@@ -4,6 +4,7 @@
 #define CAI_MODEL_INTERNAL_H
 
 #include "config.h"
+#include "dnn.h"
 #include "kernels.h"
 #include "model.h"
 #include "../format/safetensors.h"
@@ -18,6 +19,7 @@ struct cai_model {
     int64_t nparams;
     double load_seconds;
     const cai_kernels *k; /* own kernels for this CPU (AVX2 or AVX-512), chosen at load */
+    cai_wpack *pack;      /* matmul weights in oneDNN's preferred layout, packed on first use (dnn.h) */
 };
 
 /* int8: static activation scales from one fp32 run on a fixed synthetic batch (calib.c). */
