@@ -36,10 +36,10 @@ struct lane {
     int max_batch, int8, qdyn;
     dnnl_stream_t stream;
     /* Transformer activations, rows = galaxies × tokens */
-    float *x;     /* (B*T, D) residual stream */
-    float *xn;    /* (B*T, D) LayerNorm output, then attention output */
-    float *big;   /* (B*T, max(3D, hidden)): qkv, MLP hidden; also patch im2col and PCM hidden */
-    float *x2;    /* (B*T, D) vitae: the next residual stream, x + convX (PCM) then + proj; swapped with x */
+    float *x;   /* (B*T, D) residual stream */
+    float *xn;  /* (B*T, D) LayerNorm output, then attention output */
+    float *big; /* (B*T, max(3D, hidden)): qkv, MLP hidden; also patch im2col and PCM hidden */
+    float *x2;  /* (B*T, D) vitae: the next residual stream, x + convX (PCM) then + proj; swapped with x */
     /* Per-galaxy features */
     float *feat, *feat2; /* (B, D) */
     float *wide;         /* (B, max(vit_out, inc_out, mag_width, head_width)) */
@@ -327,11 +327,9 @@ static void pcm(lane *s, const cai_block *bw, int64_t n) {
     for (int64_t b = 0; b < n; b++) {
         float *hid = s->big + b * NP * H, *xo = s->x2 + b * T * D;
         const float *xi = s->x + b * T * D;
-        grid_conv(xi + D, D, D, hid, H, bw->pcm0_w, bw->pcm0_b, c->pcm_groups, c->pcm_kernel, c->pcm_padding,
-                  c->grid);
+        grid_conv(xi + D, D, D, hid, H, bw->pcm0_w, bw->pcm0_b, c->pcm_groups, c->pcm_kernel, c->pcm_padding, c->grid);
         for (int i = 0; i < NP * H; i++) hid[i] = hid[i] / (1.0f + expf(-hid[i])); /* SiLU */
-        grid_conv(hid, H, H, xo + D, D, bw->pcm3_w, bw->pcm3_b, c->pcm_groups, c->pcm_kernel, c->pcm_padding,
-                  c->grid);
+        grid_conv(hid, H, H, xo + D, D, bw->pcm3_w, bw->pcm3_b, c->pcm_groups, c->pcm_kernel, c->pcm_padding, c->grid);
         for (int i = 0; i < D; i++) xo[i] = xi[i];
         for (int i = D; i < T * D; i++) xo[i] = xi[i] + xo[i]; /* x + convX, the order pcm_k1 adds in */
     }
@@ -503,8 +501,9 @@ static int vit_branch(lane *s, const float *images, int64_t n, cai_err *err) {
                 for (int ch = 0; ch < 5; ch++)
                     for (int ky = 0; ky < P; ky++) {
                         const float *src = images + ((b * 5 + ch) * 32 + py * P + ky) * 32 + px * P;
-                        if (P == 8) memcpy(r + (ch * P + ky) * P, src, 8 * sizeof(float)); /* one vector move */
-                        else memcpy(r + (ch * P + ky) * P, src, (size_t)P * sizeof(float)); /* a call each */
+                        /* P = 8: a constant size, one vector move instead of a libc call per row */
+                        if (P == 8) memcpy(r + (ch * P + ky) * P, src, 8 * sizeof(float));
+                        else memcpy(r + (ch * P + ky) * P, src, (size_t)P * sizeof(float));
                     }
             }
     if ((rc = mmf(s, n * NP, KP, D, col, KP, W->patch_w, W->patch_b, s->xn, D, CAI_POST_NONE, 0, err))) return rc;
@@ -519,8 +518,9 @@ static int vit_branch(lane *s, const float *images, int64_t n, cai_err *err) {
     const int64_t M = n * T;
     for (int l = 0; l < c->depth; l++) {
         const cai_block *bw = &W->blocks[l];
-        if (c->vitae) pcm(s, bw, n); /* x2 = x + convX from the block input, before attention */
-        float *xsum = c->vitae ? s->x2 : s->x; /* where proj's residual sum lands */
+        /* vitae: x2 = x + convX from the block input, before attention; proj's residual sum lands there */
+        if (c->vitae) pcm(s, bw, n);
+        float *xsum = c->vitae ? s->x2 : s->x;
         /* int8: LayerNorm, attention and fc1 write u8 for the next Linear; see block_linear */
         const int st8 = s->int8 && !s->qdyn; /* static scales: the producers quantize (dynamic: they write float) */
         const cai_linear *q_qkv = st8 && bw->qkv.wq ? &bw->qkv : NULL, *q_proj = st8 && bw->proj.wq ? &bw->proj : NULL;
@@ -532,7 +532,7 @@ static int vit_branch(lane *s, const float *images, int64_t n, cai_err *err) {
         if (s->calib) range_update(s->calib[l][1], s->xn, M * D);
         if ((rc = block_linear(s, &bw->proj, M, s->xn, s->qa, D, xsum, D, CAI_POST_NONE, 1, NULL, err)))
             return rc; /* x (+ convX) += */
-        if (c->vitae) s->x2 = s->x, s->x = xsum; /* the new residual stream */
+        if (c->vitae) s->x2 = s->x, s->x = xsum;
         layernorm(s->m->k, s->xn, s->x, bw->norm2_w, bw->norm2_b, M, D, c->ln_eps, s->qa, q_fc1);
         if (s->calib) range_update(s->calib[l][2], s->xn, M * D);
         if ((rc = block_linear(s, &bw->fc1, M, s->xn, s->qa, D, q_fc1 && q_fc2 ? (void *)s->qh : s->big, c->hidden,

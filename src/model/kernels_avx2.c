@@ -260,7 +260,8 @@ static void pcm_k1(float *out, float *hT, const float *xb, const float *w0, cons
     float xT[D * CAI_PCM_NP];
     cai_pcm_transpose_in(xb, xT, D);
     for (int o = 0; o < H; o += 4)
-        pcm_conv4(xT + (o / cog0) * cig0 * CAI_PCM_NP, w0 + (int64_t)o * cig0, b0 + o, cig0, hT + o * CAI_PCM_NP, 0, NULL);
+        pcm_conv4(xT + (o / cog0) * cig0 * CAI_PCM_NP, w0 + (int64_t)o * cig0, b0 + o, cig0, hT + o * CAI_PCM_NP, 0,
+                  NULL);
     silu8(hT, H * CAI_PCM_NP);
     for (int o = 0; o < D; o += 4)
         pcm_conv4(hT + (o / cog3) * cig3 * CAI_PCM_NP, w3 + (int64_t)o * cig3, b3 + o, cig3, out + o, D, xb + o);

@@ -110,7 +110,7 @@ K512 static inline __m512 exp16(__m512 x) {
  * sweep, PCM against its double reference). */
 K512 static inline __m512 silu16(__m512 x) {
     const __m512 c = _mm512_range_ps(x, _mm512_set1_ps(88.3762626647949f), 0x02); /* min |.|, sign of x */
-    const __m512 shifter = _mm512_set1_ps(12582912.0f);                            /* 1.5·2^23 */
+    const __m512 shifter = _mm512_set1_ps(12582912.0f);                           /* 1.5·2^23 */
     const __m512 n = _mm512_sub_ps(_mm512_fmadd_ps(c, _mm512_set1_ps(-1.44269504088896341f), shifter), shifter);
     __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(0.693359375f), c); /* r' = x + n·ln2 */
     r = _mm512_fmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);

@@ -12,20 +12,20 @@
 #include "kernels.h"
 
 /* The 8×8 transpose of r0..r7 in registers (unpack / shuffle / lane permute), results in o0..o7. */
-#define CAI_T8(r0, r1, r2, r3, r4, r5, r6, r7, o0, o1, o2, o3, o4, o5, o6, o7)                                  \
-    do {                                                                                                      \
-        const __m256 t0_ = _mm256_unpacklo_ps(r0, r1), t1_ = _mm256_unpackhi_ps(r0, r1);                     \
-        const __m256 t2_ = _mm256_unpacklo_ps(r2, r3), t3_ = _mm256_unpackhi_ps(r2, r3);                     \
-        const __m256 t4_ = _mm256_unpacklo_ps(r4, r5), t5_ = _mm256_unpackhi_ps(r4, r5);                     \
-        const __m256 t6_ = _mm256_unpacklo_ps(r6, r7), t7_ = _mm256_unpackhi_ps(r6, r7);                     \
-        const __m256 u0_ = _mm256_shuffle_ps(t0_, t2_, 0x44), u1_ = _mm256_shuffle_ps(t0_, t2_, 0xEE);       \
-        const __m256 u2_ = _mm256_shuffle_ps(t1_, t3_, 0x44), u3_ = _mm256_shuffle_ps(t1_, t3_, 0xEE);       \
-        const __m256 u4_ = _mm256_shuffle_ps(t4_, t6_, 0x44), u5_ = _mm256_shuffle_ps(t4_, t6_, 0xEE);       \
-        const __m256 u6_ = _mm256_shuffle_ps(t5_, t7_, 0x44), u7_ = _mm256_shuffle_ps(t5_, t7_, 0xEE);       \
-        o0 = _mm256_permute2f128_ps(u0_, u4_, 0x20), o1 = _mm256_permute2f128_ps(u1_, u5_, 0x20);             \
-        o2 = _mm256_permute2f128_ps(u2_, u6_, 0x20), o3 = _mm256_permute2f128_ps(u3_, u7_, 0x20);             \
-        o4 = _mm256_permute2f128_ps(u0_, u4_, 0x31), o5 = _mm256_permute2f128_ps(u1_, u5_, 0x31);             \
-        o6 = _mm256_permute2f128_ps(u2_, u6_, 0x31), o7 = _mm256_permute2f128_ps(u3_, u7_, 0x31);             \
+#define CAI_T8(r0, r1, r2, r3, r4, r5, r6, r7, o0, o1, o2, o3, o4, o5, o6, o7)                                         \
+    do {                                                                                                               \
+        const __m256 t0_ = _mm256_unpacklo_ps(r0, r1), t1_ = _mm256_unpackhi_ps(r0, r1);                               \
+        const __m256 t2_ = _mm256_unpacklo_ps(r2, r3), t3_ = _mm256_unpackhi_ps(r2, r3);                               \
+        const __m256 t4_ = _mm256_unpacklo_ps(r4, r5), t5_ = _mm256_unpackhi_ps(r4, r5);                               \
+        const __m256 t6_ = _mm256_unpacklo_ps(r6, r7), t7_ = _mm256_unpackhi_ps(r6, r7);                               \
+        const __m256 u0_ = _mm256_shuffle_ps(t0_, t2_, 0x44), u1_ = _mm256_shuffle_ps(t0_, t2_, 0xEE);                 \
+        const __m256 u2_ = _mm256_shuffle_ps(t1_, t3_, 0x44), u3_ = _mm256_shuffle_ps(t1_, t3_, 0xEE);                 \
+        const __m256 u4_ = _mm256_shuffle_ps(t4_, t6_, 0x44), u5_ = _mm256_shuffle_ps(t4_, t6_, 0xEE);                 \
+        const __m256 u6_ = _mm256_shuffle_ps(t5_, t7_, 0x44), u7_ = _mm256_shuffle_ps(t5_, t7_, 0xEE);                 \
+        o0 = _mm256_permute2f128_ps(u0_, u4_, 0x20), o1 = _mm256_permute2f128_ps(u1_, u5_, 0x20);                      \
+        o2 = _mm256_permute2f128_ps(u2_, u6_, 0x20), o3 = _mm256_permute2f128_ps(u3_, u7_, 0x20);                      \
+        o4 = _mm256_permute2f128_ps(u0_, u4_, 0x31), o5 = _mm256_permute2f128_ps(u1_, u5_, 0x31);                      \
+        o6 = _mm256_permute2f128_ps(u2_, u6_, 0x31), o7 = _mm256_permute2f128_ps(u3_, u7_, 0x31);                      \
     } while (0)
 
 /* dst[k·ldd + i] = rows[i][k] for an 8×8 block: 8 vector stores instead of 64 scalar stores with a stride. */
