@@ -127,8 +127,8 @@ K512 static inline __m512 silu16(__m512 x) {
     return _mm512_mul_ps(x, q);
 }
 
-#define ATT_QP 32 /* queries padded to two 16-lane vectors */
-#define ATT_KB 6  /* keys (q·k) or queries (P·V) per register block: 6 × 2 accumulators */
+#define ATT_QP 32 /* a row of scores: queries padded to two 16-lane vectors */
+#define ATT_KB 6  /* keys (q·k) or queries (P·V) per register block */
 /* The r loops below are unrolled by pragma: left as loops, GCC -O2 kept the accumulator arrays on the
  * stack (an FMA with a memory operand and a store per step; the kernel measured only 1.06× AVX2). */
 
@@ -136,9 +136,11 @@ K512 static inline __m512 silu16(__m512 x) {
  * query i in the lanes), so that the softmax over keys is element-wise across 17 vectors — no horizontal
  * max / sum and no scalar divide per query row, which made the row-wise softmax a chain of dependent
  * reductions (a third of the kernel's time).
- *  - Qᵀ copied to qT (hd × 32; padded queries are zero: finite, never stored).
- *  - q·k: 6 keys × 32 queries in 12 accumulators, one FMA per channel in order (as the AVX2 kernel:
- *    k·q and q·k are the same product, so the scores are bit-identical to it).
+ *  - Qᵀ of the first 16 queries copied to qT (hd × 16; padded queries are zero: finite, never stored).
+ *  - q·k, queries 0..15: 6 keys × 16 queries in 6 accumulators, one FMA per channel in order (as the AVX2
+ *    kernel: k·q and q·k are the same product, so these scores are bit-identical to it). Queries 16..T-1
+ *    (the model: one, of 17) as plain dot products (16-lane partial sums, then a tree): a second vector
+ *    of queries in the lanes would cost as many FMAs as the first for one real lane.
  *  - softmax per query lane over keys [0, T): max, vector exp, sum in key order, one divide.
  *  - P·V: 6 queries × 32 channels in 12 accumulators, one FMA per key in order (as the AVX2 kernel).
  * Blocks past T repeat row T-1 (computed, stored twice with the same values, or ignored). Stays inside
@@ -146,21 +148,22 @@ K512 static inline __m512 silu16(__m512 x) {
 K512 static void attention_head(float *out, uint8_t *qout, float qinv, float qzp, const float *base, int h, int T,
                                 int D, int hd, float scale) {
     const int64_t ld = 3 * (int64_t)D;
-    float qT[hd * ATT_QP];
+    const int two = T > 16; /* queries past 16: the second half of each sT row */
+    float qT[hd * 16];
     float sT[CAI_ATT_MAXT + ATT_KB][ATT_QP] __attribute__((aligned(64)));
     const float *qb = base + h * hd, *kb = base + D + h * hd, *vb = base + 2 * D + h * hd;
-    for (int i0 = 0; i0 < ATT_QP; i0 += 8) {
+    for (int i0 = 0; i0 < 16; i0 += 8) {
         const int nv = T - i0; /* real queries in this block of 8 */
         for (int e0 = 0; e0 < hd; e0 += 8) {
-            float *dst = qT + e0 * ATT_QP + i0;
-            if (nv >= 8) cai_transpose8s(qb + i0 * ld + e0, ld, dst, ATT_QP, NULL);
+            float *dst = qT + e0 * 16 + i0;
+            if (nv >= 8) cai_transpose8s(qb + i0 * ld + e0, ld, dst, 16, NULL);
             else if (nv <= 0)
-                for (int e = 0; e < 8; e++) _mm256_storeu_ps(dst + e * ATT_QP, _mm256_setzero_ps());
+                for (int e = 0; e < 8; e++) _mm256_storeu_ps(dst + e * 16, _mm256_setzero_ps());
             else {
                 static const float zero8[8] = {0};
                 const float *rows[8];
                 for (int r = 0; r < 8; r++) rows[r] = r < nv ? qb + (i0 + r) * ld + e0 : zero8;
-                cai_transpose8(rows, dst, ATT_QP);
+                cai_transpose8(rows, dst, 16);
             }
         }
     }
@@ -168,40 +171,48 @@ K512 static void attention_head(float *out, uint8_t *qout, float qinv, float qzp
         const float *k[ATT_KB];
 #pragma GCC unroll 8
         for (int r = 0; r < ATT_KB; r++) k[r] = kb + (j0 + r < T ? j0 + r : T - 1) * ld;
-        __m512 a[ATT_KB][2];
+        __m512 a[ATT_KB];
 #pragma GCC unroll 8
-        for (int r = 0; r < ATT_KB; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
+        for (int r = 0; r < ATT_KB; r++) a[r] = _mm512_setzero_ps();
         for (int e = 0; e < hd; e++) {
-            const __m512 q0 = _mm512_loadu_ps(qT + e * ATT_QP), q1 = _mm512_loadu_ps(qT + e * ATT_QP + 16);
+            const __m512 q0 = _mm512_loadu_ps(qT + e * 16);
 #pragma GCC unroll 8
-            for (int r = 0; r < ATT_KB; r++) {
-                const __m512 bk = _mm512_set1_ps(k[r][e]);
-                a[r][0] = _mm512_fmadd_ps(bk, q0, a[r][0]);
-                a[r][1] = _mm512_fmadd_ps(bk, q1, a[r][1]);
-            }
+            for (int r = 0; r < ATT_KB; r++) a[r] = _mm512_fmadd_ps(_mm512_set1_ps(k[r][e]), q0, a[r]);
         }
 #pragma GCC unroll 8
-        for (int r = 0; r < ATT_KB; r++)
-            _mm512_store_ps(sT[j0 + r], a[r][0]), _mm512_store_ps(sT[j0 + r] + 16, a[r][1]);
+        for (int r = 0; r < ATT_KB; r++) _mm512_store_ps(sT[j0 + r], a[r]);
     }
-    /* softmax over keys, per query lane */
+    if (two) {
+        for (int j = 0; j < T; j++) _mm512_store_ps(sT[j] + 16, _mm512_setzero_ps());
+        for (int i = 16; i < T; i++)
+            for (int j = 0; j < T; j++) {
+                const float *q = qb + i * ld, *kr = kb + j * ld;
+                __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(q), _mm512_loadu_ps(kr));
+                for (int e = 16; e < hd; e += 16)
+                    acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + e), _mm512_loadu_ps(kr + e), acc);
+                sT[j][i] = _mm512_reduce_add_ps(acc);
+            }
+    }
+    /* softmax over keys, per query lane (the second vector only where there are queries past 16) */
     const __m512 vs = _mm512_set1_ps(scale);
     __m512 m0 = _mm512_mul_ps(_mm512_load_ps(sT[0]), vs), m1 = _mm512_mul_ps(_mm512_load_ps(sT[0] + 16), vs);
     for (int j = 1; j < T; j++) {
         m0 = _mm512_max_ps(m0, _mm512_mul_ps(_mm512_load_ps(sT[j]), vs));
-        m1 = _mm512_max_ps(m1, _mm512_mul_ps(_mm512_load_ps(sT[j] + 16), vs));
+        if (two) m1 = _mm512_max_ps(m1, _mm512_mul_ps(_mm512_load_ps(sT[j] + 16), vs));
     }
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
     for (int j = 0; j < T; j++) {
         const __m512 e0 = exp16(_mm512_sub_ps(_mm512_mul_ps(_mm512_load_ps(sT[j]), vs), m0));
-        const __m512 e1 = exp16(_mm512_sub_ps(_mm512_mul_ps(_mm512_load_ps(sT[j] + 16), vs), m1));
-        _mm512_store_ps(sT[j], e0), _mm512_store_ps(sT[j] + 16, e1);
-        s0 = _mm512_add_ps(s0, e0), s1 = _mm512_add_ps(s1, e1);
+        _mm512_store_ps(sT[j], e0), s0 = _mm512_add_ps(s0, e0);
+        if (two) {
+            const __m512 e1 = exp16(_mm512_sub_ps(_mm512_mul_ps(_mm512_load_ps(sT[j] + 16), vs), m1));
+            _mm512_store_ps(sT[j] + 16, e1), s1 = _mm512_add_ps(s1, e1);
+        }
     }
     s0 = _mm512_div_ps(_mm512_set1_ps(1.0f), s0), s1 = _mm512_div_ps(_mm512_set1_ps(1.0f), s1);
     for (int j = 0; j < T; j++) {
         _mm512_store_ps(sT[j], _mm512_mul_ps(_mm512_load_ps(sT[j]), s0));
-        _mm512_store_ps(sT[j] + 16, _mm512_mul_ps(_mm512_load_ps(sT[j] + 16), s1));
+        if (two) _mm512_store_ps(sT[j] + 16, _mm512_mul_ps(_mm512_load_ps(sT[j] + 16), s1));
     }
     /* out rows i0..i0+5, 32 channels at a time: Σ_j p[i][j]·v[j] */
     const __m512 vq = _mm512_set1_ps(qinv), vz = _mm512_set1_ps(qzp);
