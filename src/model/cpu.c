@@ -68,9 +68,15 @@ const cai_cpu *cai_cpu_get(void) {
     return &g_cpu;
 }
 
+/* VNNI in the CPU and in the kernels oneDNN will run: ONEDNN_MAX_CPU_ISA=AVX2 (or AVX512_CORE) on a VNNI
+ * CPU caps oneDNN below its VNNI kernels, and int8 there runs at AVX2 speed (slower than fp32), so
+ * `--precision auto` must not pick it. */
 int cai_cpu_has_vnni(void) {
     const cai_cpu *c = cai_cpu_get();
-    return c->avx512_vnni || c->avx_vnni;
+    const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    const int dnnl_vnni = isa == dnnl_cpu_isa_avx2_vnni || isa == dnnl_cpu_isa_avx512_core_vnni ||
+                          isa == dnnl_cpu_isa_avx512_core_bf16 || isa == dnnl_cpu_isa_avx512_core_amx;
+    return (c->avx512_vnni || c->avx_vnni) && dnnl_vnni;
 }
 
 static const char *g_isa_path;

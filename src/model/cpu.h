@@ -13,7 +13,8 @@ typedef struct {
 /* Detected once (thread-safe); the pointer stays valid. */
 const cai_cpu *cai_cpu_get(void);
 
-/* Has 8-bit dot-product instructions (AVX512_VNNI or AVX_VNNI): int8 GEMMs pay there. */
+/* Has 8-bit dot-product instructions (AVX512_VNNI or AVX_VNNI) and oneDNN may use them (not capped by
+ * ONEDNN_MAX_CPU_ISA): int8 GEMMs pay there. */
 int cai_cpu_has_vnni(void);
 
 /* Which ISA path our own kernels take (kernels.h): "avx512" where the CPU has AVX-512 F/BW/VL/DQ, else

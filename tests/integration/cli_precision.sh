@@ -23,4 +23,11 @@ for cmd in predict run worker bench; do
   [ $rc = 2 ] || die "cai $cmd --precision fp16: exit $rc, expected 2"
   [[ "$msg" == *"cai $cmd: --precision: expected auto, fp32 or int8"*"got \"fp16\""* ]] || die "cai $cmd: message: $msg"
 done
+# auto = int8 only where the CPU has VNNI *and* oneDNN may use it: capped below its VNNI kernels
+# (ONEDNN_MAX_CPU_ISA=AVX2), int8 would run at AVX2 speed, slower than fp32, so auto must say fp32.
+auto_says() { env "$@" "$CAI" predict --weights w.safetensors "$in" -o /dev/null --threads 1 2>&1 | grep -o '[a-z0-9]* (auto)'; }
+[ "$(auto_says ONEDNN_MAX_CPU_ISA=AVX2)" = "fp32 (auto)" ] || die "auto under ONEDNN_MAX_CPU_ISA=AVX2: $(auto_says ONEDNN_MAX_CPU_ISA=AVX2)"
+if grep -qw -e avx512_vnni -e avx_vnni /proc/cpuinfo; then
+  [ "$(auto_says CAI_NOTHING=1)" = "int8 (auto)" ] || die "auto on a VNNI CPU: $(auto_says CAI_NOTHING=1)"
+fi
 echo "cli_precision: ok"
