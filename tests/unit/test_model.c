@@ -304,9 +304,12 @@ static void test_nan_isolation(void **state) {
         img[20 * CAI_IMG_FLOATS + 0] = NAN;                     /* galaxy 20: corner pixel (max-pool border) */
         mg[9 * 5 + 4] = NAN;                                    /* galaxy 9: z magnitude */
         img[33 * CAI_IMG_FLOATS + 100] = INFINITY;              /* galaxy 33: +inf */
+        /* ±inf magnitudes too (an int8 magnitude MLP, tried in issue 12 part C, turned them finite) */
+        mg[12 * 5 + 1] = -INFINITY; /* galaxy 12: g magnitude -inf */
+        mg[27 * 5 + 0] = INFINITY;  /* galaxy 27: u magnitude +inf */
         predict_n(m, 16, 1, n, img, mg, CAI_F64, dirty);
         for (int i = 0; i < n; i++) {
-            if (i == 3 || i == 20 || i == 9 || i == 33) {
+            if (i == 3 || i == 20 || i == 9 || i == 33 || i == 12 || i == 27) {
                 if (!isnan(dirty[i])) fail_msg("%s galaxy %d: expected NaN, got %g", paths[v], i, dirty[i]);
             } else {
                 if (!(fabsf(dirty[i] - clean[i]) <= 1e-6f * (1 + fabsf(clean[i]))))
