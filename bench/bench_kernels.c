@@ -4,7 +4,8 @@
  * model's shapes for one sub-batch of 128 galaxies, then the whole fp32 forward pass (1 thread, 128 galaxies) with each
  * table swapped into the same loaded model, so only the kernels differ. Last, the same CPU-time measure
  * of oneDNN on the four block GEMMs (M = 17·128; what `cai bench` calls the GEMM peak, there in wall
- * time) gives a load-robust "% of the fp32 limit" for one thread.
+ * time) gives a load-robust "% of the fp32 limit" for one thread; and the int8 model's whole pass beside
+ * the fp32 one, interleaved, gives the int8/fp32 ratio in the same CPU-time measure.
  *   build/bench/bench_kernels [rounds=40] */
 #include <omp.h>
 #include <stdio.h>
@@ -81,12 +82,13 @@ int main(int argc, char **argv) {
     int fd = mkstemp(path);
     if (fd < 0) return 1;
     cai_err e = {0};
-    cai_model *m = NULL;
-    cai_session *s = NULL;
+    cai_model *m = NULL, *m8 = NULL;
+    cai_session *s = NULL, *s8 = NULL;
     float *img = malloc((size_t)B * CAI_IMG_FLOATS * 4), *z = malloc(B * 4), *out = malloc(B * 4);
     double *mags = malloc(B * 5 * 8);
     if (cai_weights_random(path, "vitae", 1, &e) || cai_model_load(path, CAI_PREC_FP32, &m, &e) ||
-        !(s = cai_session_new(m, B, 1, &e))) {
+        !(s = cai_session_new(m, B, 1, &e)) || cai_model_load(path, CAI_PREC_INT8, &m8, &e) ||
+        !(s8 = cai_session_new(m8, B, 1, &e))) {
         fprintf(stderr, "bench_kernels: %s\n", e.msg);
         unlink(path);
         return 1;
@@ -127,6 +129,18 @@ int main(int argc, char **argv) {
             double t = now() - t0;
             if (i < 0 && t < bbase) bbase = t;
             if (i >= 0 && t < bmix[i]) bmix[i] = t;
+        }
+    /* fp32 and int8 whole passes (the AVX-512 table, as `cai bench` runs on this CPU), interleaved: the
+     * int8/fp32 ratio in thread CPU time, which a loaded machine does not skew as it skews wall time */
+    double bf = 1e30, b8 = 1e30;
+    m->k = m8->k = k5;
+    for (int r = 0; r < rounds / 2 + 1; r++)
+        for (int p = 0; p < 2; p++) {
+            double t0 = now();
+            if (cai_predict(p ? s8 : s, img, mags, CAI_F64, B, out, &e)) return 1;
+            double t = now() - t0;
+            if (p && t < b8) b8 = t;
+            if (!p && t < bf) bf = t;
         }
     printf("min over %d interleaved rounds, one thread, 128 galaxies (us per galaxy):\n", rounds);
     printf("%-28s %10s %10s %8s\n", "kernel", "avx2", "avx512", "speedup");
@@ -170,8 +184,10 @@ int main(int argc, char **argv) {
     printf("whole forward: avx2 %.0f galaxies/s, avx512 %.0f galaxies/s (%.1f vs %.1f GFLOP/s of model MACs)\n",
            B / best[NK - 1][0], B / best[NK - 1][1], 2 * macs * B / best[NK - 1][0] / 1e9,
            2 * macs * B / best[NK - 1][1] / 1e9);
-    cai_session_free(s);
-    cai_model_free(m);
+    printf("whole forward, avx512 table: fp32 %.0f us/galaxy, int8 %.0f us/galaxy: int8 %.2fx fp32\n", bf * 1e6 / B,
+           b8 * 1e6 / B, bf / b8);
+    cai_session_free(s), cai_session_free(s8);
+    cai_model_free(m), cai_model_free(m8);
     free(x), free(o), free(qkv), free(w), free(b), free(hT), free(w0), free(w3), free(big), free(img), free(z);
     free(out), free(mags);
     return 0;

@@ -36,10 +36,10 @@ struct lane {
     int max_batch, int8, qdyn;
     dnnl_stream_t stream;
     /* Transformer activations, rows = galaxies × tokens */
-    float *x;     /* (B*T, D) residual stream */
-    float *xn;    /* (B*T, D) LayerNorm output, then attention output */
-    float *big;   /* (B*T, max(3D, hidden)): qkv, MLP hidden; also patch im2col and PCM hidden */
-    float *convx; /* (B*NP, D) PCM output, vitae only */
+    float *x;   /* (B*T, D) residual stream */
+    float *xn;  /* (B*T, D) LayerNorm output, then attention output */
+    float *big; /* (B*T, max(3D, hidden)): qkv, MLP hidden; also patch im2col and PCM hidden */
+    float *x2;  /* (B*T, D) vitae: the next residual stream, x + convX (PCM) then + proj; swapped with x */
     /* Per-galaxy features */
     float *feat, *feat2; /* (B, D) */
     float *wide;         /* (B, max(vit_out, inc_out, mag_width, head_width)) */
@@ -304,7 +304,11 @@ static void grid_conv(const float *in, int64_t ld_in, int cin, float *out, int c
         }
 }
 
-/* PCM on the patch tokens of x: Conv(D→H, groups) + folded BN → SiLU → Conv(H→D, groups). */
+/* PCM on the patch tokens of x: Conv(D→H, groups) + folded BN → SiLU → Conv(H→D, groups), written as
+ * x2 = x + convX (the class token's row copied), the buffer proj's residual sum then lands in. So the
+ * NormalCell's x + attn + convX costs no pass of its own (it was one read-modify-write of x per block);
+ * the sums run as (x + convX) + attn instead of the reference's (x + attn) + convX: one float rounding of
+ * the residual stream apart, inside the golden tests' bounds. */
 static void pcm(lane *s, const cai_block *bw, int64_t n) {
     const cai_config *c = &s->m->cfg;
     const int T = c->ntok, D = c->dim, H = c->pcm_hidden, NP = c->npatch;
@@ -312,19 +316,22 @@ static void pcm(lane *s, const cai_block *bw, int64_t n) {
         (D / c->pcm_groups) % 4 == 0) {
         const cai_kernels *K = s->m->k;
 #pragma omp parallel for schedule(static)
-        for (int64_t b = 0; b < n; b++)
-            K->pcm_k1(s->convx + b * CAI_PCM_NP * D, s->big + b * CAI_PCM_NP * H, s->x + (b * T + 1) * D, bw->pcm0_w,
+        for (int64_t b = 0; b < n; b++) {
+            memcpy(s->x2 + b * T * D, s->x + b * T * D, (size_t)D * sizeof(float)); /* class token */
+            K->pcm_k1(s->x2 + (b * T + 1) * D, s->big + b * CAI_PCM_NP * H, s->x + (b * T + 1) * D, bw->pcm0_w,
                       bw->pcm0_b, bw->pcm3_w, bw->pcm3_b, D, H, c->pcm_groups);
+        }
         return;
     }
 #pragma omp parallel for schedule(static)
     for (int64_t b = 0; b < n; b++) {
-        float *hid = s->big + b * NP * H;
-        grid_conv(s->x + (b * T + 1) * D, D, D, hid, H, bw->pcm0_w, bw->pcm0_b, c->pcm_groups, c->pcm_kernel,
-                  c->pcm_padding, c->grid);
+        float *hid = s->big + b * NP * H, *xo = s->x2 + b * T * D;
+        const float *xi = s->x + b * T * D;
+        grid_conv(xi + D, D, D, hid, H, bw->pcm0_w, bw->pcm0_b, c->pcm_groups, c->pcm_kernel, c->pcm_padding, c->grid);
         for (int i = 0; i < NP * H; i++) hid[i] = hid[i] / (1.0f + expf(-hid[i])); /* SiLU */
-        grid_conv(hid, H, H, s->convx + b * NP * D, D, bw->pcm3_w, bw->pcm3_b, c->pcm_groups, c->pcm_kernel,
-                  c->pcm_padding, c->grid);
+        grid_conv(hid, H, H, xo + D, D, bw->pcm3_w, bw->pcm3_b, c->pcm_groups, c->pcm_kernel, c->pcm_padding, c->grid);
+        for (int i = 0; i < D; i++) xo[i] = xi[i];
+        for (int i = D; i < T * D; i++) xo[i] = xi[i] + xo[i]; /* x + convX, the order pcm_k1 adds in */
     }
 }
 
@@ -492,9 +499,12 @@ static int vit_branch(lane *s, const float *images, int64_t n, cai_err *err) {
             for (int px = 0; px < G; px++) {
                 float *r = col + (b * NP + py * G + px) * KP;
                 for (int ch = 0; ch < 5; ch++)
-                    for (int ky = 0; ky < P; ky++)
-                        memcpy(r + (ch * P + ky) * P, images + ((b * 5 + ch) * 32 + py * P + ky) * 32 + px * P,
-                               (size_t)P * sizeof(float));
+                    for (int ky = 0; ky < P; ky++) {
+                        const float *src = images + ((b * 5 + ch) * 32 + py * P + ky) * 32 + px * P;
+                        /* P = 8: a constant size, one vector move instead of a libc call per row */
+                        if (P == 8) memcpy(r + (ch * P + ky) * P, src, 8 * sizeof(float));
+                        else memcpy(r + (ch * P + ky) * P, src, (size_t)P * sizeof(float));
+                    }
             }
     if ((rc = mmf(s, n * NP, KP, D, col, KP, W->patch_w, W->patch_b, s->xn, D, CAI_POST_NONE, 0, err))) return rc;
         /* x = [cls; patches] + pos_embed */
@@ -508,7 +518,9 @@ static int vit_branch(lane *s, const float *images, int64_t n, cai_err *err) {
     const int64_t M = n * T;
     for (int l = 0; l < c->depth; l++) {
         const cai_block *bw = &W->blocks[l];
-        if (c->vitae) pcm(s, bw, n); /* convX from the block input, before attention */
+        /* vitae: x2 = x + convX from the block input, before attention; proj's residual sum lands there */
+        if (c->vitae) pcm(s, bw, n);
+        float *xsum = c->vitae ? s->x2 : s->x;
         /* int8: LayerNorm, attention and fc1 write u8 for the next Linear; see block_linear */
         const int st8 = s->int8 && !s->qdyn; /* static scales: the producers quantize (dynamic: they write float) */
         const cai_linear *q_qkv = st8 && bw->qkv.wq ? &bw->qkv : NULL, *q_proj = st8 && bw->proj.wq ? &bw->proj : NULL;
@@ -518,13 +530,9 @@ static int vit_branch(lane *s, const float *images, int64_t n, cai_err *err) {
         if ((rc = block_linear(s, &bw->qkv, M, s->xn, s->qa, D, s->big, 3 * D, CAI_POST_NONE, 0, NULL, err))) return rc;
         attention(s->m->k, s->xn, s->qa, q_proj, s->big, n, c);
         if (s->calib) range_update(s->calib[l][1], s->xn, M * D);
-        if ((rc = block_linear(s, &bw->proj, M, s->xn, s->qa, D, s->x, D, CAI_POST_NONE, 1, NULL, err)))
-            return rc; /* x += */
-        if (c->vitae) {
-#pragma omp parallel for schedule(static)
-            for (int64_t b = 0; b < n; b++)
-                for (int i = 0; i < NP * D; i++) s->x[(b * T + 1) * D + i] += s->convx[b * NP * D + i];
-        }
+        if ((rc = block_linear(s, &bw->proj, M, s->xn, s->qa, D, xsum, D, CAI_POST_NONE, 1, NULL, err)))
+            return rc; /* x (+ convX) += */
+        if (c->vitae) s->x2 = s->x, s->x = xsum;
         layernorm(s->m->k, s->xn, s->x, bw->norm2_w, bw->norm2_b, M, D, c->ln_eps, s->qa, q_fc1);
         if (s->calib) range_update(s->calib[l][2], s->xn, M * D);
         if ((rc = block_linear(s, &bw->fc1, M, s->xn, s->qa, D, q_fc1 && q_fc2 ? (void *)s->qh : s->big, c->hidden,
@@ -684,7 +692,7 @@ static lane *lane_new(const cai_model *m, int max_batch, cai_err *err) {
     s->x = falloc(B * T * D, 4, &oom);
     s->xn = falloc(B * T * D, 4, &oom);
     s->big = falloc(big, 4, &oom);
-    if (c->vitae) s->convx = falloc(B * NP * D, 4, &oom);
+    if (c->vitae) s->x2 = falloc(B * T * D, 4, &oom);
     s->feat = falloc(B * D, 4, &oom);
     s->feat2 = falloc(B * D, 4, &oom);
     s->wide = falloc(B * wide, 4, &oom);
@@ -721,7 +729,7 @@ static void lane_free(lane *s) {
     for (int i = 0; i < s->nprims; i++) cai_mm_free(&s->prims[i]);
     for (int i = 0; i < s->nconvs; i++) cai_cv_free(&s->convs[i]);
     if (s->stream) dnnl_stream_destroy(s->stream);
-    free(s->x), free(s->xn), free(s->big), free(s->convx), free(s->feat), free(s->feat2), free(s->wide);
+    free(s->x), free(s->xn), free(s->big), free(s->x2), free(s->feat), free(s->feat2), free(s->wide);
     free(s->wide2), free(s->cat), free(s->mags), free(s->incfeat), free(s->ia), free(s->ib), free(s->it);
     free(s->ipool), free(s->itmp), free(s->qa), free(s->qh), free(s->qos), free(s->qqb), free(s->qnan);
     free(s);

@@ -26,8 +26,9 @@ typedef struct {
     void (*attention_head)(float *out, uint8_t *qout, float qinv, float qzp, const float *base, int h, int T, int D,
                            int hd, float scale);
     /* PCM with kernel 1 on one galaxy's CAI_PCM_NP patch tokens xb (row stride D): grouped 1×1 conv D→H
-     * (w0, b0), SiLU, grouped 1×1 conv H→D (w3, b3), written token-major to out (CAI_PCM_NP × D). hT is
-     * scratch of H·CAI_PCM_NP floats. Needs D % 8 == 0, H % 8 == 0, (H/G) % 4 == 0, (D/G) % 4 == 0. */
+     * (w0, b0), SiLU, grouped 1×1 conv H→D (w3, b3), plus the residual: out = xb + convX, token-major
+     * (CAI_PCM_NP × D, row stride D; out must not overlap xb). hT is scratch of H·CAI_PCM_NP floats. Needs
+     * D % 8 == 0, H % 8 == 0, (H/G) % 4 == 0, (D/G) % 4 == 0. */
     void (*pcm_k1)(float *out, float *hT, const float *xb, const float *w0, const float *b0, const float *w3,
                    const float *b3, int D, int H, int G);
     /* c[i] = max(c[i], 0) for n floats, keeping NaN (torch.relu): oneDNN's ReLU turns NaN into 0. */

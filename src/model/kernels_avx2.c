@@ -210,8 +210,10 @@ static inline void silu8(float *v, int n) {
  * is b + Σ_i w[i]·in[i] with one FMA per i in order i = 0, 1, …: bit-for-bit what the scalar loop computed
  * (which GCC contracted to FMAs too). Four channels at once give 8 independent FMA chains; one channel at
  * a time was 2 chains of 16 dependent FMAs (latency-bound). Writes channel-major (out + o·16) when
- * ld == 0, else token-major (out[t·ld + o..o+3], 4×4 transposes). */
-static inline void pcm_conv4(const float *in, const float *w, const float *b, int cig, float *out, int64_t ld) {
+ * ld == 0, else token-major plus the residual (out[t·ld + o..o+3] = res[t·ld + o..o+3] + conv, 4×4
+ * transposes). */
+static inline void pcm_conv4(const float *in, const float *w, const float *b, int cig, float *out, int64_t ld,
+                             const float *res) {
     __m256 a0 = _mm256_set1_ps(b[0]), a1 = a0, c0 = _mm256_set1_ps(b[1]), c1 = c0;
     __m256 d0 = _mm256_set1_ps(b[2]), d1 = d0, e0 = _mm256_set1_ps(b[3]), e1 = e0;
     for (int i = 0; i < cig; i++) {
@@ -243,24 +245,26 @@ static inline void pcm_conv4(const float *in, const float *w, const float *b, in
             r2 = _mm256_castps256_ps128(r[2][q >> 1]), r3 = _mm256_castps256_ps128(r[3][q >> 1]);
         }
         _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-        _mm_storeu_ps(out + (4 * q + 0) * ld, r0), _mm_storeu_ps(out + (4 * q + 1) * ld, r1);
-        _mm_storeu_ps(out + (4 * q + 2) * ld, r2), _mm_storeu_ps(out + (4 * q + 3) * ld, r3);
+        const __m128 rr[4] = {r0, r1, r2, r3};
+        for (int k = 0; k < 4; k++)
+            _mm_storeu_ps(out + (4 * q + k) * ld, _mm_add_ps(_mm_loadu_ps(res + (4 * q + k) * ld), rr[k]));
     }
 }
 
 /* PCM with kernel 1 (the published model), channel-major over the 16 patch tokens: x (tokens × D) is
  * transposed once to xT (D × 16), the first conv writes hT (H × 16), SiLU, then the second conv writes
- * straight back token-major into out. */
+ * straight back token-major into out, adding the residual x (x + convX in the same stores). */
 static void pcm_k1(float *out, float *hT, const float *xb, const float *w0, const float *b0, const float *w3,
                    const float *b3, int D, int H, int G) {
     const int cig0 = D / G, cog0 = H / G, cig3 = H / G, cog3 = D / G;
     float xT[D * CAI_PCM_NP];
     cai_pcm_transpose_in(xb, xT, D);
     for (int o = 0; o < H; o += 4)
-        pcm_conv4(xT + (o / cog0) * cig0 * CAI_PCM_NP, w0 + (int64_t)o * cig0, b0 + o, cig0, hT + o * CAI_PCM_NP, 0);
+        pcm_conv4(xT + (o / cog0) * cig0 * CAI_PCM_NP, w0 + (int64_t)o * cig0, b0 + o, cig0, hT + o * CAI_PCM_NP, 0,
+                  NULL);
     silu8(hT, H * CAI_PCM_NP);
     for (int o = 0; o < D; o += 4)
-        pcm_conv4(hT + (o / cog3) * cig3 * CAI_PCM_NP, w3 + (int64_t)o * cig3, b3 + o, cig3, out + o, D);
+        pcm_conv4(hT + (o / cog3) * cig3 * CAI_PCM_NP, w3 + (int64_t)o * cig3, b3 + o, cig3, out + o, D, xb + o);
 }
 
 /* NaN-keeping ReLU: `c < 0 ? 0 : c` is false for NaN, so NaN stays (GCC vectorizes it to a compare+blend). */

@@ -4,9 +4,10 @@
  * cai_kernels_get chose this table after cpuid said yes. Works with GCC and clang (the fuzz build).
  *
  * Each kernel mirrors its AVX2 twin in kernels_avx2.c: the same per-output sums in the same order where
- * that costs nothing (PCM, P·V, q·k: bit-identical given identical inputs), 16 lanes instead of 8. Where
- * they differ — softmax's exp and its sums (vector exp, tree sums, ≤ 2 float ulps), LayerNorm's double
- * sums (another grouping; exact or within a double ulp) — tests/unit/test_kernels.c bounds the difference. */
+ * that costs nothing (PCM's convolutions, P·V, q·k: bit-identical given identical inputs), 16 lanes instead
+ * of 8. Where they differ — softmax's exp and its sums (vector exp, sums over keys per query lane), SiLU's
+ * exp and reciprocal (see silu16), LayerNorm's double sums (another grouping; exact or within a double
+ * ulp) — tests/unit/test_kernels.c bounds the difference, and each kernel against a double reference. */
 #include <immintrin.h>
 #include <math.h>
 
@@ -94,93 +95,147 @@ K512 static inline __m512 exp16(__m512 x) {
     return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
 }
 
-/* SiLU x·σ(x) = x / (1 + e^-x) on 16 floats, the divide replaced by a reciprocal estimate (14 bits) and one
- * Newton step (~23 bits): a 16-lane vdivps issues only every ~10-16 cycles on current Intel cores and made
- * the PCM kernel divide-bound (1.2× the AVX2 kernel); within ~2 float ulps of the division. NaN stays NaN. */
+/* SiLU x·σ(x) = x / (1 + e^-x) on 16 floats, 19 vector uops instead of the 25 of Cephes expf plus a
+ * divide: PCM's SiLU is 768 vectors per galaxy-block and ports 0 and 5 were its limit.
+ *  - x clamped to ±88.376 inside the exponential with one vrangeps (sign(x)·min(|x|, 88.376)) instead of
+ *    min + max; the final multiply uses x itself, so ±inf and large x come out right and NaN stays NaN.
+ *  - n = round(−x·log2 e) by the 1.5·2^23 shifter (fused multiply-add, subtract) instead of mul +
+ *    vrndscaleps (2 uops on port 0); 2^n by vscalefps instead of building the exponent in integers.
+ *  - r' = x + n·ln2 (Cody-Waite, ln2 in two parts as Cephes) = −r, and e^r = e^(−r') by a degree-6
+ *    polynomial in r' (Chebyshev fit of e^(−r') on |r'| ≤ 0.3467 by mpmath.chebyfit: error 1.9e-9, far
+ *    below a float ulp; Cephes's degree 7 was more than float needs).
+ *  - the divide as a reciprocal estimate (14 bits) and one Newton step (~23 bits): a 16-lane vdivps
+ *    issues only every ~10-16 cycles on current Intel cores.
+ * Within a few float ulps of x / (1 + e^-x) (tests/unit/test_kernels.c: test_silu bounds it on a dense
+ * sweep, PCM against its double reference). */
 K512 static inline __m512 silu16(__m512 x) {
-    const __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), exp16(_mm512_sub_ps(_mm512_setzero_ps(), x)));
-    __m512 r = _mm512_rcp14_ps(d);
-    r = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
-    return _mm512_mul_ps(x, r);
+    const __m512 c = _mm512_range_ps(x, _mm512_set1_ps(88.3762626647949f), 0x02); /* min |.|, sign of x */
+    const __m512 shifter = _mm512_set1_ps(12582912.0f);                           /* 1.5·2^23 */
+    const __m512 n = _mm512_sub_ps(_mm512_fmadd_ps(c, _mm512_set1_ps(-1.44269504088896341f), shifter), shifter);
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(0.693359375f), c); /* r' = x + n·ln2 */
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 y = _mm512_set1_ps(1.3941138623396756e-3f);
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(-8.37515056983697e-3f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1666352534085765e-2f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(-1.6666415224265796e-1f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.000000047199452e-1f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(-1.0000000377816203f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));                              /* e^(−r') */
+    const __m512 d = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_scalef_ps(y, n)); /* 1 + e^-x */
+    __m512 q = _mm512_rcp14_ps(d);
+    q = _mm512_mul_ps(q, _mm512_fnmadd_ps(d, q, _mm512_set1_ps(2.0f)));
+    return _mm512_mul_ps(x, q);
 }
 
-#define ATT_KP 32 /* keys padded to two 16-lane vectors */
-#define ATT_QB 6  /* queries per register block: 6 × 2 accumulators for q·k, 6 × 2 for P·V */
+#define ATT_QP 32 /* a row of scores: queries padded to two 16-lane vectors */
+#define ATT_KB 6  /* keys (q·k) or queries (P·V) per register block */
 /* The r loops below are unrolled by pragma: left as loops, GCC -O2 kept the accumulator arrays on the
  * stack (an FMA with a memory operand and a store per step; the kernel measured only 1.06× AVX2). */
 
-/* One (galaxy, head), T ≤ CAI_ATT_MAXT, hd % 32 == 0. Kᵀ copied to kT (hd × 32; padded keys repeat key
- * T-1 and are masked out of the softmax). q·k: 6 queries × 32 keys in 12 accumulators, one FMA per
- * channel in order (as the AVX2 kernel). Softmax: masked 32-lane rows, vector exp. P·V: 6 queries × 32
- * channels in 12 accumulators, one FMA per key in order (as the AVX2 kernel). Rows past T repeat row T-1
- * (computed, stored twice with the same values, or ignored). Stays inside one galaxy (NaN isolation). */
+/* One (galaxy, head), T ≤ CAI_ATT_MAXT, hd % 32 == 0. The scores are kept transposed, sT[j][i] (key j,
+ * query i in the lanes), so that the softmax over keys is element-wise across 17 vectors — no horizontal
+ * max / sum and no scalar divide per query row, which made the row-wise softmax a chain of dependent
+ * reductions (a third of the kernel's time).
+ *  - Qᵀ of the first 16 queries copied to qT (hd × 16; padded queries are zero: finite, never stored).
+ *  - q·k, queries 0..15: 6 keys × 16 queries in 6 accumulators, one FMA per channel in order (as the AVX2
+ *    kernel: k·q and q·k are the same product, so these scores are bit-identical to it). Queries 16..T-1
+ *    (the model: one, of 17) as plain dot products (16-lane partial sums, then a tree): a second vector
+ *    of queries in the lanes would cost as many FMAs as the first for one real lane.
+ *  - softmax per query lane over keys [0, T): max, vector exp, sum in key order, one divide.
+ *  - P·V: 6 queries × 32 channels in 12 accumulators, one FMA per key in order (as the AVX2 kernel).
+ * Blocks past T repeat row T-1 (computed, stored twice with the same values, or ignored). Stays inside
+ * one galaxy (NaN isolation): a NaN score makes its query's weights NaN through exp and the sum. */
 K512 static void attention_head(float *out, uint8_t *qout, float qinv, float qzp, const float *base, int h, int T,
                                 int D, int hd, float scale) {
-    const int ld = 3 * D;
-    float kT[hd * ATT_KP];
-    float att[CAI_ATT_MAXT + ATT_QB][ATT_KP] __attribute__((aligned(64)));
-    for (int j0 = 0; j0 < ATT_KP; j0 += 8)
+    const int64_t ld = 3 * (int64_t)D;
+    const int two = T > 16; /* queries past 16: the second half of each sT row */
+    float qT[hd * 16];
+    float sT[CAI_ATT_MAXT + ATT_KB][ATT_QP] __attribute__((aligned(64)));
+    const float *qb = base + h * hd, *kb = base + D + h * hd, *vb = base + 2 * D + h * hd;
+    for (int i0 = 0; i0 < 16; i0 += 8) {
+        const int nv = T - i0; /* real queries in this block of 8 */
         for (int e0 = 0; e0 < hd; e0 += 8) {
-            const float *rows[8];
-            for (int r = 0; r < 8; r++) rows[r] = base + (int64_t)(j0 + r < T ? j0 + r : T - 1) * ld + D + h * hd + e0;
-            cai_transpose8(rows, kT + e0 * ATT_KP + j0, ATT_KP);
-        }
-    for (int i0 = 0; i0 < T; i0 += ATT_QB) {
-        const float *q[ATT_QB];
-#pragma GCC unroll 8
-        for (int r = 0; r < ATT_QB; r++) q[r] = base + (int64_t)(i0 + r < T ? i0 + r : T - 1) * ld + h * hd;
-        __m512 a[ATT_QB][2];
-#pragma GCC unroll 8
-        for (int r = 0; r < ATT_QB; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
-        for (int e = 0; e < hd; e++) {
-            const __m512 k0 = _mm512_loadu_ps(kT + e * ATT_KP), k1 = _mm512_loadu_ps(kT + e * ATT_KP + 16);
-#pragma GCC unroll 8
-            for (int r = 0; r < ATT_QB; r++) {
-                const __m512 bq = _mm512_set1_ps(q[r][e]);
-                a[r][0] = _mm512_fmadd_ps(bq, k0, a[r][0]);
-                a[r][1] = _mm512_fmadd_ps(bq, k1, a[r][1]);
+            float *dst = qT + e0 * 16 + i0;
+            if (nv >= 8) cai_transpose8s(qb + i0 * ld + e0, ld, dst, 16, NULL);
+            else if (nv <= 0)
+                for (int e = 0; e < 8; e++) _mm256_storeu_ps(dst + e * 16, _mm256_setzero_ps());
+            else {
+                static const float zero8[8] = {0};
+                const float *rows[8];
+                for (int r = 0; r < 8; r++) rows[r] = r < nv ? qb + (i0 + r) * ld + e0 : zero8;
+                cai_transpose8(rows, dst, 16);
             }
         }
-#pragma GCC unroll 8
-        for (int r = 0; r < ATT_QB; r++)
-            _mm512_store_ps(att[i0 + r], a[r][0]), _mm512_store_ps(att[i0 + r] + 16, a[r][1]);
     }
-    /* softmax per query row over keys [0, T) */
-    const __mmask16 m0 = mask16(T), m1 = mask16(T - 16 > 0 ? T - 16 : 0);
-    const __m512 vs = _mm512_set1_ps(scale), ninf = _mm512_set1_ps(-INFINITY);
-    for (int i = 0; i < T; i++) {
-        __m512 x0 = _mm512_mask_mul_ps(ninf, m0, _mm512_load_ps(att[i]), vs);
-        __m512 x1 = _mm512_mask_mul_ps(ninf, m1, _mm512_load_ps(att[i] + 16), vs);
-        const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_max_ps(x0, x1)));
-        x0 = _mm512_maskz_mov_ps(m0, exp16(_mm512_sub_ps(x0, mx)));
-        x1 = _mm512_maskz_mov_ps(m1, exp16(_mm512_sub_ps(x1, mx)));
-        const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(_mm512_add_ps(x0, x1)));
-        _mm512_store_ps(att[i], _mm512_mul_ps(x0, inv));
-        _mm512_store_ps(att[i] + 16, _mm512_mul_ps(x1, inv));
+    for (int j0 = 0; j0 < T; j0 += ATT_KB) {
+        const float *k[ATT_KB];
+#pragma GCC unroll 8
+        for (int r = 0; r < ATT_KB; r++) k[r] = kb + (j0 + r < T ? j0 + r : T - 1) * ld;
+        __m512 a[ATT_KB];
+#pragma GCC unroll 8
+        for (int r = 0; r < ATT_KB; r++) a[r] = _mm512_setzero_ps();
+        for (int e = 0; e < hd; e++) {
+            const __m512 q0 = _mm512_loadu_ps(qT + e * 16);
+#pragma GCC unroll 8
+            for (int r = 0; r < ATT_KB; r++) a[r] = _mm512_fmadd_ps(_mm512_set1_ps(k[r][e]), q0, a[r]);
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < ATT_KB; r++) _mm512_store_ps(sT[j0 + r], a[r]);
+    }
+    if (two) {
+        for (int j = 0; j < T; j++) _mm512_store_ps(sT[j] + 16, _mm512_setzero_ps());
+        for (int i = 16; i < T; i++)
+            for (int j = 0; j < T; j++) {
+                const float *q = qb + i * ld, *kr = kb + j * ld;
+                __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(q), _mm512_loadu_ps(kr));
+                for (int e = 16; e < hd; e += 16)
+                    acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + e), _mm512_loadu_ps(kr + e), acc);
+                sT[j][i] = _mm512_reduce_add_ps(acc);
+            }
+    }
+    /* softmax over keys, per query lane (the second vector only where there are queries past 16) */
+    const __m512 vs = _mm512_set1_ps(scale);
+    __m512 m0 = _mm512_mul_ps(_mm512_load_ps(sT[0]), vs), m1 = _mm512_mul_ps(_mm512_load_ps(sT[0] + 16), vs);
+    for (int j = 1; j < T; j++) {
+        m0 = _mm512_max_ps(m0, _mm512_mul_ps(_mm512_load_ps(sT[j]), vs));
+        if (two) m1 = _mm512_max_ps(m1, _mm512_mul_ps(_mm512_load_ps(sT[j] + 16), vs));
+    }
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    for (int j = 0; j < T; j++) {
+        const __m512 e0 = exp16(_mm512_sub_ps(_mm512_mul_ps(_mm512_load_ps(sT[j]), vs), m0));
+        _mm512_store_ps(sT[j], e0), s0 = _mm512_add_ps(s0, e0);
+        if (two) {
+            const __m512 e1 = exp16(_mm512_sub_ps(_mm512_mul_ps(_mm512_load_ps(sT[j] + 16), vs), m1));
+            _mm512_store_ps(sT[j] + 16, e1), s1 = _mm512_add_ps(s1, e1);
+        }
+    }
+    s0 = _mm512_div_ps(_mm512_set1_ps(1.0f), s0), s1 = _mm512_div_ps(_mm512_set1_ps(1.0f), s1);
+    for (int j = 0; j < T; j++) {
+        _mm512_store_ps(sT[j], _mm512_mul_ps(_mm512_load_ps(sT[j]), s0));
+        if (two) _mm512_store_ps(sT[j] + 16, _mm512_mul_ps(_mm512_load_ps(sT[j] + 16), s1));
     }
     /* out rows i0..i0+5, 32 channels at a time: Σ_j p[i][j]·v[j] */
-    const float *vb = base + 2 * D + h * hd;
     const __m512 vq = _mm512_set1_ps(qinv), vz = _mm512_set1_ps(qzp);
-    for (int i0 = 0; i0 < T; i0 += ATT_QB) {
-        int rows[ATT_QB];
+    for (int i0 = 0; i0 < T; i0 += ATT_KB) {
+        int rows[ATT_KB];
 #pragma GCC unroll 8
-        for (int r = 0; r < ATT_QB; r++) rows[r] = i0 + r < T ? i0 + r : T - 1;
+        for (int r = 0; r < ATT_KB; r++) rows[r] = i0 + r < T ? i0 + r : T - 1;
         for (int e0 = 0; e0 < hd; e0 += 32) {
-            __m512 o[ATT_QB][2];
+            __m512 o[ATT_KB][2];
 #pragma GCC unroll 8
-            for (int r = 0; r < ATT_QB; r++) o[r][0] = o[r][1] = _mm512_setzero_ps();
+            for (int r = 0; r < ATT_KB; r++) o[r][0] = o[r][1] = _mm512_setzero_ps();
             for (int j = 0; j < T; j++) {
-                const float *v = vb + (int64_t)j * ld + e0;
+                const float *v = vb + j * ld + e0;
                 const __m512 v0 = _mm512_loadu_ps(v), v1 = _mm512_loadu_ps(v + 16);
 #pragma GCC unroll 8
-                for (int r = 0; r < ATT_QB; r++) {
-                    const __m512 p = _mm512_set1_ps(att[rows[r]][j]);
+                for (int r = 0; r < ATT_KB; r++) {
+                    const __m512 p = _mm512_set1_ps(sT[j][rows[r]]);
                     o[r][0] = _mm512_fmadd_ps(p, v0, o[r][0]);
                     o[r][1] = _mm512_fmadd_ps(p, v1, o[r][1]);
                 }
             }
 #pragma GCC unroll 8
-            for (int r = 0; r < ATT_QB; r++) {
+            for (int r = 0; r < ATT_KB; r++) {
                 const int64_t at = (int64_t)rows[r] * D + h * hd + e0;
                 if (qout) { /* int8: quantized for proj as it is stored */
                     quant16(qout + at, o[r][0], vq, vz, 0xFFFF);
@@ -197,53 +252,62 @@ K512 static void attention_head(float *out, uint8_t *qout, float qinv, float qzp
 /* ------------------------------------------------------------------------------------------------ */
 /* PCM (kernel 1)                                                                                    */
 
-/* With 16 patch tokens, one channel over all tokens is exactly one 16-lane vector: each grouped 1×1 conv
- * output channel is b + Σ_i w[i]·in[i] as one FMA per i in order (bit-identical to the AVX2 pcm_conv4),
- * 4 channels per pass. The second conv writes channel-major to a scratch tile, transposed to token-major
- * at the end. */
+/* nb (4 or 8, a constant after inlining) hidden channels of one group: b + Σ_i w[i]·in[i] over the group's
+ * dg input channels (one FMA per i in order, bit-identical to the AVX2 pcm_conv4), SiLU from the registers,
+ * stored channel-major to hs. nb independent exp chains per step, and steps independent of each other: the
+ * out-of-order core overlaps them. */
+K512 static inline void pcm_hidden(float *hs, const float *in, const float *w, const float *b, int dg, int nb) {
+    __m512 a[8] = {0}; /* lanes past nb: dead after inlining, zeroed only to quiet -Wmaybe-uninitialized */
+#pragma GCC unroll 8
+    for (int r = 0; r < nb; r++) a[r] = _mm512_set1_ps(b[r]);
+    for (int i = 0; i < dg; i++) {
+        const __m512 x = _mm512_loadu_ps(in + i * CAI_PCM_NP);
+#pragma GCC unroll 8
+        for (int r = 0; r < nb; r++) a[r] = _mm512_fmadd_ps(_mm512_set1_ps(w[r * dg + i]), x, a[r]);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < nb; r++) _mm512_storeu_ps(hs + r * CAI_PCM_NP, silu16(a[r]));
+}
+
+/* With 16 patch tokens, one channel over all tokens is exactly one 16-lane vector. Both grouped convs have
+ * the same G groups, and group g's hidden channels are exactly the second conv's inputs of group g: so the
+ * kernel runs group by group, dg = D/G inputs → hg = H/G hidden (conv, SiLU) → dg outputs, the hidden
+ * channels living only in a 1 KB slice of hT that stays in L1. (Conv, then SiLU over all of hT, then conv,
+ * as before: hT is 48 KB per galaxy, more than L1, and the kernel measured 2.5× its FMA + SiLU count.)
+ * Each output is b + Σ_j w[j]·h[j] as one FMA per j in order (bit-identical to the AVX2 kernel's sums),
+ * 4 outputs per pass, written channel-major to a tile that the last step transposes back to token-major
+ * adding the residual xb (x + convX in one pass). */
 K512 static void pcm_k1(float *out, float *hT, const float *xb, const float *w0, const float *b0, const float *w3,
                         const float *b3, int D, int H, int G) {
-    const int cig0 = D / G, cog0 = H / G, cig3 = H / G, cog3 = D / G;
+    const int dg = D / G, hg = H / G;
     float xT[D * CAI_PCM_NP], oT[D * CAI_PCM_NP];
     cai_pcm_transpose_in(xb, xT, D);
-    for (int o = 0; o < H; o += 4) {
-        const float *in = xT + (o / cog0) * cig0 * CAI_PCM_NP, *w = w0 + (int64_t)o * cig0;
-        __m512 a0 = _mm512_set1_ps(b0[o]), a1 = _mm512_set1_ps(b0[o + 1]), a2 = _mm512_set1_ps(b0[o + 2]),
-               a3 = _mm512_set1_ps(b0[o + 3]);
-        for (int i = 0; i < cig0; i++) {
-            const __m512 x = _mm512_loadu_ps(in + i * CAI_PCM_NP);
-            a0 = _mm512_fmadd_ps(_mm512_set1_ps(w[i]), x, a0);
-            a1 = _mm512_fmadd_ps(_mm512_set1_ps(w[cig0 + i]), x, a1);
-            a2 = _mm512_fmadd_ps(_mm512_set1_ps(w[2 * cig0 + i]), x, a2);
-            a3 = _mm512_fmadd_ps(_mm512_set1_ps(w[3 * cig0 + i]), x, a3);
+    for (int g = 0; g < G; g++) {
+        const float *in = xT + g * dg * CAI_PCM_NP;
+        int j = 0;
+        for (; j + 8 <= hg; j += 8)
+            pcm_hidden(hT + j * CAI_PCM_NP, in, w0 + (int64_t)(g * hg + j) * dg, b0 + g * hg + j, dg, 8);
+        for (; j < hg; j += 4) /* hg % 4 == 0 */
+            pcm_hidden(hT + j * CAI_PCM_NP, in, w0 + (int64_t)(g * hg + j) * dg, b0 + g * hg + j, dg, 4);
+        for (int o = g * dg; o < (g + 1) * dg; o += 4) {
+            const float *w = w3 + (int64_t)o * hg;
+            __m512 a0 = _mm512_set1_ps(b3[o]), a1 = _mm512_set1_ps(b3[o + 1]), a2 = _mm512_set1_ps(b3[o + 2]),
+                   a3 = _mm512_set1_ps(b3[o + 3]);
+            for (int i = 0; i < hg; i++) {
+                const __m512 x = _mm512_loadu_ps(hT + i * CAI_PCM_NP);
+                a0 = _mm512_fmadd_ps(_mm512_set1_ps(w[i]), x, a0);
+                a1 = _mm512_fmadd_ps(_mm512_set1_ps(w[hg + i]), x, a1);
+                a2 = _mm512_fmadd_ps(_mm512_set1_ps(w[2 * hg + i]), x, a2);
+                a3 = _mm512_fmadd_ps(_mm512_set1_ps(w[3 * hg + i]), x, a3);
+            }
+            _mm512_storeu_ps(oT + (o + 0) * CAI_PCM_NP, a0), _mm512_storeu_ps(oT + (o + 1) * CAI_PCM_NP, a1);
+            _mm512_storeu_ps(oT + (o + 2) * CAI_PCM_NP, a2), _mm512_storeu_ps(oT + (o + 3) * CAI_PCM_NP, a3);
         }
-        _mm512_storeu_ps(hT + (o + 0) * CAI_PCM_NP, a0), _mm512_storeu_ps(hT + (o + 1) * CAI_PCM_NP, a1);
-        _mm512_storeu_ps(hT + (o + 2) * CAI_PCM_NP, a2), _mm512_storeu_ps(hT + (o + 3) * CAI_PCM_NP, a3);
     }
-    /* SiLU in its own pass: each vector's exp is a ~30-deep dependent chain; fused into the conv loop above
-     * (4 chains per step) it was latency-bound, here independent iterations overlap. */
-#pragma GCC unroll 4
-    for (int i = 0; i < H * CAI_PCM_NP; i += 16) _mm512_storeu_ps(hT + i, silu16(_mm512_loadu_ps(hT + i)));
-    for (int o = 0; o < D; o += 4) {
-        const float *in = hT + (o / cog3) * cig3 * CAI_PCM_NP, *w = w3 + (int64_t)o * cig3;
-        __m512 a0 = _mm512_set1_ps(b3[o]), a1 = _mm512_set1_ps(b3[o + 1]), a2 = _mm512_set1_ps(b3[o + 2]),
-               a3 = _mm512_set1_ps(b3[o + 3]);
-        for (int i = 0; i < cig3; i++) {
-            const __m512 x = _mm512_loadu_ps(in + i * CAI_PCM_NP);
-            a0 = _mm512_fmadd_ps(_mm512_set1_ps(w[i]), x, a0);
-            a1 = _mm512_fmadd_ps(_mm512_set1_ps(w[cig3 + i]), x, a1);
-            a2 = _mm512_fmadd_ps(_mm512_set1_ps(w[2 * cig3 + i]), x, a2);
-            a3 = _mm512_fmadd_ps(_mm512_set1_ps(w[3 * cig3 + i]), x, a3);
-        }
-        _mm512_storeu_ps(oT + (o + 0) * CAI_PCM_NP, a0), _mm512_storeu_ps(oT + (o + 1) * CAI_PCM_NP, a1);
-        _mm512_storeu_ps(oT + (o + 2) * CAI_PCM_NP, a2), _mm512_storeu_ps(oT + (o + 3) * CAI_PCM_NP, a3);
-    }
-    for (int c0 = 0; c0 < D; c0 += 8) /* oT (D × 16) → out (16 × D) */
-        for (int t0 = 0; t0 < CAI_PCM_NP; t0 += 8) {
-            const float *rows[8];
-            for (int r = 0; r < 8; r++) rows[r] = oT + (c0 + r) * CAI_PCM_NP + t0;
-            cai_transpose8(rows, out + (int64_t)t0 * D + c0, D);
-        }
+    for (int c0 = 0; c0 < D; c0 += 8) /* oT (D × 16) → out (16 × D), + xb */
+        for (int t0 = 0; t0 < CAI_PCM_NP; t0 += 8)
+            cai_transpose8s(oT + c0 * CAI_PCM_NP + t0, CAI_PCM_NP, out + (int64_t)t0 * D + c0, D,
+                            xb + (int64_t)t0 * D + c0);
 }
 
 /* ------------------------------------------------------------------------------------------------ */
