@@ -29,7 +29,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: bench_int8 [rounds >= 1] [vit|vitae]\n");
         return 2;
     }
-    char path[] = "/tmp/bench_int8_XXXXXX";
+    const char *tmp = getenv("TMPDIR");
+    char path[512];
+    snprintf(path, sizeof path, "%s/bench_int8_XXXXXX", tmp && *tmp ? tmp : "/tmp"); /* mkstemp's template */
     int fd = mkstemp(path);
     if (fd < 0) return 1;
     close(fd);

@@ -19,6 +19,7 @@
 
 #include "dnn.h"
 #include "kernels.h"
+#include "kernels_simd.h"
 #include "model_internal.h"
 
 #define INC_CHUNK 16 /* galaxies per Inception pass: bounds the Inception buffers (16·256·64 floats = 1 MB each) */
@@ -151,15 +152,6 @@ static void range_update(float r[2], const float *x, int64_t len) {
     r[0] = lo, r[1] = hi;
 }
 
-/* u8 quantization of 8 floats, as cai_quant1 (kernels.h): round(v·inv + zp) saturated to [0, 255], NaN → 0. */
-static inline void quant8(uint8_t *dst, __m256 v, __m256 inv, __m256 zp) {
-    v = _mm256_fmadd_ps(v, inv, zp);
-    v = _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
-    __m256i i = _mm256_cvtps_epi32(v); /* round to nearest even, as oneDNN's u8 dst */
-    __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
-    _mm_storel_epi64((__m128i *)dst, _mm_packus_epi16(w, w));
-}
-
 /* int8 Linear with a dynamic per-tensor activation scale (CAI_INT8_SCALES=dynamic): A is float; its range
  * over this sub-batch gives (scale, zero point), a pass of ours quantizes it to u8 and the output scales and
  * biases of this call go to a runtime-scaled primitive. Two passes over A more than the static scheme. */
@@ -193,7 +185,7 @@ static int linear8_dyn(lane *s, const cai_linear *l, int64_t M, const float *A, 
         const float *a = A + r * lda;
         uint8_t *qr = q + r * K;
         int64_t i = 0;
-        for (; i + 8 <= K; i += 8) quant8(qr + i, _mm256_loadu_ps(a + i), vi, vz);
+        for (; i + 8 <= K; i += 8) cai_quant8(qr + i, _mm256_loadu_ps(a + i), vi, vz);
         for (; i < K; i++) qr[i] = cai_quant1(a[i], 1.0f / sc, zp);
     }
     for (int o = 0; o < l->out; o++) { /* as calib.c's set_input, for this sub-batch */

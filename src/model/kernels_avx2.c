@@ -8,16 +8,6 @@
 #include "kernels.h"
 #include "kernels_simd.h"
 
-/* u8 quantization of 8 floats: round(v·inv + zp) saturated to [0, 255]. NaN becomes 0 (max returns its
- * second operand for NaN), deterministically; the galaxy's output is NaN anyway through its fp32 branches. */
-static inline void quant8(uint8_t *dst, __m256 v, __m256 inv, __m256 zp) {
-    v = _mm256_fmadd_ps(v, inv, zp);
-    v = _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
-    __m256i i = _mm256_cvtps_epi32(v); /* round to nearest even, as oneDNN's u8 dst */
-    __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
-    _mm_storel_epi64((__m128i *)dst, _mm_packus_epi16(w, w));
-}
-
 /* Sum of x[0..D) and of (x[i] - mean)² in double, as the reference does (accuracy), but in four AVX2
  * double lanes × 2 accumulators: the plain scalar loop was one dependent double add per element (latency-
  * bound, ~5% of the run). A float widened to double has 24 significant bits, so the sums of 192 of them
@@ -73,7 +63,7 @@ static void layernorm_row(float *o, uint8_t *qo, float qi, float zp, const float
     int i = 0;
     for (; i + 8 <= D; i += 8) { /* same float expression as above, then quantized */
         __m256 v = _mm256_mul_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(xr + i), vm), vi), _mm256_loadu_ps(w + i));
-        quant8(qo + i, _mm256_add_ps(v, _mm256_loadu_ps(b + i)), vq, vz);
+        cai_quant8(qo + i, _mm256_add_ps(v, _mm256_loadu_ps(b + i)), vq, vz);
     }
     for (; i < D; i++) qo[i] = cai_quant1((xr[i] - mean) * inv * w[i] + b[i], qi, zp);
 }
@@ -162,10 +152,10 @@ static void attention_head(float *out, uint8_t *qout, float qinv, float qzp, con
             if (qout) { /* int8: quantized for proj as it is stored */
                 const __m256 vq = _mm256_set1_ps(qinv), vz = _mm256_set1_ps(qzp);
                 uint8_t *p0 = qout + (int64_t)i * D + h * hd + e0, *p1 = qout + (int64_t)i1 * D + h * hd + e0;
-                quant8(p0, o00, vq, vz), quant8(p0 + 8, o01, vq, vz), quant8(p0 + 16, o02, vq, vz);
-                quant8(p0 + 24, o03, vq, vz);
-                quant8(p1, o10, vq, vz), quant8(p1 + 8, o11, vq, vz), quant8(p1 + 16, o12, vq, vz);
-                quant8(p1 + 24, o13, vq, vz);
+                cai_quant8(p0, o00, vq, vz), cai_quant8(p0 + 8, o01, vq, vz), cai_quant8(p0 + 16, o02, vq, vz);
+                cai_quant8(p0 + 24, o03, vq, vz);
+                cai_quant8(p1, o10, vq, vz), cai_quant8(p1 + 8, o11, vq, vz), cai_quant8(p1 + 16, o12, vq, vz);
+                cai_quant8(p1 + 24, o13, vq, vz);
                 continue;
             }
             float *o = out + (int64_t)i * D + h * hd + e0, *o1 = out + (int64_t)i1 * D + h * hd + e0;

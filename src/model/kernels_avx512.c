@@ -20,7 +20,7 @@
 /* Lanes [0, n) of 16 (n ≤ 16). */
 K512 static inline __mmask16 mask16(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1); }
 
-/* u8 quantization of 16 floats, as quant8 in kernels_avx2.c: round(v·inv + zp) to nearest even, saturated
+/* u8 quantization of 16 floats, as cai_quant8 (kernels_simd.h): round(v·inv + zp) to nearest even, saturated
  * to [0, 255]; NaN → 0 (max returns its second operand, 0, for NaN). Stores the lanes in m. */
 K512 static inline void quant16(uint8_t *dst, __m512 v, __m512 inv, __m512 zp, __mmask16 m) {
     v = _mm512_fmadd_ps(v, inv, zp);

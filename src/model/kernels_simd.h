@@ -1,6 +1,6 @@
-/* kernels_simd.h — data movement both ISA paths of the own kernels share (kernels_avx2.c, kernels_avx512.c).
- * Owns: the 8×8 transposes (PCM's input and output, attention's Kᵀ), and the residual add fused into one.
- * Must not touch: other arithmetic (a kernel's result comes from its own file).
+/* kernels_simd.h — AVX2 pieces the own kernels (kernels_avx2.c, kernels_avx512.c) and forward.c share.
+ * Owns: the 8×8 transposes (PCM's input and output, attention's Kᵀ), the residual add fused into one, and the
+ * 8-float u8 quantization. Must not touch: other arithmetic (a kernel's result comes from its own file).
  * AVX2 intrinsics only: the baseline build (-march=x86-64-v3) compiles them, and an AVX-512 function
  * (target attribute, a superset) may inline them. */
 #ifndef CAI_MODEL_KERNELS_SIMD_H
@@ -63,6 +63,16 @@ static inline void cai_pcm_transpose_in(const float *xb, float *xT, int D) {
     for (int t0 = 0; t0 < CAI_PCM_NP; t0 += 8)
         for (int c0 = 0; c0 < D; c0 += 8)
             cai_transpose8s(xb + (int64_t)t0 * D + c0, D, xT + c0 * CAI_PCM_NP + t0, CAI_PCM_NP, NULL);
+}
+
+/* u8 quantization of 8 floats, as cai_quant1 (kernels.h): round(v·inv + zp) to nearest even (as oneDNN's u8
+ * dst), saturated to [0, 255]; NaN becomes 0 (max returns its second operand for NaN), deterministically. */
+static inline void cai_quant8(uint8_t *dst, __m256 v, __m256 inv, __m256 zp) {
+    v = _mm256_fmadd_ps(v, inv, zp);
+    v = _mm256_min_ps(_mm256_max_ps(v, _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
+    __m256i i = _mm256_cvtps_epi32(v);
+    __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+    _mm_storel_epi64((__m128i *)dst, _mm_packus_epi16(w, w));
 }
 
 #endif
