@@ -163,6 +163,7 @@ int cai_predictions_parse(const char *buf, size_t len, const char *name, int (*f
         r.cols = cols;
         int present, bad_field = 0;
         bad_field |= field_int(f[0], f[1] - 1, &r.galaxy_id, &present);
+        bad_field |= present && r.galaxy_id < 0; /* ids are >= 0; an empty field (-1) is "no id" */
         if (!present) r.galaxy_id = -1;
         bad_field |= field_int(f[1], f[2] - 1, &r.partition, &present);
         bad_field |= !present;

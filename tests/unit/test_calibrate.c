@@ -270,6 +270,8 @@ static void test_prediction_rows(void **state) {
         {"galaxy_id,partition,index,prediction,label,flags,objid\n", "unexpected columns \",objid\""},
         {"galaxy_id,partition,index,prediction,label,flags\n1,1,0,0.1,\n", "expected 6 comma-separated fields"},
         {"galaxy_id,partition,index,prediction,label,flags\n1,1,0,0.1,,-3\n", "malformed row"},
+        /* a negative id would write back as an empty field (no id): found by fuzz_catalog */
+        {"galaxy_id,partition,index,prediction,label\n-17,1,0,0.1,\n", "malformed row"},
         {"galaxy_id,partition,index,prediction,label,flags\n1,1,0,0.1,,\n", "malformed row"},
         {"galaxy_id,partition,index,prediction,label,ra,dec\n1,1,0,0.1,,abc,1\n", "malformed row"},
         {"galaxy_id,partition,index,prediction,label\n1,1,0,0.1,", "truncated"},
